@@ -1,0 +1,97 @@
+/**
+ * The composition root: builds the services from the configuration and an open database, and
+ * the Elysia app from the services. Nothing here knows about the CLI or signals.
+ */
+import { Elysia } from "elysia";
+import { swagger } from "@elysiajs/swagger";
+import type { Config } from "./config";
+import type { DatabaseHandle } from "./db/client";
+import { errorHandler } from "./http/error-handler";
+import { requestContext } from "./http/request-context";
+import { eventsController } from "./modules/events";
+import { healthController } from "./modules/health";
+import { KeyCache } from "./modules/tenants/key-cache";
+import { TenantService } from "./modules/tenants/service";
+import { Pipeline, type EnrichStep } from "./pipeline";
+import { EventStore } from "./pipeline/events-store";
+import { IdentityResolver } from "./pipeline/identity";
+import { SessionTracker } from "./pipeline/sessions";
+import { VisitorStore } from "./pipeline/visitors";
+import { GroupCommitWriter } from "./pipeline/writer";
+import { MAX_BATCH_BYTES } from "./modules/events/model";
+import pkg from "../package.json";
+
+export interface Services {
+  config: Config;
+  database: DatabaseHandle;
+  tenants: TenantService;
+  keys: KeyCache;
+  writer: GroupCommitWriter;
+  sessions: SessionTracker;
+  identity: IdentityResolver;
+  pipeline: Pipeline;
+  enricher: EnrichStep & { close?(): void };
+}
+
+export function createServices(config: Config, database: DatabaseHandle): Services {
+  const { db, sqlite } = database;
+  const tenants = new TenantService(db);
+  const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
+  const sessions = new SessionTracker(db, config.sessionTimeoutMinutes * 60_000, config.sessionCacheSize);
+  const identity = new IdentityResolver();
+  const writer = new GroupCommitWriter(sqlite, {
+    maxQueuedWeight: config.maxQueuedEvents,
+    onRollback: () => {
+      sessions.clear();
+      identity.clear();
+    },
+  });
+  const enricher: EnrichStep = { enrich: ({ context }) => ({ context: context ?? {}, drop: false }) };
+  const pipeline = new Pipeline({ writer, enricher, events: new EventStore(db), visitors: new VisitorStore(db), sessions, identity });
+  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher };
+}
+
+export function createApp(services: Services) {
+  // The socket address is known to the server only; the app is created before it listens.
+  let server: { requestIP(request: Request): { address: string } | null } | null = null;
+  const app = new Elysia({ serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2 } })
+    .use(requestContext)
+    .use(errorHandler)
+    .use(
+      swagger({
+        path: "/swagger",
+        documentation: {
+          info: {
+            title: "Inlet",
+            version: pkg.version,
+            description:
+              "Self-hosted, multi-tenant event ingestion, compatible with the Segment HTTP Tracking API. Authenticate with a write key: `Authorization: Bearer <key>`, `Authorization: Basic base64(<key>:)`, `X-API-Key: <key>`, or `writeKey` in the body.",
+          },
+          tags: [
+            { name: "Events", description: "Ingestion (Segment spec)" },
+            { name: "Operations", description: "Health and readiness" },
+          ],
+          components: {
+            securitySchemes: {
+              bearer: { type: "http", scheme: "bearer", description: "The write key as a bearer token" },
+              basic: { type: "http", scheme: "basic", description: "The write key as the user name, empty password (Segment's convention)" },
+              apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
+            },
+          },
+        },
+      }),
+    )
+    .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
+    .use(
+      eventsController({
+        keys: services.keys,
+        pipeline: services.pipeline,
+        peerIp: (request): string | null => server?.requestIP(request)?.address ?? null,
+      }),
+    )
+    .onStart(({ server: started }) => {
+      server = started;
+    });
+  return app;
+}
+export type App = ReturnType<typeof createApp>;

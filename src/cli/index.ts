@@ -1,0 +1,152 @@
+/**
+ * The command line: `inlet serve` and the operator commands (tenants, keys, export). Operator
+ * commands open the same database file as the server (WAL lets them run beside it) and print
+ * JSON, so they compose with jq and scripts.
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
+import { openDatabase } from "../db/client";
+import { exportEvents } from "../modules/export/service";
+import { TenantService } from "../modules/tenants/service";
+import { serveForever } from "../server";
+import pkg from "../../package.json";
+
+export const USAGE = `Inlet ${pkg.version}: self-hosted event ingestion (Segment-compatible)
+
+Usage:
+  inlet serve                                   start the HTTP server
+  inlet tenant create <name>                    create a tenant and its first write key (JSON)
+  inlet tenant list                             list tenants (JSON)
+  inlet key create --tenant <id> [--admin]      create a write key (or an admin key)
+  inlet key list --tenant <id>                  list keys by prefix (JSON)
+  inlet key revoke <key id or prefix>           revoke a key
+  inlet export --tenant <id> [--since ISO] [--until ISO] [--type track|identify|...]
+                                                stored events as NDJSON, oldest first
+  inlet --version
+
+Every command takes the configuration flags (e.g. --db <file>, --port <n>); see README.md.
+`;
+
+class UsageError extends Error {}
+
+const commandOptions = {
+  tenant: { type: "string" },
+  since: { type: "string" },
+  until: { type: "string" },
+  type: { type: "string" },
+  admin: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
+} as const;
+
+function print(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+}
+
+function isoFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new UsageError(`--${name} must be an ISO date or time, got ${JSON.stringify(value)}.`);
+  return ms;
+}
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`Missing ${what}.`);
+  return value;
+}
+
+async function writeNdjson(rows: Iterable<unknown>): Promise<void> {
+  const writer = Bun.stdout.writer();
+  let pending = 0;
+  for (const row of rows) {
+    writer.write(JSON.stringify(row) + "\n");
+    if (++pending >= 500) {
+      await writer.flush();
+      pending = 0;
+    }
+  }
+  await writer.flush();
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...configFlagOptions(), ...commandOptions }, allowPositionals: true, strict: true });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`inlet ${pkg.version}\n`);
+    return 0;
+  }
+  const [command, sub, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+
+  let config: Config;
+  try {
+    config = loadConfig(process.env, values as Record<string, string | undefined>);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`inlet: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+
+  if (command === "serve") {
+    serveForever(config);
+    return -1; // keeps running
+  }
+
+  const database = openDatabase(config.db, { synchronous: config.synchronous });
+  const tenants = new TenantService(database.db);
+  try {
+    switch (`${command} ${sub ?? ""}`.trim()) {
+      case "tenant create":
+        print(tenants.createTenant(need(rest[0], "tenant name (inlet tenant create <name>)")));
+        return 0;
+      case "tenant list":
+        print(tenants.listTenants());
+        return 0;
+      case "key create": {
+        const tenantId = need(values.tenant, "--tenant <id>");
+        print({ tenantId, ...tenants.createKey(tenantId, values.admin ? "admin" : "write") });
+        return 0;
+      }
+      case "key list":
+        print(tenants.listKeys(need(values.tenant, "--tenant <id>")));
+        return 0;
+      case "key revoke":
+        print({ revoked: tenants.revokeKey(need(rest[0], "key id or prefix (inlet key revoke <id|prefix>)")) });
+        return 0;
+    }
+    if (command === "export") {
+      const tenantId = need(values.tenant, "--tenant <id>");
+      if (!tenants.tenantExists(tenantId)) throw new UsageError(`No tenant with id ${tenantId}.`);
+      await writeNdjson(
+        exportEvents(database.db, {
+          tenantId,
+          since: isoFlag("since", values.since),
+          until: isoFlag("until", values.until),
+          type: values.type,
+        }),
+      );
+      return 0;
+    }
+    throw new UsageError(`Unknown command: ${positionals.join(" ")}`);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`inlet: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`inlet: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    database.close();
+  }
+}

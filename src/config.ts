@@ -1,0 +1,184 @@
+/**
+ * The one place configuration comes from: environment variables, overridden by CLI flags,
+ * validated at start. A bad value stops the program with a message naming the setting.
+ * README's configuration table lists the same settings (test/config.test.ts keeps them in step).
+ */
+import { isIP } from "node:net";
+
+type Kind = "port" | "int" | "string" | "path" | "bool" | "list" | "enum";
+
+interface Setting {
+  env: string;
+  flag: string;
+  kind: Kind;
+  default: string;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  doc: string;
+}
+
+export const settings = {
+  port: { env: "PORT", flag: "port", kind: "port", default: "3000", doc: "HTTP port (0 picks a free one)" },
+  host: { env: "HOST", flag: "host", kind: "string", default: "0.0.0.0", doc: "Address to listen on" },
+  db: { env: "INLET_DB", flag: "db", kind: "path", default: "./data/inlet.db", doc: "SQLite database file" },
+  synchronous: {
+    env: "INLET_SYNCHRONOUS",
+    flag: "synchronous",
+    kind: "enum",
+    values: ["NORMAL", "FULL"],
+    default: "NORMAL",
+    doc: "SQLite synchronous mode: NORMAL survives a crash, FULL also a power loss",
+  },
+  sessionTimeoutMinutes: {
+    env: "SESSION_TIMEOUT_MINUTES",
+    flag: "session-timeout",
+    kind: "int",
+    min: 1,
+    max: 24 * 60,
+    default: "30",
+    doc: "Inactivity (minutes) after which a visitor's next event starts a new session",
+  },
+  keyCacheTtlSeconds: {
+    env: "KEY_CACHE_TTL_SECONDS",
+    flag: "key-cache-ttl",
+    kind: "int",
+    min: 0,
+    max: 3600,
+    default: "30",
+    doc: "How long a resolved API key is cached; a revoked key stops working within this time",
+  },
+  keyCacheSize: { env: "KEY_CACHE_SIZE", flag: "key-cache-size", kind: "int", min: 1, max: 10_000_000, default: "10000", doc: "API keys kept in the LRU" },
+  sessionCacheSize: {
+    env: "SESSION_CACHE_SIZE",
+    flag: "session-cache-size",
+    kind: "int",
+    min: 1,
+    max: 10_000_000,
+    default: "100000",
+    doc: "Active sessions (and visitors) kept in the LRU",
+  },
+  maxQueuedEvents: {
+    env: "MAX_QUEUED_EVENTS",
+    flag: "max-queued-events",
+    kind: "int",
+    min: 1,
+    max: 10_000_000,
+    default: "50000",
+    doc: "Events waiting for a commit above which writes answer 503 with Retry-After",
+  },
+  trustProxy: {
+    env: "TRUST_PROXY",
+    flag: "trust-proxy",
+    kind: "list",
+    default: "",
+    doc: "Comma-separated CIDRs of proxies whose X-Forwarded-For / X-Real-IP are trusted",
+  },
+  geoipDb: { env: "GEOIP_DB", flag: "geoip-db", kind: "path", default: "", doc: "GeoLite2/GeoIP2 City or Country mmdb (default: the embedded country database)" },
+  geoipAsnDb: { env: "GEOIP_ASN_DB", flag: "geoip-asn-db", kind: "path", default: "", doc: "Optional GeoLite2 ASN mmdb" },
+  demo: { env: "INLET_DEMO", flag: "demo", kind: "bool", default: "true", doc: "Create a demo tenant and print its key when the database is empty" },
+  logLevel: {
+    env: "LOG_LEVEL",
+    flag: "log-level",
+    kind: "enum",
+    values: ["debug", "info", "warn", "error", "silent"],
+    default: "info",
+    doc: "Log level; `info` logs one line per request",
+  },
+  shutdownTimeoutMs: {
+    env: "SHUTDOWN_TIMEOUT_MS",
+    flag: "shutdown-timeout",
+    kind: "int",
+    min: 0,
+    max: 600_000,
+    default: "10000",
+    doc: "How long SIGTERM waits for in-flight requests before closing",
+  },
+} as const satisfies Record<string, Setting>;
+
+type Settings = typeof settings;
+type ValueOf<S extends Setting> = S["kind"] extends "port" | "int"
+  ? number
+  : S["kind"] extends "bool"
+    ? boolean
+    : S["kind"] extends "list"
+      ? string[]
+      : S["kind"] extends "enum"
+        ? S extends { values: readonly (infer V)[] }
+          ? V
+          : string
+        : string;
+
+export type Config = { [K in keyof Settings]: ValueOf<Settings[K]> };
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function parseValue(name: string, spec: Setting, raw: string, source: string): unknown {
+  const fail = (why: string): never => {
+    throw new ConfigError(`Invalid ${source} = ${JSON.stringify(raw)}: ${why} (${spec.doc}).`);
+  };
+  switch (spec.kind) {
+    case "port":
+    case "int": {
+      if (!/^\d+$/.test(raw.trim())) fail("expected a whole number");
+      const n = Number(raw);
+      const min = spec.kind === "port" ? 0 : (spec.min ?? 0);
+      const max = spec.kind === "port" ? 65535 : (spec.max ?? Number.MAX_SAFE_INTEGER);
+      if (n < min || n > max) fail(`expected ${min}..${max}`);
+      return n;
+    }
+    case "bool": {
+      const v = raw.trim().toLowerCase();
+      if (["1", "true", "yes", "on"].includes(v)) return true;
+      if (["0", "false", "no", "off"].includes(v)) return false;
+      return fail("expected true or false");
+    }
+    case "list":
+      return raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+    case "enum": {
+      const v = spec.values!.find((x) => x.toLowerCase() === raw.trim().toLowerCase());
+      if (v === undefined) fail(`expected one of ${spec.values!.join(", ")}`);
+      return v;
+    }
+    case "string":
+      if (name === "host" && raw !== "localhost" && isIP(raw) === 0) fail("expected an IP address or localhost");
+      return raw;
+    case "path":
+      return raw.trim();
+  }
+}
+
+/**
+ * Builds the configuration from the environment and flags (flags win). `flags` holds the values
+ * given on the command line by flag name, e.g. `{ port: "8080" }`.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, flags: Record<string, string | boolean | undefined> = {}): Config {
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(settings) as [string, Setting][]) {
+    const flag = flags[spec.flag];
+    let raw = spec.default;
+    let source = `default ${spec.env}`;
+    if (env[spec.env] !== undefined && env[spec.env] !== "") {
+      raw = env[spec.env]!;
+      source = spec.env;
+    }
+    if (flag !== undefined) {
+      raw = typeof flag === "boolean" ? String(flag) : flag;
+      source = `--${spec.flag}`;
+    }
+    out[name] = parseValue(name, spec, raw, source);
+  }
+  return out as Config;
+}
+
+/** The flag names and whether they take a value, for the CLI's argument parser. */
+export function configFlagOptions(): Record<string, { type: "string" }> {
+  const options: Record<string, { type: "string" }> = {};
+  for (const spec of Object.values(settings) as Setting[]) options[spec.flag] = { type: "string" };
+  return options;
+}

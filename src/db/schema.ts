@@ -1,0 +1,168 @@
+/**
+ * The single source of Inlet's tables. Queries use these definitions and
+ * `drizzle-kit generate` turns them into the SQL migrations committed in `drizzle/`.
+ *
+ * Times are stored as integer milliseconds since the epoch (cheap to compare and index);
+ * free-form JSON (properties, traits, context, settings) is stored as text.
+ */
+
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+const ms = (name: string) => integer(name, { mode: "number" });
+
+export const tenants = sqliteTable("tenants", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  /** Per-tenant options (privacy, bots, rate limits, CORS), JSON; see src/modules/tenants/settings.ts. */
+  settings: text("settings").notNull().default("{}"),
+  createdAt: ms("created_at").notNull(),
+});
+
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
+    /** 'write' keys can only ingest; 'admin' keys can read a tenant's data. */
+    kind: text("kind", { enum: ["write", "admin"] }).notNull().default("write"),
+    /** The first characters of the key, shown in listings so a person can tell keys apart. */
+    prefix: text("prefix").notNull(),
+    /** SHA-256 of the whole key, hex. The key itself is never stored. */
+    hash: text("hash").notNull(),
+    createdAt: ms("created_at").notNull(),
+    revokedAt: ms("revoked_at"),
+  },
+  (table) => [uniqueIndex("api_keys_hash").on(table.hash), index("api_keys_tenant").on(table.tenantId)],
+);
+
+/** A browser or device as seen by its anonymousId (or a userId-only caller), per tenant. */
+export const visitors = sqliteTable(
+  "visitors",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    /** anonymousId, or `user:<userId>` for calls that carry only a userId. */
+    key: text("key").notNull(),
+    anonymousId: text("anonymous_id"),
+    userId: text("user_id"),
+    /** The lead this visitor is linked to now (null while anonymous). */
+    leadId: text("lead_id"),
+    firstSeenAt: ms("first_seen_at").notNull(),
+    lastSeenAt: ms("last_seen_at").notNull(),
+  },
+  (table) => [uniqueIndex("visitors_tenant_key").on(table.tenantId, table.key)],
+);
+
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    visitorId: text("visitor_id").notNull(),
+    startedAt: ms("started_at").notNull(),
+    lastEventAt: ms("last_event_at").notNull(),
+    eventCount: integer("event_count").notNull().default(0),
+    landingPage: text("landing_page"),
+    referrer: text("referrer"),
+    /** The first event's context.campaign, JSON. */
+    campaign: text("campaign"),
+    channel: text("channel"),
+  },
+  (table) => [index("sessions_visitor_time").on(table.tenantId, table.visitorId, table.lastEventAt)],
+);
+
+/** A tenant's known person: keyed by userId, or by email where there is no userId. */
+export const leads = sqliteTable(
+  "leads",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    userId: text("user_id"),
+    email: text("email"),
+    traits: text("traits").notNull().default("{}"),
+    /** For each trait, the timestamp (ms) of the identify that last set it: newer values win. */
+    traitTimes: text("trait_times").notNull().default("{}"),
+    /** The group (account) of the lead, from group calls. */
+    groupId: text("group_id"),
+    createdAt: ms("created_at").notNull(),
+    updatedAt: ms("updated_at").notNull(),
+    /** Set when this lead was merged into another; the row stays for the record. */
+    mergedInto: text("merged_into"),
+  },
+  (table) => [
+    uniqueIndex("leads_tenant_user").on(table.tenantId, table.userId),
+    index("leads_tenant_email").on(table.tenantId, table.email),
+  ],
+);
+
+/** Which visitor was linked to which lead, when, and by which event. History is kept. */
+export const identityLinks = sqliteTable(
+  "identity_links",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    visitorId: text("visitor_id").notNull(),
+    leadId: text("lead_id").notNull(),
+    messageId: text("message_id").notNull(),
+    linkedAt: ms("linked_at").notNull(),
+    /** Set when the visitor was linked to another lead later (a shared device). */
+    unlinkedAt: ms("unlinked_at"),
+  },
+  (table) => [
+    index("identity_links_visitor").on(table.tenantId, table.visitorId),
+    index("identity_links_lead").on(table.tenantId, table.leadId),
+  ],
+);
+
+export const leadMerges = sqliteTable("lead_merges", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  tenantId: text("tenant_id").notNull(),
+  fromLeadId: text("from_lead_id").notNull(),
+  intoLeadId: text("into_lead_id").notNull(),
+  reason: text("reason").notNull(),
+  messageId: text("message_id").notNull(),
+  mergedAt: ms("merged_at").notNull(),
+});
+
+export const events = sqliteTable(
+  "events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    messageId: text("message_id").notNull(),
+    type: text("type").notNull(),
+    /** The track call's event name. */
+    event: text("event"),
+    anonymousId: text("anonymous_id"),
+    userId: text("user_id"),
+    visitorId: text("visitor_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    leadId: text("lead_id"),
+    timestamp: ms("timestamp").notNull(),
+    originalTimestamp: ms("original_timestamp"),
+    sentAt: ms("sent_at"),
+    receivedAt: ms("received_at").notNull(),
+    properties: text("properties"),
+    traits: text("traits"),
+    context: text("context"),
+    integrations: text("integrations"),
+    /** Type-specific Segment fields (page name/category, groupId, previousId), JSON. */
+    extra: text("extra"),
+    /** The payload schema version the event arrived in. */
+    schemaVersion: text("schema_version"),
+  },
+  (table) => [
+    uniqueIndex("events_tenant_message").on(table.tenantId, table.messageId),
+    index("events_tenant_time").on(table.tenantId, table.timestamp),
+    index("events_tenant_visitor").on(table.tenantId, table.visitorId),
+  ],
+);
+
+export type Tenant = typeof tenants.$inferSelect;
+export type ApiKey = typeof apiKeys.$inferSelect;
+export type Visitor = typeof visitors.$inferSelect;
+export type Session = typeof sessions.$inferSelect;
+export type Lead = typeof leads.$inferSelect;
+export type EventRow = typeof events.$inferInsert;

@@ -1,0 +1,74 @@
+/**
+ * Request bodies: JSON sent as application/json or text/plain (sendBeacon cannot set a JSON
+ * content type), read with a byte limit that is enforced while reading, never after buffering
+ * an unbounded body. Invalid UTF-8 and invalid JSON are client errors.
+ */
+import { ApiError, invalidRequest, payloadTooLarge } from "./errors";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Reads at most `limit` bytes of the body; more gives 413 without reading the rest. */
+export async function readBodyLimited(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null) {
+    const length = Number(declared);
+    if (Number.isFinite(length) && length > limit) throw payloadTooLarge(limit);
+  }
+  const stream = request.body;
+  if (!stream) return new Uint8Array(0);
+  if (declared !== null && request.headers.get("content-encoding") === null) {
+    // A declared length within the limit: the runtime will not hand us more than it.
+    return new Uint8Array(await request.arrayBuffer());
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      reader.cancel().catch(() => {});
+      throw payloadTooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  return concat(chunks, total);
+}
+
+export function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+export function parseJsonBytes(bytes: Uint8Array): unknown {
+  if (bytes.byteLength === 0) throw invalidRequest("The request body is empty; a JSON object is expected.");
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new ApiError(400, "invalid_encoding", "The request body is not valid UTF-8.");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ApiError(400, "invalid_json", `The request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** An Elysia `parse` function for routes that take a JSON body of at most `limit` bytes. */
+export function jsonBody(limit: number) {
+  return async ({ request }: { request: Request }): Promise<unknown> => {
+    const value = parseJsonBytes(await readBodyLimited(request, limit));
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      throw invalidRequest("The request body must be a JSON object.");
+    }
+    return value;
+  };
+}

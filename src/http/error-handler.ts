@@ -1,0 +1,49 @@
+/** Maps every failure to the one error format; internals never reach the client. */
+import { Elysia, ValidationError } from "elysia";
+import { logger } from "../logger";
+import { ApiError, errorBody, type ErrorDetail } from "./errors";
+import { requestInfo } from "./request-context";
+
+function validationDetails(error: ValidationError): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  for (const e of error.all) {
+    const path = typeof e.path === "string" ? e.path : "";
+    const message = e.message ?? e.summary ?? "Invalid value";
+    if (!details.some((d) => d.path === path && d.message === message)) details.push({ path, message });
+  }
+  return details;
+}
+
+export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error: raised, request, set }) => {
+  // Elysia wraps what a body parser throws in a ParseError; ours are ApiErrors with their own status.
+  const cause = code === "PARSE" ? (raised as Error).cause : undefined;
+  const error = cause instanceof ApiError ? cause : raised;
+  const requestId = requestInfo(request).id;
+  const reply = (status: number, code: string, message: string, details: ErrorDetail[] = []) => {
+    set.status = status;
+    set.headers["content-type"] = "application/json";
+    return errorBody(code, message, details, requestId);
+  };
+
+  if (error instanceof ApiError) {
+    if (error.retryAfter !== undefined) set.headers["retry-after"] = String(error.retryAfter);
+    return reply(error.status, error.code, error.message, error.details);
+  }
+  switch (code) {
+    case "VALIDATION":
+      return reply(400, "invalid_request", "The request does not match the schema.", validationDetails(error as ValidationError));
+    case "PARSE":
+      return reply(400, "invalid_json", "The request body is not valid JSON.");
+    case "NOT_FOUND":
+      return reply(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`);
+    case "INVALID_COOKIE_SIGNATURE":
+    case "INVALID_FILE_TYPE":
+      return reply(400, "invalid_request", "The request is invalid.");
+  }
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return reply(status, status === 413 ? "payload_too_large" : "invalid_request", (error as Error).message || "The request is invalid.");
+  }
+  logger.error("unexpected error", { requestId, error });
+  return reply(500, "internal_error", "Something went wrong on our side; the request id helps us find it.");
+});

@@ -1,0 +1,42 @@
+/**
+ * Per-request bookkeeping: a request id (taken from `X-Request-Id` when the caller sends a sane
+ * one), the start time, the tenant once authenticated, and one structured log line per request.
+ */
+import { Elysia } from "elysia";
+import { logger } from "../logger";
+
+export interface RequestInfo {
+  id: string;
+  start: number;
+  tenantId?: string;
+}
+
+const infos = new WeakMap<Request, RequestInfo>();
+const SANE_ID = /^[\w.:-]{1,128}$/;
+
+/** The bookkeeping of a request (created on first use, so it exists even for early failures). */
+export function requestInfo(request: Request): RequestInfo {
+  let info = infos.get(request);
+  if (!info) {
+    const given = request.headers.get("x-request-id");
+    info = { id: given && SANE_ID.test(given) ? given : crypto.randomUUID(), start: performance.now() };
+    infos.set(request, info);
+  }
+  return info;
+}
+
+export const requestContext = new Elysia({ name: "request-context" })
+  .onRequest(({ request, set }) => {
+    set.headers["x-request-id"] = requestInfo(request).id;
+  })
+  .onAfterResponse({ as: "global" }, ({ request, set, path }) => {
+    const info = requestInfo(request);
+    logger.info("request", {
+      method: request.method,
+      path,
+      status: typeof set.status === "number" ? set.status : 200,
+      latencyMs: Math.round((performance.now() - info.start) * 100) / 100,
+      tenantId: info.tenantId,
+      requestId: info.id,
+    });
+  });

@@ -1,0 +1,72 @@
+/**
+ * Reads a tenant's stored events back as canonical Segment-shaped objects, oldest first, in
+ * pages (keyset on timestamp and id) so an export of millions of rows runs in constant memory.
+ */
+import { and, asc, eq, gt, gte, lt, or, sql, type SQL } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { events } from "../../db/schema";
+
+export interface ExportFilter {
+  tenantId: string;
+  since?: number;
+  until?: number;
+  type?: string;
+}
+
+type Row = typeof events.$inferSelect;
+const PAGE = 1000;
+
+const iso = (ms: number | null): string | undefined => (ms === null ? undefined : new Date(ms).toISOString());
+const parsed = (text: string | null): Record<string, unknown> | undefined => (text === null ? undefined : JSON.parse(text));
+
+/** The canonical event: Segment's field names plus Inlet's own (visitorId, sessionId, leadId). */
+export function toCanonical(row: Row): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    type: row.type,
+    event: row.event ?? undefined,
+    messageId: row.messageId,
+    anonymousId: row.anonymousId ?? undefined,
+    userId: row.userId ?? undefined,
+    ...parsed(row.extra),
+    properties: parsed(row.properties),
+    traits: parsed(row.traits),
+    context: parsed(row.context) ?? {},
+    integrations: parsed(row.integrations),
+    timestamp: iso(row.timestamp),
+    originalTimestamp: iso(row.originalTimestamp),
+    sentAt: iso(row.sentAt),
+    receivedAt: iso(row.receivedAt),
+    visitorId: row.visitorId,
+    sessionId: row.sessionId,
+    leadId: row.leadId ?? undefined,
+    schemaVersion: row.schemaVersion ?? undefined,
+  };
+  for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key];
+  return out;
+}
+
+export function* exportEvents(db: Db, filter: ExportFilter): Generator<Record<string, unknown>> {
+  const conditions: SQL[] = [eq(events.tenantId, filter.tenantId)];
+  if (filter.since !== undefined) conditions.push(gte(events.timestamp, filter.since));
+  if (filter.until !== undefined) conditions.push(lt(events.timestamp, filter.until));
+  if (filter.type !== undefined) conditions.push(eq(events.type, filter.type));
+  let after: { timestamp: number; id: number } | null = null;
+  for (;;) {
+    const page: Row[] = db
+      .select()
+      .from(events)
+      .where(
+        and(
+          ...conditions,
+          after ? or(gt(events.timestamp, after.timestamp), and(eq(events.timestamp, after.timestamp), gt(events.id, after.id))) : sql`1`,
+        ),
+      )
+      .orderBy(asc(events.timestamp), asc(events.id))
+      .limit(PAGE)
+      .all();
+    for (const row of page) yield toCanonical(row);
+    if (page.length < PAGE) return;
+    const last = page[page.length - 1]!;
+    after = { timestamp: last.timestamp, id: last.id };
+  }
+}

@@ -1,0 +1,73 @@
+/** The events table: dedupe by (tenant, messageId) and insert of canonical events. */
+import { and, eq, sql } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { events } from "../db/schema";
+import type { CanonicalEvent } from "./normalize";
+
+const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+
+export class EventStore {
+  private readonly existsQuery;
+  private readonly insertQuery;
+
+  constructor(db: Db) {
+    this.existsQuery = db
+      .select({ id: events.id })
+      .from(events)
+      .where(and(eq(events.tenantId, sql.placeholder("tenantId")), eq(events.messageId, sql.placeholder("messageId"))))
+      .prepare();
+    const p = (name: string) => sql.placeholder(name);
+    this.insertQuery = db
+      .insert(events)
+      .values({
+        tenantId: p("tenantId"),
+        messageId: p("messageId"),
+        type: p("type"),
+        event: p("event"),
+        anonymousId: p("anonymousId"),
+        userId: p("userId"),
+        visitorId: p("visitorId"),
+        sessionId: p("sessionId"),
+        leadId: p("leadId"),
+        timestamp: p("timestamp"),
+        originalTimestamp: p("originalTimestamp"),
+        sentAt: p("sentAt"),
+        receivedAt: p("receivedAt"),
+        properties: p("properties"),
+        traits: p("traits"),
+        context: p("context"),
+        integrations: p("integrations"),
+        extra: p("extra"),
+        schemaVersion: p("schemaVersion"),
+      })
+      .prepare();
+  }
+
+  exists(tenantId: string, messageId: string): boolean {
+    return this.existsQuery.get({ tenantId, messageId }) !== undefined;
+  }
+
+  insert(tenantId: string, event: CanonicalEvent, ids: { visitorId: string; sessionId: string; leadId: string | null }, schemaVersion: string | null): void {
+    this.insertQuery.run({
+      tenantId,
+      messageId: event.messageId,
+      type: event.type,
+      event: event.event ?? null,
+      anonymousId: event.anonymousId ?? null,
+      userId: event.userId ?? null,
+      visitorId: ids.visitorId,
+      sessionId: ids.sessionId,
+      leadId: ids.leadId,
+      timestamp: event.timestamp,
+      originalTimestamp: event.originalTimestamp ?? null,
+      sentAt: event.sentAt ?? null,
+      receivedAt: event.receivedAt,
+      properties: json(event.properties),
+      traits: json(event.traits),
+      context: json(event.context),
+      integrations: json(event.integrations),
+      extra: json(event.extra),
+      schemaVersion,
+    });
+  }
+}

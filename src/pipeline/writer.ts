@@ -1,0 +1,142 @@
+/**
+ * Group commit: every write waits in one queue; once per event-loop turn a single writer runs
+ * all waiting jobs in one SQLite transaction (each job in its own savepoint, so one failing job
+ * rolls back alone), commits, and only then settles each job's promise. A 2xx therefore always
+ * means committed, and concurrent requests share one commit instead of paying one each.
+ */
+import type { Database } from "bun:sqlite";
+import { ApiError, unavailable } from "../http/errors";
+import { logger } from "../logger";
+
+interface Job {
+  work: () => unknown;
+  weight: number;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface WriterStats {
+  commits: number;
+  jobs: number;
+  lastCommitJobs: number;
+  lastCommitMs: number;
+  queued: number;
+}
+
+/** SQLite failures that mean "storage is unavailable now", answered 503 rather than 500. */
+const STORAGE_FAULTS = /SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)|disk|readonly/i;
+
+export function isStorageFault(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: string }).code ?? "";
+  return STORAGE_FAULTS.test(code) || STORAGE_FAULTS.test(error.message);
+}
+
+export class GroupCommitWriter {
+  private queue: Job[] = [];
+  private queuedWeight = 0;
+  private scheduled = false;
+  private closed = false;
+  private readonly runInSavepoint: (job: Job) => unknown;
+  private readonly runAll: (jobs: Job[], results: unknown[], failed: boolean[]) => void;
+  /** Set after a storage fault, cleared by the next successful commit (feeds /ready). */
+  storageFault: string | null = null;
+  readonly stats: WriterStats = { commits: 0, jobs: 0, lastCommitJobs: 0, lastCommitMs: 0, queued: 0 };
+
+  constructor(
+    sqlite: Database,
+    private readonly options: {
+      maxQueuedWeight: number;
+      /** Called when any write was rolled back, so in-memory caches drop state the database lacks. */
+      onRollback: () => void;
+      onCommit?: (jobs: number, ms: number) => void;
+    },
+  ) {
+    // bun:sqlite runs a transaction function inside another one as a SAVEPOINT.
+    this.runInSavepoint = sqlite.transaction((job: Job) => job.work());
+    this.runAll = sqlite.transaction((jobs: Job[], results: unknown[], failed: boolean[]) => {
+      for (let i = 0; i < jobs.length; i++) {
+        try {
+          results[i] = this.runInSavepoint(jobs[i]!);
+        } catch (error) {
+          results[i] = error;
+          failed[i] = true;
+        }
+      }
+    });
+  }
+
+  /**
+   * Queues `work` (synchronous database work) for the next group commit. `weight` is the number
+   * of events it writes, for the backpressure bound. Resolves with its result after the commit.
+   */
+  submit<T>(weight: number, work: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(unavailable("The server is shutting down.", 5));
+    if (this.queuedWeight + weight > this.options.maxQueuedWeight && this.queue.length > 0) {
+      return Promise.reject(unavailable("The write queue is full; retry shortly.", 1));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, weight, resolve: resolve as (v: unknown) => void, reject });
+      this.queuedWeight += weight;
+      this.stats.queued = this.queuedWeight;
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  get queuedEvents(): number {
+    return this.queuedWeight;
+  }
+
+  /** Runs and commits everything queued now. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    const jobs = this.queue;
+    this.queue = [];
+    this.queuedWeight = 0;
+    this.stats.queued = 0;
+    const results: unknown[] = new Array(jobs.length);
+    const failed: boolean[] = new Array(jobs.length).fill(false);
+    const started = performance.now();
+    try {
+      this.runAll(jobs, results, failed);
+    } catch (error) {
+      // The commit itself failed: nothing of this group is stored.
+      this.options.onRollback();
+      const answer = this.toClientError(error);
+      for (const job of jobs) job.reject(answer);
+      return;
+    }
+    const ms = performance.now() - started;
+    this.storageFault = null;
+    this.stats.commits++;
+    this.stats.jobs += jobs.length;
+    this.stats.lastCommitJobs = jobs.length;
+    this.stats.lastCommitMs = ms;
+    this.options.onCommit?.(jobs.length, ms);
+    if (failed.includes(true)) this.options.onRollback();
+    for (let i = 0; i < jobs.length; i++) {
+      if (failed[i]) jobs[i]!.reject(this.toClientError(results[i]));
+      else jobs[i]!.resolve(results[i]);
+    }
+  }
+
+  /** Stops taking work and commits what is queued. */
+  close(): void {
+    this.closed = true;
+    this.flush();
+  }
+
+  private toClientError(error: unknown): unknown {
+    if (error instanceof ApiError) return error;
+    if (isStorageFault(error)) {
+      this.storageFault = (error as Error).message;
+      logger.error("storage fault; writes answer 503 until it clears", { error });
+      return unavailable("Storage is unavailable; retry later.", 5);
+    }
+    return error;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * `inlet serve`: opens the database, creates the demo tenant on first start, serves HTTP, and
+ * shuts down cleanly on SIGTERM/SIGINT (stop accepting, finish in-flight requests, commit, close).
+ */
+import type { Config } from "./config";
+import { openDatabase } from "./db/client";
+import { createApp, createServices, type Services } from "./app";
+import { logger } from "./logger";
+
+export interface RunningServer {
+  url: URL;
+  port: number;
+  services: Services;
+  /** Graceful stop: no new requests, in-flight ones finish, pending writes commit, database closed. */
+  stop(): Promise<void>;
+}
+
+export function startServer(config: Config): RunningServer {
+  logger.setLevel(config.logLevel);
+  const database = openDatabase(config.db, { synchronous: config.synchronous });
+  const services = createServices(config, database);
+
+  if (config.demo && services.tenants.countTenants() === 0) {
+    const demo = services.tenants.createTenant("demo");
+    logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.writeKey });
+    logger.flush();
+    process.stderr.write(
+      `\n  Inlet created a demo tenant.\n  tenant id: ${demo.tenantId}\n  write key: ${demo.writeKey}\n  (shown once; keep it, or create another with \`inlet key create --tenant ${demo.tenantId}\`)\n\n`,
+    );
+  }
+
+  const app = createApp(services).listen({ port: config.port, hostname: config.host });
+  const server = app.server!;
+  logger.info("listening", { url: server.url.href, db: config.db });
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
+      await Promise.race([server.stop(false), deadline]);
+      services.writer.close();
+      services.enricher.close?.();
+      database.close();
+      logger.info("stopped");
+      logger.flush();
+    })();
+    return stopping;
+  };
+  return { url: server.url, port: server.port!, services, stop };
+}
+
+/** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0. */
+export function serveForever(config: Config): void {
+  const running = startServer(config);
+  const onSignal = (signal: string) => {
+    logger.info("shutting down", { signal });
+    running.stop().then(
+      () => process.exit(0),
+      (error) => {
+        logger.error("shutdown failed", { error });
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  process.once("SIGINT", () => onSignal("SIGINT"));
+}
