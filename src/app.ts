@@ -54,7 +54,9 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
 export function createApp(services: Services) {
   // The socket address is known to the server only; the app is created before it listens.
   let server: { requestIP(request: Request): { address: string } | null } | null = null;
-  const app = new Elysia({ serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2 } })
+  // normalize: false — Elysia's normalization coerces e.g. a string into an object before
+  // validating; Inlet must reject such input instead of storing a garbled value.
+  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2 } })
     .use(requestContext)
     .use(errorHandler)
     .use(

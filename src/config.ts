@@ -56,7 +56,7 @@ export const settings = {
     min: 1,
     max: 10_000_000,
     default: "100000",
-    doc: "Active sessions (and visitors) kept in the LRU",
+    doc: "Active sessions kept in the LRU (the latest session of each recent visitor)",
   },
   maxQueuedEvents: {
     env: "MAX_QUEUED_EVENTS",

@@ -42,6 +42,8 @@ export const TrackCall = t.Object(
   },
   {
     description: "A Segment track call",
+    // Segment clients send more top-level fields (channel, version, _metadata...): allowed, not stored.
+    additionalProperties: true,
     examples: [
       {
         event: "Order Completed",
@@ -56,7 +58,7 @@ export const TrackCall = t.Object(
 
 export const IdentifyCall = t.Object(
   { type: t.Optional(t.Literal("identify")), traits: t.Optional(JsonObject), ...common },
-  { description: "A Segment identify call" },
+  { description: "A Segment identify call", additionalProperties: true },
 );
 
 export const PageCall = t.Object(
@@ -67,7 +69,7 @@ export const PageCall = t.Object(
     properties: t.Optional(JsonObject),
     ...common,
   },
-  { description: "A Segment page call" },
+  { description: "A Segment page call", additionalProperties: true },
 );
 
 export const ScreenCall = t.Object(
@@ -78,17 +80,17 @@ export const ScreenCall = t.Object(
     properties: t.Optional(JsonObject),
     ...common,
   },
-  { description: "A Segment screen call" },
+  { description: "A Segment screen call", additionalProperties: true },
 );
 
 export const GroupCall = t.Object(
   { type: t.Optional(t.Literal("group")), groupId: t.Union([Id, t.Number()]), traits: t.Optional(JsonObject), ...common },
-  { description: "A Segment group call" },
+  { description: "A Segment group call", additionalProperties: true },
 );
 
 export const AliasCall = t.Object(
   { type: t.Optional(t.Literal("alias")), previousId: t.Union([Id, t.Number()]), ...common, userId: UserId },
-  { description: "A Segment alias call" },
+  { description: "A Segment alias call", additionalProperties: true },
 );
 
 export type TrackCall = Static<typeof TrackCall>;
@@ -128,7 +130,7 @@ export const BatchRequest = t.Object(
     integrations: t.Optional(JsonObject),
     writeKey: t.Optional(t.String({ maxLength: 256 })),
   },
-  { description: "A Segment batch: calls of any type, each with a `type` field" },
+  { description: "A Segment batch: calls of any type, each with a `type` field", additionalProperties: true },
 );
 export type BatchRequest = Static<typeof BatchRequest>;
 

@@ -1,0 +1,83 @@
+/** Test helpers: a real Inlet server on a random port over a real SQLite file, and the real CLI. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig, type Config } from "../../src/config";
+import { startServer, type RunningServer } from "../../src/server";
+
+export const repoRoot = join(import.meta.dir, "../..");
+export const mainTs = join(repoRoot, "src/main.ts");
+
+export function tempDir(prefix = "inlet-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface TestServer {
+  url: string;
+  tenantId: string;
+  writeKey: string;
+  dbPath: string;
+  running: RunningServer;
+  stop(): Promise<void>;
+  track(body: unknown, init?: { key?: string; headers?: Record<string, string> }): Promise<Response>;
+  post(path: string, body: unknown, init?: { key?: string; headers?: Record<string, string> }): Promise<Response>;
+  /** A new tenant with its write key. */
+  tenant(name?: string): { tenantId: string; writeKey: string };
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dir = tempDir();
+  const dbPath = join(dir, "inlet.db");
+  const config: Config = loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: dbPath, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env });
+  const running = startServer(config);
+  const url = `http://127.0.0.1:${running.port}`;
+  const first = running.services.tenants.createTenant("test");
+  const post = (path: string, body: unknown, init: { key?: string; headers?: Record<string, string> } = {}) =>
+    fetch(url + path, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${init.key ?? first.writeKey}`, ...init.headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+  return {
+    url,
+    tenantId: first.tenantId,
+    writeKey: first.writeKey,
+    dbPath,
+    running,
+    post,
+    track: (body, init) => post("/v1/events/track", body, init),
+    tenant: (name = "other") => {
+      const t = running.services.tenants.createTenant(name);
+      return { tenantId: t.tenantId, writeKey: t.writeKey };
+    },
+    async stop() {
+      await running.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs the real CLI (`bun run src/main.ts ...`) and returns its exit code and output. */
+export async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn(["bun", "run", mainTs, ...args], {
+    env: { ...process.env, LOG_LEVEL: "warn", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+export function ndjson(text: string): Record<string, any>[] {
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line));
+}
+
+/** Export a tenant's events through the real CLI. */
+export async function exportEvents(dbPath: string, tenantId: string, extra: string[] = []): Promise<Record<string, any>[]> {
+  const result = await cli(["export", "--tenant", tenantId, ...extra], { INLET_DB: dbPath });
+  if (result.code !== 0) throw new Error(`export failed: ${result.stderr}`);
+  return ndjson(result.stdout);
+}
