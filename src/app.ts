@@ -38,7 +38,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   const tenants = new TenantService(db);
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   const sessions = new SessionTracker(db, config.sessionTimeoutMinutes * 60_000, config.sessionCacheSize);
-  const identity = new IdentityResolver();
+  const identity = new IdentityResolver(db);
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
     onRollback: () => {

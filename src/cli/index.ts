@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
 import { openDatabase } from "../db/client";
 import { exportEvents } from "../modules/export/service";
+import { showLead } from "../modules/leads/service";
 import { TenantService } from "../modules/tenants/service";
 import { serveForever } from "../server";
 import pkg from "../../package.json";
@@ -20,6 +21,7 @@ Usage:
   inlet key create --tenant <id> [--admin]      create a write key (or an admin key)
   inlet key list --tenant <id>                  list keys by prefix (JSON)
   inlet key revoke <key id or prefix>           revoke a key
+  inlet lead show --tenant <id> <userId|email>  a lead: merged traits, linked visitors, counts (JSON)
   inlet export --tenant <id> [--since ISO] [--until ISO] [--type track|identify|...]
                                                 stored events as NDJSON, oldest first
   inlet --version
@@ -121,6 +123,16 @@ export async function runCli(argv: string[]): Promise<number> {
       case "key list":
         print(tenants.listKeys(need(values.tenant, "--tenant <id>")));
         return 0;
+      case "lead show": {
+        const tenantId = need(values.tenant, "--tenant <id>");
+        const lead = showLead(database.db, tenantId, need(rest[0], "userId or email (inlet lead show --tenant <id> <userId|email>)"));
+        if (!lead) {
+          process.stderr.write(`inlet: no lead ${rest[0]} in tenant ${tenantId}.\n`);
+          return 1;
+        }
+        print(lead);
+        return 0;
+      }
       case "key revoke":
         print({ revoked: tenants.revokeKey(need(rest[0], "key id or prefix (inlet key revoke <id|prefix>)")) });
         return 0;

@@ -6,6 +6,7 @@
  * free-form JSON (properties, traits, context, settings) is stored as text.
  */
 
+import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 const ms = (name: string) => integer(name, { mode: "number" });
@@ -157,6 +158,8 @@ export const events = sqliteTable(
     uniqueIndex("events_tenant_message").on(table.tenantId, table.messageId),
     index("events_tenant_time").on(table.tenantId, table.timestamp),
     index("events_tenant_visitor").on(table.tenantId, table.visitorId),
+    // Partial: anonymous events (most of them) pay nothing for it; lead merges re-point through it.
+    index("events_tenant_lead").on(table.tenantId, table.leadId).where(sql`lead_id IS NOT NULL`),
   ],
 );
 

@@ -56,8 +56,14 @@ export const TrackCall = t.Object(
   },
 );
 
+/** Free-form traits; `email`, when present, must be an email address (or null to remove it). */
+const Traits = t.Object(
+  { email: t.Optional(t.Union([t.String({ format: "email", maxLength: 320 }), t.Null()])) },
+  { additionalProperties: true, description: "Free-form; null removes a trait" },
+);
+
 export const IdentifyCall = t.Object(
-  { type: t.Optional(t.Literal("identify")), traits: t.Optional(JsonObject), ...common },
+  { type: t.Optional(t.Literal("identify")), traits: t.Optional(Traits), ...common },
   { description: "A Segment identify call", additionalProperties: true },
 );
 
@@ -142,6 +148,14 @@ export const TrackResponse = t.Object({
   success: t.Boolean(),
   messageId: t.String(),
   status: EventStatus,
+});
+
+export const IdentifyResponse = t.Object({
+  success: t.Boolean(),
+  messageId: t.String(),
+  status: EventStatus,
+  leadId: t.Union([t.String(), t.Null()], { description: "The lead (known person); null for an identify with neither userId nor email" }),
+  created: t.Boolean({ description: "true when this call created the lead, false when it updated one" }),
 });
 
 export const ItemResult = t.Object({

@@ -1,0 +1,1 @@
+CREATE INDEX `events_tenant_lead` ON `events` (`tenant_id`,`lead_id`) WHERE lead_id IS NOT NULL;

@@ -1,0 +1,60 @@
+/** Reading a lead back: its merged traits, linked visitors, merges, and event and session counts. */
+import { and, countDistinct, count, eq, isNull } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { events, identityLinks, leadMerges, leads, visitors } from "../../db/schema";
+import { normalizeEmail } from "../../pipeline/identity";
+
+export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
+  let lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.userId, userIdOrEmail))).get();
+  const email = normalizeEmail(userIdOrEmail);
+  if (!lead && email) {
+    lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.email, email), isNull(leads.mergedInto))).get();
+  }
+  // A merged lead answers with the lead it was merged into.
+  for (let hops = 0; lead?.mergedInto && hops < 16; hops++) {
+    lead = db.select().from(leads).where(eq(leads.id, lead.mergedInto)).get();
+  }
+  return lead ?? null;
+}
+
+export function showLead(db: Db, tenantId: string, userIdOrEmail: string) {
+  const lead = findLead(db, tenantId, userIdOrEmail);
+  if (!lead) return null;
+  const links = db
+    .select({
+      visitorId: identityLinks.visitorId,
+      anonymousId: visitors.anonymousId,
+      linkedAt: identityLinks.linkedAt,
+      unlinkedAt: identityLinks.unlinkedAt,
+      messageId: identityLinks.messageId,
+    })
+    .from(identityLinks)
+    .innerJoin(visitors, eq(visitors.id, identityLinks.visitorId))
+    .where(and(eq(identityLinks.tenantId, tenantId), eq(identityLinks.leadId, lead.id)))
+    .orderBy(identityLinks.linkedAt)
+    .all();
+  const merges = db
+    .select({ fromLeadId: leadMerges.fromLeadId, reason: leadMerges.reason, messageId: leadMerges.messageId, mergedAt: leadMerges.mergedAt })
+    .from(leadMerges)
+    .where(and(eq(leadMerges.tenantId, tenantId), eq(leadMerges.intoLeadId, lead.id)))
+    .all();
+  const counts = db
+    .select({ events: count(), sessions: countDistinct(events.sessionId) })
+    .from(events)
+    .where(and(eq(events.tenantId, tenantId), eq(events.leadId, lead.id)))
+    .get()!;
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    leadId: lead.id,
+    userId: lead.userId,
+    email: lead.email,
+    traits: JSON.parse(lead.traits),
+    groupId: lead.groupId,
+    createdAt: iso(lead.createdAt),
+    updatedAt: iso(lead.updatedAt),
+    visitors: links.map((l) => ({ ...l, linkedAt: iso(l.linkedAt), unlinkedAt: iso(l.unlinkedAt) })),
+    mergedFrom: merges.map((m) => ({ ...m, mergedAt: iso(m.mergedAt) })),
+    eventCount: counts.events,
+    sessionCount: counts.sessions,
+  };
+}
