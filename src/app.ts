@@ -12,7 +12,8 @@ import { eventsController } from "./modules/events";
 import { healthController } from "./modules/health";
 import { KeyCache } from "./modules/tenants/key-cache";
 import { TenantService } from "./modules/tenants/service";
-import { Pipeline, type EnrichStep } from "./pipeline";
+import { Enricher } from "./enrich";
+import { Pipeline } from "./pipeline";
 import { EventStore } from "./pipeline/events-store";
 import { IdentityResolver } from "./pipeline/identity";
 import { SessionTracker } from "./pipeline/sessions";
@@ -30,7 +31,7 @@ export interface Services {
   sessions: SessionTracker;
   identity: IdentityResolver;
   pipeline: Pipeline;
-  enricher: EnrichStep & { close?(): void };
+  enricher: Enricher;
 }
 
 export function createServices(config: Config, database: DatabaseHandle): Services {
@@ -46,7 +47,11 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
       identity.clear();
     },
   });
-  const enricher: EnrichStep = { enrich: ({ context }) => ({ context: context ?? {}, drop: false }) };
+  const enricher = new Enricher({
+    geoDbPath: config.geoipDb || undefined,
+    asnDbPath: config.geoipAsnDb || undefined,
+    trustProxy: config.trustProxy,
+  });
   const pipeline = new Pipeline({ writer, enricher, events: new EventStore(db), visitors: new VisitorStore(db), sessions, identity });
   return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher };
 }

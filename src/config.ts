@@ -4,6 +4,7 @@
  * README's configuration table lists the same settings (test/config.test.ts keeps them in step).
  */
 import { isIP } from "node:net";
+import { TrustedProxies } from "./enrich";
 
 type Kind = "port" | "int" | "string" | "path" | "bool" | "list" | "enum";
 
@@ -135,11 +136,20 @@ function parseValue(name: string, spec: Setting, raw: string, source: string): u
       if (["0", "false", "no", "off"].includes(v)) return false;
       return fail("expected true or false");
     }
-    case "list":
-      return raw
+    case "list": {
+      const list = raw
         .split(",")
         .map((s) => s.trim())
         .filter(Boolean);
+      if (name === "trustProxy") {
+        try {
+          new TrustedProxies(list);
+        } catch (error) {
+          fail((error as Error).message);
+        }
+      }
+      return list;
+    }
     case "enum": {
       const v = spec.values!.find((x) => x.toLowerCase() === raw.trim().toLowerCase());
       if (v === undefined) fail(`expected one of ${spec.values!.join(", ")}`);

@@ -39,7 +39,7 @@ export function startServer(config: Config): RunningServer {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([server.stop(false), deadline]);
       services.writer.close();
-      services.enricher.close?.();
+      services.enricher.close();
       database.close();
       logger.info("stopped");
       logger.flush();
@@ -63,6 +63,11 @@ export function serveForever(config: Config): void {
       },
     );
   };
+  // SIGHUP re-reads the geo databases (they are also watched for changes).
+  process.on("SIGHUP", () => {
+    logger.info("SIGHUP: reloading geo databases");
+    running.services.enricher.reload();
+  });
   process.once("SIGTERM", () => onSignal("SIGTERM"));
   process.once("SIGINT", () => onSignal("SIGINT"));
 }

@@ -28,15 +28,7 @@ export type { HeaderGetter } from "./client-ip.ts";
 export { TrustedProxies } from "./client-ip.ts";
 export type { GeoLocation, GeoStats } from "./geo.ts";
 export type { ParsedUserAgent, UserAgentCacheStats } from "./user-agent.ts";
-export {
-  BOT_POLICIES,
-  DEFAULT_ENRICH_SETTINGS,
-  IP_POLICIES,
-  parseEnrichSettings,
-  type BotPolicy,
-  type EnrichSettings,
-  type IpPolicy,
-} from "./settings.ts";
+export { BOT_POLICIES, IP_POLICIES, type BotPolicy, type EnrichSettings, type IpPolicy } from "./settings.ts";
 
 /**
  * The context key of the acquisition channel. Not `channel`: Segment's spec already uses

@@ -1,5 +1,6 @@
 /**
- * Per-tenant enrichment settings: plain data (no TypeBox/Elysia), stored as JSON with the tenant.
+ * The per-tenant options enrichment reads. They are stored and defaulted with the rest of the
+ * tenant's settings (src/modules/tenants/settings.ts); here they are plain types.
  */
 
 export const IP_POLICIES = ["full", "anonymize", "drop"] as const;
@@ -13,23 +14,4 @@ export type BotPolicy = (typeof BOT_POLICIES)[number];
 export interface EnrichSettings {
   ipPolicy: IpPolicy;
   bots: BotPolicy;
-}
-
-/** Segment stores the full IP and keeps bot traffic; flagging is free and makes it filterable. */
-export const DEFAULT_ENRICH_SETTINGS: Readonly<EnrichSettings> = Object.freeze({ ipPolicy: "full", bots: "flag" });
-
-/**
- * Settings from stored JSON: a missing or unknown value takes its default, so a tenant row
- * written by an older version still loads.
- */
-export function parseEnrichSettings(raw: unknown): EnrichSettings {
-  const record = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
-  return {
-    ipPolicy: oneOf(IP_POLICIES, record.ipPolicy) ?? DEFAULT_ENRICH_SETTINGS.ipPolicy,
-    bots: oneOf(BOT_POLICIES, record.bots) ?? DEFAULT_ENRICH_SETTINGS.bots,
-  };
-}
-
-function oneOf<T extends string>(allowed: readonly T[], value: unknown): T | undefined {
-  return allowed.includes(value as T) ? (value as T) : undefined;
 }

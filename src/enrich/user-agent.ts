@@ -48,7 +48,15 @@ export interface ParsedUserAgent {
  * themselves as ordinary browsers to it. Also catches any future "...bot/1.0" it does not list
  * yet. `(?<!cu)` keeps Cubot phones ("CUBOT X30") from matching "bot".
  */
-export const FALLBACK_BOT_PATTERN = /(?<!cu)bot\b|crawl|spider|slurp|\bcurl\b|\bwget\b|python-requests|headless|phantomjs|lighthouse/i;
+export const FALLBACK_BOT_PATTERN = /(?<!cu)bot\b|crawl|spider|slurp|headless|phantomjs|lighthouse/i;
+
+/**
+ * ua-parser-js counts command-line tools and HTTP libraries (curl, axios, python-requests, Bun,
+ * Go-http-client...) as bots. For an ingestion API they are the server-side SDKs (Segment's
+ * analytics-node, RudderStack's node SDK) sending on a backend's behalf, not crawlers visiting a
+ * site: flagging them would drop every server-side event under the "drop bots" setting.
+ */
+const SERVER_CLIENT_TYPES = new Set(["cli", "library"]);
 
 /** Client hints sent as request headers, or undefined when the request has none. */
 export function clientHintsFromHeaders(header: HeaderGetter): ClientHints | undefined {
@@ -105,8 +113,8 @@ export function clientHintsFromUserAgentData(value: unknown): ClientHints | unde
  * - a browser we recognise on a device of unknown type is a `desktop` (ua-parser-js only names
  *   mobile, tablet, smarttv, console, wearable, xr, embedded); bots and unrecognised strings get
  *   no device type;
- * - `bot` is ua-parser-js's isBot (crawlers, fetchers, CLIs, HTTP libraries) or
- *   FALLBACK_BOT_PATTERN.
+ * - `bot` is ua-parser-js's isBot for crawlers and fetchers (not CLIs and HTTP libraries: see
+ *   SERVER_CLIENT_TYPES) or FALLBACK_BOT_PATTERN.
  */
 export function parseUserAgent(userAgent: string, hints?: ClientHints): ParsedUserAgent {
   const ua = userAgent.slice(0, MAX_USER_AGENT_LENGTH);
@@ -114,13 +122,14 @@ export function parseUserAgent(userAgent: string, hints?: ClientHints): ParsedUs
   // With no navigator.userAgentData (a server), withClientHints() reads the headers given
   // here and returns synchronously.
   const result = UAParser(ua, Bots, hints).withClientHints() as IResult;
-  const bot = isBot(result) || FALLBACK_BOT_PATTERN.test(ua);
+  const serverClient = SERVER_CLIENT_TYPES.has(String(result.browser.type));
+  const bot = (isBot(result) && !serverClient) || FALLBACK_BOT_PATTERN.test(ua);
 
   const parsed: ParsedUserAgent = { bot };
   const browser = definedFields({ name: result.browser.name, version: result.browser.version, major: result.browser.major });
   const os = definedFields({ name: result.os.name, version: result.os.version });
   const engine = definedFields({ name: result.engine.name, version: result.engine.version });
-  const deviceType = result.device.type ?? (browser?.name && !bot ? "desktop" : undefined);
+  const deviceType = result.device.type ?? (browser?.name && !bot && !serverClient ? "desktop" : undefined);
   const device = definedFields({ type: deviceType, manufacturer: result.device.vendor, model: result.device.model });
   if (browser) parsed.browser = browser;
   if (os) parsed.os = os;

@@ -15,6 +15,7 @@ import { and, desc, eq, gt, lte, sql } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
 import type { Db } from "../db/client";
 import { sessions } from "../db/schema";
+import { ACQUISITION_CHANNEL_KEY } from "../enrich";
 import type { CanonicalEvent } from "./normalize";
 
 interface SessionSpan {
@@ -138,7 +139,7 @@ export class SessionTracker {
       landingPage: asString(page?.url) ?? asString(page?.path) ?? null,
       referrer: asString(page?.referrer) ?? asString(asObject(context.referrer)?.url) ?? null,
       campaign: campaign && typeof campaign === "object" ? JSON.stringify(campaign) : null,
-      channel: asString(context.channel) ?? null,
+      channel: asString(context[ACQUISITION_CHANNEL_KEY]) ?? null,
     });
     return span;
   }

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, spyOn, test } from "bun:test";
+import { logger } from "../../src/logger.ts";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { ACQUISITION_CHANNEL_KEY, Enricher, type EnrichInput, type EnrichSettings, type GeoLocation } from "../../src/enrich/index.ts";
@@ -196,6 +197,8 @@ describe("an enricher that throws", () => {
   let written = "";
   let stdout: ReturnType<typeof spyOn>;
   beforeAll(() => {
+    // The logger's level is process-wide; an earlier test file may have silenced it.
+    logger.setLevel("info");
     stdout = spyOn(process.stdout, "write").mockImplementation(((chunk: string | Uint8Array) => {
       written += String(chunk);
       return true;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { anonymizeIp, applyIpPolicy } from "../../src/enrich/privacy.ts";
-import { DEFAULT_ENRICH_SETTINGS, parseEnrichSettings, type IpPolicy } from "../../src/enrich/settings.ts";
+import type { IpPolicy } from "../../src/enrich/settings.ts";
 
 describe("IP policy", () => {
   test.each([
@@ -32,17 +32,5 @@ describe("IP policy", () => {
 
   test("an unknown policy value stores nothing rather than leak", () => {
     expect(applyIpPolicy("81.2.69.142", "partial" as IpPolicy)).toBeUndefined();
-  });
-});
-
-describe("tenant settings from stored JSON", () => {
-  test("valid values are kept", () => {
-    expect(parseEnrichSettings({ ipPolicy: "anonymize", bots: "drop" })).toEqual({ ipPolicy: "anonymize", bots: "drop" });
-  });
-
-  test("missing or unknown values take the defaults", () => {
-    expect(parseEnrichSettings(undefined)).toEqual(DEFAULT_ENRICH_SETTINGS);
-    expect(parseEnrichSettings({ ipPolicy: "FULL", bots: 3 })).toEqual(DEFAULT_ENRICH_SETTINGS);
-    expect(parseEnrichSettings({ bots: "keep" })).toEqual({ ipPolicy: DEFAULT_ENRICH_SETTINGS.ipPolicy, bots: "keep" });
   });
 });

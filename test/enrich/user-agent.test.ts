@@ -88,7 +88,7 @@ describe("a table of real user agents", () => {
     ],
     ["Googlebot: a bot, no device type invented", UA.googlebot, { browser: { name: "Googlebot", version: "2.1", major: "2" }, bot: true }],
     ["bingbot: a bot", UA.bingbot, { browser: { name: "bingbot", version: "2.0", major: "2" }, bot: true }],
-    ["curl: a bot", UA.curl, { browser: { name: "curl", version: "8.5.0", major: "8" }, bot: true }],
+    ["curl: a server-side client, not a bot", UA.curl, { browser: { name: "curl", version: "8.5.0", major: "8" }, bot: false }],
     ["empty: nothing known, not a bot", "", { bot: false }],
   ];
 
@@ -107,11 +107,19 @@ describe("a table of real user agents", () => {
     ["PhantomJS", "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 Safari/538.1"],
     ["an unlisted crawler", "Mozilla/5.0 (compatible; ExampleCrawler/1.0; +https://example.com/crawler)"],
     ["an unlisted ...bot", "Mozilla/5.0 (compatible; Acmebot/3.1)"],
-    ["python-requests", "python-requests/2.31.0"],
-    ["Wget", "Wget/1.21.4"],
     ["Yahoo! Slurp", "Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)"],
   ])("%s is flagged as a bot", (_label, ua) => {
     expect(parseUserAgent(ua).bot).toBe(true);
+  });
+
+  test.each([
+    ["python-requests", "python-requests/2.31.0"],
+    ["Wget", "Wget/1.21.4"],
+    ["axios (analytics-node's HTTP client)", "axios/1.7.2"],
+    ["Bun's fetch", "Bun/1.4.5"],
+    ["Go's HTTP client", "Go-http-client/1.1"],
+  ])("%s is a server-side client, not a bot (server SDK events must not be dropped)", (_label, ua) => {
+    expect(parseUserAgent(ua).bot).toBe(false);
   });
 
   test("a Cubot phone is not a bot", () => {

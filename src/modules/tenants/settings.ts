@@ -1,22 +1,31 @@
 /** Per-tenant options, stored as JSON on the tenant row. Missing fields take these defaults. */
 import { t, type Static } from "elysia";
 import { Value } from "@sinclair/typebox/value";
+import { BOT_POLICIES, IP_POLICIES } from "../../enrich/settings";
 
 export const TenantSettings = t.Object({
   /** What is stored of the client IP: all of it, IPv4 /24 and IPv6 /48, or nothing. Geo is looked up first. */
-  ipPolicy: t.Union([t.Literal("full"), t.Literal("anonymize"), t.Literal("drop")], { default: "full" }),
-  /** Events from bots: stored as-is, stored with context.bot = true, or not stored. */
-  bots: t.Union([t.Literal("keep"), t.Literal("flag"), t.Literal("drop")], { default: "flag" }),
+  ipPolicy: t.UnionEnum(IP_POLICIES, { default: "full" }),
+  /** Events from bots: stored as-is, stored with context.bot = true, or not stored (Segment keeps them; flagging is free). */
+  bots: t.UnionEnum(BOT_POLICIES, { default: "flag" }),
 });
 export type TenantSettings = Static<typeof TenantSettings>;
 
+/**
+ * Settings from stored JSON: a missing or invalid value takes its default, field by field, so a
+ * tenant row written by an older version (or by hand) still loads.
+ */
 export function parseSettings(json: string | null | undefined): TenantSettings {
-  let raw: unknown = {};
+  let raw: Record<string, unknown> = {};
   try {
-    raw = json ? JSON.parse(json) : {};
+    const parsed = json ? JSON.parse(json) : {};
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) raw = parsed;
   } catch {
-    raw = {};
+    // unreadable settings: all defaults
   }
-  const withDefaults = Value.Default(TenantSettings, Value.Clone(raw)) as unknown;
-  return Value.Check(TenantSettings, withDefaults) ? withDefaults : (Value.Default(TenantSettings, {}) as TenantSettings);
+  const settings = Value.Default(TenantSettings, {}) as Record<string, unknown>;
+  for (const [key, schema] of Object.entries(TenantSettings.properties)) {
+    if (raw[key] !== undefined && Value.Check(schema, raw[key])) settings[key] = raw[key];
+  }
+  return settings as TenantSettings;
 }
