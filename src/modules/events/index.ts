@@ -1,25 +1,28 @@
 /**
  * The ingestion endpoints. Each answers 200 only after its events are committed to SQLite.
+ *
+ * The same handlers serve three sets of paths (see src/app.ts): Inlet's own (`/v1/events/track`
+ * ...), the Segment HTTP Tracking API's (`/v1/track`, `/v1/batch`, `/v1/import` ...) and the short
+ * ones Segment's browser library posts to (`/t`, `/i`, `/p`, `/s`, `/g`, `/a`, `/b`).
  */
 import { Elysia } from "elysia";
 import { tenantAuth } from "../../http/auth";
 import { jsonBody } from "../../http/body";
 import { ErrorBody, invalidRequest } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
-import type { Outcome, Pipeline, RequestFacts, TenantAuth, Validated } from "../../pipeline";
+import type { Outcome, Pipeline, RequestFacts, Validated } from "../../pipeline";
 import {
-  AliasCall,
   BatchRequest,
   BatchResponse,
-  IdentifyCall,
+  callSchemas,
   IdentifyResponse,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
   MAX_EVENT_BYTES,
-  TrackCall,
   TrackResponse,
   validateCall,
   type Call,
+  type CallType,
   type ItemResult,
 } from "./model";
 
@@ -30,97 +33,102 @@ export interface EventsDeps {
   peerIp: (request: Request) => string | null;
 }
 
+export interface EventRoutes {
+  prefix: string;
+  /** Path (under prefix) → the call type it takes. */
+  single: Record<string, CallType>;
+  /** Paths (under prefix) that take a batch. */
+  batch: string[];
+  /** OpenAPI tag; `hide` keeps near-duplicate paths out of the document. */
+  tag: string;
+  hide?: boolean;
+}
+
+export const inletRoutes: EventRoutes = {
+  prefix: "/v1/events",
+  single: { "/track": "track", "/identify": "identify", "/alias": "alias", "/page": "page", "/screen": "screen", "/group": "group" },
+  batch: ["/batch"],
+  tag: "Events",
+};
+
+/** The Segment HTTP Tracking API's paths: a client pointed at Inlet's host works unchanged. */
+export const segmentRoutes: EventRoutes = {
+  prefix: "/v1",
+  single: { "/track": "track", "/identify": "identify", "/alias": "alias", "/page": "page", "/screen": "screen", "/group": "group" },
+  batch: ["/batch", "/import"],
+  tag: "Segment compatibility",
+};
+
+/** Where Segment's browser library (analytics-next) posts: the first letter of the type, and /b for batches. */
+export const analyticsNextRoutes: EventRoutes = {
+  prefix: "",
+  single: { "/t": "track", "/i": "identify", "/a": "alias", "/p": "page", "/s": "screen", "/g": "group" },
+  batch: ["/b"],
+  tag: "Segment compatibility",
+  hide: true,
+};
+
 const errors = { 400: ErrorBody, 401: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody };
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 const utf8 = new TextEncoder();
 
-export function eventsController({ keys, pipeline, peerIp }: EventsDeps) {
+const descriptions: Record<CallType, { summary: string; description: string }> = {
+  track: {
+    summary: "Track an event",
+    description:
+      "A Segment-spec track call. Answers 200 after the event is committed; a repeated messageId answers 200 with status `duplicate` and is not stored twice. Bodies over 32 KB get 413.",
+  },
+  identify: {
+    summary: "Identify a user",
+    description:
+      "A Segment identify call. Creates or updates the lead (keyed by userId, else by email), merges traits (newer timestamp wins, null removes), and links the visitor (anonymousId) to the lead; the visitor's earlier events are attributed to it.",
+  },
+  alias: { summary: "Alias a previous id to a user", description: "Links previousId (an anonymousId or an earlier userId) to userId; two leads become one." },
+  page: { summary: "Record a page view", description: "A Segment page call: name, category, properties (url, path, referrer, title...)." },
+  screen: { summary: "Record a screen view", description: "A Segment screen call (mobile apps): name, category, properties." },
+  group: { summary: "Associate a user with a group", description: "A Segment group call: groupId and traits; the group becomes the lead's account." },
+};
+
+const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (500 KB per request, 32 KB per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`;
+
+export function eventsController({ keys, pipeline, peerIp }: EventsDeps, routes: EventRoutes) {
   const facts = (request: Request): RequestFacts => ({
     peerIp: peerIp(request),
     header: (name) => request.headers.get(name),
   });
 
-  /** One call through the pipeline; a call the pipeline rejects is a 400. */
-  const ingestOne = async (auth: TenantAuth, call: Call, request: Request): Promise<Outcome> => {
-    const [outcome] = await pipeline.ingest(auth, [{ call }], { receivedAt: Date.now() }, facts(request));
-    if (outcome!.status === "rejected") throw invalidRequest("The event is invalid.", outcome!.errors);
-    return outcome!;
-  };
+  let app = new Elysia({ prefix: routes.prefix, tags: [routes.tag] }).use(tenantAuth(keys));
 
-  return new Elysia({ prefix: "/v1/events", tags: ["Events"] })
-    .use(tenantAuth(keys))
-    .post(
-      "/track",
+  for (const [path, type] of Object.entries(routes.single)) {
+    const identifies = type === "identify" || type === "alias";
+    app = app.post(
+      path,
       async ({ body, auth, request }) => {
-        const outcome = await ingestOne(auth, { ...body, type: "track" }, request);
-        return { success: true, messageId: outcome.messageId!, status: outcome.status };
+        const call = { ...(body as object), type } as Call;
+        const [outcome] = await pipeline.ingest(auth, [{ call }], { receivedAt: Date.now() }, facts(request));
+        if (outcome!.status === "rejected") throw invalidRequest("The event is invalid.", outcome!.errors);
+        const answer = { success: true, messageId: outcome!.messageId!, status: outcome!.status };
+        return identifies ? { ...answer, leadId: outcome!.leadId ?? null, created: outcome!.created ?? false } : answer;
       },
       {
         parse: jsonBody(MAX_EVENT_BYTES),
-        body: TrackCall,
-        response: { 200: TrackResponse, ...errors },
-        detail: {
-          summary: "Track an event",
-          description:
-            "A Segment-spec track call. Answers 200 after the event is committed; a repeated messageId answers 200 with status `duplicate` and is not stored twice. Bodies over 32 KB get 413.",
-          security,
-        },
+        body: callSchemas[type],
+        response: { 200: identifies ? IdentifyResponse : TrackResponse, ...errors },
+        detail: { ...descriptions[type], security, hide: routes.hide },
       },
-    )
-    .post(
-      "/identify",
-      async ({ body, auth, request }) => {
-        const outcome = await ingestOne(auth, { ...body, type: "identify" }, request);
-        return { success: true, messageId: outcome.messageId!, status: outcome.status, leadId: outcome.leadId ?? null, created: outcome.created ?? false };
-      },
-      {
-        parse: jsonBody(MAX_EVENT_BYTES),
-        body: IdentifyCall,
-        response: { 200: IdentifyResponse, ...errors },
-        detail: {
-          summary: "Identify a user",
-          description:
-            "A Segment identify call. Creates or updates the lead (keyed by userId, else by email), merges traits (newer timestamp wins, null removes), and links the visitor (anonymousId) to the lead; the visitor's earlier events are attributed to it.",
-          security,
-        },
-      },
-    )
-    .post(
-      "/alias",
-      async ({ body, auth, request }) => {
-        const outcome = await ingestOne(auth, { ...body, type: "alias" }, request);
-        return { success: true, messageId: outcome.messageId!, status: outcome.status, leadId: outcome.leadId ?? null, created: outcome.created ?? false };
-      },
-      {
-        parse: jsonBody(MAX_EVENT_BYTES),
-        body: AliasCall,
-        response: { 200: IdentifyResponse, ...errors },
-        detail: {
-          summary: "Alias a previous id to a user",
-          description: "Links previousId (an anonymousId or an earlier userId) to userId; two leads become one.",
-          security,
-        },
-      },
-    )
-    .post(
-      "/batch",
+    ) as unknown as typeof app;
+  }
+
+  for (const path of routes.batch) {
+    app = app.post(
+      path,
       async ({ body, auth, request }) => {
         if (body.batch.length > MAX_BATCH_EVENTS) {
           throw invalidRequest(`A batch holds at most ${MAX_BATCH_EVENTS} events; this one has ${body.batch.length}.`, [
             { path: "/batch", message: `Expected at most ${MAX_BATCH_EVENTS} items` },
           ]);
         }
-        const calls: Validated[] = body.batch.map((item) => {
-          const bytes = utf8.encode(JSON.stringify(item) ?? "").byteLength;
-          if (bytes > MAX_EVENT_BYTES) {
-            const id = item && typeof item === "object" ? (item as { messageId?: unknown }).messageId : undefined;
-            return {
-              errors: [{ path: "", message: `The event is ${bytes} bytes; at most ${MAX_EVENT_BYTES} are allowed` }],
-              messageId: typeof id === "string" ? id : undefined,
-            };
-          }
-          return validateCall(item);
-        });
+        const calls: Validated[] = body.batch.map(validateBatchItem);
         const outcomes = await pipeline.ingest(
           auth,
           calls,
@@ -133,13 +141,24 @@ export function eventsController({ keys, pipeline, peerIp }: EventsDeps) {
         parse: jsonBody(MAX_BATCH_BYTES),
         body: BatchRequest,
         response: { 200: BatchResponse, ...errors },
-        detail: {
-          summary: "Send a batch of calls",
-          description: `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (500 KB per request, 32 KB per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`,
-          security,
-        },
+        detail: { summary: path === "/import" ? "Import a batch of historical calls" : "Send a batch of calls", description: batchDescription, security, hide: routes.hide },
       },
-    );
+    ) as unknown as typeof app;
+  }
+  return app;
+}
+
+/** A batch item: over 32 KB it is rejected alone; otherwise validated against its type's schema. */
+function validateBatchItem(item: unknown): Validated {
+  const bytes = utf8.encode(JSON.stringify(item) ?? "").byteLength;
+  if (bytes > MAX_EVENT_BYTES) {
+    const id = item && typeof item === "object" ? (item as { messageId?: unknown }).messageId : undefined;
+    return {
+      errors: [{ path: "", message: `The event is ${bytes} bytes; at most ${MAX_EVENT_BYTES} are allowed` }],
+      messageId: typeof id === "string" ? id : undefined,
+    };
+  }
+  return validateCall(item);
 }
 
 function toItemResult(outcome: Outcome): ItemResult {
