@@ -42,6 +42,8 @@ export const payloadTooLarge = (limit: number) =>
   new ApiError(413, "payload_too_large", `The request body is larger than ${limit} bytes.`);
 export const unavailable = (message: string, retryAfter = 1) =>
   new ApiError(503, "unavailable", message, [], retryAfter);
+export const tooManyRequests = (message: string, retryAfter: number) =>
+  new ApiError(429, "rate_limited", message, [], retryAfter);
 
 export function errorBody(code: string, message: string, details: ErrorDetail[], requestId: string): ErrorBody {
   return { error: { code, message, details }, requestId };
