@@ -39,12 +39,12 @@ export class GroupCommitWriter {
   private closed = false;
   private readonly runInSavepoint: (job: Job) => unknown;
   private readonly runAll: (jobs: Job[], results: unknown[], failed: boolean[]) => void;
-  /** Set after a storage fault, cleared by the next successful commit (feeds /ready). */
+  /** Set after a storage fault, cleared by the next successful commit or probe (feeds /ready). */
   storageFault: string | null = null;
   readonly stats: WriterStats = { commits: 0, jobs: 0, lastCommitJobs: 0, lastCommitMs: 0, queued: 0 };
 
   constructor(
-    sqlite: Database,
+    private readonly sqlite: Database,
     private readonly options: {
       maxQueuedWeight: number;
       /** Called when any write was rolled back, so in-memory caches drop state the database lacks. */
@@ -104,7 +104,10 @@ export class GroupCommitWriter {
     try {
       this.runAll(jobs, results, failed);
     } catch (error) {
-      // The commit itself failed: nothing of this group is stored.
+      // The commit itself failed: nothing of this group is stored. SQLite rolls back on most
+      // failed COMMITs; where it does not (e.g. SQLITE_BUSY), roll back here, or every later
+      // BEGIN would fail with "cannot start a transaction within a transaction".
+      this.rollbackIfOpen();
       this.options.onRollback();
       const answer = this.toClientError(error);
       for (const job of jobs) job.reject(answer);
@@ -121,6 +124,39 @@ export class GroupCommitWriter {
     for (let i = 0; i < jobs.length; i++) {
       if (failed[i]) jobs[i]!.reject(this.toClientError(results[i]));
       else jobs[i]!.resolve(results[i]);
+    }
+  }
+
+  /**
+   * After a storage fault: whether a commit works again, tried with a real one-page commit
+   * (rewriting the header's user_version with its own value, which changes nothing), because a
+   * transaction that is rolled back never touches the disk and so cannot tell. Success clears
+   * the fault, so readiness recovers without waiting for traffic that a not-ready server does
+   * not get. Without a fault it answers true without writing.
+   */
+  probeStorage(): boolean {
+    if (this.storageFault === null) return true;
+    try {
+      const { user_version } = this.sqlite.query("PRAGMA user_version").get() as { user_version: number };
+      this.sqlite.run("BEGIN IMMEDIATE");
+      this.sqlite.run(`PRAGMA user_version = ${Number(user_version) | 0}`);
+      this.sqlite.run("COMMIT");
+      this.storageFault = null;
+      logger.info("storage fault cleared: a probe commit succeeded");
+      return true;
+    } catch (error) {
+      this.rollbackIfOpen();
+      this.storageFault = (error as Error).message;
+      return false;
+    }
+  }
+
+  private rollbackIfOpen(): void {
+    if (!this.sqlite.inTransaction) return;
+    try {
+      this.sqlite.run("ROLLBACK");
+    } catch {
+      // nothing more to undo
     }
   }
 

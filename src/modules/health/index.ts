@@ -1,7 +1,8 @@
 /** Liveness and readiness. */
 import { Elysia, t } from "elysia";
 import type { Database } from "bun:sqlite";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, statfsSync } from "node:fs";
+import { dirname } from "node:path";
 import { migrationsApplied } from "../../db/client";
 import type { GroupCommitWriter } from "../../pipeline/writer";
 
@@ -11,14 +12,32 @@ export interface HealthDeps {
   writer: GroupCommitWriter;
 }
 
-/** Ready = migrations applied, the database file writable, and no storage fault since the last commit. */
+/** Below this much free space on the database's file system, writes are about to fail. */
+export const MIN_FREE_BYTES = 1024 * 1024;
+
+/**
+ * Ready = migrations applied, the database file writable, at least MIN_FREE_BYTES free on its
+ * file system, and no storage fault: after a fault (a full disk, a file system gone read-only)
+ * each readiness check tries a real commit, so /ready recovers by itself once the fault clears.
+ */
 export function readiness({ sqlite, dbPath, writer }: HealthDeps): { ready: boolean; checks: Record<string, boolean> } {
   const checks = {
     migrations: migrationsApplied(sqlite),
     writable: isWritable(sqlite, dbPath),
-    storage: writer.storageFault === null,
+    diskSpace: hasFreeSpace(dbPath),
+    storage: writer.probeStorage(),
   };
-  return { ready: checks.migrations && checks.writable && checks.storage, checks };
+  return { ready: checks.migrations && checks.writable && checks.diskSpace && checks.storage, checks };
+}
+
+function hasFreeSpace(path: string): boolean {
+  if (path === ":memory:") return true;
+  try {
+    const fs = statfsSync(dirname(path));
+    return fs.bavail * fs.bsize >= MIN_FREE_BYTES;
+  } catch {
+    return false;
+  }
 }
 
 function isWritable(sqlite: Database, path: string): boolean {
@@ -52,7 +71,7 @@ export function healthController(deps: HealthDeps) {
       },
       {
         response: { 200: t.Object({ ready: t.Boolean(), checks: t.Record(t.String(), t.Boolean()) }), 503: t.Object({ ready: t.Boolean(), checks: t.Record(t.String(), t.Boolean()) }) },
-        detail: { summary: "Readiness: the database is writable and migrated" },
+        detail: { summary: "Readiness: the database is migrated and writable, with free space and no storage fault" },
       },
     );
 }
