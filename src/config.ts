@@ -95,6 +95,37 @@ export const settings = {
     default: "10000",
     doc: "How long SIGTERM waits for in-flight requests before closing",
   },
+  metricsToken: {
+    env: "METRICS_TOKEN",
+    flag: "metrics-token",
+    kind: "string",
+    default: "",
+    doc: "When set, `GET /metrics` requires `Authorization: Bearer <token>`",
+  },
+  businessMetricsTtlSeconds: {
+    env: "BUSINESS_METRICS_TTL_SECONDS",
+    flag: "business-metrics-ttl",
+    kind: "int",
+    min: 1,
+    max: 86_400,
+    default: "60",
+    doc: "How long the per-tenant business metrics on `/metrics` (SQL counts) are reused before a scrape recomputes them",
+  },
+  otelEndpoint: {
+    env: "OTEL_EXPORTER_OTLP_ENDPOINT",
+    flag: "otel-endpoint",
+    kind: "string",
+    default: "",
+    doc: "OTLP collector base URL (e.g. `http://localhost:4318`); setting it turns tracing on. The SDK reads the other standard `OTEL_*` variables itself",
+  },
+  otelTracesExporter: {
+    env: "OTEL_TRACES_EXPORTER",
+    flag: "otel-traces-exporter",
+    kind: "string",
+    default: "",
+    doc: "Trace exporters (`otlp`, `console`, `zipkin`; `none` = off); setting it turns tracing on. Empty: `otlp` when an endpoint is set",
+  },
+  otelServiceName: { env: "OTEL_SERVICE_NAME", flag: "otel-service-name", kind: "string", default: "inlet", doc: "The service name on exported traces" },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof settings;

@@ -11,6 +11,8 @@ type Fields = Record<string, unknown>;
 let threshold = order[(process.env.LOG_LEVEL as LogLevel) ?? "info"] ?? order.info;
 let buffer: string[] = [];
 let scheduled = false;
+/** Fields every line carries while set (the trace and span ids while tracing is on); null costs nothing. */
+let correlation: (() => Fields | undefined) | null = null;
 
 function flush(): void {
   scheduled = false;
@@ -22,7 +24,7 @@ function flush(): void {
 
 function emit(level: Exclude<LogLevel, "silent">, msg: string, fields?: Fields): void {
   if (order[level] < threshold) return;
-  const line: Fields = { time: new Date().toISOString(), level, msg, ...fields };
+  const line: Fields = { time: new Date().toISOString(), level, msg, ...correlation?.(), ...fields };
   let text: string;
   try {
     text = JSON.stringify(line, errorReplacer);
@@ -49,6 +51,10 @@ export const logger = {
   error: (msg: string, fields?: Fields) => emit("error", msg, fields),
   setLevel(level: LogLevel): void {
     threshold = order[level];
+  },
+  /** Adds the fields `source` returns (e.g. `{ traceId, spanId }`) to every line; null stops it. */
+  setCorrelation(source: (() => Fields | undefined) | null): void {
+    correlation = source;
   },
   /** Write everything buffered now (before exit). */
   flush,

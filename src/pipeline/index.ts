@@ -13,6 +13,7 @@ import type { SessionTracker } from "./sessions";
 import type { VisitorStore } from "./visitors";
 import type { GroupCommitWriter } from "./writer";
 import type { Call } from "../modules/events/model";
+import { step, stepUnder, type Span } from "../observability/tracing";
 
 export interface RequestFacts {
   /** The socket peer's address. */
@@ -52,6 +53,14 @@ export interface Outcome extends ItemResult {
   created?: boolean;
 }
 
+/** Told the outcome of every ingestion request (metrics count them by tenant, type and status). */
+export interface IngestObserver {
+  ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[]): void;
+}
+
+/** Events of one request that get their own session and identity spans (a batch of 2,500 would bury the trace). */
+const TRACED_EVENTS_PER_REQUEST = 10;
+
 export class Pipeline {
   constructor(
     private readonly steps: {
@@ -61,14 +70,27 @@ export class Pipeline {
       visitors: VisitorStore;
       sessions: SessionTracker;
       identity: IdentityStep;
+      observer?: IngestObserver;
     },
   ) {}
 
-  /** Runs validated calls through the pipeline; one outcome per call, in input order. */
+  /**
+   * Runs validated calls through the pipeline; one outcome per call, in input order. Each step is
+   * a span when tracing is on (see observability/tracing.ts); `commit` is the wait for the group
+   * commit, whose session and identity work runs in the writer, for many requests at once.
+   */
   async ingest(auth: TenantAuth, calls: Validated[], envelope: Envelope, facts: RequestFacts, schemaVersion: string | null = null): Promise<Outcome[]> {
     const outcomes: Outcome[] = new Array(calls.length);
-    const accepted: { index: number; event: CanonicalEvent }[] = [];
+    const valid = step("validate", (span) => this.validate(calls, envelope, outcomes, span));
+    const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span));
+    if (accepted.length > 0) await step("commit", (span) => this.commit(auth.tenantId, accepted, outcomes, schemaVersion, span));
+    this.steps.observer?.ingested(auth.tenantId, calls, outcomes);
+    return outcomes;
+  }
 
+  /** Normalizes each call; a call that fails is rejected with its reasons. */
+  private validate(calls: Validated[], envelope: Envelope, outcomes: Outcome[], span: Span | undefined): Indexed[] {
+    const valid: Indexed[] = [];
     for (let i = 0; i < calls.length; i++) {
       const validated = calls[i]!;
       if ("errors" in validated) {
@@ -76,41 +98,57 @@ export class Pipeline {
         continue;
       }
       const normalized = normalize(validated.call, envelope);
-      if ("errors" in normalized) {
-        outcomes[i] = rejected(normalized.errors, validated);
-        continue;
-      }
-      const event = normalized.event;
-      const enriched = this.steps.enricher.enrich({ context: event.context, peerIp: facts.peerIp, header: facts.header, settings: auth.settings });
-      event.context = enriched.context;
-      if (enriched.drop) {
-        outcomes[i] = { messageId: event.messageId, status: "dropped" };
-        continue;
-      }
-      accepted.push({ index: i, event });
+      if ("errors" in normalized) outcomes[i] = rejected(normalized.errors, validated);
+      else valid.push({ index: i, event: normalized.event });
     }
-
-    if (accepted.length > 0) {
-      // One visitor's events are sessionized in timestamp order (stable for equal times).
-      const ordered = accepted.length > 1 ? [...accepted].sort((a, b) => a.event.timestamp - b.event.timestamp) : accepted;
-      const recorded = await this.steps.writer.submit(ordered.length, () =>
-        ordered.map(({ event }) => this.record(auth.tenantId, event, schemaVersion)),
-      );
-      for (let k = 0; k < ordered.length; k++) outcomes[ordered[k]!.index] = recorded[k]!;
-    }
-    return outcomes;
+    span?.setAttributes({ "inlet.events": calls.length, "inlet.rejected": calls.length - valid.length });
+    return valid;
   }
 
-  /** Runs inside the writer's transaction. */
-  private record(tenantId: string, event: CanonicalEvent, schemaVersion: string | null): Outcome {
+  /** Enriches each event's context; an event the tenant's settings drop (a bot) is `dropped`. */
+  private enrich(valid: Indexed[], auth: TenantAuth, facts: RequestFacts, outcomes: Outcome[], span: Span | undefined): Indexed[] {
+    const accepted: Indexed[] = [];
+    for (const item of valid) {
+      const { event } = item;
+      const enriched = this.steps.enricher.enrich({ context: event.context, peerIp: facts.peerIp, header: facts.header, settings: auth.settings });
+      event.context = enriched.context;
+      if (enriched.drop) outcomes[item.index] = { messageId: event.messageId, status: "dropped" };
+      else accepted.push(item);
+    }
+    span?.setAttributes({ "inlet.events": valid.length, "inlet.dropped": valid.length - accepted.length });
+    return accepted;
+  }
+
+  /** Stores the accepted events in the next group commit; resolves after the COMMIT. */
+  private async commit(tenantId: string, accepted: Indexed[], outcomes: Outcome[], schemaVersion: string | null, span: Span | undefined): Promise<void> {
+    const { writer } = this.steps;
+    span?.setAttributes({ "inlet.tenant_id": tenantId, "inlet.events": accepted.length, "inlet.queue_depth": writer.queuedEvents });
+    // One visitor's events are sessionized in timestamp order (stable for equal times).
+    const ordered = accepted.length > 1 ? [...accepted].sort((a, b) => a.event.timestamp - b.event.timestamp) : accepted;
+    const recorded = await writer.submit(ordered.length, () =>
+      ordered.map(({ event }, k) => this.record(tenantId, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
+    );
+    for (let k = 0; k < ordered.length; k++) outcomes[ordered[k]!.index] = recorded[k]!;
+    // Read right after this commit settled: no other commit runs before this continuation.
+    span?.setAttribute("inlet.group_size", writer.stats.lastCommitJobs);
+  }
+
+  /** Runs inside the writer's transaction; `span` is the request's commit span, when traced. */
+  private record(tenantId: string, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
     const { events, visitors, sessions, identity } = this.steps;
     if (events.exists(tenantId, event.messageId)) return { messageId: event.messageId, status: "duplicate" };
     const visitor = visitors.touch(tenantId, event);
-    const sessionId = sessions.assign(tenantId, visitor.id, event);
-    const lead = identity.resolve(tenantId, event, visitor);
+    const sessionId = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event));
+    const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor));
     events.insert(tenantId, event, { visitorId: visitor.id, sessionId, leadId: lead.leadId }, schemaVersion);
     return { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
   }
+}
+
+/** An event with the position of its call in the request. */
+interface Indexed {
+  index: number;
+  event: CanonicalEvent;
 }
 
 function rejected(errors: ErrorDetail[], validated: Validated): Outcome {
