@@ -25,6 +25,15 @@ import {
   type CallType,
   type ItemResult,
 } from "./model";
+import {
+  CURRENT_VERSION,
+  deprecationNotice,
+  resolveVersion,
+  upgradeToCurrent,
+  VERSION_HEADER,
+  versionModels,
+  type SchemaVersion,
+} from "./versions";
 
 export interface EventsDeps {
   keys: KeyCache;
@@ -97,21 +106,39 @@ export function eventsController({ keys, pipeline, peerIp }: EventsDeps, routes:
     header: (name) => request.headers.get(name),
   });
 
-  let app = new Elysia({ prefix: routes.prefix, tags: [routes.tag] }).use(tenantAuth(keys));
+  let app = new Elysia({ prefix: routes.prefix, tags: [routes.tag] })
+    .use(tenantAuth(keys))
+    .model(versionModels())
+    // The payload version (Inlet-Version header): unknown is a 400; deprecated answers with
+    // Deprecation/Sunset headers and a warning in the body.
+    .derive({ as: "local" }, ({ headers, set }) => {
+      const schemaVersion = resolveVersion(headers[VERSION_HEADER]);
+      const notice = deprecationNotice(schemaVersion);
+      if (notice) Object.assign(set.headers, notice.headers);
+      return { schemaVersion, warnings: notice ? [notice.warning] : undefined };
+    });
 
   for (const [path, type] of Object.entries(routes.single)) {
     const identifies = type === "identify" || type === "alias";
     app = app.post(
       path,
-      async ({ body, auth, request }) => {
+      async ({ body, auth, request, schemaVersion, warnings }) => {
         const call = { ...(body as object), type } as Call;
-        const [outcome] = await pipeline.ingest(auth, [{ call }], { receivedAt: Date.now() }, facts(request));
+        const [outcome] = await pipeline.ingest(auth, [{ call }], { receivedAt: Date.now() }, facts(request), schemaVersion.id);
         if (outcome!.status === "rejected") throw invalidRequest("The event is invalid.", outcome!.errors);
-        const answer = { success: true, messageId: outcome!.messageId!, status: outcome!.status };
+        const answer = { success: true, messageId: outcome!.messageId!, status: outcome!.status, warnings };
         return identifies ? { ...answer, leadId: outcome!.leadId ?? null, created: outcome!.created ?? false } : answer;
       },
       {
         parse: jsonBody(MAX_EVENT_BYTES),
+        // An older payload version is validated against its own schema and upgraded before the
+        // route's (current) schema validates it.
+        transform(context) {
+          const { schemaVersion } = context as unknown as { schemaVersion: SchemaVersion };
+          const upgraded = upgradeToCurrent(context.body, type, schemaVersion);
+          if ("errors" in upgraded) throw invalidRequest(`The event does not match version ${schemaVersion.id}.`, upgraded.errors);
+          context.body = upgraded.value as typeof context.body;
+        },
         body: callSchemas[type],
         response: { 200: identifies ? IdentifyResponse : TrackResponse, ...errors },
         detail: { ...descriptions[type], security, hide: routes.hide },
@@ -122,20 +149,21 @@ export function eventsController({ keys, pipeline, peerIp }: EventsDeps, routes:
   for (const path of routes.batch) {
     app = app.post(
       path,
-      async ({ body, auth, request }) => {
+      async ({ body, auth, request, schemaVersion, warnings }) => {
         if (body.batch.length > MAX_BATCH_EVENTS) {
           throw invalidRequest(`A batch holds at most ${MAX_BATCH_EVENTS} events; this one has ${body.batch.length}.`, [
             { path: "/batch", message: `Expected at most ${MAX_BATCH_EVENTS} items` },
           ]);
         }
-        const calls: Validated[] = body.batch.map(validateBatchItem);
+        const calls: Validated[] = body.batch.map((item) => validateBatchItem(item, schemaVersion));
         const outcomes = await pipeline.ingest(
           auth,
           calls,
           { receivedAt: Date.now(), sentAt: body.sentAt, context: body.context, integrations: body.integrations },
           facts(request),
+          schemaVersion.id,
         );
-        return { success: true, results: outcomes.map(toItemResult) };
+        return { success: true, results: outcomes.map(toItemResult), warnings };
       },
       {
         parse: jsonBody(MAX_BATCH_BYTES),
@@ -148,8 +176,11 @@ export function eventsController({ keys, pipeline, peerIp }: EventsDeps, routes:
   return app;
 }
 
-/** A batch item: over 32 KB it is rejected alone; otherwise validated against its type's schema. */
-function validateBatchItem(item: unknown): Validated {
+/**
+ * A batch item: over 32 KB it is rejected alone; otherwise validated against its type's schema
+ * in the request's payload version, upgraded to the current version, and validated again.
+ */
+function validateBatchItem(item: unknown, version: SchemaVersion): Validated {
   const bytes = utf8.encode(JSON.stringify(item) ?? "").byteLength;
   if (bytes > MAX_EVENT_BYTES) {
     const id = item && typeof item === "object" ? (item as { messageId?: unknown }).messageId : undefined;
@@ -158,7 +189,15 @@ function validateBatchItem(item: unknown): Validated {
       messageId: typeof id === "string" ? id : undefined,
     };
   }
-  return validateCall(item);
+  if (version === CURRENT_VERSION) return validateCall(item);
+  const type = item && typeof item === "object" ? (item as { type?: unknown }).type : undefined;
+  if (typeof type !== "string" || !(type in callSchemas)) return validateCall(item);
+  const upgraded = upgradeToCurrent(item, type as CallType, version);
+  if ("errors" in upgraded) {
+    const id = (item as { messageId?: unknown }).messageId;
+    return { errors: upgraded.errors, messageId: typeof id === "string" ? id : undefined };
+  }
+  return validateCall(upgraded.value);
 }
 
 function toItemResult(outcome: Outcome): ItemResult {

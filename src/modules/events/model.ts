@@ -144,10 +144,14 @@ export const EventStatus = t.Union([t.Literal("accepted"), t.Literal("duplicate"
   description: "accepted: stored; duplicate: this messageId was already stored; rejected: invalid (see errors); dropped: a bot, by the tenant's setting",
 });
 
+/** Present when the request used a deprecated payload version (see the Inlet-Version header). */
+const Warnings = t.Optional(t.Array(t.String(), { description: "Deprecation warnings" }));
+
 export const TrackResponse = t.Object({
   success: t.Boolean(),
   messageId: t.String(),
   status: EventStatus,
+  warnings: Warnings,
 });
 
 export const IdentifyResponse = t.Object({
@@ -156,6 +160,7 @@ export const IdentifyResponse = t.Object({
   status: EventStatus,
   leadId: t.Union([t.String(), t.Null()], { description: "The lead (known person); null for an identify with neither userId nor email" }),
   created: t.Boolean({ description: "true when this call created the lead, false when it updated one" }),
+  warnings: Warnings,
 });
 
 export const ItemResult = t.Object({
@@ -168,6 +173,7 @@ export type ItemResult = Static<typeof ItemResult>;
 export const BatchResponse = t.Object({
   success: t.Boolean(),
   results: t.Array(ItemResult, { description: "One per input call, in input order" }),
+  warnings: Warnings,
 });
 
 const compiled = new Map<TSchema, TypeCheck<TSchema>>();
