@@ -3,13 +3,14 @@
  * the Elysia app from the services. Nothing here knows about the CLI or signals.
  */
 import { Elysia } from "elysia";
-import { swagger } from "@elysiajs/swagger";
 import type { Config } from "./config";
 import type { DatabaseHandle } from "./db/client";
 import { errorHandler } from "./http/error-handler";
 import { requestContext } from "./http/request-context";
+import { docsController } from "./modules/docs";
 import { eventsController } from "./modules/events";
 import { healthController } from "./modules/health";
+import { sdkController } from "./modules/sdk";
 import { KeyCache } from "./modules/tenants/key-cache";
 import { TenantService } from "./modules/tenants/service";
 import { Enricher } from "./enrich";
@@ -20,7 +21,6 @@ import { SessionTracker } from "./pipeline/sessions";
 import { VisitorStore } from "./pipeline/visitors";
 import { GroupCommitWriter } from "./pipeline/writer";
 import { MAX_BATCH_BYTES } from "./modules/events/model";
-import pkg from "../package.json";
 
 export interface Services {
   config: Config;
@@ -64,31 +64,9 @@ export function createApp(services: Services) {
   const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2 } })
     .use(requestContext)
     .use(errorHandler)
-    .use(
-      swagger({
-        path: "/swagger",
-        documentation: {
-          info: {
-            title: "Inlet",
-            version: pkg.version,
-            description:
-              "Self-hosted, multi-tenant event ingestion, compatible with the Segment HTTP Tracking API. Authenticate with a write key: `Authorization: Bearer <key>`, `Authorization: Basic base64(<key>:)`, `X-API-Key: <key>`, or `writeKey` in the body.",
-          },
-          tags: [
-            { name: "Events", description: "Ingestion (Segment spec)" },
-            { name: "Operations", description: "Health and readiness" },
-          ],
-          components: {
-            securitySchemes: {
-              bearer: { type: "http", scheme: "bearer", description: "The write key as a bearer token" },
-              basic: { type: "http", scheme: "basic", description: "The write key as the user name, empty password (Segment's convention)" },
-              apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
-            },
-          },
-        },
-      }),
-    )
+    .use(docsController())
     .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
+    .use(sdkController())
     .use(
       eventsController({
         keys: services.keys,

@@ -8,3 +8,16 @@ declare module "*.mmdb" {
   const path: string;
   export default path;
 }
+// Swagger UI (src/modules/docs) and the browser SDK bundle (src/modules/sdk), embedded the same way.
+declare module "swagger-ui-dist/swagger-ui-bundle.js" {
+  const path: string;
+  export default path;
+}
+declare module "swagger-ui-dist/swagger-ui.css" {
+  const path: string;
+  export default path;
+}
+declare module "*/sdk/dist/inlet.js" {
+  const path: string;
+  export default path;
+}
