@@ -53,7 +53,12 @@ export const visitors = sqliteTable(
     firstSeenAt: ms("first_seen_at").notNull(),
     lastSeenAt: ms("last_seen_at").notNull(),
   },
-  (table) => [uniqueIndex("visitors_tenant_key").on(table.tenantId, table.key)],
+  (table) => [
+    uniqueIndex("visitors_tenant_key").on(table.tenantId, table.key),
+    // Business stats: new visitors in a window and how many of them are linked to a lead, read
+    // from the index alone. lead_id is in it because it changes rarely (on identify).
+    index("visitors_tenant_first_seen").on(table.tenantId, table.firstSeenAt, table.leadId),
+  ],
 );
 
 export const sessions = sqliteTable(
@@ -71,7 +76,11 @@ export const sessions = sqliteTable(
     campaign: text("campaign"),
     channel: text("channel"),
   },
-  (table) => [index("sessions_visitor_time").on(table.tenantId, table.visitorId, table.lastEventAt)],
+  (table) => [
+    index("sessions_visitor_time").on(table.tenantId, table.visitorId, table.lastEventAt),
+    // Business stats: sessions started in a window.
+    index("sessions_tenant_started").on(table.tenantId, table.startedAt),
+  ],
 );
 
 /** A tenant's known person: keyed by userId, or by email where there is no userId. */
