@@ -3,6 +3,7 @@
  * commands open the same database file as the server (WAL lets them run beside it) and print
  * JSON, so they compose with jq and scripts.
  */
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
 import { openDatabase } from "../db/client";
@@ -10,9 +11,11 @@ import { exportEvents } from "../modules/export/service";
 import { showLead } from "../modules/leads/service";
 import { TenantService } from "../modules/tenants/service";
 import { serveForever } from "../server";
-import pkg from "../../package.json";
+import { commit, version } from "../build-info";
+import { backupDatabase } from "../db/backup";
+import { healthcheck } from "./healthcheck";
 
-export const USAGE = `Inlet ${pkg.version}: self-hosted event ingestion (Segment-compatible)
+export const USAGE = `Inlet ${version}: self-hosted event ingestion (Segment-compatible)
 
 Usage:
   inlet serve                                   start the HTTP server
@@ -24,6 +27,8 @@ Usage:
   inlet lead show --tenant <id> <userId|email>  a lead: merged traits, linked visitors, counts (JSON)
   inlet export --tenant <id> [--since ISO] [--until ISO] [--type track|identify|...]
                                                 stored events as NDJSON, oldest first
+  inlet backup <file>                           a consistent copy of the live database (never overwrites)
+  inlet healthcheck                             exit 0 when the server on --host/--port answers /health
   inlet --version
 
 Every command takes the configuration flags (e.g. --db <file>, --port <n>); see README.md.
@@ -80,7 +85,7 @@ export async function runCli(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.version) {
-    process.stdout.write(`inlet ${pkg.version}\n`);
+    process.stdout.write(`inlet ${version} (commit ${commit})\n`);
     return 0;
   }
   const [command, sub, ...rest] = positionals;
@@ -104,6 +109,8 @@ export async function runCli(argv: string[]): Promise<number> {
     serveForever(config);
     return -1; // keeps running
   }
+  if (command === "healthcheck") return healthcheck(config);
+  if (command === "backup") return backup(config, sub);
 
   const database = openDatabase(config.db, { synchronous: config.synchronous });
   const tenants = new TenantService(database.db);
@@ -157,6 +164,29 @@ export async function runCli(argv: string[]): Promise<number> {
       return 2;
     }
     process.stderr.write(`inlet: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    database.close();
+  }
+}
+
+function backup(config: Config, target: string | undefined): number {
+  if (!target) {
+    process.stderr.write(`inlet: Missing the backup file (inlet backup <file>).\n\n${USAGE}`);
+    return 2;
+  }
+  // Checked first: opening a missing database would create an empty one and back that up.
+  if (config.db === ":memory:" || !existsSync(config.db)) {
+    process.stderr.write(`inlet: no database at ${config.db} (set INLET_DB or --db).\n`);
+    return 1;
+  }
+  // Read-only: a backup never migrates or otherwise changes the database it copies.
+  const database = openDatabase(config.db, { readonly: true });
+  try {
+    print(backupDatabase(database.db, target));
+    return 0;
+  } catch (error) {
+    process.stderr.write(`inlet: backup failed: ${(error as Error).message}\n`);
     return 1;
   } finally {
     database.close();
