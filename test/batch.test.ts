@@ -113,7 +113,9 @@ describe("POST /v1/events/batch", () => {
 
   test("limits: over 500 KB is 413, over 2,500 events is 400, an event over 32 KB is rejected alone", async () => {
     const t = server.tenant("b4");
-    const big = { type: "track", event: "Big", anonymousId: "a", properties: { blob: "x".repeat(33 * 1024) } };
+    // Over 32 KB in strings each under the 8 KB string cap, so the size rule is what rejects it.
+    const blobs = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`blob${i}`, "x".repeat(7 * 1024)]));
+    const big = { type: "track", event: "Big", anonymousId: "a", properties: blobs };
     const small = { type: "track", event: "Small", anonymousId: "a" };
     const mixed = await batch(t.writeKey, { batch: [small, big, small] });
     expect(mixed.status).toBe(200);

@@ -10,6 +10,7 @@ import { openDatabase } from "../db/client";
 import { exportEvents } from "../modules/export/service";
 import { showLead } from "../modules/leads/service";
 import { TenantService } from "../modules/tenants/service";
+import { settingsPatchFromFlags } from "../modules/tenants/settings-flags";
 import { serveForever } from "../server";
 import { commit, version } from "../build-info";
 import { backupDatabase } from "../db/backup";
@@ -21,6 +22,8 @@ Usage:
   inlet serve                                   start the HTTP server
   inlet tenant create <name>                    create a tenant and its first write key (JSON)
   inlet tenant list                             list tenants (JSON)
+  inlet tenant set <id> [--rate-rps N] [--rate-eps N] [--ip-policy full|anonymize|drop] [--bots keep|flag|drop]
+                                                change a tenant's settings (a rate of 0: no limit; default: the server's)
   inlet key create --tenant <id> [--admin]      create a write key (or an admin key)
   inlet key list --tenant <id>                  list keys by prefix (JSON)
   inlet key revoke <key id or prefix>           revoke a key
@@ -42,6 +45,10 @@ const commandOptions = {
   until: { type: "string" },
   type: { type: "string" },
   admin: { type: "boolean" },
+  "rate-rps": { type: "string" },
+  "rate-eps": { type: "string" },
+  "ip-policy": { type: "string" },
+  bots: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const;
@@ -119,6 +126,14 @@ export async function runCli(argv: string[]): Promise<number> {
       case "tenant create":
         print(tenants.createTenant(need(rest[0], "tenant name (inlet tenant create <name>)")));
         return 0;
+      case "tenant set": {
+        const tenantId = need(rest[0], "tenant id (inlet tenant set <id> --rate-rps N ...)");
+        const patch = settingsPatchFromFlags(values);
+        if (Object.keys(patch).length === 0) throw new UsageError("Nothing to set: give --rate-rps, --rate-eps, --ip-policy or --bots.");
+        // A running server sees the change within KEY_CACHE_TTL_SECONDS (settings travel with cached keys).
+        print({ tenantId, settings: tenants.setSettings(tenantId, patch) });
+        return 0;
+      }
       case "tenant list":
         print(tenants.listTenants());
         return 0;

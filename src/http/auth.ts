@@ -7,7 +7,8 @@
 import { Elysia } from "elysia";
 import type { KeyCache } from "../modules/tenants/key-cache";
 import type { TenantAuth } from "../pipeline";
-import { unauthorized } from "./errors";
+import { ApiError, unauthorized } from "./errors";
+import { eventCount, type TenantRateLimiter } from "./rate-limit";
 import { requestInfo } from "./request-context";
 
 const MAX_KEY_LENGTH = 256;
@@ -42,7 +43,11 @@ export function keyFromRequest(headers: Record<string, string | undefined>, body
   return null;
 }
 
-export function tenantAuth(keys: KeyCache) {
+/**
+ * Ingestion auth: a write key, then the tenant's rate limits (as soon as the tenant is known, so
+ * a request over the limit costs no validation or pipeline work; a batch counts its items).
+ */
+export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter) {
   return new Elysia().derive({ as: "scoped" }, ({ headers, body, request }): { auth: TenantAuth } => {
     const key = keyFromRequest(headers, body);
     if (!key || key.length > MAX_KEY_LENGTH) throw unauthorized();
@@ -51,6 +56,31 @@ export function tenantAuth(keys: KeyCache) {
     // write keys are public in browsers, and the two must not be confused).
     if (!resolved || resolved.kind !== "write") throw unauthorized();
     requestInfo(request).tenantId = resolved.tenantId;
+    limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
     return { auth: { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings } };
+  });
+}
+
+export interface AdminAuth {
+  tenantId: string;
+  keyId: string;
+}
+
+const adminRequired = () =>
+  new ApiError(401, "unauthorized", "An admin key (ak_...) is required (Bearer, Basic or X-API-Key); write keys can only ingest.");
+
+/**
+ * Admin auth for reading routes (stats, exports): only `ak_` admin keys, from a header; a write
+ * key is refused because write keys are public (they ship in browsers). The body is not looked
+ * at: admin keys are secrets and do not belong in bodies.
+ */
+export function adminAuth(keys: KeyCache) {
+  return new Elysia().derive({ as: "scoped" }, ({ headers, request }): { admin: AdminAuth } => {
+    const key = keyFromRequest(headers, undefined);
+    if (!key || key.length > MAX_KEY_LENGTH) throw adminRequired();
+    const resolved = keys.resolve(key);
+    if (!resolved || resolved.kind !== "admin") throw adminRequired();
+    requestInfo(request).tenantId = resolved.tenantId;
+    return { admin: { tenantId: resolved.tenantId, keyId: resolved.keyId } };
   });
 }

@@ -4,6 +4,7 @@
  * an unbounded body. Invalid UTF-8 and invalid JSON are client errors.
  */
 import { ApiError, invalidRequest, payloadTooLarge } from "./errors";
+import { findJsonViolation } from "./json-limits";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -62,13 +63,20 @@ export function parseJsonBytes(bytes: Uint8Array): unknown {
   }
 }
 
-/** An Elysia `parse` function for routes that take a JSON body of at most `limit` bytes. */
-export function jsonBody(limit: number) {
+/**
+ * An Elysia `parse` function for routes that take a JSON body of at most `limit` bytes, within
+ * the shape limits of src/http/json-limits.ts (depth, keys, string lengths, no prototype keys).
+ * `separateItems` names a top-level array (a batch) whose items the route checks one by one
+ * with `findJsonViolation`, so that a hostile item is rejected alone.
+ */
+export function jsonBody(limit: number, options: { separateItems?: string } = {}) {
   return async ({ request }: { request: Request }): Promise<unknown> => {
     const value = parseJsonBytes(await readBodyLimited(request, limit));
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       throw invalidRequest("The request body must be a JSON object.");
     }
+    const violation = findJsonViolation(value, options.separateItems);
+    if (violation) throw invalidRequest(`The request body breaks a limit: ${violation.message} at ${violation.path}.`, [violation]);
     return value;
   };
 }

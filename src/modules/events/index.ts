@@ -8,6 +8,8 @@
 import { Elysia } from "elysia";
 import { tenantAuth } from "../../http/auth";
 import { jsonBody } from "../../http/body";
+import { findJsonViolation } from "../../http/json-limits";
+import type { TenantRateLimiter } from "../../http/rate-limit";
 import { ErrorBody, invalidRequest } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import type { Outcome, Pipeline, RequestFacts, Validated } from "../../pipeline";
@@ -40,6 +42,8 @@ export interface EventsDeps {
   pipeline: Pipeline;
   /** The socket peer address of a request. */
   peerIp: (request: Request) => string | null;
+  /** Per-tenant rate limits, applied as soon as the key names the tenant. */
+  limiter?: TenantRateLimiter;
 }
 
 export interface EventRoutes {
@@ -100,14 +104,14 @@ const descriptions: Record<CallType, { summary: string; description: string }> =
 
 const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (500 KB per request, 32 KB per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`;
 
-export function eventsController({ keys, pipeline, peerIp }: EventsDeps, routes: EventRoutes) {
+export function eventsController({ keys, pipeline, peerIp, limiter }: EventsDeps, routes: EventRoutes) {
   const facts = (request: Request): RequestFacts => ({
     peerIp: peerIp(request),
     header: (name) => request.headers.get(name),
   });
 
   let app = new Elysia({ prefix: routes.prefix, tags: [routes.tag] })
-    .use(tenantAuth(keys))
+    .use(tenantAuth(keys, limiter))
     .model(versionModels())
     // The payload version (Inlet-Version header): unknown is a 400; deprecated answers with
     // Deprecation/Sunset headers and a warning in the body.
@@ -166,7 +170,8 @@ export function eventsController({ keys, pipeline, peerIp }: EventsDeps, routes:
         return { success: true, results: outcomes.map(toItemResult), warnings };
       },
       {
-        parse: jsonBody(MAX_BATCH_BYTES),
+        // Items are checked against the JSON limits one by one (validateBatchItem): a hostile item is rejected alone.
+        parse: jsonBody(MAX_BATCH_BYTES, { separateItems: "batch" }),
         body: BatchRequest,
         response: { 200: BatchResponse, ...errors },
         detail: { summary: path === "/import" ? "Import a batch of historical calls" : "Send a batch of calls", description: batchDescription, security, hide: routes.hide },
@@ -181,9 +186,12 @@ export function eventsController({ keys, pipeline, peerIp }: EventsDeps, routes:
  * in the request's payload version, upgraded to the current version, and validated again.
  */
 function validateBatchItem(item: unknown, version: SchemaVersion): Validated {
+  const id = item && typeof item === "object" ? (item as { messageId?: unknown }).messageId : undefined;
+  // First: the JSON limits (depth, keys, string lengths, prototype keys), before anything walks the item.
+  const violation = findJsonViolation(item);
+  if (violation) return { errors: [violation], messageId: typeof id === "string" ? id : undefined };
   const bytes = utf8.encode(JSON.stringify(item) ?? "").byteLength;
   if (bytes > MAX_EVENT_BYTES) {
-    const id = item && typeof item === "object" ? (item as { messageId?: unknown }).messageId : undefined;
     return {
       errors: [{ path: "", message: `The event is ${bytes} bytes; at most ${MAX_EVENT_BYTES} are allowed` }],
       messageId: typeof id === "string" ? id : undefined,
@@ -194,7 +202,6 @@ function validateBatchItem(item: unknown, version: SchemaVersion): Validated {
   if (typeof type !== "string" || !(type in callSchemas)) return validateCall(item);
   const upgraded = upgradeToCurrent(item, type as CallType, version);
   if ("errors" in upgraded) {
-    const id = (item as { messageId?: unknown }).messageId;
     return { errors: upgraded.errors, messageId: typeof id === "string" ? id : undefined };
   }
   return validateCall(upgraded.value);
