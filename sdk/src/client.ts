@@ -71,7 +71,7 @@ export function createInlet(o: InletOptions, env: Partial<InletEnv> = {}): Inlet
     running: Promise<void> | undefined,
     failures = 0,
     hold = 0, // no send before this time (backoff or Retry-After)
-    serverHold = 0, // the part of it the server asked for (Retry-After): beacons wait too
+    serverHold = 0, // the same after a 429 or 503 (the server asked us to wait): beacons wait too
     limit = batchSize; // events per request, halved on 413 for the rest of this flush
 
   const off = () =>
@@ -155,7 +155,9 @@ export function createInlet(o: InletOptions, env: Partial<InletEnv> = {}): Inlet
     const ra = retryAfter(res && res.headers.get("Retry-After"), now());
     const ms = ra ?? backoff(++failures, o.retryBase || 1000, o.retryCap || 60000, random);
     hold = now() + ms;
-    if (ra != null) serverHold = hold;
+    // The server said it is overloaded: beacons wait too. (Cross-origin, Retry-After is readable only
+    // if the server lists it in Access-Control-Expose-Headers; the backoff stands in otherwise.)
+    if (st == 429 || st == 503) serverHold = hold;
     schedule(ms);
     return false;
   }

@@ -149,6 +149,14 @@ describe.skipIf(!!skip)("browser SDK end to end (headless Chromium, real Inlet s
     const src = inletServesScript ? inletUrl + "/sdk/inlet.js" : url.origin + "/inlet.js";
     const options = { writeKey, host, flushAt: +(q.get("flushAt") || 20), flushInterval: +(q.get("flushInterval") || 300), debug: true };
     return `<!doctype html><html><head><title>E2E ${url.pathname}</title><script>
+// for the test: the messageIds this document sends with fetch
+window.sentIds = [];
+var realFetch = window.fetch;
+window.fetch = function (u, init) {
+  try { if (String(u).indexOf("/v1/events/batch") >= 0) JSON.parse(init.body).batch.forEach(function (e) { sentIds.push(e.messageId); }); } catch (e) {}
+  return realFetch.apply(this, arguments);
+};
+</script><script>
 !function(w,d,n,src){var i=w[n]=w[n]||[];if(i.init)return;
 "init track identify page group alias reset flush optOut optIn".split(" ").forEach(function(m){i[m]=function(){i.push([m].concat([].slice.call(arguments)))}});
 var s=d.createElement("script");s.async=true;s.src=src;d.head.appendChild(s)}(window,document,"inlet",${JSON.stringify(src)});
@@ -187,13 +195,17 @@ window.queued = function () {
   const expectOnce = (rows: Stored[], ids: string[]) => {
     for (const id of ids) expect(rows.filter((r) => r.messageId == id).length).toBe(1);
   };
-  /** Record the messageIds of every batch request a page sends (fetch and beacon). */
-  function recordSends(p: Page) {
-    const sent: string[][] = [];
-    p.on("request", (r) => {
-      if (r.url().endsWith("/v1/events/batch") && r.method() == "POST") sent.push(JSON.parse(r.postData() || "{}").batch?.map((e: any) => e.messageId) ?? []);
+  /** The messageIds the page's current document has sent with fetch (beacons not included). */
+  const sentIds = (p: Page) => p.evaluate(() => (window as any).sentIds as string[]);
+  /** Make the server look overloaded to this page: 503 with a long Retry-After, readable cross-origin. */
+  async function overload(p: Page) {
+    const hits = { n: 0 };
+    await p.route("**/v1/events/batch", (r) => {
+      hits.n++;
+      const headers = { "Retry-After": "3600", "Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After" };
+      return r.fulfill({ status: 503, headers, body: "{}" });
     });
-    return sent;
+    return hits;
   }
 
   test(
@@ -263,19 +275,18 @@ window.queued = function () {
       const ctx = await browser.newContext({ userAgent });
       const page = await open(ctx);
       await until("the page event to be sent", async () => (await queued(page)).length == 0);
-      // The server is overloaded for a while: 503 with a long Retry-After (no beacon either).
-      let refused = 0;
-      await page.route("**/v1/events/batch", (r) => {
-        refused++;
-        return r.fulfill({ status: 503, headers: { "Retry-After": "3600", "Access-Control-Allow-Origin": "*" }, body: "{}" });
-      });
+      // The server is overloaded for a while: 503 with a long Retry-After (so no beacon at unload either).
+      const refused = await overload(page);
       await track(page, ["Before reload 1", "Before reload 2", "Before reload 3"]);
-      await until("the 503", () => refused > 0);
+      await until("the 503", () => refused.n > 0);
       const waiting = await queued(page);
       expect(waiting.length).toBe(3);
       await page.unroute("**/v1/events/batch");
       await page.reload();
       await until("the adopted queue to drain", async () => (await queued(page)).length == 0);
+      // the new document sent them (they survived the reload in localStorage)
+      const resent = await sentIds(page);
+      for (const id of waiting) expect(resent.filter((x) => x == id).length).toBe(1);
       const rows = await storedFor(await anonymousId(page), 5); // 2 page events + 3 tracks
       expectOnce(rows, waiting);
       expect(rows.length).toBe(5);
@@ -311,15 +322,11 @@ window.queued = function () {
       const ctx = await browser.newContext({ userAgent });
       const a = await open(ctx, "/tab-a");
       const b = await open(ctx, "/tab-b");
-      const sentA = recordSends(a),
-        sentB = recordSends(b);
       await until("both page events to be sent", async () => (await queued(a)).length + (await queued(b)).length == 0);
-      await a.route("**/v1/events/batch", (r) =>
-        r.fulfill({ status: 503, headers: { "Retry-After": "3600", "Access-Control-Allow-Origin": "*" }, body: "{}" }),
-      );
+      const refused = await overload(a);
       await track(a, ["Tab A 1", "Tab A 2", "Tab A 3"]);
       await track(b, ["Tab B 1", "Tab B 2"]);
-      await until("A's 503", () => sentA.length > 0);
+      await until("A's 503", () => refused.n > 0);
       const fromA = await queued(a, "Tab A");
       expect(fromA.length).toBe(3);
       await a.close(); // released, not beaconed (Retry-After)
@@ -327,8 +334,8 @@ window.queued = function () {
       const rows = await storedFor(await anonymousId(b), 7); // 2 page events + 5 tracks
       expect(rows.length).toBe(7);
       expectOnce(rows, fromA);
-      // on the client side: every event went out in exactly one request that reached the server
-      const delivered = sentB.flat();
+      // on the client side: B sent each of A's events in exactly one request, and nothing twice
+      const delivered = await sentIds(b);
       for (const id of fromA) expect(delivered.filter((x) => x == id).length).toBe(1);
       expect(new Set(delivered).size).toBe(delivered.length);
       await ctx.close();

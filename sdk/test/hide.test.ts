@@ -83,15 +83,30 @@ describe("flush when the page is hidden or closed", () => {
     expect(queuedIds(first.window)).toEqual([]);
   });
 
-  test("no beacon while the server's Retry-After runs: the events wait in the queue", async () => {
+  for (const reply of [
+    { status: 503, headers: { "Retry-After": "120" } },
+    { status: 429, headers: {} }, // cross-origin without Access-Control-Expose-Headers, Retry-After is unreadable
+  ])
+    test(`no beacon after a ${reply.status} until the retry: the events wait in the queue`, async () => {
+      const { inlet, window, server, clock } = tab({ flushAt: 1 });
+      const sent = beacons(window);
+      server.replies.push(reply);
+      inlet.track("a");
+      await clock.advance(0);
+      fire(window, "pagehide");
+      expect(sent.length).toBe(0);
+      expect(queuedIds(window).length).toBe(1);
+    });
+
+  test("after a network error the beacon still goes (it may be the last chance)", async () => {
     const { inlet, window, server, clock } = tab({ flushAt: 1 });
     const sent = beacons(window);
-    server.replies.push({ status: 503, headers: { "Retry-After": "120" } });
+    server.replies.push("network");
     inlet.track("a");
     await clock.advance(0);
     fire(window, "pagehide");
-    expect(sent.length).toBe(0);
-    expect(queuedIds(window).length).toBe(1);
+    expect(sent.length).toBe(1);
+    expect(queuedIds(window)).toEqual([]);
   });
 
   test("events in a request already in flight are not beaconed again", async () => {
