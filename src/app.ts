@@ -21,6 +21,12 @@ import { SessionTracker } from "./pipeline/sessions";
 import { VisitorStore } from "./pipeline/visitors";
 import { GroupCommitWriter } from "./pipeline/writer";
 import { MAX_BATCH_BYTES } from "./modules/events/model";
+import { readiness } from "./modules/health";
+import { metricsController } from "./modules/metrics";
+import { statsController } from "./modules/stats";
+import { BusinessStats } from "./observability/business";
+import { Metrics } from "./observability/metrics";
+import { startTracing } from "./observability/tracing";
 
 export interface Services {
   config: Config;
@@ -32,6 +38,10 @@ export interface Services {
   identity: IdentityResolver;
   pipeline: Pipeline;
   enricher: Enricher;
+  metrics: Metrics;
+  business: BusinessStats;
+  /** The request-tracing plugin; null when tracing is off. */
+  tracing: ReturnType<typeof startTracing>;
 }
 
 export function createServices(config: Config, database: DatabaseHandle): Services {
@@ -40,20 +50,36 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   const sessions = new SessionTracker(db, config.sessionTimeoutMinutes * 60_000, config.sessionCacheSize);
   const identity = new IdentityResolver(db);
+  const metrics = new Metrics();
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
     onRollback: () => {
       sessions.clear();
       identity.clear();
     },
+    onCommit: (jobs, ms) => metrics.committed(jobs, ms),
   });
   const enricher = new Enricher({
     geoDbPath: config.geoipDb || undefined,
     asnDbPath: config.geoipAsnDb || undefined,
     trustProxy: config.trustProxy,
   });
-  const pipeline = new Pipeline({ writer, enricher, events: new EventStore(db), visitors: new VisitorStore(db), sessions, identity });
-  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher };
+  const pipeline = new Pipeline({ writer, enricher, events: new EventStore(db), visitors: new VisitorStore(db), sessions, identity, observer: metrics });
+  const business = new BusinessStats(db);
+  metrics.watch(
+    {
+      dbPath: database.path,
+      maxQueuedEvents: config.maxQueuedEvents,
+      queuedEvents: () => writer.queuedEvents,
+      caches: () => ({ keys, sessions, user_agents: enricher.stats().userAgent }),
+      cachedSessions: () => sessions.size,
+      ready: () => readiness({ sqlite, dbPath: database.path, writer }).ready,
+      tenantActivity: (from, to) => tenants.listTenants().map(({ id }) => ({ tenantId: id, activity: business.activity(id, from, to) })),
+    },
+    config.businessMetricsTtlSeconds * 1000,
+  );
+  const tracing = startTracing(config);
+  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, metrics, business, tracing };
 }
 
 export function createApp(services: Services) {
@@ -62,11 +88,15 @@ export function createApp(services: Services) {
   // normalize: false — Elysia's normalization coerces e.g. a string into an object before
   // validating; Inlet must reject such input instead of storing a garbled value.
   const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2 } })
+    // First, so that the request span encloses every other hook.
+    .use(services.tracing ?? new Elysia({ name: "tracing-off" }))
     .use(requestContext)
     .use(errorHandler)
     .use(docsController())
     .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
     .use(sdkController())
+    .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken }))
+    .use(statsController({ keys: services.keys, business: services.business }))
     .use(
       eventsController({
         keys: services.keys,

@@ -10,6 +10,7 @@ import type { TenantAuth } from "../pipeline";
 import { ApiError, unauthorized } from "./errors";
 import { eventCount, type TenantRateLimiter } from "./rate-limit";
 import { requestInfo } from "./request-context";
+import { step } from "../observability/tracing";
 
 const MAX_KEY_LENGTH = 256;
 
@@ -51,7 +52,7 @@ export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter) {
   return new Elysia().derive({ as: "scoped" }, ({ headers, body, request }): { auth: TenantAuth } => {
     const key = keyFromRequest(headers, body);
     if (!key || key.length > MAX_KEY_LENGTH) throw unauthorized();
-    const resolved = keys.resolve(key);
+    const resolved = step("auth", () => keys.resolve(key));
     // Write keys ingest; admin keys are for reading and are not accepted here (they are secrets,
     // write keys are public in browsers, and the two must not be confused).
     if (!resolved || resolved.kind !== "write") throw unauthorized();

@@ -1,0 +1,237 @@
+/**
+ * Prometheus metrics (prom-client, one registry per server). The hot path only increments
+ * counters and observes histograms; everything that the services already count (cache hits,
+ * queue depth, session cache size) or that is a fact of the moment (database size, free disk,
+ * readiness, memory) is read by collect() callbacks when /metrics is scraped, so it costs
+ * nothing between scrapes. Per-tenant business metrics are SQL counts, recomputed on a scrape at
+ * most every `businessTtlMs`.
+ *
+ * Labels are bounded: routes are route templates, tenants are tenant ids (bounded by the
+ * tenants an operator creates), event types are the six Segment types. Never user ids.
+ */
+import { statSync, statfsSync } from "node:fs";
+import { dirname } from "node:path";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { IngestObserver, Outcome, Validated } from "../pipeline";
+import type { Activity } from "./business";
+
+/** What the scrape-time collectors read: each service's own counters. */
+export interface MetricSources {
+  dbPath: string;
+  maxQueuedEvents: number;
+  queuedEvents(): number;
+  /** Cumulative hits and misses per cache (keys, sessions, user_agents). */
+  caches(): Record<string, { hits: number; misses: number }>;
+  /** Visitors whose latest session is in the session cache. */
+  cachedSessions(): number;
+  ready(): boolean;
+  /** Each tenant's activity over the last `BUSINESS_WINDOW_MS`. */
+  tenantActivity(from: number, to: number): { tenantId: string; activity: Activity }[];
+}
+
+/** The window of the per-tenant business metrics on /metrics. */
+export const BUSINESS_WINDOW_MS = 60 * 60_000;
+
+const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const EVENT_TYPES = new Set(["track", "identify", "page", "screen", "group", "alias"]);
+
+export class Metrics implements IngestObserver {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: "inlet_http_requests_total",
+    help: "HTTP requests answered, by method, route template and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [this.registry],
+  });
+  private readonly latency = new Histogram({
+    name: "inlet_http_request_duration_seconds",
+    help: "Time from receiving a request to having answered it, by method and route template",
+    labelNames: ["method", "route"] as const,
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly events = new Counter({
+    name: "inlet_events_total",
+    help: "Calls ingested, by tenant, type (unknown when rejected before its type was known) and status (accepted, duplicate, rejected, dropped)",
+    labelNames: ["tenant", "type", "status"] as const,
+    registers: [this.registry],
+  });
+  private readonly batchSize = new Histogram({
+    name: "inlet_batch_size",
+    help: "Calls per ingestion request (1 for track, identify and alias; the item count for batch)",
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2500],
+    registers: [this.registry],
+  });
+  private readonly commitJobs = new Histogram({
+    name: "inlet_group_commit_size",
+    help: "Requests (writer jobs) committed together in one SQLite transaction",
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+    registers: [this.registry],
+  });
+  private readonly commitDuration = new Histogram({
+    name: "inlet_group_commit_duration_seconds",
+    help: "Time to run and commit one group commit's transaction",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  private readonly rateLimited = new Counter({
+    name: "inlet_rate_limited_requests_total",
+    help: "Requests refused with 429 by a tenant's rate limit, by tenant",
+    labelNames: ["tenant"] as const,
+    registers: [this.registry],
+  });
+
+  /** Registers the scrape-time collectors; call once the services exist. */
+  watch(sources: MetricSources, businessTtlMs: number): void {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: "inlet_write_queue_events",
+      help: "Events waiting for the next group commit",
+      registers,
+      collect() {
+        this.set(sources.queuedEvents());
+      },
+    });
+    new Gauge({
+      name: "inlet_write_queue_limit_events",
+      help: "Queued events above which writes answer 503 (MAX_QUEUED_EVENTS)",
+      registers,
+      collect() {
+        this.set(sources.maxQueuedEvents);
+      },
+    });
+    // Mirrors of counters the caches keep themselves: reset and re-set on every scrape.
+    new Counter({
+      name: "inlet_cache_hits_total",
+      help: "Cache hits, by cache (keys, sessions, user_agents)",
+      labelNames: ["cache"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [cache, { hits }] of Object.entries(sources.caches())) this.inc({ cache }, hits);
+      },
+    });
+    new Counter({
+      name: "inlet_cache_misses_total",
+      help: "Cache misses, by cache (keys, sessions, user_agents)",
+      labelNames: ["cache"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [cache, { misses }] of Object.entries(sources.caches())) this.inc({ cache }, misses);
+      },
+    });
+    new Gauge({
+      name: "inlet_active_sessions",
+      help: "Sessions in the session cache: the latest session of each recently active visitor (at most SESSION_CACHE_SIZE)",
+      registers,
+      collect() {
+        this.set(sources.cachedSessions());
+      },
+    });
+    new Gauge({
+      name: "inlet_db_size_bytes",
+      help: "Size of the SQLite database files (file: database, wal)",
+      labelNames: ["file"] as const,
+      registers,
+      collect() {
+        this.set({ file: "database" }, fileSize(sources.dbPath));
+        this.set({ file: "wal" }, fileSize(`${sources.dbPath}-wal`));
+      },
+    });
+    new Gauge({
+      name: "inlet_disk_free_bytes",
+      help: "Free bytes (for unprivileged users) on the file system holding the database",
+      registers,
+      collect() {
+        this.set(diskFreeBytes(sources.dbPath));
+      },
+    });
+    new Gauge({
+      name: "inlet_ready",
+      help: "1 when /ready would answer 200 (migrations, writable database, free disk, no storage fault), else 0",
+      registers,
+      collect() {
+        this.set(sources.ready() ? 1 : 0);
+      },
+    });
+    this.watchBusiness(sources, businessTtlMs);
+  }
+
+  /** Counts a request's calls by tenant, type and status (the pipeline calls this). */
+  ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[]): void {
+    this.batchSize.observe(calls.length);
+    for (let i = 0; i < outcomes.length; i++) {
+      const validated = calls[i]!;
+      const type = "call" in validated && EVENT_TYPES.has(validated.call.type) ? validated.call.type : "unknown";
+      this.events.inc({ tenant: tenantId, type, status: outcomes[i]!.status });
+    }
+  }
+
+  /** One answered HTTP request. `route` must be a route template (bounded), never a raw path. */
+  requestDone(method: string, route: string, status: number, seconds: number, tenantId: string | undefined): void {
+    this.requests.inc({ method, route, status });
+    this.latency.observe({ method, route }, seconds);
+    if (status === 429 && tenantId) this.rateLimited.inc({ tenant: tenantId });
+  }
+
+  /** One group commit (the writer's onCommit). */
+  committed(jobs: number, ms: number): void {
+    this.commitJobs.observe(jobs);
+    this.commitDuration.observe(ms / 1000);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private watchBusiness(sources: MetricSources, ttlMs: number): void {
+    let computedAt = -Infinity;
+    let cached: { tenantId: string; activity: Activity }[] = [];
+    const current = () => {
+      const now = Date.now();
+      if (now - computedAt >= ttlMs) {
+        cached = sources.tenantActivity(now - BUSINESS_WINDOW_MS, now);
+        computedAt = now;
+      }
+      return cached;
+    };
+    const perTenant = (name: string, help: string, value: (a: Activity) => number) =>
+      new Gauge({
+        name,
+        help: `${help}, per tenant, over the last hour (recomputed at most every BUSINESS_METRICS_TTL_SECONDS)`,
+        labelNames: ["tenant"] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const { tenantId, activity } of current()) this.set({ tenant: tenantId }, value(activity));
+        },
+      });
+    perTenant("inlet_tenant_events_per_minute", "Events per minute", (a) => a.eventsPerMinute);
+    perTenant("inlet_tenant_new_visitors", "Visitors first seen", (a) => a.newVisitors);
+    perTenant("inlet_tenant_sessions", "Sessions started", (a) => a.sessions);
+    perTenant("inlet_tenant_identify_conversion_ratio", "Share of the new visitors linked to a lead", (a) => a.identifyConversion);
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0; // no WAL file right after a checkpoint, or an in-memory database
+  }
+}
+
+function diskFreeBytes(dbPath: string): number {
+  try {
+    const fs = statfsSync(dirname(dbPath));
+    return fs.bavail * fs.bsize;
+  } catch {
+    return 0;
+  }
+}
