@@ -1,0 +1,162 @@
+/**
+ * Hostile input: JSON shape limits (depth, keys, members, string and key lengths), prototype
+ * keys, control characters in ids and event names, and event times out of range. A single call
+ * breaking a rule is a 400 naming the path; in a batch only the offending item is rejected.
+ * (Body size limits while reading and invalid UTF-8 are covered in test/track.test.ts.)
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { exportEvents, startTestServer, type TestServer } from "../helpers/server";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server.stop());
+
+/** `k` objects nested in one another: nest(1) = {}, nest(2) = {"a": {}}. */
+const nest = (k: number): unknown => (k <= 1 ? {} : { a: nest(k - 1) });
+
+async function expect400(response: Response, path: string, message: RegExp) {
+  const body = await response.json();
+  expect(response.status).toBe(400);
+  expect(body.error.code).toBe("invalid_request");
+  expect(body.error.details).toContainEqual({ path, message: expect.stringMatching(message) });
+  expect(typeof body.requestId).toBe("string");
+}
+
+const base = { event: "Hostile", anonymousId: "h" };
+
+describe("JSON shape limits", () => {
+  test("nesting: 32 levels are accepted, 33 are a 400 naming the path", async () => {
+    // The body is level 1, properties level 2: nest(31) ends at level 32.
+    expect((await server.track({ ...base, properties: nest(31) })).status).toBe(200);
+    await expect400(await server.track({ ...base, properties: nest(32) }), "/properties" + "/a".repeat(31), /deeper than 32 levels/);
+  });
+
+  test("100,000 levels in one batch item reject that item alone (no stack overflow); in the envelope the batch", async () => {
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    const text = `{"batch":[{"type":"track","event":"Deep","anonymousId":"d","messageId":"deep-1","properties":{"x":${deep}}},{"type":"track","event":"Fine","anonymousId":"d","messageId":"deep-2"}]}`;
+    const response = await server.post("/v1/events/batch", text);
+    expect(response.status).toBe(200);
+    const { results } = await response.json();
+    expect(results[0]).toMatchObject({ messageId: "deep-1", status: "rejected", errors: [{ path: expect.stringMatching(/^\/properties\/x(\/0)+$/), message: expect.stringMatching(/deeper/) }] });
+    expect(results[1]).toEqual({ messageId: "deep-2", status: "accepted" });
+
+    const envelope = `{"context":{"x":${deep}},"batch":[{"type":"track","event":"Fine","anonymousId":"d"}]}`;
+    await expect400(await server.post("/v1/events/batch", envelope), expect.stringMatching(/^\/context\/x/) as unknown as string, /deeper/);
+  });
+
+  test("more than 1,000 keys in an object, or 10,000 keys and items in an event, are a 400", async () => {
+    const wide = Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`k${i}`, 1]));
+    await expect400(await server.track({ ...base, properties: wide }), "/properties", /More than 1000 keys/);
+    const fine = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, 1]));
+    expect((await server.track({ ...base, properties: fine })).status).toBe(200);
+
+    const many = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`list${i}`, Array(1000).fill(0)]));
+    await expect400(await server.track({ ...base, properties: many }), expect.stringMatching(/^\/properties/) as unknown as string, /More than 10000 keys and array items/);
+  });
+
+  test("strings over 8,192 characters and keys over 1,024 are a 400 naming the path", async () => {
+    expect((await server.track({ ...base, properties: { s: "x".repeat(8192) } })).status).toBe(200);
+    await expect400(await server.track({ ...base, properties: { s: "x".repeat(8193) } }), "/properties/s", /String longer than 8192/);
+    await expect400(await server.track({ ...base, context: { page: { title: "é".repeat(8193) } } }), "/context/page/title", /String longer/);
+    const longKey = "k".repeat(1025);
+    const response = await server.track({ ...base, properties: { [longKey]: 1 } });
+    const body = await response.json();
+    expect(response.status).toBe(400);
+    // The path shortens a huge key instead of echoing it back.
+    expect(body.error.details[0]).toEqual({ path: `/properties/${"k".repeat(64)}...`, message: "A key is longer than 1024 characters" });
+  });
+
+  test("__proto__, constructor and prototype keys are refused, at any depth, and pollute nothing", async () => {
+    const cases: [string, string, string][] = [
+      ["/v1/events/track", `{"event":"P","anonymousId":"p","properties":{"__proto__":{"polluted":true}}}`, "/properties/__proto__"],
+      ["/v1/events/track", `{"event":"P","anonymousId":"p","context":{"page":{"constructor":{"prototype":{"polluted":true}}}}}`, "/context/page/constructor"],
+      ["/v1/events/identify", `{"userId":"u-proto","traits":{"prototype":1}}`, "/traits/prototype"],
+      ["/v1/events/track", `{"__proto__":{"polluted":true},"event":"P","anonymousId":"p"}`, "/__proto__"],
+    ];
+    for (const [path, text, errorPath] of cases) await expect400(await server.post(path, text), errorPath, /is not allowed/);
+
+    const mixed = `{"batch":[{"type":"track","event":"A","anonymousId":"p","messageId":"proto-ok"},{"type":"identify","userId":"u","messageId":"proto-bad","traits":{"a":{"__proto__":{"polluted":true}}}}]}`;
+    const response = await server.post("/v1/events/batch", mixed);
+    expect(response.status).toBe(200);
+    const { results } = await response.json();
+    expect(results).toEqual([
+      { messageId: "proto-ok", status: "accepted" },
+      { messageId: "proto-bad", status: "rejected", errors: [{ path: "/traits/a/__proto__", message: 'The key "__proto__" is not allowed' }] },
+    ]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype.hasOwnProperty.call(Object.prototype, "polluted")).toBe(false);
+  });
+});
+
+describe("control characters in ids and event names", () => {
+  test("are a 400 naming the field, for every id field and the event name", async () => {
+    await expect400(await server.track({ event: "Sign\u0000Up", anonymousId: "c" }), "/event", /Control characters/);
+    await expect400(await server.track({ ...base, messageId: "m\n1" }), "/messageId", /Control characters/);
+    await expect400(await server.track({ event: "E", userId: "u\u007f" }), "/userId", /Control characters/);
+    await expect400(await server.track({ event: "E", anonymousId: "a\u0085" }), "/anonymousId", /Control characters/); // C1 (NEL)
+    await expect400(await server.post("/v1/events/alias", { previousId: "old\r", userId: "new" }), "/previousId", /Control characters/);
+    await expect400(await server.post("/v1/events/group", { groupId: "g\t1", userId: "u" }), "/groupId", /Control characters/);
+  });
+
+  test("in a batch only that item is rejected; other Unicode is fine and stored as sent", async () => {
+    const t = server.tenant("control");
+    const response = await server.post(
+      "/v1/events/batch",
+      {
+        batch: [
+          { type: "track", event: "Bad\u001b[31m", anonymousId: "c", messageId: "ctl-1" },
+          { type: "track", event: "Café ☕ مرحبا 𝄞", anonymousId: "c", messageId: "ctl-2" },
+          { type: "group", groupId: "g\u0007", anonymousId: "c", messageId: "ctl-3" },
+        ],
+      },
+      { key: t.writeKey },
+    );
+    const { results } = await response.json();
+    expect(results.map((r: { status: string }) => r.status)).toEqual(["rejected", "accepted", "rejected"]);
+    expect(results[0].errors).toEqual([{ path: "/event", message: "Control characters are not allowed" }]);
+    expect(results[2].errors).toEqual([{ path: "/groupId", message: "Control characters are not allowed" }]);
+    const stored = await exportEvents(server.dbPath, t.tenantId);
+    expect(stored.map((e) => e.event)).toEqual(["Café ☕ مرحبا 𝄞"]);
+  });
+});
+
+describe("event times", () => {
+  const day = 24 * 60 * 60 * 1000;
+  const iso = (ms: number) => new Date(ms).toISOString();
+
+  test("more than a day in the future or before 2000 is a 400; within the window is accepted", async () => {
+    await expect400(await server.track({ ...base, timestamp: iso(Date.now() + 2 * day) }), "/timestamp", /more than 24 hours in the future/);
+    await expect400(await server.track({ ...base, timestamp: "1999-12-31T23:59:59.000Z" }), "/timestamp", /before 2000-01-01/);
+    await expect400(await server.track({ ...base, originalTimestamp: "1990-01-01T00:00:00.000Z" }), "/originalTimestamp", /before 2000/);
+    expect((await server.track({ ...base, timestamp: iso(Date.now() + day - 60_000) })).status).toBe(200);
+    expect((await server.track({ ...base, timestamp: "2000-01-01T00:00:00.000Z" })).status).toBe(200);
+  });
+
+  test("the rule applies after clock-skew correction: a client clock years off but consistent is fine", async () => {
+    const t = server.tenant("skewed");
+    const clientNow = Date.parse("2040-06-01T12:00:00.000Z");
+    const response = await server.track(
+      { ...base, messageId: "skewed-1", timestamp: iso(clientNow - 1000), sentAt: iso(clientNow) },
+      { key: t.writeKey },
+    );
+    expect(response.status).toBe(200);
+    const [stored] = await exportEvents(server.dbPath, t.tenantId);
+    expect(Math.abs(Date.parse(stored!.timestamp) - Date.now())).toBeLessThan(day);
+    expect(stored!.originalTimestamp).toBe(iso(clientNow - 1000));
+  });
+
+  test("in a batch only the out-of-range items are rejected", async () => {
+    const response = await server.post("/v1/events/batch", {
+      batch: [
+        { type: "track", event: "Now", anonymousId: "t", messageId: "time-1" },
+        { type: "track", event: "Future", anonymousId: "t", messageId: "time-2", timestamp: iso(Date.now() + 3 * day) },
+        { type: "page", anonymousId: "t", messageId: "time-3", timestamp: "1970-01-01T00:00:00.000Z" },
+      ],
+    });
+    const { results } = await response.json();
+    expect(results.map((r: { status: string }) => r.status)).toEqual(["accepted", "rejected", "rejected"]);
+    expect(results[1].errors[0].path).toBe("/timestamp");
+  });
+});
