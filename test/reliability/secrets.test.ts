@@ -1,0 +1,109 @@
+/**
+ * Secrets: write keys only ingest (they are public, shipped in browsers); admin routes take only
+ * `ak_` admin keys through the `adminAuth` plugin, over real HTTP and a real database.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Elysia } from "elysia";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { openDatabase, type DatabaseHandle } from "../../src/db/client";
+import { adminAuth } from "../../src/http/auth";
+import { errorHandler } from "../../src/http/error-handler";
+import { requestContext } from "../../src/http/request-context";
+import { logger } from "../../src/logger";
+import { KeyCache } from "../../src/modules/tenants/key-cache";
+import { TenantService } from "../../src/modules/tenants/service";
+import { startTestServer, tempDir, type TestServer } from "../helpers/server";
+
+describe("adminAuth", () => {
+  const dir = tempDir();
+  let database: DatabaseHandle;
+  let tenants: TenantService;
+  let app: { server: { port?: number } | null; stop(): Promise<void> };
+  let url: string;
+
+  beforeAll(() => {
+    logger.setLevel("silent");
+    database = openDatabase(join(dir, "inlet.db"));
+    tenants = new TenantService(database.db);
+    const keys = new KeyCache(tenants, { max: 100, ttlSeconds: 0 });
+    const admin = new Elysia({ prefix: "/v1/admin" })
+      .use(adminAuth(keys))
+      .get("/whoami", ({ admin }) => admin)
+      .post("/whoami", ({ admin }) => admin);
+    const started = new Elysia().use(requestContext).use(errorHandler).use(admin).listen({ port: 0, hostname: "127.0.0.1" });
+    app = started as unknown as typeof app;
+    url = `http://127.0.0.1:${started.server!.port}`;
+  });
+  afterAll(async () => {
+    await app.stop();
+    database.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const whoami = (headers: Record<string, string>) => fetch(`${url}/v1/admin/whoami`, { headers });
+
+  test("an admin key is accepted (Bearer, Basic, X-API-Key) and names its tenant", async () => {
+    const tenant = tenants.createTenant("admin-tenant");
+    const admin = tenants.createKey(tenant.tenantId, "admin");
+    expect(admin.key.startsWith("ak_")).toBe(true);
+    for (const headers of [
+      { authorization: `Bearer ${admin.key}` },
+      { authorization: `Basic ${btoa(`${admin.key}:`)}` },
+      { "x-api-key": admin.key },
+    ]) {
+      const response = await whoami(headers);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ tenantId: tenant.tenantId, keyId: admin.keyId });
+    }
+  });
+
+  test("a write key, no key, an unknown or a revoked admin key get 401 in the error format", async () => {
+    const tenant = tenants.createTenant("t");
+    const admin = tenants.createKey(tenant.tenantId, "admin");
+    tenants.revokeKey(admin.keyId);
+    for (const headers of [
+      { authorization: `Bearer ${tenant.writeKey}` },
+      {},
+      { authorization: "Bearer ak_notakeyatallnotakeyatallnotake" },
+      { authorization: `Bearer ${admin.key}` },
+    ]) {
+      const response = await whoami(headers);
+      const body = await response.json();
+      expect(response.status).toBe(401);
+      expect(body.error.code).toBe("unauthorized");
+      expect(body.error.message).toContain("admin key");
+      expect(typeof body.requestId).toBe("string");
+    }
+  });
+
+  test("an admin key in the body is not looked at (admin keys are secrets, not for sendBeacon)", async () => {
+    const tenant = tenants.createTenant("t2");
+    const admin = tenants.createKey(tenant.tenantId, "admin");
+    const response = await fetch(`${url}/v1/admin/whoami`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ writeKey: admin.key }),
+    });
+    expect(response.status).toBe(401);
+    const withHeader = await fetch(`${url}/v1/admin/whoami`, { method: "POST", headers: { "x-api-key": admin.key, "content-type": "application/json" }, body: "{}" });
+    expect(withHeader.status).toBe(200);
+  });
+});
+
+describe("write keys only ingest", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.stop());
+
+  test("an admin key cannot ingest, anywhere a key is accepted", async () => {
+    const admin = server.running.services.tenants.createKey(server.tenantId, "admin").key;
+    const event = { event: "E", anonymousId: "a" };
+    expect((await server.track(event, { key: admin })).status).toBe(401);
+    expect((await server.post("/v1/events/track", { ...event, writeKey: admin }, { headers: { authorization: "" } })).status).toBe(401);
+    expect((await server.post("/v1/events/batch", { batch: [{ type: "track", ...event }] }, { key: admin })).status).toBe(401);
+    expect((await server.track(event)).status).toBe(200);
+  });
+});
