@@ -55,11 +55,12 @@ describe.skipIf(!!skip)("browser SDK end to end (headless Chromium, real Inlet s
       .filter(Boolean)
       .map((l) => JSON.parse(l));
 
-  async function until<T>(what: string, fn: () => T | Promise<T>, timeout = WAIT): Promise<T> {
+  type Falsy = undefined | null | false | 0 | "";
+  async function until<T>(what: string, fn: () => T | Falsy | Promise<T | Falsy>, timeout = WAIT): Promise<T> {
     const end = Date.now() + timeout;
     for (;;) {
       const v = await fn();
-      if (v) return v;
+      if (v) return v as T;
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
       await Bun.sleep(100);
     }

@@ -83,10 +83,11 @@ describe("flush when the page is hidden or closed", () => {
     expect(queuedIds(first.window)).toEqual([]);
   });
 
-  for (const reply of [
+  const overloaded: { status: number; headers: Record<string, string> }[] = [
     { status: 503, headers: { "Retry-After": "120" } },
     { status: 429, headers: {} }, // cross-origin without Access-Control-Expose-Headers, Retry-After is unreadable
-  ])
+  ];
+  for (const reply of overloaded)
     test(`no beacon after a ${reply.status} until the retry: the events wait in the queue`, async () => {
       const { inlet, window, server, clock } = tab({ flushAt: 1 });
       const sent = beacons(window);
