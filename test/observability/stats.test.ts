@@ -1,0 +1,120 @@
+/** GET /v1/stats and the per-tenant business metrics on /metrics, on a real server and SQLite file. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startTestServer, type TestServer } from "../helpers/server";
+import { parseExposition, sum } from "./prometheus";
+
+let server: TestServer;
+let tenant: { tenantId: string; writeKey: string; adminKey: string };
+let other: { tenantId: string; writeKey: string; adminKey: string };
+
+const MINUTE = 60_000;
+const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
+
+function adminTenant(name: string) {
+  const t = server.tenant(name);
+  return { ...t, adminKey: server.running.services.tenants.createKey(t.tenantId, "admin").key };
+}
+
+function stats(query: string, key: string | null) {
+  return fetch(`${server.url}/v1/stats${query}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+  tenant = adminTenant("stats");
+  other = adminTenant("stats-other");
+  const batch = (key: string, items: object[]) => server.post("/v1/events/batch", { batch: items }, { key });
+  // In the last hour: visitors v1, v2 (two sessions for v1: 40 and 5 minutes ago), v2 identifies.
+  // Three hours ago: v3's only event. The other tenant's events must never count.
+  const res = await batch(tenant.writeKey, [
+    { type: "track", event: "Viewed", anonymousId: "v1", timestamp: ago(40 * MINUTE) },
+    { type: "track", event: "Viewed", anonymousId: "v1", timestamp: ago(5 * MINUTE) },
+    { type: "track", event: "Viewed", anonymousId: "v2", timestamp: ago(10 * MINUTE) },
+    { type: "identify", userId: "lead-1", anonymousId: "v2", timestamp: ago(9 * MINUTE) },
+    { type: "track", event: "Viewed", anonymousId: "v3", timestamp: ago(180 * MINUTE) },
+  ]);
+  expect(res.status).toBe(200);
+  expect((await res.json()).results.every((r: { status: string }) => r.status === "accepted")).toBe(true);
+  const noise = await batch(other.writeKey, [
+    { type: "track", event: "Other", anonymousId: "o1", timestamp: ago(MINUTE) },
+    { type: "identify", userId: "o-lead", anonymousId: "o1", timestamp: ago(MINUTE) },
+  ]);
+  expect(noise.status).toBe(200);
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+describe("GET /v1/stats", () => {
+  test("the admin key's tenant over the last hour: events per minute, new visitors, sessions, identify conversion", async () => {
+    const res = await stats("?window=1h", tenant.adminKey);
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body).toMatchObject({
+      tenantId: tenant.tenantId,
+      window: "1h",
+      events: 4,
+      eventsPerMinute: Math.round((4 / 60) * 100) / 100,
+      newVisitors: 2,
+      identifiedVisitors: 1,
+      identifyConversion: 0.5,
+      sessions: 3, // v1's two (35 minutes apart, over the 30-minute timeout) and v2's
+    });
+    expect(Date.parse(body.to) - Date.parse(body.from)).toBe(60 * MINUTE);
+  });
+
+  test("the window defaults to 24h and reaches older activity", async () => {
+    const body = await (await stats("", tenant.adminKey)).json();
+    expect(body).toMatchObject({ window: "24h", events: 5, newVisitors: 3, identifiedVisitors: 1, sessions: 4 });
+    expect(body.identifyConversion).toBeCloseTo(1 / 3, 4);
+  });
+
+  test("each admin key sees only its own tenant", async () => {
+    const body = await (await stats("?window=1h", other.adminKey)).json();
+    expect(body).toMatchObject({ tenantId: other.tenantId, events: 2, newVisitors: 1, identifiedVisitors: 1, identifyConversion: 1 });
+  });
+
+  test("needs an admin key: none, an unknown key or a write key is a 401", async () => {
+    for (const key of [null, "ak_unknown_key_000000000000000000", tenant.writeKey]) {
+      const res = await stats("?window=1h", key);
+      expect(res.status).toBe(401);
+      expect((await res.json()).error.code).toBe("unauthorized");
+    }
+  });
+
+  test.each(["abc", "0m", "60s", "32d", "1h;drop"])("a bad window (%p) is a 400 naming /window", async (window) => {
+    const res = await stats(`?window=${encodeURIComponent(window)}`, tenant.adminKey);
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(body.error.code).toBe("invalid_request");
+    expect(body.error.details.map((d: { path: string }) => d.path)).toContain("/window");
+  });
+
+  test("is in the OpenAPI document with its response schema", async () => {
+    const doc = await (await fetch(`${server.url}/swagger/json`)).json();
+    const operation = doc.paths["/v1/stats"]?.get;
+    expect(operation).toBeDefined();
+    const schema = JSON.stringify(operation.responses["200"]);
+    for (const field of ["eventsPerMinute", "newVisitors", "sessions", "identifyConversion"]) expect(schema).toContain(field);
+  });
+
+  test("each count is an index-only query", () => {
+    const { sqlite } = server.running.services.database;
+    for (const [name, statement] of Object.entries(server.running.services.business.statements())) {
+      const plan = (sqlite.query(`EXPLAIN QUERY PLAN ${statement}`).all("t", 0, 1) as { detail: string }[]).map((r) => r.detail).join("; ");
+      expect({ name, plan }).toEqual({ name, plan: expect.stringMatching(/USING COVERING INDEX/) });
+    }
+  });
+});
+
+describe("business metrics on /metrics", () => {
+  test("per tenant, over the last hour, the same numbers as /v1/stats?window=1h", async () => {
+    const samples = parseExposition(await (await fetch(`${server.url}/metrics`)).text());
+    const of = (name: string) => sum(samples, name, { tenant: tenant.tenantId });
+    expect(of("inlet_tenant_events_per_minute")).toBe(Math.round((4 / 60) * 100) / 100);
+    expect(of("inlet_tenant_new_visitors")).toBe(2);
+    expect(of("inlet_tenant_sessions")).toBe(3);
+    expect(of("inlet_tenant_identify_conversion_ratio")).toBe(0.5);
+    expect(sum(samples, "inlet_tenant_new_visitors", { tenant: other.tenantId })).toBe(1);
+  });
+});
