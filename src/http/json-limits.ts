@@ -5,6 +5,9 @@
  * `__proto__`, `constructor` and `prototype`, which are refused outright because code that
  * copies properties with `target[key] = value` would otherwise change an object's prototype.
  * (JSON.parse makes `__proto__` an ordinary own property, so own keys are what is checked.)
+ * Strings and keys must also be well-formed Unicode: JSON may escape an unpaired surrogate
+ * (`"\ud800"`), which SQLite's UTF-8 turns into U+FFFD, so such an id would be stored garbled
+ * (and two different ones would dedupe as one).
  *
  * The limits apply per event: to a single call's body, and to each item of a batch on its own
  * (a batch's envelope is checked without its items), so one hostile item rejects only itself.
@@ -38,7 +41,7 @@ interface Frame {
  * top-level array whose items are not descended into (they are checked one by one, later).
  */
 export function findJsonViolation(value: unknown, separateItems?: string): ErrorDetail | null {
-  if (typeof value === "string") return value.length > JSON_LIMITS.maxStringLength ? tooLongString(null, "") : null;
+  if (typeof value === "string") return stringViolation(value, null, "");
   if (value === null || typeof value !== "object") return null;
   const stack: Frame[] = [{ value, depth: 1, parent: null, key: "" }];
   let members = 0;
@@ -60,10 +63,12 @@ export function findJsonViolation(value: unknown, separateItems?: string): Error
       if (!isArray) {
         if (FORBIDDEN_KEYS.has(key)) return { path: pathOf(frame, key), message: `The key "${key}" is not allowed` };
         if (key.length > JSON_LIMITS.maxKeyLength) return { path: pathOf(frame, key), message: `A key is longer than ${JSON_LIMITS.maxKeyLength} characters` };
+        if (!key.isWellFormed()) return { path: pathOf(frame, key), message: NOT_WELL_FORMED };
       }
       const child = (container as Record<string, unknown>)[key];
       if (typeof child === "string") {
-        if (child.length > JSON_LIMITS.maxStringLength) return tooLongString(frame, key);
+        const violation = stringViolation(child, frame, key);
+        if (violation) return violation;
       } else if (child !== null && typeof child === "object") {
         if (frame.depth === 1 && key === separateItems && Array.isArray(child)) continue;
         if (frame.depth >= JSON_LIMITS.maxDepth) {
@@ -76,8 +81,14 @@ export function findJsonViolation(value: unknown, separateItems?: string): Error
   return null;
 }
 
-function tooLongString(frame: Frame | null, key: string): ErrorDetail {
-  return { path: frame ? pathOf(frame, key) : "", message: `String longer than ${JSON_LIMITS.maxStringLength} characters` };
+const NOT_WELL_FORMED = "Not well-formed Unicode (an unpaired surrogate)";
+
+function stringViolation(value: string, frame: Frame | null, key: string): ErrorDetail | null {
+  if (value.length > JSON_LIMITS.maxStringLength) {
+    return { path: frame ? pathOf(frame, key) : "", message: `String longer than ${JSON_LIMITS.maxStringLength} characters` };
+  }
+  if (!value.isWellFormed()) return { path: frame ? pathOf(frame, key) : "", message: NOT_WELL_FORMED };
+  return null;
 }
 
 /** The JSON pointer (RFC 6901) of `frame`, or of its member `key`. */

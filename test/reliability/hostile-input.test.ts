@@ -90,6 +90,19 @@ describe("JSON shape limits", () => {
   });
 });
 
+describe("unpaired surrogates", () => {
+  test("an escaped unpaired surrogate anywhere is a 400 (SQLite would store U+FFFD: garbled ids, false duplicates)", async () => {
+    await expect400(await server.post("/v1/events/track", `{"event":"E","anonymousId":"a","messageId":"m-\\ud800"}`), "/messageId", /well-formed/);
+    await expect400(await server.post("/v1/events/track", `{"event":"E\\udfff","anonymousId":"a"}`), "/event", /well-formed/);
+    await expect400(await server.post("/v1/events/track", `{"event":"E","anonymousId":"a","properties":{"k\\ud83d":1}}`), "/properties/k\ud83d", /well-formed/);
+    // A proper pair (an emoji, escaped or not) is fine.
+    expect((await server.post("/v1/events/track", `{"event":"E \\ud83d\\ude00 😀","anonymousId":"a"}`)).status).toBe(200);
+    const batch = `{"batch":[{"type":"track","event":"E","anonymousId":"\\udbff","messageId":"s-1"},{"type":"track","event":"E","anonymousId":"a","messageId":"s-2"}]}`;
+    const { results } = await (await server.post("/v1/events/batch", batch)).json();
+    expect(results.map((r: { status: string }) => r.status)).toEqual(["rejected", "accepted"]);
+  });
+});
+
 describe("control characters in ids and event names", () => {
   test("are a 400 naming the field, for every id field and the event name", async () => {
     await expect400(await server.track({ event: "Sign\u0000Up", anonymousId: "c" }), "/event", /Control characters/);

@@ -47,11 +47,12 @@ describe("adminAuth", () => {
     const tenant = tenants.createTenant("admin-tenant");
     const admin = tenants.createKey(tenant.tenantId, "admin");
     expect(admin.key.startsWith("ak_")).toBe(true);
-    for (const headers of [
+    const ways: Record<string, string>[] = [
       { authorization: `Bearer ${admin.key}` },
       { authorization: `Basic ${btoa(`${admin.key}:`)}` },
       { "x-api-key": admin.key },
-    ]) {
+    ];
+    for (const headers of ways) {
       const response = await whoami(headers);
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ tenantId: tenant.tenantId, keyId: admin.keyId });
@@ -62,12 +63,13 @@ describe("adminAuth", () => {
     const tenant = tenants.createTenant("t");
     const admin = tenants.createKey(tenant.tenantId, "admin");
     tenants.revokeKey(admin.keyId);
-    for (const headers of [
+    const refused: Record<string, string>[] = [
       { authorization: `Bearer ${tenant.writeKey}` },
       {},
       { authorization: "Bearer ak_notakeyatallnotakeyatallnotake" },
       { authorization: `Bearer ${admin.key}` },
-    ]) {
+    ];
+    for (const headers of refused) {
       const response = await whoami(headers);
       const body = await response.json();
       expect(response.status).toBe(401);
