@@ -7,6 +7,7 @@ import type { Config } from "./config";
 import type { DatabaseHandle } from "./db/client";
 import { errorHandler } from "./http/error-handler";
 import { requestContext } from "./http/request-context";
+import { TenantRateLimiter } from "./http/rate-limit";
 import { docsController } from "./modules/docs";
 import { eventsController } from "./modules/events";
 import { healthController } from "./modules/health";
@@ -38,6 +39,7 @@ export interface Services {
   identity: IdentityResolver;
   pipeline: Pipeline;
   enricher: Enricher;
+  limiter: TenantRateLimiter;
   metrics: Metrics;
   business: BusinessStats;
   /** The request-tracing plugin; null when tracing is off. */
@@ -50,6 +52,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   const sessions = new SessionTracker(db, config.sessionTimeoutMinutes * 60_000, config.sessionCacheSize);
   const identity = new IdentityResolver(db);
+  const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds);
   const metrics = new Metrics();
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
@@ -79,7 +82,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
     config.businessMetricsTtlSeconds * 1000,
   );
   const tracing = startTracing(config);
-  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, metrics, business, tracing };
+  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, tracing };
 }
 
 export function createApp(services: Services) {
@@ -101,6 +104,7 @@ export function createApp(services: Services) {
       eventsController({
         keys: services.keys,
         pipeline: services.pipeline,
+        limiter: services.limiter,
         peerIp: (request): string | null => server?.requestIP(request)?.address ?? null,
       }),
     )
