@@ -1,0 +1,103 @@
+/**
+ * The two servers under load: the bare Bun.serve baseline and Inlet itself (a fresh SQLite file
+ * per server, a tenant created up front with the CLI, started exactly as a user starts it).
+ */
+import type { Subprocess } from "bun";
+import { Database } from "bun:sqlite";
+import { openSync } from "node:fs";
+import { join } from "node:path";
+import { cpuSeconds, freePort, memoryMiB, spawn, stop, tail, waitUntilReady } from "./proc";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+
+export interface RunningServer {
+  name: string;
+  url: string;
+  pid: number;
+  child: Subprocess;
+  /** Where the server's stderr (and stdout, unless discarded) goes. */
+  log: string;
+  cpuSeconds(): number;
+  memory(): { rss: number; peak: number };
+  stop(): Promise<number | null>;
+}
+
+async function started(name: string, child: Subprocess, port: number, log: string): Promise<RunningServer> {
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilReady(`${url}/ready`, child);
+  } catch (error) {
+    await stop(child);
+    throw new Error(`${name}: ${(error as Error).message}\n${await tail(log)}`);
+  }
+  return {
+    name,
+    url,
+    pid: child.pid,
+    child,
+    log,
+    cpuSeconds: () => cpuSeconds(child.pid),
+    memory: () => memoryMiB(child.pid),
+    stop: () => stop(child),
+  };
+}
+
+export async function startBaseline(dir: string): Promise<RunningServer> {
+  const port = freePort();
+  const log = join(dir, "baseline.log");
+  const fd = openSync(log, "a");
+  const child = spawn(["bun", "run", join(ROOT, "bench", "baseline-server.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port) },
+    stdout: fd,
+    stderr: fd,
+  });
+  return started("baseline", child, port, log);
+}
+
+export interface InletServer extends RunningServer {
+  db: string;
+  tenantId: string;
+  writeKey: string;
+}
+
+/** Creates a tenant in a fresh database file `<dir>/<name>.db`, then starts `inlet serve` on it. */
+export async function startInlet(dir: string, name: string, options: { logLevel?: string; discardStdout?: boolean; bunFlags?: string[] } = {}): Promise<InletServer> {
+  const db = join(dir, `${name}.db`);
+  const created = Bun.spawnSync(["bun", "run", "src/main.ts", "tenant", "create", `bench-${name}`], {
+    cwd: ROOT,
+    env: { ...process.env, INLET_DB: db, LOG_LEVEL: "warn" },
+  });
+  if (created.exitCode !== 0) throw new Error(`inlet tenant create failed:\n${created.stderr.toString()}`);
+  const tenant = JSON.parse(created.stdout.toString()) as { tenantId: string; writeKey: string };
+
+  const port = freePort();
+  const log = join(dir, `${name}.log`);
+  const fd = openSync(log, "a");
+  const child = spawn(["bun", ...(options.bunFlags ?? []), "run", "src/main.ts", "serve"], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      INLET_DB: db,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      INLET_DEMO: "false",
+      LOG_LEVEL: options.logLevel ?? "warn",
+    },
+    stdout: options.discardStdout ? "ignore" : fd,
+    stderr: fd,
+  });
+  const server = await started(`inlet (${name})`, child, port, log);
+  return { ...server, db, tenantId: tenant.tenantId, writeKey: tenant.writeKey };
+}
+
+/** Events stored in a database, by type (open read-only, after the server has stopped). */
+export function storedEvents(db: string): Record<string, number> {
+  const sqlite = new Database(db, { readonly: true });
+  try {
+    const rows = sqlite.query("SELECT type, count(*) AS n FROM events GROUP BY type").all() as { type: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.type, r.n]));
+  } finally {
+    sqlite.close();
+  }
+}

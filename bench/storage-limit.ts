@@ -1,0 +1,58 @@
+/**
+ * The storage limit for the batch benchmark: how fast bare bun:sqlite stores the very rows the
+ * server stored, with nothing else going on. It copies the `events` table definition (columns and
+ * indexes) and up to 20,000 rows from the server's database, then, for the given time, inserts
+ * them again (with fresh messageIds) into a fresh database through one prepared INSERT, one
+ * transaction per 100 rows, with the server's pragmas (WAL, synchronous=NORMAL, ...).
+ *
+ *   bun run bench/storage-limit.ts <server.db> <fresh.db> <seconds> [rows per transaction]
+ *
+ * Prints one JSON line: { rows, seconds, rowsPerSecond, rowsPerTransaction, sampleRows, cpu }, where
+ * cpu is the CPU time used per second of the run (below 1: it waited, for the disk or for a core).
+ */
+import { Database } from "bun:sqlite";
+
+const [source, target, secondsArg, perTxArg] = process.argv.slice(2);
+if (!source || !target || !secondsArg) {
+  process.stderr.write("usage: bun run bench/storage-limit.ts <server.db> <fresh.db> <seconds> [rows per transaction]\n");
+  process.exit(2);
+}
+const seconds = Number(secondsArg);
+const perTx = Number(perTxArg ?? 100);
+
+const from = new Database(source, { readonly: true });
+const ddl = from.query("SELECT sql FROM sqlite_master WHERE tbl_name = 'events' AND sql IS NOT NULL ORDER BY type DESC").all() as { sql: string }[];
+const columns = (from.query("PRAGMA table_info(events)").all() as { name: string }[]).map((c) => c.name).filter((name) => name !== "id");
+const rows = from.query(`SELECT ${columns.join(", ")} FROM events ORDER BY id LIMIT 20000`).values() as unknown[][];
+from.close();
+if (rows.length === 0) throw new Error(`no events in ${source}`);
+
+const db = new Database(target, { create: true });
+// The server's pragmas (src/db/client.ts).
+db.run("PRAGMA journal_mode = WAL");
+db.run("PRAGMA synchronous = NORMAL");
+db.run("PRAGMA temp_store = MEMORY");
+db.run("PRAGMA cache_size = -65536");
+for (const { sql } of ddl) db.run(sql);
+
+const insert = db.prepare(`INSERT INTO events (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`);
+const messageIdAt = columns.indexOf("message_id");
+let n = 0;
+const insertMany = db.transaction((count: number) => {
+  for (let k = 0; k < count; k++) {
+    const row = rows[n % rows.length]!.slice();
+    row[messageIdAt] = `${row[messageIdAt]}-s${n}`;
+    insert.run(...(row as string[]));
+    n++;
+  }
+});
+
+const cpu0 = process.cpuUsage();
+const started = performance.now();
+const until = started + seconds * 1000;
+while (performance.now() < until) insertMany(perTx);
+const elapsed = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpu0);
+db.close();
+
+process.stdout.write(JSON.stringify({ rows: n, seconds: elapsed, rowsPerSecond: n / elapsed, rowsPerTransaction: perTx, sampleRows: rows.length, cpu: (cpu.user + cpu.system) / 1e6 / elapsed }) + "\n");
