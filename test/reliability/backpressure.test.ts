@@ -54,7 +54,7 @@ async function load(server: ServerProcess, writeKey: string, tag: string, connec
   return tally;
 }
 
-test(`overload with MAX_QUEUED_EVENTS=${BOUND}: 503 + Retry-After past the bound, no 2xx lost, memory flat`, async () => {
+test(`overload with MAX_QUEUED_EVENTS=${BOUND}: 503 + Retry-After past the bound, no 2xx lost, memory flat`, { timeout: 120_000 }, async () => {
   const db = join(dir, "inlet.db");
   const tenant = JSON.parse((await cli(["tenant", "create", "load"], { INLET_DB: db })).stdout) as { writeKey: string };
   const server = await spawnServer({ INLET_DB: db, MAX_QUEUED_EVENTS: String(BOUND), LOG_LEVEL: "info" });

@@ -61,7 +61,7 @@ function sendUntilKilled(url: string, writeKey: string, round: number): Load {
   return load;
 }
 
-test(`SIGKILL under load, ${ROUNDS} rounds: every acknowledged event is stored exactly once and the database is intact`, async () => {
+test(`SIGKILL under load, ${ROUNDS} rounds: every acknowledged event is stored exactly once and the database is intact`, { timeout: 120_000 }, async () => {
   const db = join(dir, "inlet.db");
   const tenant = JSON.parse((await cli(["tenant", "create", "crash"], { INLET_DB: db })).stdout) as { writeKey: string };
   const allAcknowledged: string[] = [];

@@ -114,7 +114,7 @@ const batchItem = fc.oneof(
 );
 const batch = fc.record({ batch: fc.array(batchItem, { maxLength: 6 }), sentAt: time, context: properties }, { requiredKeys: ["batch"] });
 
-type Request = { endpoint: "track" | "identify" | "batch"; body: unknown } | { endpoint: "track" | "identify" | "batch"; raw: Uint8Array };
+type Request = { endpoint: "track" | "identify" | "batch"; body: unknown } | { endpoint: "track" | "identify" | "batch"; raw: Uint8Array<ArrayBuffer> };
 const request: fc.Arbitrary<Request> = fc.oneof(
   { weight: 3, arbitrary: plausibleTrack.map((body) => ({ endpoint: "track" as const, body })) },
   { weight: 2, arbitrary: plausibleIdentify.map((body) => ({ endpoint: "identify" as const, body })) },
@@ -159,7 +159,7 @@ interface Sent {
   traits?: unknown;
 }
 
-test(`fuzz: ${RUNS} runs of random and hostile input to track, identify and batch (seed ${SEED})`, async () => {
+test(`fuzz: ${RUNS} runs of random and hostile input to track, identify and batch (seed ${SEED})`, { timeout: 120_000 }, async () => {
   console.log(`fuzz: seed ${SEED}, ${RUNS} runs (set FUZZ_SEED / FUZZ_RUNS to change)`);
   const accepted = new Map<string, Sent>();
   const statuses = new Map<number, number>();
@@ -174,7 +174,7 @@ test(`fuzz: ${RUNS} runs of random and hostile input to track, identify and batc
 
   await fc.assert(
     fc.asyncProperty(request, async (r) => {
-      const payload = "raw" in r ? r.raw : JSON.stringify(r.body);
+      const payload: string | Uint8Array<ArrayBuffer> = "raw" in r ? new Uint8Array(r.raw) : JSON.stringify(r.body);
       const response = await fetch(`${server.url}/v1/events/${r.endpoint}`, {
         method: "POST",
         headers: { authorization: `Bearer ${server.writeKey}`, "content-type": "application/json" },

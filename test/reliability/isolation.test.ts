@@ -34,7 +34,7 @@ function calls(marker: number) {
   return { identify, tracks, batch };
 }
 
-test(`${TENANTS} tenants with overlapping ids, concurrently: each sees exactly its own events, leads and sessions`, async () => {
+test(`${TENANTS} tenants with overlapping ids, concurrently: each sees exactly its own events, leads and sessions`, { timeout: 120_000 }, async () => {
   const tenants = Array.from({ length: TENANTS }, (_, i) => ({ marker: i, ...server.tenant(`isolated-${i}`) }));
 
   // Everything at once, interleaved across tenants.

@@ -67,7 +67,7 @@ describe("rate limits over HTTP", () => {
   const track = (key: string, messageId: string) =>
     server.track({ event: "Rate", anonymousId: "v", messageId }, { key });
 
-  test("a noisy tenant far over its limit gets 429s with Retry-After; a quiet one sending at the same time gets only 2xx", async () => {
+  test("a noisy tenant far over its limit gets 429s with Retry-After; a quiet one sending at the same time gets only 2xx", { timeout: 120_000 }, async () => {
     const noisy = server.tenant("noisy");
     const quiet = server.tenant("quiet");
     const noisyStatuses: number[] = [];

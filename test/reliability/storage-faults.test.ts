@@ -79,7 +79,7 @@ function storedCounts(db: string): Map<string, number> {
   }
 }
 
-test.skipIf("skip" in tmpfs)("a full disk: 503 with Retry-After and /ready false while it lasts; both recover once space is freed", async () => {
+test.skipIf("skip" in tmpfs)("a full disk: 503 with Retry-After and /ready false while it lasts; both recover once space is freed", { timeout: 120_000 }, async () => {
   const point = (tmpfs as { point: string }).point;
   const db = join(point, "inlet.db");
   const tenant = JSON.parse((await cli(["tenant", "create", "full"], { INLET_DB: db })).stdout) as { writeKey: string };
@@ -142,7 +142,7 @@ test.skipIf("skip" in tmpfs)("a full disk: 503 with Retry-After and /ready false
   }
 });
 
-test.skipIf("skip" in ext4)("a file system turned read-only under the server: 503 with Retry-After, /ready false, no crash, nothing lost", async () => {
+test.skipIf("skip" in ext4)("a file system turned read-only under the server: 503 with Retry-After, /ready false, no crash, nothing lost", { timeout: 120_000 }, async () => {
   const { point, trigger } = ext4 as { point: string; trigger: string };
   const db = join(point, "inlet.db");
   const tenant = JSON.parse((await cli(["tenant", "create", "ro"], { INLET_DB: db })).stdout) as { writeKey: string };
