@@ -5,11 +5,11 @@
  * flat: RSS after the overload is compared with RSS after a warm-up (a bound, not a timing).
  */
 import { afterAll, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { cli, tempDir } from "../helpers/server";
 import { spawnServer, type ServerProcess } from "../helpers/process";
+import { notStoredOnce, storedEvents } from "./stored";
 
 const dir = tempDir("inlet-backpressure-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,14 +79,12 @@ test(`overload with MAX_QUEUED_EVENTS=${BOUND}: 503 + Retry-After past the bound
 
     server.proc.kill("SIGTERM");
     expect(await server.proc.exited).toBe(0);
-    const sqlite = new Database(db, { readonly: true });
-    const rows = sqlite.query("SELECT message_id AS id, count(*) AS n FROM events GROUP BY message_id").all() as { id: string; n: number }[];
-    sqlite.close();
-    const stored = new Map(rows.map((r) => [r.id, r.n]));
+    const stored = storedEvents(db);
     const acknowledged = [...big.accepted, ...warm.accepted, ...over.accepted];
-    expect(acknowledged.filter((id) => stored.get(id) !== 1)).toEqual([]);
-    expect(over.refused.filter((id) => stored.has(id))).toEqual([]);
-    expect(stored.size).toBe(acknowledged.length);
+    expect(notStoredOnce(stored, acknowledged)).toEqual([]);
+    expect(over.refused.filter((id) => stored.counts.has(id))).toEqual([]);
+    expect(stored.counts.size).toBe(acknowledged.length);
+    expect(stored.integrity).toBe("ok");
   } finally {
     server.proc.kill("SIGKILL");
   }

@@ -5,11 +5,11 @@
  * server must answer a resend of an acknowledged event as a duplicate. Several rounds, one file.
  */
 import { afterAll, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { cli, tempDir } from "../helpers/server";
 import { spawnServer } from "../helpers/process";
+import { notStoredOnce, storedEvents } from "./stored";
 
 const ROUNDS = 3;
 const WORKERS = 50;
@@ -92,13 +92,8 @@ test(`SIGKILL under load, ${ROUNDS} rounds: every acknowledged event is stored e
     restarted.proc.kill("SIGTERM");
     expect(await restarted.proc.exited).toBe(0);
 
-    const sqlite = new Database(db, { readonly: true });
-    const rows = sqlite.query("SELECT message_id AS id, count(*) AS n FROM events GROUP BY message_id").all() as { id: string; n: number }[];
-    const integrity = sqlite.query("PRAGMA integrity_check").get() as { integrity_check: string };
-    sqlite.close();
-    expect(integrity.integrity_check).toBe("ok");
-    const stored = new Map(rows.map((r) => [r.id, r.n]));
-    const missing = allAcknowledged.filter((id) => stored.get(id) !== 1);
-    expect(missing).toEqual([]);
+    const stored = storedEvents(db);
+    expect(stored.integrity).toBe("ok");
+    expect(notStoredOnce(stored, allAcknowledged)).toEqual([]);
   }
 });
