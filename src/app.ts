@@ -3,13 +3,15 @@
  * the Elysia app from the services. Nothing here knows about the CLI or signals.
  */
 import { Elysia } from "elysia";
+import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
 import type { DatabaseHandle } from "./db/client";
 import { errorHandler } from "./http/error-handler";
 import { requestContext } from "./http/request-context";
 import { TenantRateLimiter } from "./http/rate-limit";
 import { docsController } from "./modules/docs";
-import { eventsController } from "./modules/events";
+import { analyticsNextRoutes, eventsController, inletRoutes, segmentRoutes } from "./modules/events";
+import { segmentSettingsController } from "./modules/segment";
 import { healthController } from "./modules/health";
 import { sdkController } from "./modules/sdk";
 import { KeyCache } from "./modules/tenants/key-cache";
@@ -90,24 +92,30 @@ export function createApp(services: Services) {
   let server: { requestIP(request: Request): { address: string } | null } | null = null;
   // normalize: false — Elysia's normalization coerces e.g. a string into an object before
   // validating; Inlet must reject such input instead of storing a garbled value.
+  const events = {
+    keys: services.keys,
+    pipeline: services.pipeline,
+    limiter: services.limiter,
+    peerIp: (request: Request): string | null => server?.requestIP(request)?.address ?? null,
+  };
   const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2 } })
     // First, so that the request span encloses every other hook.
     .use(services.tracing ?? new Elysia({ name: "tracing-off" }))
     .use(requestContext)
     .use(errorHandler)
+    // Browsers send from any site; a tenant can restrict origins (checked with its key, see http/auth.ts).
+    // No credentials: keys travel in headers or the body, never in cookies. Retry-After must be
+    // readable cross-origin for SDKs to honour it.
+    .use(cors({ origin: true, credentials: false, maxAge: 86400, exposeHeaders: ["Retry-After", "X-Request-Id"] }))
     .use(docsController())
     .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
     .use(sdkController())
     .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken }))
     .use(statsController({ keys: services.keys, business: services.business }))
-    .use(
-      eventsController({
-        keys: services.keys,
-        pipeline: services.pipeline,
-        limiter: services.limiter,
-        peerIp: (request): string | null => server?.requestIP(request)?.address ?? null,
-      }),
-    )
+    .use(eventsController(events, inletRoutes))
+    .use(eventsController(events, segmentRoutes))
+    .use(eventsController(events, analyticsNextRoutes))
+    .use(segmentSettingsController(services.keys))
     .onStart(({ server: started }) => {
       server = started;
     });

@@ -45,6 +45,14 @@ export function keyFromRequest(headers: Record<string, string | undefined>, body
 }
 
 /**
+ * A tenant may restrict which sites' browsers send with its key. Preflight requests carry no
+ * key, so they are answered for any origin; the check happens here, on the real request.
+ */
+export function originAllowed(allowed: readonly string[], origin: string): boolean {
+  return allowed.includes("*") || allowed.includes(origin);
+}
+
+/**
  * Ingestion auth: a write key, then the tenant's rate limits (as soon as the tenant is known, so
  * a request over the limit costs no validation or pipeline work; a batch counts its items).
  */
@@ -57,6 +65,10 @@ export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter) {
     // write keys are public in browsers, and the two must not be confused).
     if (!resolved || resolved.kind !== "write") throw unauthorized();
     requestInfo(request).tenantId = resolved.tenantId;
+    const origin = headers.origin;
+    if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
+      throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
+    }
     limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
     return { auth: { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings } };
   });

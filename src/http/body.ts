@@ -8,19 +8,41 @@ import { findJsonViolation } from "./json-limits";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Reads at most `limit` bytes of the body; more gives 413 without reading the rest. */
+/** Content encodings of request bodies that are decompressed (several Segment clients gzip). */
+const DECOMPRESSED = new Set(["gzip", "deflate"]);
+
+/**
+ * Reads at most `limit` bytes of the body; more gives 413 without reading the rest. A gzip or
+ * deflate body is decompressed as it streams and the limit applies to the decompressed size,
+ * so a gzip bomb costs at most `limit` bytes of memory before its 413.
+ */
 export async function readBodyLimited(request: Request, limit: number): Promise<Uint8Array> {
+  const stream = request.body;
+  const encoding = request.headers.get("content-encoding")?.trim().toLowerCase() || "identity";
+  if (encoding !== "identity") {
+    if (!DECOMPRESSED.has(encoding)) {
+      throw new ApiError(415, "unsupported_encoding", `Content-Encoding ${encoding} is not supported; send gzip, deflate or none.`);
+    }
+    if (!stream) return new Uint8Array(0);
+    try {
+      return await readStreamLimited(stream.pipeThrough(new DecompressionStream(encoding as CompressionFormat)), limit);
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      throw new ApiError(400, "invalid_encoding", `The request body is not valid ${encoding} data.`);
+    }
+  }
   const declared = request.headers.get("content-length");
   if (declared !== null) {
     const length = Number(declared);
     if (Number.isFinite(length) && length > limit) throw payloadTooLarge(limit);
   }
-  const stream = request.body;
   if (!stream) return new Uint8Array(0);
-  if (declared !== null && request.headers.get("content-encoding") === null) {
-    // A declared length within the limit: the runtime will not hand us more than it.
-    return new Uint8Array(await request.arrayBuffer());
-  }
+  // A declared length within the limit: the runtime will not hand us more than it.
+  if (declared !== null) return new Uint8Array(await request.arrayBuffer());
+  return readStreamLimited(stream, limit);
+}
+
+async function readStreamLimited(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = stream.getReader();

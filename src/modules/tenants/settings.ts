@@ -8,6 +8,8 @@ export const TenantSettings = t.Object({
   ipPolicy: t.UnionEnum(IP_POLICIES, { default: "full" }),
   /** Events from bots: stored as-is, stored with context.bot = true, or not stored (Segment keeps them; flagging is free). */
   bots: t.UnionEnum(BOT_POLICIES, { default: "flag" }),
+  /** Origins whose browsers may send events with this tenant's key ("*" = any, the default). */
+  corsOrigins: t.Array(t.String({ maxLength: 512 }), { default: ["*"], maxItems: 100 }),
   /** Requests per second this tenant may send; absent: the server's RATE_LIMIT_RPS; 0: no limit. */
   rateLimitRps: t.Optional(t.Integer({ minimum: 0, maximum: 10_000_000 })),
   /** Events per second (a batch counts its items); absent: RATE_LIMIT_EPS; 0: no limit. */
