@@ -106,7 +106,9 @@ export function createApp(services: Services) {
     // Browsers send from any site; a tenant can restrict origins (checked with its key, see http/auth.ts).
     // No credentials: keys travel in headers or the body, never in cookies. Retry-After must be
     // readable cross-origin for SDKs to honour it.
-    .use(cors({ origin: true, credentials: false, maxAge: 86400, exposeHeaders: ["Retry-After", "X-Request-Id"] }))
+    // (A function rather than `true`: the plugin answers `Vary: *` for `true`, which defeats
+    // caching of /sdk/inlet.js and the Swagger assets; this way it is `Vary: Origin`.)
+    .use(cors({ origin: () => true, credentials: false, maxAge: 86400, exposeHeaders: ["Retry-After", "X-Request-Id"] }))
     .use(docsController())
     .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
     .use(sdkController())

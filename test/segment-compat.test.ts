@@ -173,6 +173,8 @@ describe("CORS", () => {
     expect(post.status).toBe(200);
     expect(post.headers.get("access-control-allow-origin")).toBeTruthy();
     expect(post.headers.get("access-control-expose-headers")).toMatch(/Retry-After/i);
+    // Vary: * would stop browsers from reusing cached /sdk/inlet.js and Swagger assets.
+    expect(post.headers.get("vary")).toBe("Origin");
   });
 
   test("a tenant that restricts origins refuses events from other sites", async () => {
