@@ -6,13 +6,15 @@
  */
 import type { Database } from "bun:sqlite";
 import { ApiError, unavailable } from "../http/errors";
-import { logger } from "../logger";
+import { logger, rateLimitedLog } from "../logger";
 
 interface Job {
   work: () => unknown;
   weight: number;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** Runs that failed on lock contention so far. */
+  busyRetries: number;
 }
 
 export interface WriterStats {
@@ -32,6 +34,23 @@ export function isStorageFault(error: unknown): boolean {
   return STORAGE_FAULTS.test(code) || STORAGE_FAULTS.test(error.message);
 }
 
+/**
+ * Lock contention: another process (the CLI beside the server: a backup, `tenant set`) holds a
+ * lock a moment. Some WAL lock paths answer SQLITE_BUSY at once instead of waiting out
+ * busy_timeout, so such jobs are run again shortly (their savepoint rolled back, so they are
+ * re-runnable) rather than refused; only when it lasts are they answered 503, and it is not a
+ * storage fault (readiness does not flip over a lock).
+ */
+const BUSY = /SQLITE_(BUSY|LOCKED)|database (table )?is locked/i;
+const BUSY_RETRIES = 6;
+/** Doubling from here: 10, 20, 40 ... 320 ms, about 0.6 s in all. */
+const BUSY_FIRST_DELAY_MS = 10;
+
+export function isBusy(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return BUSY.test((error as { code?: string }).code ?? "") || BUSY.test(error.message);
+}
+
 export class GroupCommitWriter {
   private queue: Job[] = [];
   private queuedWeight = 0;
@@ -42,6 +61,9 @@ export class GroupCommitWriter {
   /** Set after a storage fault, cleared by the next successful commit or probe (feeds /ready). */
   storageFault: string | null = null;
   readonly stats: WriterStats = { commits: 0, jobs: 0, lastCommitJobs: 0, lastCommitMs: 0, queued: 0 };
+  // A failing group fails every job in it: one line per job would flood the log.
+  private readonly logFault = rateLimitedLog("error");
+  private readonly logBusy = rateLimitedLog("warn");
 
   constructor(
     private readonly sqlite: Database,
@@ -76,7 +98,7 @@ export class GroupCommitWriter {
       return Promise.reject(unavailable("The write queue is full; retry shortly.", 1));
     }
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, weight, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ work, weight, resolve: resolve as (v: unknown) => void, reject, busyRetries: 0 });
       this.queuedWeight += weight;
       this.stats.queued = this.queuedWeight;
       if (!this.scheduled) {
@@ -109,8 +131,9 @@ export class GroupCommitWriter {
       // BEGIN would fail with "cannot start a transaction within a transaction".
       this.rollbackIfOpen();
       this.options.onRollback();
+      const retry = this.retryIfBusy(jobs, error);
       const answer = this.toClientError(error);
-      for (const job of jobs) job.reject(answer);
+      for (const job of jobs) if (!retry.has(job)) job.reject(answer);
       return;
     }
     const ms = performance.now() - started;
@@ -121,10 +144,29 @@ export class GroupCommitWriter {
     this.stats.lastCommitMs = ms;
     this.options.onCommit?.(jobs.length, ms);
     if (failed.includes(true)) this.options.onRollback();
+    const busy = jobs.filter((_, i) => failed[i] && isBusy(results[i]));
+    const retry = busy.length > 0 ? this.retryIfBusy(busy, results[failed.indexOf(true)]) : new Set<Job>();
     for (let i = 0; i < jobs.length; i++) {
+      if (retry.has(jobs[i]!)) continue;
       if (failed[i]) jobs[i]!.reject(this.toClientError(results[i]));
       else jobs[i]!.resolve(results[i]);
     }
+  }
+
+  /** Puts jobs that failed on lock contention back at the head of the queue, for a flush shortly. */
+  private retryIfBusy(jobs: Job[], error: unknown): Set<Job> {
+    if (this.closed || !isBusy(error)) return new Set();
+    const retry = jobs.filter((job) => job.busyRetries < BUSY_RETRIES);
+    if (retry.length === 0) return new Set();
+    let attempt = 0;
+    for (const job of retry) {
+      attempt = Math.max(attempt, job.busyRetries++);
+      this.queuedWeight += job.weight;
+    }
+    this.queue = [...retry, ...this.queue];
+    this.stats.queued = this.queuedWeight;
+    setTimeout(() => this.flush(), BUSY_FIRST_DELAY_MS * 2 ** attempt).unref();
+    return new Set(retry);
   }
 
   /**
@@ -168,9 +210,13 @@ export class GroupCommitWriter {
 
   private toClientError(error: unknown): unknown {
     if (error instanceof ApiError) return error;
+    if (isBusy(error)) {
+      this.logBusy("the database stayed locked by another process; writes answered 503", { error });
+      return unavailable("The database is busy; retry shortly.", 1);
+    }
     if (isStorageFault(error)) {
       this.storageFault = (error as Error).message;
-      logger.error("storage fault; writes answer 503 until it clears", { error });
+      this.logFault("storage fault; writes answer 503 until it clears", { error });
       return unavailable("Storage is unavailable; retry later.", 5);
     }
     return error;
