@@ -115,7 +115,7 @@ describe("rate limits over HTTP", () => {
     expect((await exportEvents(server.dbPath, quiet.tenantId)).length).toBe(15);
   });
 
-  test("a batch counts its items against events/s (override from `inlet tenant set --rate-eps`)", async () => {
+  test("a batch counts its items against events/s (override from `inlet tenant set --rate-eps`)", { timeout: 60_000 }, async () => {
     const t = server.tenant("events");
     const set = await cli(["tenant", "set", t.tenantId, "--rate-eps", "1"], { INLET_DB: server.dbPath });
     expect(set.code).toBe(0);
@@ -131,7 +131,7 @@ describe("rate limits over HTTP", () => {
     expect((await next.json()).error.message).toContain("1 events per second");
   });
 
-  test("requests/s overrides: a lower rate, 0 for no limit, and `default` back to the server's", async () => {
+  test("requests/s overrides: a lower rate, 0 for no limit, and `default` back to the server's", { timeout: 60_000 }, async () => {
     const t = server.tenant("overrides");
     const env = { INLET_DB: server.dbPath };
     expect((await cli(["tenant", "set", t.tenantId, "--rate-rps", "1"], env)).code).toBe(0);
