@@ -384,8 +384,13 @@ function generatorNote(b1: LoadResult, b2: LoadResult, track: LoadResult | undef
     `  and every ratio to it lower).`,
   ];
   if (track) {
-    const bound = track.cpu.server >= 0.9 ? "Inlet's CPU was the limit, not wrk" : track.cpu.idle > 0.3 ? "Inlet was not CPU-bound: it waited (I/O, or the group-commit cadence)" : "the machine was busy; see the CPU columns";
-    lines.push(`  during track, Inlet used ${pct(track.cpu.server)} of a core and wrk ${pct(track.cpu.wrk)}: ${bound}.`);
+    const why =
+      track.cpu.server >= 0.9
+        ? "Inlet's own CPU was the limit"
+        : track.cpu.idle >= 0.15
+          ? `Inlet used less than a core while ${pct(track.cpu.idle)} of one stood idle: its event loop was waiting (I/O), not computing`
+          : `other processes took ${pct(track.cpu.others)} of a core from it`;
+    lines.push(`  during track, wrk used ${pct(track.cpu.wrk)} of a core, so it was not the limit there; Inlet used ${pct(track.cpu.server)}: ${why}.`);
   }
   return lines.join("\n");
 }
