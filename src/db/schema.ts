@@ -55,9 +55,11 @@ export const visitors = sqliteTable(
   },
   (table) => [
     uniqueIndex("visitors_tenant_key").on(table.tenantId, table.key),
-    // Business stats: new visitors in a window and how many of them are linked to a lead, read
-    // from the index alone. lead_id is in it because it changes rarely (on identify).
-    index("visitors_tenant_first_seen").on(table.tenantId, table.firstSeenAt, table.leadId),
+    // Business stats: visitors created in a window (ids are UUIDv7, so ordered by creation time)
+    // and how many of them are linked to a lead, from the index alone. Not first_seen_at: every
+    // event's upsert sets that column, and SQLite would rewrite the index entry each time; id
+    // never changes and lead_id rarely does (on identify).
+    index("visitors_tenant_id").on(table.tenantId, table.id, table.leadId),
   ],
 );
 
@@ -78,8 +80,9 @@ export const sessions = sqliteTable(
   },
   (table) => [
     index("sessions_visitor_time").on(table.tenantId, table.visitorId, table.lastEventAt),
-    // Business stats: sessions started in a window.
-    index("sessions_tenant_started").on(table.tenantId, table.startedAt),
+    // Business stats: sessions created in a window (UUIDv7 ids: ordered by creation time). Not
+    // started_at: every event's update of its session sets that column.
+    index("sessions_tenant_id").on(table.tenantId, table.id),
   ],
 );
 

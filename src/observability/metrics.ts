@@ -213,7 +213,7 @@ export class Metrics implements IngestObserver {
         },
       });
     perTenant("inlet_tenant_events_per_minute", "Events per minute", (a) => a.eventsPerMinute);
-    perTenant("inlet_tenant_new_visitors", "Visitors first seen", (a) => a.newVisitors);
+    perTenant("inlet_tenant_new_visitors", "Visitors first seen by Inlet", (a) => a.newVisitors);
     perTenant("inlet_tenant_sessions", "Sessions started", (a) => a.sessions);
     perTenant("inlet_tenant_identify_conversion_ratio", "Share of the new visitors linked to a lead", (a) => a.identifyConversion);
   }

@@ -78,7 +78,7 @@ describe("ops/prometheus/alerts.yml", () => {
       expect(rule.alert).toMatch(/^Inlet[A-Za-z0-9]+$/);
       expect(typeof rule.expr).toBe("string");
       expect(rule.for).toMatch(/^\d+[smh]$/);
-      expect(["critical", "warning", "info"]).toContain(rule.labels?.severity);
+      expect(["critical", "warning", "info"]).toContain(rule.labels?.severity ?? "(none)");
       expect(rule.annotations?.summary).toBeString();
     }
     const names = all.map((rule) => rule.alert);

@@ -1,5 +1,6 @@
 /** GET /v1/stats and the per-tenant business metrics on /metrics, on a real server and SQLite file. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sessions, visitors } from "../../src/db/schema";
 import { startTestServer, type TestServer } from "../helpers/server";
 import { parseExposition, sum } from "./prometheus";
 
@@ -24,8 +25,9 @@ beforeAll(async () => {
   tenant = adminTenant("stats");
   other = adminTenant("stats-other");
   const batch = (key: string, items: object[]) => server.post("/v1/events/batch", { batch: items }, { key });
-  // In the last hour: visitors v1, v2 (two sessions for v1: 40 and 5 minutes ago), v2 identifies.
-  // Three hours ago: v3's only event. The other tenant's events must never count.
+  // Now: visitors v1 (two sessions: events 40 and 5 minutes ago), v2 (identifies), and v3, whose
+  // only event is from 3 hours ago (a late event: counted in events by its time, but v3 and its
+  // session are new now). The other tenant's events must never count.
   const res = await batch(tenant.writeKey, [
     { type: "track", event: "Viewed", anonymousId: "v1", timestamp: ago(40 * MINUTE) },
     { type: "track", event: "Viewed", anonymousId: "v1", timestamp: ago(5 * MINUTE) },
@@ -40,6 +42,13 @@ beforeAll(async () => {
     { type: "identify", userId: "o-lead", anonymousId: "o1", timestamp: ago(MINUTE) },
   ]);
   expect(noise.status).toBe(200);
+  // A visitor and session Inlet created 3 hours ago (a database in use for a while): the ids are
+  // UUIDv7 made at that time, as the pipeline makes them.
+  const created = Date.now() - 180 * MINUTE;
+  const { db } = server.running.services.database;
+  const visitorId = Bun.randomUUIDv7(created);
+  db.insert(visitors).values({ id: visitorId, tenantId: tenant.tenantId, key: "v0", anonymousId: "v0", firstSeenAt: created, lastSeenAt: created }).run();
+  db.insert(sessions).values({ id: Bun.randomUUIDv7(created), tenantId: tenant.tenantId, visitorId, startedAt: created, lastEventAt: created, eventCount: 1 }).run();
 });
 afterAll(async () => {
   await server.stop();
@@ -53,20 +62,19 @@ describe("GET /v1/stats", () => {
     expect(body).toMatchObject({
       tenantId: tenant.tenantId,
       window: "1h",
-      events: 4,
+      events: 4, // v3's event is 3 hours old
       eventsPerMinute: Math.round((4 / 60) * 100) / 100,
-      newVisitors: 2,
+      newVisitors: 3,
       identifiedVisitors: 1,
-      identifyConversion: 0.5,
-      sessions: 3, // v1's two (35 minutes apart, over the 30-minute timeout) and v2's
+      identifyConversion: 0.3333,
+      sessions: 4, // v1's two (35 minutes apart, over the 30-minute timeout), v2's and v3's
     });
     expect(Date.parse(body.to) - Date.parse(body.from)).toBe(60 * MINUTE);
   });
 
   test("the window defaults to 24h and reaches older activity", async () => {
     const body = await (await stats("", tenant.adminKey)).json();
-    expect(body).toMatchObject({ window: "24h", events: 5, newVisitors: 3, identifiedVisitors: 1, sessions: 4 });
-    expect(body.identifyConversion).toBeCloseTo(1 / 3, 4);
+    expect(body).toMatchObject({ window: "24h", events: 5, newVisitors: 4, identifiedVisitors: 1, identifyConversion: 0.25, sessions: 5 });
   });
 
   test("each admin key sees only its own tenant", async () => {
@@ -112,9 +120,9 @@ describe("business metrics on /metrics", () => {
     const samples = parseExposition(await (await fetch(`${server.url}/metrics`)).text());
     const of = (name: string) => sum(samples, name, { tenant: tenant.tenantId });
     expect(of("inlet_tenant_events_per_minute")).toBe(Math.round((4 / 60) * 100) / 100);
-    expect(of("inlet_tenant_new_visitors")).toBe(2);
-    expect(of("inlet_tenant_sessions")).toBe(3);
-    expect(of("inlet_tenant_identify_conversion_ratio")).toBe(0.5);
+    expect(of("inlet_tenant_new_visitors")).toBe(3);
+    expect(of("inlet_tenant_sessions")).toBe(4);
+    expect(of("inlet_tenant_identify_conversion_ratio")).toBe(0.3333);
     expect(sum(samples, "inlet_tenant_new_visitors", { tenant: other.tenantId })).toBe(1);
   });
 });

@@ -23,10 +23,10 @@ export const StatsResponse = t.Object(
     to: t.String({ format: "date-time", description: "End of the window: now" }),
     events: t.Integer({ minimum: 0, description: "Events whose (skew-corrected) timestamp is in the window" }),
     eventsPerMinute: t.Number({ minimum: 0 }),
-    newVisitors: t.Integer({ minimum: 0, description: "Visitors whose first event is in the window" }),
+    newVisitors: t.Integer({ minimum: 0, description: "Visitors Inlet first saw in the window" }),
     identifiedVisitors: t.Integer({ minimum: 0, description: "Of the new visitors, those linked to a lead now" }),
     identifyConversion: t.Number({ minimum: 0, maximum: 1, description: "identifiedVisitors / newVisitors (0 without new visitors)" }),
-    sessions: t.Integer({ minimum: 0, description: "Sessions that started in the window" }),
+    sessions: t.Integer({ minimum: 0, description: "Sessions Inlet started in the window" }),
   },
   { description: "A tenant's activity over a window" },
 );
