@@ -5,7 +5,7 @@
  * Environment: BENCH_SECONDS (10) per measured phase, BENCH_WARMUP (3), BENCH_CONNECTIONS (50),
  * BENCH_THREADS (2, wrk threads), BENCH_MILLION=1 (also 1M track events, then RSS),
  * BENCH_ONLY=track,info,batch,identify (a subset; the baseline always runs), BENCH_PROFILE=1
- * (CPU profile of the track server into bench/results/profile/), BENCH_KEEP=1 (keep the temp dir).
+ * (CPU profile of each Inlet server into bench/results/profile/<phase>/), BENCH_KEEP=1 (keep the temp dir).
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -152,7 +152,8 @@ interface InletPhase {
  * every acknowledged event was stored. Returns null when the probe found no endpoint.
  */
 async function inletPhase(o: InletPhase): Promise<{ load: LoadResult; server: InletServer } | null> {
-  const server = await startInlet(dir, o.name, o.server ?? {});
+  const bunFlags = cfg.profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(RESULTS, "profile", o.name)}`] : [];
+  const server = await startInlet(dir, o.name, { ...o.server, bunFlags });
   let measured;
   try {
     if (o.probe !== undefined) {
@@ -205,8 +206,7 @@ async function main() {
   let trackLoad: LoadResult | undefined;
   if (cfg.only.includes("track")) {
     await phase("track", async () => {
-      const bunFlags = cfg.profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(RESULTS, "profile")}`] : [];
-      trackLoad = (await inletPhase({ name: "track", label: "track  (LOG_LEVEL=warn)", server: { logLevel: "warn", bunFlags }, ...track, tag: "t", type: "track" }))?.load;
+      trackLoad = (await inletPhase({ name: "track", label: "track  (LOG_LEVEL=warn)", server: { logLevel: "warn" }, ...track, tag: "t", type: "track" }))?.load;
       results.track = trackLoad;
     });
   }
@@ -388,7 +388,7 @@ function generatorNote(b1: LoadResult, b2: LoadResult, track: LoadResult | undef
       track.cpu.server >= 0.9
         ? "Inlet's own CPU was the limit"
         : track.cpu.idle >= 0.15
-          ? `Inlet used less than a core while ${pct(track.cpu.idle)} of one stood idle: its event loop was waiting (I/O), not computing`
+          ? `less than a core while ${pct(track.cpu.idle)} of one stood idle, so its event loop was waiting (I/O), not computing`
           : `other processes took ${pct(track.cpu.others)} of a core from it`;
     lines.push(`  during track, wrk used ${pct(track.cpu.wrk)} of a core, so it was not the limit there; Inlet used ${pct(track.cpu.server)}: ${why}.`);
   }
