@@ -79,7 +79,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
       caches: () => ({ keys, sessions, user_agents: enricher.stats().userAgent }),
       cachedSessions: () => sessions.size,
       ready: () => readiness({ sqlite, dbPath: database.path, writer }).ready,
-      tenantActivity: (from, to) => tenants.listTenants().map(({ id }) => ({ tenantId: id, activity: business.activity(id, from, to) })),
+      tenantActivity: (from, to) => business.allTenants(tenants.listTenants().map(({ id }) => id), from, to),
     },
     config.businessMetricsTtlSeconds * 1000,
   );

@@ -3,10 +3,12 @@ import m0 from "../../drizzle/0000_init.sql" with { type: "text" };
 import m1 from "../../drizzle/0001_events_lead_index.sql" with { type: "text" };
 import m2 from "../../drizzle/0002_stats_indexes.sql" with { type: "text" };
 import m3 from "../../drizzle/0003_stats_indexes_by_id.sql" with { type: "text" };
+import m4 from "../../drizzle/0004_drop_stats_indexes.sql" with { type: "text" };
 
 export const embeddedMigrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795790227547, breakpoints: true, sql: m0 },
   { tag: "0001_events_lead_index", when: 1795790625387, breakpoints: true, sql: m1 },
   { tag: "0002_stats_indexes", when: 1795791224978, breakpoints: true, sql: m2 },
   { tag: "0003_stats_indexes_by_id", when: 1795792900557, breakpoints: true, sql: m3 },
+  { tag: "0004_drop_stats_indexes", when: 1795793727822, breakpoints: true, sql: m4 },
 ];

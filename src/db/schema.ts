@@ -53,14 +53,7 @@ export const visitors = sqliteTable(
     firstSeenAt: ms("first_seen_at").notNull(),
     lastSeenAt: ms("last_seen_at").notNull(),
   },
-  (table) => [
-    uniqueIndex("visitors_tenant_key").on(table.tenantId, table.key),
-    // Business stats: visitors created in a window (ids are UUIDv7, so ordered by creation time)
-    // and how many of them are linked to a lead, from the index alone. Not first_seen_at: every
-    // event's upsert sets that column, and SQLite would rewrite the index entry each time; id
-    // never changes and lead_id rarely does (on identify).
-    index("visitors_tenant_id").on(table.tenantId, table.id, table.leadId),
-  ],
+  (table) => [uniqueIndex("visitors_tenant_key").on(table.tenantId, table.key)],
 );
 
 export const sessions = sqliteTable(
@@ -78,12 +71,7 @@ export const sessions = sqliteTable(
     campaign: text("campaign"),
     channel: text("channel"),
   },
-  (table) => [
-    index("sessions_visitor_time").on(table.tenantId, table.visitorId, table.lastEventAt),
-    // Business stats: sessions created in a window (UUIDv7 ids: ordered by creation time). Not
-    // started_at: every event's update of its session sets that column.
-    index("sessions_tenant_id").on(table.tenantId, table.id),
-  ],
+  (table) => [index("sessions_visitor_time").on(table.tenantId, table.visitorId, table.lastEventAt)],
 );
 
 /** A tenant's known person: keyed by userId, or by email where there is no userId. */

@@ -1,0 +1,2 @@
+DROP INDEX `sessions_tenant_id`;--> statement-breakpoint
+DROP INDEX `visitors_tenant_id`;
