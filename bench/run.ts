@@ -3,7 +3,7 @@
  * See bench/README.md for what each phase measures and how to read the table.
  *
  * Environment: BENCH_SECONDS (10) per measured phase, BENCH_WARMUP (3), BENCH_CONNECTIONS (50),
- * BENCH_THREADS (2, wrk threads), BENCH_MILLION=1 (also 1M track events, then RSS),
+ * BENCH_THREADS (2, wrk threads), BENCH_ROUNDS (5: track and baseline alternate in 5 slices each), BENCH_MILLION=1 (also 1M track events, then RSS),
  * BENCH_ONLY=track,info,batch,identify (a subset; the baseline always runs), BENCH_PROFILE=1
  * (CPU profile of each Inlet server into bench/results/profile/<phase>/), BENCH_KEEP=1 (keep the temp dir).
  */
@@ -14,7 +14,7 @@ import { writeBodyFiles } from "./lib/bodies";
 import { killChildrenOnExit } from "./lib/proc";
 import { f1, f2, n0, pct, phaseTable, verdictTable, type PhaseRow, type Verdict } from "./lib/report";
 import { ROOT, startBaseline, startInlet, storedEvents, type InletServer, type RunningServer } from "./lib/servers";
-import { findWrk, runLoad, type LoadResult } from "./lib/wrk";
+import { combine, findWrk, runLoad, type LoadResult } from "./lib/wrk";
 
 const env = process.env;
 const cfg = {
@@ -22,6 +22,7 @@ const cfg = {
   warmup: Number(env.BENCH_WARMUP ?? 3),
   connections: Number(env.BENCH_CONNECTIONS ?? 50),
   threads: Number(env.BENCH_THREADS ?? 2),
+  rounds: Math.max(1, Number(env.BENCH_ROUNDS ?? 5)),
   million: env.BENCH_MILLION === "1",
   only: (env.BENCH_ONLY ?? "track,info,batch,identify").split(",").map((s) => s.trim()),
   profile: env.BENCH_PROFILE === "1",
@@ -35,6 +36,8 @@ const step = (text: string) => process.stderr.write(`· ${text}\n`);
 
 let wrkPath = "";
 let dir = "";
+/** The bare Bun.serve, up for the whole run: compared phases alternate with it. */
+let baseline: RunningServer;
 
 // What the report collects.
 const rows: PhaseRow[] = [];
@@ -56,19 +59,49 @@ async function phase(name: string, run: () => Promise<void>): Promise<void> {
   }
 }
 
-/** Warm-up, then the measured run, against one server; returns the measured run and the 2xx total. */
-async function drive(server: RunningServer, o: { path: string; data: string; tag: string; writeKey: string; batch?: number }) {
-  const common = { server, path: o.path, data: o.data, connections: cfg.connections, threads: cfg.threads, writeKey: o.writeKey, batch: o.batch };
+interface Driven {
+  load: LoadResult;
+  /** With `against`: the baseline's slices, combined, and each round's ratio. */
+  base?: LoadResult;
+  ratios?: number[];
+  /** 2xx answers of every run against the server (warm-up included), and how many wrk runs. */
+  acknowledged: number;
+  runs: number;
+}
+
+/**
+ * Warm-up, then the measured load. With `against` (the baseline), the measured time is cut into
+ * BENCH_ROUNDS slices that alternate between the baseline and the server, so that both see the
+ * same machine: on a shared machine, conditions change within seconds.
+ */
+async function drive(server: RunningServer, o: { path: string; data: string; tag: string; writeKey: string; batch?: number }, against?: RunningServer): Promise<Driven> {
+  const run = (target: RunningServer, tag: string, seconds: number) =>
+    runLoad(wrkPath, { server: target, path: o.path, data: o.data, connections: cfg.connections, threads: cfg.threads, writeKey: o.writeKey, batch: o.batch, tag, seconds });
   let acknowledged = 0;
   let runs = 0;
   if (cfg.warmup > 0) {
     step(`${server.name}: warm-up ${cfg.warmup} s`);
-    acknowledged += (await runLoad(wrkPath, { ...common, tag: `${o.tag}w`, seconds: cfg.warmup })).ok;
+    acknowledged += (await run(server, `${o.tag}w`, cfg.warmup)).ok;
     runs++;
   }
-  step(`${server.name}: measuring ${cfg.seconds} s`);
-  const load = await runLoad(wrkPath, { ...common, tag: o.tag, seconds: cfg.seconds });
-  return { load, acknowledged: acknowledged + load.ok, runs: runs + 1 };
+  if (!against) {
+    step(`${server.name}: measuring ${cfg.seconds} s`);
+    const load = await run(server, o.tag, cfg.seconds);
+    return { load, acknowledged: acknowledged + load.ok, runs: runs + 1 };
+  }
+  const slice = cfg.seconds / cfg.rounds;
+  step(`${server.name}: measuring ${cfg.rounds} x ${slice} s, alternating with ${against.name}`);
+  const slices: LoadResult[] = [];
+  const baseSlices: LoadResult[] = [];
+  for (let r = 0; r < cfg.rounds; r++) {
+    baseSlices.push(await run(against, `${o.tag}b${r}`, slice));
+    const load = await run(server, `${o.tag}${r}`, slice);
+    slices.push(load);
+    acknowledged += load.ok;
+    runs++;
+  }
+  const ratios = slices.map((load, r) => load.rps / baseSlices[r]!.rps);
+  return { load: combine(slices), base: combine(baseSlices), ratios, acknowledged, runs };
 }
 
 interface StoredCheck {
@@ -145,22 +178,24 @@ interface InletPhase {
   batch?: number;
   /** A body to probe the endpoint with first (it stores one event); 404 skips the phase. */
   probe?: unknown;
+  /** Alternate the measured slices with the baseline, for a ratio. */
+  compare?: boolean;
 }
 
 /**
  * One Inlet phase: a fresh server, warm-up and measured load, a graceful stop, and the check that
  * every acknowledged event was stored. Returns null when the probe found no endpoint.
  */
-async function inletPhase(o: InletPhase): Promise<{ load: LoadResult; server: InletServer } | null> {
+async function inletPhase(o: InletPhase): Promise<(Driven & { server: InletServer }) | null> {
   const bunFlags = cfg.profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(RESULTS, "profile", o.name)}`] : [];
   const server = await startInlet(dir, o.name, { ...o.server, bunFlags });
-  let measured;
+  let measured: Driven;
   try {
     if (o.probe !== undefined) {
       const skipped = await probe(server, o.path, o.probe);
       if (skipped) return void notes.push(`${o.name}: ${skipped}`), null;
     }
-    measured = await drive(server, { path: o.path, data: o.data, tag: o.tag, writeKey: server.writeKey, batch: o.batch });
+    measured = await drive(server, { path: o.path, data: o.data, tag: o.tag, writeKey: server.writeKey, batch: o.batch }, o.compare ? baseline : undefined);
     memory[o.name] = server.memory();
     const metrics = await serverMetrics(server);
     if (metrics) notes.push(`${o.name} (server /metrics, warm-up included): ${metrics}`);
@@ -171,19 +206,9 @@ async function inletPhase(o: InletPhase): Promise<{ load: LoadResult; server: In
   const perRequest = o.batch || 1;
   const probed = o.probe === undefined ? 0 : 1;
   checkStored(o.name, server, o.type, probed + measured.acknowledged * perRequest, measured.runs * cfg.connections * perRequest);
+  if (measured.base) rows.push({ name: "bare Bun.serve, alternating with:", load: measured.base });
   rows.push({ name: o.label, load: measured.load, perRequest });
-  return { load: measured.load, server };
-}
-
-async function baselinePhase(tag: string, label: string, data: string): Promise<LoadResult> {
-  const server = await startBaseline(dir);
-  try {
-    const { load } = await drive(server, { path: "/v1/events/track", data, tag, writeKey: "none" });
-    rows.push({ name: label, load });
-    return load;
-  } finally {
-    await server.stop();
-  }
+  return { ...measured, server };
 }
 
 async function main() {
@@ -198,45 +223,46 @@ async function main() {
   const bodies = await writeBodyFiles(dir);
   const track = { path: "/v1/events/track", data: bodies.track };
 
-  // 1. Baseline, before.
-  const b1 = await baselinePhase("b1", "baseline: bare Bun.serve", bodies.track);
-  results.baselineBefore = b1;
+  // 1. The baseline server, up for the whole run, warmed up once.
+  baseline = await startBaseline(dir);
+  if (cfg.warmup > 0) {
+    step(`baseline: warm-up ${cfg.warmup} s`);
+    await runLoad(wrkPath, { server: baseline, ...track, tag: "bw", seconds: cfg.warmup, connections: cfg.connections, threads: cfg.threads, writeKey: "none" });
+  }
+  const compared: { name: string; base: LoadResult; load: LoadResult }[] = [];
+  const ratioVerdict = (what: string, d: Driven) => {
+    const ratio = d.load.rps / d.base!.rps;
+    const range = `${f2(Math.min(...d.ratios!))}-${f2(Math.max(...d.ratios!))}`;
+    verdicts.push({ what, value: `${f2(ratio)} (rounds ${range})`, target: ">= 0.5", met: ratio >= 0.5 });
+  };
 
-  // 2. Track, LOG_LEVEL=warn (no line per request).
+  // 2. Track, LOG_LEVEL=warn (no line per request), alternating with the baseline.
   let trackLoad: LoadResult | undefined;
   if (cfg.only.includes("track")) {
     await phase("track", async () => {
-      trackLoad = (await inletPhase({ name: "track", label: "track  (LOG_LEVEL=warn)", server: { logLevel: "warn" }, ...track, tag: "t", type: "track" }))?.load;
-      results.track = trackLoad;
+      const done = await inletPhase({ name: "track", label: "track  (LOG_LEVEL=warn)", server: { logLevel: "warn" }, ...track, tag: "t", type: "track", compare: true });
+      if (!done) return;
+      trackLoad = done.load;
+      compared.push({ name: "track", base: done.base!, load: done.load });
+      ratioVerdict("track / bare Bun.serve (req/s)", done);
+      verdicts.push({ what: "track p99 latency, 50 connections", value: `${f1(done.load.latencyMs.p99)} ms`, target: "< 20 ms", met: done.load.latencyMs.p99 < 20 });
+      verdicts.push({ what: "track non-2xx", value: n0(done.load.non2xx), target: "0", met: done.load.non2xx === 0 });
+      results.track = { load: done.load, baseline: done.base, ratios: done.ratios };
     });
   }
 
   // 3. Track, LOG_LEVEL=info (the default: one JSON line per request), stdout to /dev/null.
-  let infoLoad: LoadResult | undefined;
   if (cfg.only.includes("info")) {
     await phase("track (info)", async () => {
       const server = { logLevel: "info", discardStdout: true };
-      infoLoad = (await inletPhase({ name: "track-info", label: "track  (LOG_LEVEL=info, >/dev/null)", server, ...track, tag: "i", type: "track" }))?.load;
-      results.trackInfo = infoLoad;
+      const done = await inletPhase({ name: "track-info", label: "track  (LOG_LEVEL=info, >/dev/null)", server, ...track, tag: "i", type: "track", compare: true });
+      if (!done) return;
+      compared.push({ name: "track-info", base: done.base!, load: done.load });
+      ratioVerdict("track, LOG_LEVEL=info / bare", done);
+      results.trackInfo = { load: done.load, baseline: done.base, ratios: done.ratios };
     });
   }
-
-  // 4. Baseline, after: the machine is shared, and the two baselines show how much it drifted.
-  const b2 = await baselinePhase("b2", "baseline again (drift check)", bodies.track);
-  results.baselineAfter = b2;
-  const bare = (b1.rps + b2.rps) / 2;
-  const drift = Math.abs(b1.rps - b2.rps) / bare;
-
-  if (trackLoad) {
-    const ratio = trackLoad.rps / bare;
-    verdicts.push({ what: "track / bare Bun.serve (req/s)", value: f2(ratio), target: ">= 0.5", met: ratio >= 0.5 });
-    verdicts.push({ what: "track p99 latency, 50 connections", value: `${f1(trackLoad.latencyMs.p99)} ms`, target: "< 20 ms", met: trackLoad.latencyMs.p99 < 20 });
-    verdicts.push({ what: "track non-2xx", value: n0(trackLoad.non2xx), target: "0", met: trackLoad.non2xx === 0 });
-  }
-  if (infoLoad) {
-    const ratio = infoLoad.rps / bare;
-    verdicts.push({ what: "track, LOG_LEVEL=info / bare", value: f2(ratio), target: ">= 0.5", met: ratio >= 0.5 });
-  }
+  await baseline.stop();
 
   // 5. Batches of 100 track events, beside the storage limit (bare bun:sqlite, same rows).
   if (cfg.only.includes("batch")) {
@@ -326,7 +352,8 @@ async function main() {
   say();
   say(phaseTable(rows));
   say();
-  say(`bare Bun.serve: ${n0(bare)} req/s, the mean of the two baseline runs, which differ by ${Math.round(drift * 100)}%${drift > 0.1 ? " (a noisy machine: read the ratios, not the absolute rates)" : ""}.`);
+  say(`Compared phases run ${cfg.rounds} rounds of ${f1(cfg.seconds / cfg.rounds)} s: bare Bun.serve, then Inlet, then again; rates are over all rounds,`);
+  say(`  p50 the median round's, p99/p99.9 the worst round's. The ratio's range over rounds shows how noisy the machine was.`);
   say(`CPU columns: share of one core during the phase (100% = one core busy; ${meta.cpus} cores in all) used by the server process,`);
   say(`  by wrk, by every other process on this shared machine; and idle. wrk counts a status >= 400 as non-2xx.`);
   say();
@@ -340,11 +367,11 @@ async function main() {
   }
   say();
   say("server memory at the end of each phase (VmRSS / peak VmHWM): " + Object.entries(memory).map(([k, m]) => `${k} ${f1(m.rss)} / ${f1(m.peak)} MiB`).join("; "));
-  say(generatorNote(b1, b2, trackLoad, meta.cpus));
+  if (compared.length) say(generatorNote(combine(compared.map((c) => c.base)), trackLoad, meta.cpus));
   for (const note of notes) say(`note: ${note}`);
 
   mkdirSync(RESULTS, { recursive: true });
-  await Bun.write(join(RESULTS, "latest.json"), JSON.stringify({ meta: { ...meta, loadAfter, bodies: { distinct: bodies.distinct, trackBytes: bodies.trackBytes } }, results, bare: { rps: bare, drift }, verdicts, checks, memory, notes }, null, 2) + "\n");
+  await Bun.write(join(RESULTS, "latest.json"), JSON.stringify({ meta: { ...meta, loadAfter, bodies: { distinct: bodies.distinct, trackBytes: bodies.trackBytes } }, results, verdicts, checks, memory, notes }, null, 2) + "\n");
   say(`\nresults: bench/results/latest.json${cfg.profile ? "; CPU profile: bench/results/profile/" : ""}`);
   if (checks.some((c) => !c.ok)) {
     process.stderr.write("bench: the stored count does not match the acknowledged count (see above)\n");
@@ -375,11 +402,10 @@ function storageLimit(source: string, target: string, seconds: number): { rows: 
 }
 
 /** Says, from the CPU figures, whether wrk could have been the limit. */
-function generatorNote(b1: LoadResult, b2: LoadResult, track: LoadResult | undefined, cores: number): string {
-  const avg = (f: (l: LoadResult) => number) => (f(b1) + f(b2)) / 2;
+function generatorNote(bare: LoadResult, track: LoadResult | undefined, cores: number): string {
   const lines = [
-    `generator: during the baseline wrk used ${pct(avg((l) => l.cpu.wrk))} of a core, the bare server ${pct(avg((l) => l.cpu.server))}, other processes ${pct(avg((l) => l.cpu.others))},`,
-    `  idle ${pct(avg((l) => l.cpu.idle))} of ${cores} cores. Generator, server and the kernel's loopback TCP share this machine, so the bare rate is`,
+    `generator: during the baseline wrk used ${pct(bare.cpu.wrk)} of a core, the bare server ${pct(bare.cpu.server)}, other processes ${pct(bare.cpu.others)},`,
+    `  idle ${pct(bare.cpu.idle)} of ${cores} cores. Generator, server and the kernel's loopback TCP share this machine, so the bare rate is`,
     `  the ceiling this machine reaches with wrk on it, not the bare server's own (with the client on another machine it would be higher,`,
     `  and every ratio to it lower).`,
   ];

@@ -102,3 +102,38 @@ export async function runLoad(wrk: string, o: LoadOptions): Promise<LoadResult> 
     },
   };
 }
+
+/**
+ * Several runs (slices) against one server as one result: rates over the total time, CPU shares
+ * time-weighted, p50 the median of the slices' p50s, and p90/p99/p99.9/max the worst slice's (wrk
+ * gives percentiles per run, not histograms to merge; the worst never flatters).
+ */
+export function combine(slices: LoadResult[]): LoadResult {
+  const sum = (f: (r: LoadResult) => number) => slices.reduce((total, r) => total + f(r), 0);
+  const worst = (f: (r: LoadResult) => number) => Math.max(...slices.map(f));
+  const seconds = sum((r) => r.seconds);
+  const share = (f: (r: LoadResult) => number) => sum((r) => f(r) * r.seconds) / seconds;
+  const p50s = slices.map((r) => r.latencyMs.p50).sort((a, b) => a - b);
+  return {
+    requests: sum((r) => r.requests),
+    ok: sum((r) => r.ok),
+    non2xx: sum((r) => r.non2xx),
+    socketErrors: {
+      connect: sum((r) => r.socketErrors.connect),
+      read: sum((r) => r.socketErrors.read),
+      write: sum((r) => r.socketErrors.write),
+      timeout: sum((r) => r.socketErrors.timeout),
+    },
+    seconds,
+    rps: sum((r) => r.requests) / seconds,
+    latencyMs: {
+      p50: p50s[Math.floor(p50s.length / 2)]!,
+      p90: worst((r) => r.latencyMs.p90),
+      p99: worst((r) => r.latencyMs.p99),
+      p999: worst((r) => r.latencyMs.p999),
+      mean: sum((r) => r.latencyMs.mean * r.requests) / Math.max(1, sum((r) => r.requests)),
+      max: worst((r) => r.latencyMs.max),
+    },
+    cpu: { wrk: share((r) => r.cpu.wrk), server: share((r) => r.cpu.server), others: share((r) => r.cpu.others), idle: share((r) => r.cpu.idle) },
+  };
+}

@@ -20,15 +20,16 @@ local heads, parts, n = {}, {}, 0
 local prefix, batch, batch_tail = "", 0, ""
 local counter = 0
 
--- Splits a template at its placeholders: {"text", "MID", "text", "NEW", ...}.
+-- Splits a template at its placeholders: {"text", "MID", "text", "NEW", ...} (plain finds: fast).
 local function split(template)
   local out, pos = {}, 1
   while true do
-    local s, e, name = template:find("{{(%u+)}}", pos)
+    local s = template:find("{{", pos, true)
     if not s then break end
+    local e = template:find("}}", s + 2, true)
     out[#out + 1] = template:sub(pos, s - 1)
-    out[#out + 1] = name
-    pos = e + 1
+    out[#out + 1] = template:sub(s + 2, e - 1)
+    pos = e + 2
   end
   out[#out + 1] = template:sub(pos)
   return out
