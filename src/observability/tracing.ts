@@ -7,6 +7,9 @@
  * Off, tracing costs nothing: the plugin and the SDK under it are not even loaded, and `step(name,
  * fn)` is a plain call of `fn`.
  *
+ * Sampling (`OTEL_TRACES_SAMPLER`) is decided before the plugin sees a request, so an unsampled
+ * request costs next to nothing.
+ *
  * Traces carry no personal data: the plugin records request and response bodies, headers, the
  * user agent and the client address on the request span; a filter in front of the exporter keeps
  * only the attributes on an allowlist and drops exception messages (a validation error's message
@@ -15,7 +18,6 @@
 import type * as OtelPlugin from "@elysiajs/opentelemetry";
 import { Elysia } from "elysia";
 import type { Config } from "../config";
-import { requestInfo } from "../http/request-context";
 import { logger } from "../logger";
 
 type Otel = typeof OtelPlugin;
@@ -57,9 +59,12 @@ export function startTracing(settings: TracingSettings) {
 
   // Loaded here, not imported at the top, so that a server without tracing never loads the SDK.
   const module = require("@elysiajs/opentelemetry") as Otel;
+  const sampled = headSampler(process.env);
   const plugin = module.opentelemetry({
     serviceName: settings.otelServiceName,
-    checkIfShouldTrace: (request) => !UNTRACED_PATHS.has(pathOf(request.url)),
+    checkIfShouldTrace: (request) => !UNTRACED_PATHS.has(pathOf(request.url)) && sampled(request.headers.get("traceparent")),
+    // The sampling decision is taken above, before the plugin does any work for a request.
+    sampler: recordEverything,
   });
   if (!installPrivacyFilter(module)) {
     logger.error("tracing is configured but stays off: the span privacy filter could not be installed (OpenTelemetry SDK internals changed?)");
@@ -69,16 +74,36 @@ export function startTracing(settings: TracingSettings) {
   logger.setCorrelation(traceIds);
   logger.info("tracing on", { exporter: process.env.OTEL_TRACES_EXPORTER || "otlp", endpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT });
 
-  return new Elysia({ name: "tracing" }).use(plugin).trace({ as: "global" }, ({ context, onAfterResponse }) => {
-    // Called as the request starts, while its request span is the active one.
-    const requestSpan = module.getCurrentSpan();
-    if (!requestSpan) return;
-    onAfterResponse(() => {
-      const { tenantId, id } = requestInfo(context.request);
-      requestSpan.setAttribute("inlet.request_id", id);
-      if (tenantId) requestSpan.setAttribute("inlet.tenant_id", tenantId);
-    });
-  });
+  // No Elysia trace listener of Inlet's own: each one adds Elysia's per-hook tracing machinery to
+  // every request. The tenant id is on the pipeline's spans instead.
+  return new Elysia({ name: "tracing" }).use(plugin);
+}
+
+type Sampler = NonNullable<OtelPlugin.ElysiaOpenTelemetryOptions["sampler"]>;
+
+/** RECORD_AND_SAMPLED, OpenTelemetry's SamplingDecision for "record and export". */
+const RECORD_AND_SAMPLED = 2;
+const recordEverything: Sampler = { shouldSample: () => ({ decision: RECORD_AND_SAMPLED }), toString: () => "InletHeadSampled" };
+
+/**
+ * Head sampling by the standard `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, decided before
+ * the plugin sees a request: most of tracing's cost is the plugin's per-request work (lifecycle
+ * spans, attributes), which it does even for requests the SDK's sampler then drops. So an
+ * unsampled request skips the plugin altogether, and the SDK records whatever gets through.
+ * `parentbased_*` samplers follow the sampled flag of an incoming `traceparent`.
+ */
+export function headSampler(env: Record<string, string | undefined>): (traceparent: string | null) => boolean {
+  const name = (env.OTEL_TRACES_SAMPLER ?? "parentbased_always_on").trim().toLowerCase();
+  const argument = Number(env.OTEL_TRACES_SAMPLER_ARG ?? "1");
+  const ratio = name.endsWith("always_off") ? 0 : name.endsWith("traceidratio") ? (Number.isFinite(argument) ? Math.min(1, Math.max(0, argument)) : 1) : 1;
+  const parentBased = name.startsWith("parentbased_");
+  return (traceparent) => {
+    if (parentBased && traceparent) {
+      const match = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-([0-9a-f]{2})$/.exec(traceparent.trim());
+      if (match) return (Number.parseInt(match[1]!, 16) & 1) === 1;
+    }
+    return ratio >= 1 || (ratio > 0 && Math.random() < ratio);
+  };
 }
 
 /** Whether spans are being made (for callers that would otherwise compute span attributes for nothing). */
@@ -87,12 +112,13 @@ export function tracingOn(): boolean {
 }
 
 /**
- * Runs `fn` as a child span `name` of the active span when tracing is on, else just runs it.
- * `fn` gets the span (undefined while off) to set attributes on; a returned promise ends the span
- * when it settles, a throw or rejection marks it as failed.
+ * Runs `fn` as a child span `name` (with `attributes`) of the active span when tracing is on and
+ * the request is traced (not sampled out), else just runs it. `fn` gets the span (undefined
+ * otherwise) to set more attributes on; a returned promise ends the span when it settles, a throw
+ * or rejection marks it as failed.
  */
-export function step<T>(name: string, fn: (span: Span | undefined) => T): T {
-  return otel ? (otel.startActiveSpan(name, (span) => fn(span)) as T) : fn(undefined);
+export function step<T>(name: string, fn: (span: Span | undefined) => T, attributes?: Record<string, string | number>): T {
+  return otel?.getCurrentSpan() ? (otel.startActiveSpan(name, { attributes }, (span) => fn(span)) as T) : fn(undefined);
 }
 
 /**

@@ -81,9 +81,10 @@ export class Pipeline {
    */
   async ingest(auth: TenantAuth, calls: Validated[], envelope: Envelope, facts: RequestFacts, schemaVersion: string | null = null): Promise<Outcome[]> {
     const outcomes: Outcome[] = new Array(calls.length);
-    const valid = step("validate", (span) => this.validate(calls, envelope, outcomes, span));
-    const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span));
-    if (accepted.length > 0) await step("commit", (span) => this.commit(auth.tenantId, accepted, outcomes, schemaVersion, span));
+    const tenant = { "inlet.tenant_id": auth.tenantId };
+    const valid = step("validate", (span) => this.validate(calls, envelope, outcomes, span), tenant);
+    const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span), tenant);
+    if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth.tenantId), tenant);
     this.steps.observer?.ingested(auth.tenantId, calls, outcomes);
     return outcomes;
   }
@@ -120,9 +121,9 @@ export class Pipeline {
   }
 
   /** Stores the accepted events in the next group commit; resolves after the COMMIT. */
-  private async commit(tenantId: string, accepted: Indexed[], outcomes: Outcome[], schemaVersion: string | null, span: Span | undefined): Promise<void> {
+  private async commit(accepted: Indexed[], outcomes: Outcome[], schemaVersion: string | null, span: Span | undefined, tenantId: string): Promise<void> {
     const { writer } = this.steps;
-    span?.setAttributes({ "inlet.tenant_id": tenantId, "inlet.events": accepted.length, "inlet.queue_depth": writer.queuedEvents });
+    span?.setAttributes({ "inlet.events": accepted.length, "inlet.queue_depth": writer.queuedEvents });
     // One visitor's events are sessionized in timestamp order (stable for equal times).
     const ordered = accepted.length > 1 ? [...accepted].sort((a, b) => a.event.timestamp - b.event.timestamp) : accepted;
     const recorded = await writer.submit(ordered.length, () =>

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { spawnServer, type ServerProcess } from "../helpers/process";
 import { cli, startTestServer, tempDir } from "../helpers/server";
+import { headSampler } from "../../src/observability/tracing";
 import { startOtlpReceiver, type ReceivedSpan } from "./otlp-receiver";
 
 const TRACE_ID = "0af7651916cd43dd8448eb211c80319c";
@@ -84,7 +85,7 @@ const only = (spans: ReceivedSpan[], name: string) => {
 };
 
 describe("tracing (OTLP exporter configured)", () => {
-  test("a track request continues the incoming traceparent; auth, validate, enrich and commit are child spans, session and identity run under commit", async () => {
+  test("a track request continues the incoming traceparent; auth, validate, enrich and commit (with the tenant id) are child spans, session and identity run under commit", async () => {
     const res = await post("/v1/events/track", { event: "Signed Up", anonymousId: "a-1" }, { traceparent: traceparent(TRACE_ID) });
     expect(res.status).toBe(200);
     const spans = await trace(TRACE_ID, ["auth", "validate", "enrich", "commit", "session", "identity"]);
@@ -93,12 +94,12 @@ describe("tracing (OTLP exporter configured)", () => {
     expect(root.name).toBe("POST /v1/events/track");
     expect(root.service).toBe("inlet-under-test");
     expect(root.attributes).toMatchObject({
-      "inlet.tenant_id": tenantId,
       "http.route": "/v1/events/track",
       "http.request.method": "POST",
       "http.response.status_code": 200,
     });
     for (const name of ["auth", "validate", "enrich", "commit"]) expect(descends(spans, only(spans, name), root)).toBe(true);
+    for (const name of ["validate", "enrich", "commit"]) expect(only(spans, name).attributes["inlet.tenant_id"]).toBe(tenantId);
 
     const commit = only(spans, "commit");
     expect(commit.attributes).toMatchObject({ "inlet.tenant_id": tenantId, "inlet.events": 1 });
@@ -172,6 +173,58 @@ describe("tracing (OTLP exporter configured)", () => {
     expect(line).toBeDefined();
     expect(line!.traceId).toBe(traceId);
     expect(line!.spanId).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
+
+describe("sampling (OTEL_TRACES_SAMPLER), decided before the plugin does any work", () => {
+  test("parentbased_always_off traces only requests whose traceparent is sampled", async () => {
+    const sampledReceiver = startOtlpReceiver();
+    const db = join(tempDir(), "inlet.db");
+    const created = JSON.parse((await cli(["tenant", "create", "sampled"], { INLET_DB: db })).stdout);
+    const sampledServer = await spawnServer({
+      INLET_DB: db,
+      INLET_DEMO: "false",
+      OTEL_EXPORTER_OTLP_ENDPOINT: sampledReceiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_BSP_SCHEDULE_DELAY: "50",
+      OTEL_TRACES_SAMPLER: "parentbased_always_off",
+    });
+    try {
+      const send = (headers: Record<string, string>) =>
+        fetch(sampledServer.url + "/v1/events/track", {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${created.writeKey}`, ...headers },
+          body: JSON.stringify({ event: "Sampled?", anonymousId: "s-1" }),
+        });
+      const notSampled = "7af7651916cd43dd8448eb211c8031a3";
+      expect((await send({ traceparent: `00-${notSampled}-${PARENT_SPAN_ID}-00` })).status).toBe(200);
+      expect((await send({})).status).toBe(200);
+      const sampled = "8af7651916cd43dd8448eb211c8031a4";
+      expect((await send({ traceparent: `00-${sampled}-${PARENT_SPAN_ID}-01` })).status).toBe(200);
+      // Spans leave in the order they end: once the sampled request's commit span is here, the
+      // earlier requests' spans would be too.
+      await sampledReceiver.waitFor((spans) => spans.some((s) => s.traceId === sampled && s.name === "commit"));
+      expect(new Set(sampledReceiver.spans.map((s) => s.traceId))).toEqual(new Set([sampled]));
+    } finally {
+      sampledServer.proc.kill();
+      await sampledServer.proc.exited;
+      sampledReceiver.stop();
+    }
+  });
+
+  test("the standard samplers and their argument", () => {
+    const sampledParent = `00-${TRACE_ID}-${PARENT_SPAN_ID}-01`;
+    const unsampledParent = `00-${TRACE_ID}-${PARENT_SPAN_ID}-00`;
+    const always = headSampler({});
+    expect([always(null), always(sampledParent), always(unsampledParent)]).toEqual([true, true, false]);
+    const never = headSampler({ OTEL_TRACES_SAMPLER: "always_off" });
+    expect([never(null), never(sampledParent)]).toEqual([false, false]);
+    const none = headSampler({ OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0" });
+    expect([none(null), none(sampledParent), none(unsampledParent)]).toEqual([false, true, false]);
+    const tenth = headSampler({ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" });
+    const share = Array.from({ length: 20_000 }, () => tenth(null)).filter(Boolean).length / 20_000;
+    expect(share).toBeGreaterThan(0.08);
+    expect(share).toBeLessThan(0.12);
   });
 });
 
