@@ -53,14 +53,15 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   const tenants = new TenantService(db);
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   const sessions = new SessionTracker(db, config.sessionTimeoutMinutes * 60_000, config.sessionCacheSize);
-  const identity = new IdentityResolver(db);
+  const visitors = new VisitorStore(db, config.sessionCacheSize);
+  const identity = new IdentityResolver(db, () => visitors.clear());
   const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds);
   const metrics = new Metrics();
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
     onRollback: () => {
       sessions.clear();
-      identity.clear();
+      visitors.clear();
     },
     onCommit: (jobs, ms) => metrics.committed(jobs, ms),
   });
@@ -69,7 +70,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
     asnDbPath: config.geoipAsnDb || undefined,
     trustProxy: config.trustProxy,
   });
-  const pipeline = new Pipeline({ writer, enricher, events: new EventStore(db), visitors: new VisitorStore(db), sessions, identity, observer: metrics });
+  const pipeline = new Pipeline({ writer, enricher, events: new EventStore(db), visitors, sessions, identity, observer: metrics });
   const business = new BusinessStats(db);
   metrics.watch(
     {

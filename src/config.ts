@@ -57,7 +57,7 @@ export const settings = {
     min: 1,
     max: 10_000_000,
     default: "100000",
-    doc: "Active sessions kept in the LRU (the latest session of each recent visitor)",
+    doc: "Recent visitors and their latest sessions kept in the LRUs",
   },
   maxQueuedEvents: {
     env: "MAX_QUEUED_EVENTS",

@@ -3,6 +3,7 @@
  * shuts down cleanly on SIGTERM/SIGINT (stop accepting, finish in-flight requests, commit, close).
  */
 import type { Config } from "./config";
+import { startCheckpointer } from "./db/checkpointer";
 import { openDatabase } from "./db/client";
 import { createApp, createServices, type Services } from "./app";
 import { logger } from "./logger";
@@ -18,6 +19,7 @@ export interface RunningServer {
 export function startServer(config: Config): RunningServer {
   logger.setLevel(config.logLevel);
   const database = openDatabase(config.db, { synchronous: config.synchronous });
+  const checkpointer = startCheckpointer(database.sqlite, config.db);
   const services = createServices(config, database);
 
   if (config.demo && services.tenants.countTenants() === 0) {
@@ -40,6 +42,7 @@ export function startServer(config: Config): RunningServer {
       await Promise.race([server.stop(false), deadline]);
       services.writer.close();
       services.enricher.close();
+      await checkpointer.stop();
       database.close();
       logger.info("stopped");
       logger.flush();

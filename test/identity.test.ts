@@ -131,6 +131,10 @@ describe("identify", () => {
     expect(aliased.status).toBe("accepted");
     const stored = await exportEvents(server.dbPath, t.tenantId, ["--type", "track"]);
     expect(stored[0]!.leadId).toBe(aliased.leadId);
+    // The aliased visitor's later events carry the lead too (no stale cached visitor).
+    await server.track({ event: "After alias", anonymousId: "anon-z" }, { key: t.writeKey });
+    const later = await exportEvents(server.dbPath, t.tenantId, ["--type", "track"]);
+    expect(later.find((e) => e.event === "After alias")!.leadId).toBe(aliased.leadId);
 
     const old = (await (await identify(t.writeKey, { userId: "zoe-old-id", traits: { legacy: true } })).json()).leadId;
     await server.post("/v1/events/alias", { previousId: "zoe-old-id", userId: "zoe" }, { key: t.writeKey });

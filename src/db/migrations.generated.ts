@@ -4,6 +4,7 @@ import m1 from "../../drizzle/0001_events_lead_index.sql" with { type: "text" };
 import m2 from "../../drizzle/0002_stats_indexes.sql" with { type: "text" };
 import m3 from "../../drizzle/0003_stats_indexes_by_id.sql" with { type: "text" };
 import m4 from "../../drizzle/0004_drop_stats_indexes.sql" with { type: "text" };
+import m5 from "../../drizzle/0005_sessions_index_without_time.sql" with { type: "text" };
 
 export const embeddedMigrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795790227547, breakpoints: true, sql: m0 },
@@ -11,4 +12,5 @@ export const embeddedMigrations: { tag: string; when: number; breakpoints: boole
   { tag: "0002_stats_indexes", when: 1795791224978, breakpoints: true, sql: m2 },
   { tag: "0003_stats_indexes_by_id", when: 1795792900557, breakpoints: true, sql: m3 },
   { tag: "0004_drop_stats_indexes", when: 1795793727822, breakpoints: true, sql: m4 },
+  { tag: "0005_sessions_index_without_time", when: 1795794944634, breakpoints: true, sql: m5 },
 ];

@@ -71,7 +71,9 @@ export const sessions = sqliteTable(
     campaign: text("campaign"),
     channel: text("channel"),
   },
-  (table) => [index("sessions_visitor_time").on(table.tenantId, table.visitorId, table.lastEventAt)],
+  // Not on last_event_at: every event moves it, and an index on it would be rewritten per event.
+  // A visitor has few sessions; they are read by this index and sorted.
+  (table) => [index("sessions_visitor").on(table.tenantId, table.visitorId)],
 );
 
 /** A tenant's known person: keyed by userId, or by email where there is no userId. */

@@ -48,7 +48,15 @@ export function normalizeEmail(email: unknown): string | null {
 export class IdentityResolver implements IdentityStep {
   private readonly q;
 
-  constructor(private readonly db: Db) {
+  /**
+   * `visitorsChanged` is told when visitors other than the event's own were re-linked (alias of
+   * an anonymous id, merges), so that cached visitors (src/pipeline/visitors.ts) are dropped.
+   * The event's own visitor object is updated in place.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly visitorsChanged: () => void = () => {},
+  ) {
     const lead = { id: leads.id, userId: leads.userId, email: leads.email, traits: leads.traits, traitTimes: leads.traitTimes, groupId: leads.groupId, createdAt: leads.createdAt, mergedInto: leads.mergedInto };
     this.q = {
       byId: db.select(lead).from(leads).where(eq(leads.id, p("id"))).prepare(),
@@ -108,9 +116,6 @@ export class IdentityResolver implements IdentityStep {
         return { leadId: this.attributed(tenantId, event, visitor) };
     }
   }
-
-  /** Nothing is cached here; kept for the writer's rollback hook. */
-  clear(): void {}
 
   private attributed(tenantId: string, event: CanonicalEvent, visitor: { leadId: string | null }): string | null {
     if (visitor.leadId) return visitor.leadId;
@@ -175,7 +180,10 @@ export class IdentityResolver implements IdentityStep {
     } else if (!previousLead) {
       // previousId names an anonymous visitor: link it to the user's lead.
       const previousVisitor = this.q.visitorByKey.get({ tenantId, key: previousId }) as { id: string; leadId: string | null } | undefined;
-      if (previousVisitor) this.link(tenantId, previousVisitor, lead.id, event);
+      if (previousVisitor) {
+        this.link(tenantId, previousVisitor, lead.id, event);
+        this.visitorsChanged();
+      }
     }
     this.link(tenantId, visitor, lead.id, event);
     return { leadId: lead.id, created };
@@ -225,6 +233,7 @@ export class IdentityResolver implements IdentityStep {
     this.db.update(visitors).set({ leadId: winner.id }).where(and(eq(visitors.tenantId, tenantId), eq(visitors.leadId, loser.id))).run();
     this.db.update(events).set({ leadId: winner.id }).where(and(eq(events.tenantId, tenantId), eq(events.leadId, loser.id))).run();
     if (visitor.leadId === loser.id) visitor.leadId = winner.id;
+    this.visitorsChanged();
   }
 
   /** Links the visitor to the lead from this event on; earlier anonymous events are backfilled. */

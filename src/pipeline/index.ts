@@ -138,8 +138,8 @@ export class Pipeline {
   private record(tenantId: string, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
     const { events, visitors, sessions, identity } = this.steps;
     if (events.exists(tenantId, event.messageId)) return { messageId: event.messageId, status: "duplicate" };
-    const visitor = visitors.touch(tenantId, event);
-    const sessionId = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event));
+    const { visitor, created } = visitors.touch(tenantId, event);
+    const sessionId = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
     const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor));
     events.insert(tenantId, event, { visitorId: visitor.id, sessionId, leadId: lead.leadId }, schemaVersion);
     return { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };

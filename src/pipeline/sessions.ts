@@ -75,12 +75,15 @@ export class SessionTracker {
       .prepare();
   }
 
-  /** The session the event belongs to, created or extended. */
-  assign(tenantId: string, visitorId: string, event: CanonicalEvent): string {
+  /**
+   * The session the event belongs to, created or extended. `newVisitor`: the visitor was created
+   * by this event, so it has no session to look up.
+   */
+  assign(tenantId: string, visitorId: string, event: CanonicalEvent, newVisitor = false): string {
     const at = event.timestamp;
     let latest = this.latestByVisitor.get(visitorId);
     if (latest) this.hits++;
-    else {
+    else if (!newVisitor) {
       this.misses++;
       latest = this.latestQuery.get({ tenantId, visitorId }) as SessionSpan | undefined;
     }
@@ -95,7 +98,7 @@ export class SessionTracker {
       const older = this.coveringQuery.get({ tenantId, visitorId, upper: at + this.timeoutMs, lower: at - this.timeoutMs }) as
         | SessionSpan
         | undefined;
-      if (latest) this.latestByVisitor.set(visitorId, latest);
+      this.latestByVisitor.set(visitorId, latest);
       if (older) {
         this.extend(older, at);
         return older.id;

@@ -1,13 +1,31 @@
-/** Visitors: one per tenant and anonymousId (or userId for calls without one), with first/last seen. */
+/**
+ * Visitors: one per tenant and anonymousId (or userId for calls without one), with first and
+ * last seen. Recent visitors sit in a bounded LRU, so the common case — the next event of a
+ * visitor seen a moment ago — costs no query and no write: `last_seen_at` is written when it
+ * moves by a minute or more (it is "last seen, to the minute"), `first_seen_at` when an older
+ * event arrives, and `user_id` when a new one appears. Every write goes through the upsert,
+ * whose answer refreshes the cache; identity changes (links, merges) update or drop entries.
+ */
 import { sql } from "drizzle-orm";
+import { LRUCache } from "lru-cache";
 import type { Db } from "../db/client";
 import { visitors } from "../db/schema";
 import type { CanonicalEvent } from "./normalize";
 
 export interface VisitorRef {
   id: string;
+  /** The lead this visitor is linked to now; identity resolution updates it in place. */
   leadId: string | null;
 }
+
+interface CachedVisitor extends VisitorRef {
+  firstSeenAt: number;
+  lastSeenAt: number;
+  userId: string | null;
+}
+
+/** How stale the stored last_seen_at may be. */
+export const LAST_SEEN_RESOLUTION_MS = 60_000;
 
 /** The visitor key of an event: its anonymousId, else its userId. */
 export function visitorKey(event: Pick<CanonicalEvent, "anonymousId" | "userId">): string {
@@ -16,8 +34,12 @@ export function visitorKey(event: Pick<CanonicalEvent, "anonymousId" | "userId">
 
 export class VisitorStore {
   private readonly upsert;
+  private readonly cache: LRUCache<string, CachedVisitor>;
+  hits = 0;
+  misses = 0;
 
-  constructor(db: Db) {
+  constructor(db: Db, cacheSize: number) {
+    this.cache = new LRUCache({ max: cacheSize });
     this.upsert = db
       .insert(visitors)
       .values({
@@ -37,19 +59,45 @@ export class VisitorStore {
           userId: sql`coalesce(excluded.user_id, ${visitors.userId})`,
         },
       })
-      .returning({ id: visitors.id, leadId: visitors.leadId })
+      .returning({ id: visitors.id, leadId: visitors.leadId, firstSeenAt: visitors.firstSeenAt, lastSeenAt: visitors.lastSeenAt, userId: visitors.userId })
       .prepare();
   }
 
-  /** Creates the event's visitor or updates when it was seen; returns its id and current lead. */
-  touch(tenantId: string, event: CanonicalEvent): VisitorRef {
-    return this.upsert.get({
-      id: Bun.randomUUIDv7(),
+  /** The event's visitor, created or updated when needed; `created` when this event made it. */
+  touch(tenantId: string, event: CanonicalEvent): { visitor: VisitorRef; created: boolean } {
+    const key = visitorKey(event);
+    const cacheKey = `${tenantId}\n${key}`;
+    const userId = event.userId ?? null;
+    const cached = this.cache.get(cacheKey);
+    if (
+      cached &&
+      event.timestamp >= cached.firstSeenAt &&
+      event.timestamp < cached.lastSeenAt + LAST_SEEN_RESOLUTION_MS &&
+      (userId === null || userId === cached.userId)
+    ) {
+      this.hits++;
+      return { visitor: cached, created: false };
+    }
+    this.misses++;
+    const id = Bun.randomUUIDv7();
+    const row = this.upsert.get({
+      id,
       tenantId,
-      key: visitorKey(event),
+      key,
       anonymousId: event.anonymousId ?? null,
-      userId: event.userId ?? null,
+      userId,
       seenAt: event.timestamp,
-    }) as VisitorRef;
+    }) as CachedVisitor;
+    this.cache.set(cacheKey, row);
+    return { visitor: row, created: row.id === id };
+  }
+
+  /** Forget cached visitors (after a rollback or a change to many visitors' leads). */
+  clear(): void {
+    this.cache.clear();
+  }
+
+  get size(): number {
+    return this.cache.size;
   }
 }

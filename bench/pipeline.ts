@@ -1,0 +1,76 @@
+/**
+ * The write path without HTTP: track events through Pipeline.ingest (normalize, enrich, group
+ * commit with visitor, session, identity and insert) on a fresh database, in groups of concurrent
+ * single-event requests like the HTTP benchmark produces. Prints µs per event, to find where the
+ * per-event cost goes without wrk and the network in the way.
+ *
+ *   bun run bench/pipeline.ts [events=60000] [concurrency=32] [visitors=20000]
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../src/config";
+import { openDatabase } from "../src/db/client";
+import { startCheckpointer } from "../src/db/checkpointer";
+import { createServices } from "../src/app";
+import { logger } from "../src/logger";
+
+const [events = 60_000, concurrency = 32, visitors = 20_000] = process.argv.slice(2).map(Number);
+logger.setLevel("silent");
+const dir = mkdtempSync(join(tmpdir(), "inlet-pipeline-"));
+const config = loadConfig({ INLET_DB: join(dir, "p.db"), LOG_LEVEL: "silent", RATE_LIMIT_RPS: "0", RATE_LIMIT_EPS: "0" });
+const database = openDatabase(config.db);
+const checkpointer = startCheckpointer(database.sqlite, config.db);
+const services = createServices(config, database);
+const tenant = services.tenants.createTenant("bench");
+const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId) };
+const ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const facts = { peerIp: "81.2.69.142", header: (name: string) => (name === "user-agent" ? ua : null) };
+
+const call = (i: number) => ({
+  call: {
+    type: "track" as const,
+    event: "Product Viewed",
+    anonymousId: `visitor-${(i * 7919) % visitors}`,
+    messageId: crypto.randomUUID(),
+    properties: { sku: `sku-${i % 500}`, price: 19.99, currency: "EUR", category: "shoes", position: i % 20 },
+    context: { page: { url: `https://shop.example/p/${i % 500}?utm_source=news&utm_medium=email`, referrer: "https://www.google.com/" }, locale: "en-GB" },
+  },
+});
+
+async function run(count: number, offset: number): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < count; i += concurrency) {
+    const group = [];
+    for (let k = 0; k < concurrency && i + k < count; k++) {
+      group.push(services.pipeline.ingest(auth, [call(offset + i + k)], { receivedAt: Date.now() }, facts));
+    }
+    await Promise.all(group);
+  }
+  return performance.now() - started;
+}
+
+await run(Math.min(10_000, events / 5), 10_000_000); // warm-up
+const cpuBefore = process.cpuUsage();
+const ms = await run(events, 0);
+// CPU time (this process, all threads) per event: steadier than wall time on a shared machine.
+const cpu = process.cpuUsage(cpuBefore);
+const stats = services.writer.stats;
+console.log(
+  JSON.stringify({
+    events,
+    concurrency,
+    visitors,
+    eventsPerSecond: Math.round((events / ms) * 1000),
+    usPerEvent: Math.round((ms * 1000) / events),
+    cpuUsPerEvent: Math.round((cpu.user + cpu.system) / events),
+    commits: stats.commits,
+    sessionCacheHitRate: services.sessions.hits / (services.sessions.hits + services.sessions.misses),
+  }),
+);
+services.writer.close();
+services.enricher.close();
+await checkpointer.stop();
+database.close();
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);
