@@ -8,7 +8,7 @@
  * fn)` is a plain call of `fn`.
  *
  * Sampling (`OTEL_TRACES_SAMPLER`) is decided before the plugin sees a request, so an unsampled
- * request costs next to nothing.
+ * request makes no spans and no attributes (Elysia still runs its tracing hooks for it).
  *
  * Traces carry no personal data: the plugin records request and response bodies, headers, the
  * user agent and the client address on the request span; a filter in front of the exporter keeps
@@ -58,6 +58,8 @@ export function startTracing(settings: TracingSettings) {
   process.env.OTEL_LOGS_EXPORTER ??= "none";
 
   // Loaded here, not imported at the top, so that a server without tracing never loads the SDK.
+  // require() (start-up is synchronous) loads the plugin's CommonJS build, and with it Elysia's
+  // CommonJS build beside the ESM one the app uses; an async start could import() the ESM build.
   const module = require("@elysiajs/opentelemetry") as Otel;
   const sampled = headSampler(process.env);
   const plugin = module.opentelemetry({
