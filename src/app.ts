@@ -77,7 +77,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
       dbPath: database.path,
       maxQueuedEvents: config.maxQueuedEvents,
       queuedEvents: () => writer.queuedEvents,
-      caches: () => ({ keys, sessions, user_agents: enricher.stats().userAgent }),
+      caches: () => ({ keys, visitors, sessions, user_agents: enricher.stats().userAgent }),
       cachedSessions: () => sessions.size,
       ready: () => readiness({ sqlite, dbPath: database.path, writer }).ready,
       tenantActivity: (from, to) => business.allTenants(tenants.listTenants().map(({ id }) => id), from, to),

@@ -20,7 +20,7 @@ export interface MetricSources {
   dbPath: string;
   maxQueuedEvents: number;
   queuedEvents(): number;
-  /** Cumulative hits and misses per cache (keys, sessions, user_agents). */
+  /** Cumulative hits and misses per cache (keys, visitors, sessions, user_agents). */
   caches(): Record<string, { hits: number; misses: number }>;
   /** Visitors whose latest session is in the session cache. */
   cachedSessions(): number;
@@ -104,7 +104,7 @@ export class Metrics implements IngestObserver {
     // Mirrors of counters the caches keep themselves: reset and re-set on every scrape.
     new Counter({
       name: "inlet_cache_hits_total",
-      help: "Cache hits, by cache (keys, sessions, user_agents)",
+      help: "Cache hits, by cache (keys, visitors, sessions, user_agents)",
       labelNames: ["cache"] as const,
       registers,
       collect() {
@@ -114,7 +114,7 @@ export class Metrics implements IngestObserver {
     });
     new Counter({
       name: "inlet_cache_misses_total",
-      help: "Cache misses, by cache (keys, sessions, user_agents)",
+      help: "Cache misses, by cache (keys, visitors, sessions, user_agents)",
       labelNames: ["cache"] as const,
       registers,
       collect() {
