@@ -114,6 +114,19 @@ describe("payload schema versions (Inlet-Version)", () => {
     }
   });
 
+  test("the version used is counted in the metrics", async () => {
+    const count = async (version: string) => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const line = text.split("\n").find((l) => l.startsWith(`inlet_events_by_schema_version_total{version="${version}"}`));
+      return line ? Number(line.split(" ").at(-1)) : 0;
+    };
+    const [legacyBefore, currentBefore] = [await count(LEGACY), await count(CURRENT)];
+    await server.track({ eventName: "E", visitorId: "m" }, { headers: { "inlet-version": LEGACY } });
+    await server.post("/v1/events/batch", { batch: [{ type: "track", event: "A", anonymousId: "m" }, { type: "track", event: "B", anonymousId: "m" }] });
+    expect(await count(LEGACY)).toBe(legacyBefore + 1);
+    expect(await count(CURRENT)).toBe(currentBefore + 2);
+  });
+
   test("the OpenAPI document shows each version's schemas", async () => {
     const doc = await (await fetch(`${server.url}/swagger/json`)).json();
     const schemas = Object.keys(doc.components.schemas);

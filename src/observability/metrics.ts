@@ -56,6 +56,12 @@ export class Metrics implements IngestObserver {
     labelNames: ["tenant", "type", "status"] as const,
     registers: [this.registry],
   });
+  private readonly versions = new Counter({
+    name: "inlet_events_by_schema_version_total",
+    help: "Calls ingested, by the payload schema version they arrived in (the Inlet-Version header, or the default)",
+    labelNames: ["version"] as const,
+    registers: [this.registry],
+  });
   private readonly batchSize = new Histogram({
     name: "inlet_batch_size",
     help: "Calls per ingestion request (1 for track, identify and alias; the item count for batch)",
@@ -160,8 +166,9 @@ export class Metrics implements IngestObserver {
   }
 
   /** Counts a request's calls by tenant, type and status (the pipeline calls this). */
-  ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[]): void {
+  ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[], schemaVersion: string | null): void {
     this.batchSize.observe(calls.length);
+    if (schemaVersion !== null) this.versions.inc({ version: schemaVersion }, calls.length);
     for (let i = 0; i < outcomes.length; i++) {
       const validated = calls[i]!;
       const type = "call" in validated && EVENT_TYPES.has(validated.call.type) ? validated.call.type : "unknown";

@@ -55,7 +55,7 @@ export interface Outcome extends ItemResult {
 
 /** Told the outcome of every ingestion request (metrics count them by tenant, type and status). */
 export interface IngestObserver {
-  ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[]): void;
+  ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[], schemaVersion: string | null): void;
 }
 
 /** Events of one request that get their own session and identity spans (a batch of 2,500 would bury the trace). */
@@ -85,7 +85,7 @@ export class Pipeline {
     const valid = step("validate", (span) => this.validate(calls, envelope, outcomes, span), tenant);
     const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span), tenant);
     if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth.tenantId), tenant);
-    this.steps.observer?.ingested(auth.tenantId, calls, outcomes);
+    this.steps.observer?.ingested(auth.tenantId, calls, outcomes, schemaVersion);
     return outcomes;
   }
 
