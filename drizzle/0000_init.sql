@@ -37,6 +37,7 @@ CREATE TABLE `events` (
 CREATE UNIQUE INDEX `events_tenant_message` ON `events` (`tenant_id`,`message_id`);--> statement-breakpoint
 CREATE INDEX `events_tenant_time` ON `events` (`tenant_id`,`timestamp`);--> statement-breakpoint
 CREATE INDEX `events_tenant_visitor` ON `events` (`tenant_id`,`visitor_id`);--> statement-breakpoint
+CREATE INDEX `events_tenant_lead` ON `events` (`tenant_id`,`lead_id`) WHERE lead_id IS NOT NULL;--> statement-breakpoint
 CREATE TABLE `identity_links` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`tenant_id` text NOT NULL,
@@ -87,7 +88,7 @@ CREATE TABLE `sessions` (
 	`channel` text
 );
 --> statement-breakpoint
-CREATE INDEX `sessions_visitor_time` ON `sessions` (`tenant_id`,`visitor_id`,`last_event_at`);--> statement-breakpoint
+CREATE INDEX `sessions_visitor` ON `sessions` (`tenant_id`,`visitor_id`);--> statement-breakpoint
 CREATE TABLE `tenants` (
 	`id` text PRIMARY KEY NOT NULL,
 	`name` text NOT NULL,

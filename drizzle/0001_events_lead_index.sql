@@ -1,1 +1,0 @@
-CREATE INDEX `events_tenant_lead` ON `events` (`tenant_id`,`lead_id`) WHERE lead_id IS NOT NULL;

@@ -1,2 +1,0 @@
-CREATE INDEX `sessions_tenant_started` ON `sessions` (`tenant_id`,`started_at`);--> statement-breakpoint
-CREATE INDEX `visitors_tenant_first_seen` ON `visitors` (`tenant_id`,`first_seen_at`,`lead_id`);

@@ -1,2 +1,0 @@
-DROP INDEX `sessions_tenant_id`;--> statement-breakpoint
-DROP INDEX `visitors_tenant_id`;
