@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
 import { Analytics as SegmentAnalytics } from "@segment/analytics-node";
 import RudderAnalytics from "@rudderstack/rudder-sdk-node";
-import { exportEvents, startTestServer, type TestServer } from "./helpers/server";
+import { cli, exportEvents, startTestServer, type TestServer } from "./helpers/server";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -45,6 +45,37 @@ describe("@segment/analytics-node pointed at Inlet", () => {
     expect(byType.group).toMatchObject({ groupId: "acme", traits: { employees: 50 } });
     expect(byType.alias).toMatchObject({ previousId: "old-id", userId: "u-1" });
   });
+});
+
+describe("Segment's retry logic against Inlet's 429 and Retry-After", () => {
+  test("analytics-node retries rate-limited batches after Retry-After; every call arrives exactly once", async () => {
+    const t = server.tenant("segment-retry");
+    // One request per second for this tenant: most of the client's batches are answered 429 first.
+    server.running.services.tenants.setSettings(t.tenantId, { rateLimitRps: 1 });
+    server.running.services.keys.clear();
+    let refused = 0;
+    const analytics = new SegmentAnalytics({ writeKey: t.writeKey, host: server.url, maxEventsInBatch: 1, flushInterval: 10, maxRetries: 10 });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      analytics.track({ anonymousId: "retry", event: `Retried ${i}` }, (err, ctx) => {
+        expect(err).toBeFalsy();
+        ids.push(ctx!.event.messageId!);
+      });
+    }
+    const probe = await server.track({ event: "probe", anonymousId: "p" }, { key: t.writeKey });
+    if (probe.status === 429) {
+      refused++;
+      expect(Number(probe.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    }
+    await analytics.closeAndFlush({ timeout: 30_000 });
+    expect(ids).toHaveLength(4);
+    const stored = await exportEvents(server.dbPath, t.tenantId);
+    for (const id of ids) expect(stored.filter((e) => e.messageId === id)).toHaveLength(1);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const line = metrics.split("\n").find((l) => l.startsWith("inlet_rate_limited_requests_total") && l.includes(t.tenantId));
+    // The server did refuse some of them: the client's retries are what got them in.
+    expect(Number(line?.split(" ").at(-1) ?? 0) + refused).toBeGreaterThan(0);
+  }, 60_000);
 });
 
 describe("@rudderstack/rudder-sdk-node pointed at Inlet (gzip on)", () => {
@@ -177,9 +208,11 @@ describe("CORS", () => {
     expect(post.headers.get("vary")).toBe("Origin");
   });
 
-  test("a tenant that restricts origins refuses events from other sites", async () => {
+  test("a tenant that restricts origins (inlet tenant set --cors-origins) refuses events from other sites", async () => {
     const t = server.tenant("cors-restricted");
-    server.running.services.tenants.setSettings(t.tenantId, { corsOrigins: ["https://mine.example"] });
+    const set = await cli(["tenant", "set", t.tenantId, "--cors-origins", "https://mine.example, https://www.mine.example"], { INLET_DB: server.dbPath });
+    expect(set.code).toBe(0);
+    server.running.services.keys.clear(); // the CLI is another process: skip the key cache's TTL
     const allowed = await server.track({ event: "Mine", anonymousId: "c" }, { key: t.writeKey, headers: { origin: "https://mine.example" } });
     expect(allowed.status).toBe(200);
     const refused = await server.track({ event: "Theirs", anonymousId: "c" }, { key: t.writeKey, headers: { origin: "https://evil.example" } });

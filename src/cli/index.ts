@@ -23,6 +23,7 @@ Usage:
   inlet tenant create <name>                    create a tenant and its first write key (JSON)
   inlet tenant list                             list tenants (JSON)
   inlet tenant set <id> [--rate-rps N] [--rate-eps N] [--ip-policy full|anonymize|drop] [--bots keep|flag|drop]
+                   [--cors-origins https://a.example,https://b.example|*]
                                                 change a tenant's settings (a rate of 0: no limit; default: the server's)
   inlet key create --tenant <id> [--admin]      create a write key (or an admin key)
   inlet key list --tenant <id>                  list keys by prefix (JSON)
@@ -49,6 +50,7 @@ const commandOptions = {
   "rate-eps": { type: "string" },
   "ip-policy": { type: "string" },
   bots: { type: "string" },
+  "cors-origins": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const;
@@ -129,7 +131,7 @@ export async function runCli(argv: string[]): Promise<number> {
       case "tenant set": {
         const tenantId = need(rest[0], "tenant id (inlet tenant set <id> --rate-rps N ...)");
         const patch = settingsPatchFromFlags(values);
-        if (Object.keys(patch).length === 0) throw new UsageError("Nothing to set: give --rate-rps, --rate-eps, --ip-policy or --bots.");
+        if (Object.keys(patch).length === 0) throw new UsageError("Nothing to set: give --rate-rps, --rate-eps, --ip-policy, --bots or --cors-origins.");
         // A running server sees the change within KEY_CACHE_TTL_SECONDS (settings travel with cached keys).
         print({ tenantId, settings: tenants.setSettings(tenantId, patch) });
         return 0;

@@ -12,6 +12,7 @@ export const SETTING_FLAGS = {
   "rate-eps": "rateLimitEps",
   "ip-policy": "ipPolicy",
   bots: "bots",
+  "cors-origins": "corsOrigins",
 } as const satisfies Record<string, keyof TenantSettings>;
 
 export type SettingFlag = keyof typeof SETTING_FLAGS;
@@ -30,7 +31,12 @@ export function settingsPatchFromFlags(flags: Partial<Record<SettingFlag, string
       patch[key] = undefined;
       continue;
     }
-    const value = isRate && /^\d+$/.test(raw.trim()) ? Number(raw) : raw;
+    const value =
+      key === "corsOrigins"
+        ? raw.split(",").map((origin) => origin.trim()).filter(Boolean)
+        : isRate && /^\d+$/.test(raw.trim())
+          ? Number(raw)
+          : raw;
     if (!Value.Check(schema, value)) throw new SettingFlagError(`--${flag} ${JSON.stringify(raw)} is not valid: expected ${expected(flag)}.`);
     patch[key] = value;
   }
@@ -46,5 +52,7 @@ function expected(flag: SettingFlag): string {
       return "full, anonymize or drop";
     case "bots":
       return "keep, flag or drop";
+    case "cors-origins":
+      return "a comma-separated list of origins (https://shop.example) or *";
   }
 }
