@@ -4,7 +4,9 @@
  * single-event requests like the HTTP benchmark produces. Prints µs per event, to find where the
  * per-event cost goes without wrk and the network in the way.
  *
- *   bun run bench/pipeline.ts [events=60000] [concurrency=32] [visitors=20000]
+ *   bun run bench/pipeline.ts [events=60000] [concurrency=32] [visitors=20000] [track|identify]
+ *
+ * identify: 30% new users, 50% returning ones, 20% anonymous (traits only), like bench/run.ts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,8 +16,10 @@ import { openDatabase } from "../src/db/client";
 import { startCheckpointer } from "../src/db/checkpointer";
 import { createServices } from "../src/app";
 import { logger } from "../src/logger";
+import type { Validated } from "../src/pipeline";
 
-const [events = 60_000, concurrency = 32, visitors = 20_000] = process.argv.slice(2).map(Number);
+const [events = 60_000, concurrency = 32, visitors = 20_000] = process.argv.slice(2, 5).map(Number);
+const kind = process.argv[5] === "identify" ? "identify" : "track";
 logger.setLevel("silent");
 const dir = mkdtempSync(join(tmpdir(), "inlet-pipeline-"));
 const config = loadConfig({ INLET_DB: join(dir, "p.db"), LOG_LEVEL: "silent", RATE_LIMIT_RPS: "0", RATE_LIMIT_EPS: "0" });
@@ -27,7 +31,16 @@ const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: service
 const ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const facts = { peerIp: "81.2.69.142", header: (name: string) => (name === "user-agent" ? ua : null) };
 
-const call = (i: number) => ({
+const identifyCall = (i: number): Validated => {
+  const roll = (i * 2654435761) % 10;
+  const anonymousId = `visitor-${(i * 7919) % visitors}`;
+  const traits = { plan: roll % 2 ? "pro" : "free", seen: i };
+  if (roll < 3) return <Validated>{ call: { type: "identify" as const, userId: `new-${i}`, anonymousId, messageId: crypto.randomUUID(), traits: { ...traits, email: `new-${i}@example.com` } } };
+  if (roll < 8) return <Validated>{ call: { type: "identify" as const, userId: `user-${i % 2000}`, anonymousId, messageId: crypto.randomUUID(), traits: { ...traits, email: `user-${i % 2000}@example.com` } } };
+  return <Validated>{ call: { type: "identify" as const, anonymousId, messageId: crypto.randomUUID(), traits } };
+};
+
+const call = (i: number): Validated => kind === "identify" ? identifyCall(i) : ({
   call: {
     type: "track" as const,
     event: "Product Viewed",
@@ -58,6 +71,7 @@ const cpu = process.cpuUsage(cpuBefore);
 const stats = services.writer.stats;
 console.log(
   JSON.stringify({
+    kind,
     events,
     concurrency,
     visitors,

@@ -128,18 +128,20 @@ export class IdentityResolver implements IdentityStep {
     const email = normalizeEmail(traits.email);
     let created = false;
     let lead: LeadRow | undefined;
+    // The live lead that has this email, once looked up (merges keep it to one per email).
+    let byEmail: LeadRow | undefined | null = null;
     if (event.userId !== undefined) {
       lead = this.live(this.q.byUserId.get({ tenantId, userId: event.userId }) as LeadRow | undefined);
       if (!lead) {
         // A lead known by email only (identified without a userId before) becomes this user's.
-        const byEmail = email ? (this.q.byEmail.get({ tenantId, email }) as LeadRow | undefined) : undefined;
+        byEmail = email ? (this.q.byEmail.get({ tenantId, email }) as LeadRow | undefined) : undefined;
         if (byEmail && byEmail.userId === null) {
           this.db.update(leads).set({ userId: event.userId }).where(eq(leads.id, byEmail.id)).run();
           lead = { ...byEmail, userId: event.userId };
         }
       }
     } else if (email) {
-      lead = this.q.byEmail.get({ tenantId, email }) as LeadRow | undefined;
+      lead = byEmail = this.q.byEmail.get({ tenantId, email }) as LeadRow | undefined;
     } else {
       // Anonymous identify: the traits stay on the event; the visitor's lead, if any, is kept.
       return { leadId: visitor.leadId };
@@ -148,12 +150,14 @@ export class IdentityResolver implements IdentityStep {
       lead = this.createLead(tenantId, event.userId ?? null, email, event.timestamp);
       created = true;
     }
+    const knownEmail = lead.email;
 
     this.mergeTraits(lead, traits, event.timestamp);
 
     // The same email on another lead: one person known twice. Keep the lead created first.
-    if (email) {
-      const other = this.q.byEmail.get({ tenantId, email }) as LeadRow | undefined;
+    // (No need to look when the lead already had this email: there is one live lead per email.)
+    if (email && (knownEmail !== email || created)) {
+      const other = byEmail !== null ? byEmail : (this.q.byEmail.get({ tenantId, email }) as LeadRow | undefined);
       if (other && other.id !== lead.id) {
         const [winner, loser] = other.createdAt <= lead.createdAt ? [other, lead] : [lead, other];
         this.merge(tenantId, loser, winner, "same_email", event, visitor);
