@@ -177,13 +177,18 @@ export const BatchResponse = t.Object({
 });
 
 const compiled = new Map<TSchema, TypeCheck<TSchema>>();
-function checker(schema: TSchema): TypeCheck<TSchema> {
+
+/** Every failing path of `value` against `schema` (at most 20), with the schema compiled once. */
+export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
   let check = compiled.get(schema);
-  if (!check) {
-    check = TypeCompiler.Compile(schema);
-    compiled.set(schema, check);
+  if (!check) compiled.set(schema, (check = TypeCompiler.Compile(schema)));
+  if (check.Check(value)) return [];
+  const errors: ErrorDetail[] = [];
+  for (const error of check.Errors(value)) {
+    errors.push({ path: error.path, message: error.message });
+    if (errors.length >= 20) break;
   }
-  return check;
+  return errors;
 }
 
 /**
@@ -201,14 +206,7 @@ export function validateCall(value: unknown, expected?: CallType): { call: Call 
   if (!expected && (typeof rawType !== "string" || !(rawType in callSchemas))) {
     return { errors: [{ path: "/type", message: `Expected one of ${callTypes.join(", ")}` }], messageId };
   }
-  const check = checker(callSchemas[type]);
-  if (!check.Check(value)) {
-    const errors: ErrorDetail[] = [];
-    for (const error of check.Errors(value)) {
-      errors.push({ path: error.path, message: error.message });
-      if (errors.length >= 20) break;
-    }
-    return { errors, messageId };
-  }
+  const errors = schemaErrors(callSchemas[type], value);
+  if (errors.length > 0) return { errors, messageId };
   return { call: { ...(value as object), type } as Call };
 }

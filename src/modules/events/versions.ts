@@ -7,9 +7,8 @@
  * so the pipeline only ever sees the current canonical call. See docs/schema-versions.md.
  */
 import { t, type TSchema } from "elysia";
-import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { ApiError, type ErrorDetail } from "../../http/errors";
-import { callSchemas, type CallType } from "./model";
+import { callSchemas, schemaErrors, type CallType } from "./model";
 
 export const VERSION_HEADER = "inlet-version";
 
@@ -107,19 +106,6 @@ export function deprecationNotice(version: SchemaVersion): { headers: Record<str
   };
 }
 
-const checkers = new Map<TSchema, TypeCheck<TSchema>>();
-function check(schema: TSchema, value: unknown): ErrorDetail[] {
-  let checker = checkers.get(schema);
-  if (!checker) checkers.set(schema, (checker = TypeCompiler.Compile(schema)));
-  if (checker.Check(value)) return [];
-  const errors: ErrorDetail[] = [];
-  for (const error of checker.Errors(value)) {
-    errors.push({ path: error.path, message: error.message });
-    if (errors.length >= 20) break;
-  }
-  return errors;
-}
-
 /**
  * Validates a call against `from`'s schema for its type and upgrades it through every later
  * version to the current shape. The current version's own validation is left to the caller
@@ -132,7 +118,7 @@ export function upgradeToCurrent(value: unknown, type: CallType, from: SchemaVer
     const version = schemaVersions[i]!;
     const schema = version.schemas[type];
     if (!schema) return { errors: [{ path: "/type", message: `Version ${version.id} has no ${type} call; it has ${Object.keys(version.schemas).join(", ")}` }] };
-    const errors = check(schema, current);
+    const errors = schemaErrors(schema, current);
     if (errors.length > 0) return { errors };
     current = version.upgrade!(current, type);
   }
