@@ -99,7 +99,9 @@ export function createApp(services: Services) {
     limiter: services.limiter,
     peerIp: (request: Request): string | null => server?.requestIP(request)?.address ?? null,
   };
-  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2 } })
+  // reusePort: false — Elysia turns it on, which lets a second Inlet bind the same port and silently
+  // take half the traffic into another database; a busy port must be an error instead.
+  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2, reusePort: false } })
     // First, so that the request span encloses every other hook.
     .use(services.tracing ?? new Elysia({ name: "tracing-off" }))
     .use(requestContext)

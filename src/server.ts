@@ -16,12 +16,28 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** Starting failed for a reason the operator can fix (the message says which). */
+export class ServeError extends Error {}
+
 export function startServer(config: Config): RunningServer {
   logger.setLevel(config.logLevel);
   const database = openDatabase(config.db, { synchronous: config.synchronous });
   const checkpointer = startCheckpointer(database.sqlite, config.db);
   const services = createServices(config, database);
 
+  let app: ReturnType<typeof createApp>;
+  try {
+    app = createApp(services).listen({ port: config.port, hostname: config.host });
+  } catch (error) {
+    // Leave nothing half-started (and no demo tenant in a database nobody serves).
+    services.enricher.close();
+    void checkpointer.stop();
+    database.close();
+    const inUse = (error as { code?: string }).code === "EADDRINUSE";
+    throw new ServeError(`Cannot listen on ${config.host}:${config.port}: ${inUse ? "the port is in use (another Inlet?); set PORT or --port" : (error as Error).message}`);
+  }
+  const server = app.server!;
+  logger.info("listening", { url: server.url.href, db: config.db });
   if (config.demo && services.tenants.countTenants() === 0) {
     const demo = services.tenants.createTenant("demo");
     logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.writeKey });
@@ -31,9 +47,6 @@ export function startServer(config: Config): RunningServer {
     );
   }
 
-  const app = createApp(services).listen({ port: config.port, hostname: config.host });
-  const server = app.server!;
-  logger.info("listening", { url: server.url.href, db: config.db });
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {

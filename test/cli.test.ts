@@ -58,6 +58,24 @@ describe("starting the server", () => {
     expect(flag.stderr).toContain("--session-timeout");
   });
 
+  test("a port already in use is a clear error, not a second server sharing it", async () => {
+    const first = await spawnServer({ INLET_DB: newDb() });
+    try {
+      const port = new URL(first.url).port;
+      const db = newDb();
+      const second = await cli(["serve", "--port", port, "--host", "127.0.0.1"], { INLET_DB: db });
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain("port is in use");
+      // Nothing half-started: no demo tenant in the database nobody serves.
+      const sqlite = new Database(db, { readonly: true });
+      expect((sqlite.query("SELECT count(*) AS n FROM tenants").get() as { n: number }).n).toBe(0);
+      sqlite.close();
+    } finally {
+      first.proc.kill("SIGTERM");
+      await first.proc.exited;
+    }
+  });
+
   test("flags override the environment", async () => {
     // PORT and INLET_DB are unusable here, but the flags replace them, so the server starts.
     const server = await spawnServer({ PORT: "abc", INLET_DB: "" , INLET_DEMO: "false" }, 10_000, ["--port", "0", "--db", newDb()]);

@@ -11,7 +11,7 @@ import { exportEvents } from "../modules/export/service";
 import { showLead } from "../modules/leads/service";
 import { TenantService } from "../modules/tenants/service";
 import { settingsPatchFromFlags } from "../modules/tenants/settings-flags";
-import { serveForever } from "../server";
+import { ServeError, serveForever } from "../server";
 import { commit, version } from "../build-info";
 import { backupDatabase } from "../db/backup";
 import { healthcheck } from "./healthcheck";
@@ -115,7 +115,13 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 
   if (command === "serve") {
-    serveForever(config);
+    try {
+      serveForever(config);
+    } catch (error) {
+      if (!(error instanceof ServeError)) throw error;
+      process.stderr.write(`inlet: ${error.message}\n`);
+      return 1;
+    }
     return -1; // keeps running
   }
   if (command === "healthcheck") return healthcheck(config);
