@@ -96,8 +96,4 @@ export class VisitorStore {
   clear(): void {
     this.cache.clear();
   }
-
-  get size(): number {
-    return this.cache.size;
-  }
 }

@@ -22,6 +22,7 @@ import {
   MAX_BATCH_EVENTS,
   MAX_EVENT_BYTES,
   TrackResponse,
+  messageIdOf,
   validateCall,
   type Call,
   type CallType,
@@ -83,7 +84,6 @@ export const analyticsNextRoutes: EventRoutes = {
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody };
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
-const utf8 = new TextEncoder();
 
 const descriptions: Record<CallType, { summary: string; description: string }> = {
   track: {
@@ -187,24 +187,18 @@ export function eventsController({ keys, pipeline, peerIp, limiter }: EventsDeps
  * in the request's payload version, upgraded to the current version, and validated again.
  */
 function validateBatchItem(item: unknown, version: SchemaVersion): Validated {
-  const id = item && typeof item === "object" ? (item as { messageId?: unknown }).messageId : undefined;
   // First: the JSON limits (depth, keys, string lengths, prototype keys), before anything walks the item.
   const violation = findJsonViolation(item);
-  if (violation) return { errors: [violation], messageId: typeof id === "string" ? id : undefined };
-  const bytes = utf8.encode(JSON.stringify(item) ?? "").byteLength;
+  if (violation) return { errors: [violation], messageId: messageIdOf(item) };
+  const bytes = Buffer.byteLength(JSON.stringify(item) ?? "");
   if (bytes > MAX_EVENT_BYTES) {
-    return {
-      errors: [{ path: "", message: `The event is ${bytes} bytes; at most ${MAX_EVENT_BYTES} are allowed` }],
-      messageId: typeof id === "string" ? id : undefined,
-    };
+    return { errors: [{ path: "", message: `The event is ${bytes} bytes; at most ${MAX_EVENT_BYTES} are allowed` }], messageId: messageIdOf(item) };
   }
   if (version === CURRENT_VERSION) return validateCall(item);
   const type = item && typeof item === "object" ? (item as { type?: unknown }).type : undefined;
   if (typeof type !== "string" || !(type in callSchemas)) return validateCall(item);
   const upgraded = upgradeToCurrent(item, type as CallType, version);
-  if ("errors" in upgraded) {
-    return { errors: upgraded.errors, messageId: typeof id === "string" ? id : undefined };
-  }
+  if ("errors" in upgraded) return { errors: upgraded.errors, messageId: messageIdOf(item) };
   return validateCall(upgraded.value);
 }
 

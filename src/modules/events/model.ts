@@ -191,6 +191,12 @@ export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
   return errors;
 }
 
+/** The messageId a (possibly invalid) call names, to report it beside the call's errors. */
+export function messageIdOf(value: unknown): string | undefined {
+  const id = value && typeof value === "object" ? (value as { messageId?: unknown }).messageId : undefined;
+  return typeof id === "string" || typeof id === "number" ? String(id).slice(0, 255) : undefined;
+}
+
 /**
  * Validates one call of a batch against the schema of its `type` (or `expected` for the
  * single-call endpoints), returning the call or every failing path.
@@ -199,8 +205,7 @@ export function validateCall(value: unknown, expected?: CallType): { call: Call 
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return { errors: [{ path: "", message: "Expected an object" }] };
   }
-  const id = (value as { messageId?: unknown }).messageId;
-  const messageId = typeof id === "string" || typeof id === "number" ? String(id).slice(0, 255) : undefined;
+  const messageId = messageIdOf(value);
   const rawType = (value as { type?: unknown }).type;
   const type = (expected ?? rawType) as CallType;
   if (!expected && (typeof rawType !== "string" || !(rawType in callSchemas))) {
