@@ -161,7 +161,8 @@ const track = median(phases.find((p) => p.name === "track (full)")?.cpuUs ?? [Na
 const write = median(phases.find((p) => p.name === "write path alone")?.cpuUs ?? [NaN]);
 if (!Number.isNaN(track - write)) print(`HTTP share of a track request (track - write path): ${(track - write).toFixed(1)} µs CPU (${Math.round(((track - write) / track) * 100)}%)`);
 print(`user agent cache: ${JSON.stringify(services.enricher.stats().userAgent)}; writer commits: ${services.writer.stats.commits}`);
-print(JSON.stringify({ bench: "handle", logLevel, requests: perRound * rounds, concurrency, ...Object.fromEntries(phases.map((p) => [p.name, Math.round(median(p.cpuUs) * 10) / 10])) }));
+const round1 = (n: number) => Math.round(n * 10) / 10;
+print(JSON.stringify({ bench: "handle", logLevel, requests: perRound * rounds, concurrency, median: Object.fromEntries(phases.map((p) => [p.name, round1(median(p.cpuUs))])), min: Object.fromEntries(phases.map((p) => [p.name, round1(Math.min(...p.cpuUs))])) }));
 
 services.writer.close();
 services.enricher.close();

@@ -46,12 +46,21 @@ export interface GeoStats {
 }
 
 export const DEFAULT_GEO_WATCH_INTERVAL_MS = 5_000;
+/**
+ * Addresses whose location is remembered. A site's traffic repeats addresses (one visitor sends
+ * many events), and a hit skips the search-tree walk and the record conversion; when full, the
+ * cache starts over (a flood of distinct addresses costs what it did without a cache).
+ */
+const LOOKUP_CACHE_SIZE = 10_000;
 
 export class GeoLookup {
   private readonly location: MmdbFile;
   private readonly asn?: MmdbFile;
   private lookups = 0;
   private found = 0;
+  /** Locations by address (null: none), valid for the database generations in `cachedFor`. */
+  private readonly cache = new Map<string, GeoLocation | null>();
+  private cachedFor = { location: -1, asn: -1 };
 
   constructor(options: GeoOptions = {}) {
     const watchIntervalMs = options.watchIntervalMs ?? DEFAULT_GEO_WATCH_INTERVAL_MS;
@@ -64,13 +73,29 @@ export class GeoLookup {
     }
   }
 
-  /** Location of a normalized IP address, or undefined when no database knows it. */
+  /**
+   * Location of a normalized IP address, or undefined when no database knows it. The result is
+   * shared between lookups of the same address and frozen: copy it to change it.
+   */
   lookup(ip: string): GeoLocation | undefined {
     this.lookups++;
-    const location = toGeoLocation(this.location.get(ip));
-    const network = this.asn ? toGeoLocation(this.asn.get(ip)) : undefined;
-    const result = location && network ? { ...location, ...network } : (location ?? network);
-    if (result) this.found++;
+    const asnGeneration = this.asn?.generation ?? 0;
+    if (this.location.generation !== this.cachedFor.location || asnGeneration !== this.cachedFor.asn) {
+      // A database was (re)loaded since these were looked up.
+      this.cache.clear();
+      this.cachedFor = { location: this.location.generation, asn: asnGeneration };
+    }
+    let result = this.cache.get(ip);
+    if (result === undefined) {
+      const location = toGeoLocation(this.location.get(ip));
+      const network = this.asn ? toGeoLocation(this.asn.get(ip)) : undefined;
+      const merged = location && network ? { ...location, ...network } : (location ?? network);
+      result = merged ? Object.freeze(merged) : null;
+      if (this.cache.size >= LOOKUP_CACHE_SIZE) this.cache.clear();
+      this.cache.set(ip, result);
+    }
+    if (result === null) return undefined;
+    this.found++;
     return result;
   }
 

@@ -10,9 +10,29 @@ import { isIP } from "node:net";
 const MAX_IP_TEXT_LENGTH = 64;
 const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
 
+/**
+ * Recent answers of normalizeIp (a pure function): every event of a visitor carries the same
+ * address, and parsing one (node:net's isIP is a large regular expression for IPv6) costs more
+ * than a map lookup. Starts over when full.
+ */
+const normalized = new Map<string, string | null>();
+const NORMALIZED_CACHE_SIZE = 10_000;
+
 /** The address in canonical form, or null when `raw` is not an IP address. */
 export function normalizeIp(raw: unknown): string | null {
   if (typeof raw !== "string") return null;
+  // Long text (whitespace around an address, or junk) is not kept as a key.
+  if (raw.length > MAX_IP_TEXT_LENGTH) return normalizeIpText(raw);
+  let result = normalized.get(raw);
+  if (result === undefined) {
+    result = normalizeIpText(raw);
+    if (normalized.size >= NORMALIZED_CACHE_SIZE) normalized.clear();
+    normalized.set(raw, result);
+  }
+  return result;
+}
+
+function normalizeIpText(raw: string): string | null {
   let text = raw.trim();
   if (text.length === 0 || text.length > MAX_IP_TEXT_LENGTH) return null;
   text = stripPortAndBrackets(text);

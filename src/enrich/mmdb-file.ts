@@ -26,6 +26,8 @@ const DECODED_RECORD_CACHE_SIZE = 10_000;
 
 export class MmdbFile {
   private reader: Reader<Response> | null = null;
+  /** Goes up each time other data is swapped in: results derived from older data are stale. */
+  generation = 0;
   /** The file as it was when last read (loaded or not): the watcher reloads when it differs. */
   private readStat?: FileIdentity;
   private readonly watcher?: ReturnType<typeof setInterval>;
@@ -111,6 +113,7 @@ export class MmdbFile {
       // The metadata parsing above catches most corruption; one lookup walks the search tree too.
       reader.get("1.1.1.1");
       this.reader = reader;
+      this.generation++;
       return undefined;
     } catch (error) {
       return error instanceof Error ? error : new Error(String(error));
