@@ -49,6 +49,10 @@ export const logger = {
   info: (msg: string, fields?: Fields) => emit("info", msg, fields),
   warn: (msg: string, fields?: Fields) => emit("warn", msg, fields),
   error: (msg: string, fields?: Fields) => emit("error", msg, fields),
+  /** Whether a line of `level` would be written: lets a hot path skip building its fields. */
+  enabled(level: Exclude<LogLevel, "silent">): boolean {
+    return order[level] >= threshold;
+  },
   setLevel(level: LogLevel): void {
     threshold = order[level];
   },

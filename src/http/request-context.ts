@@ -30,6 +30,7 @@ export const requestContext = new Elysia({ name: "request-context" })
     set.headers["x-request-id"] = requestInfo(request).id;
   })
   .onAfterResponse({ as: "global" }, ({ request, set, path }) => {
+    if (!logger.enabled("info")) return;
     const info = requestInfo(request);
     logger.info("request", {
       method: request.method,
