@@ -57,6 +57,8 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   const identity = new IdentityResolver(db, () => visitors.clear());
   const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds);
   const metrics = new Metrics();
+  // Session counts the last run kept in memory only (a crash) are counted again from the events.
+  sqlite.transaction(() => sessions.resync())();
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
     onRollback: () => {
@@ -64,6 +66,13 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
       visitors.clear();
     },
     onCommit: (jobs, ms) => metrics.committed(jobs, ms),
+    deferred: {
+      before: () => {
+        if (sessions.needsResync) sessions.resync();
+      },
+      after: (idle) => sessions.writeDue(idle),
+      pending: () => sessions.pending,
+    },
   });
   const enricher = new Enricher({
     geoDbPath: config.geoipDb || undefined,

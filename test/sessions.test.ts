@@ -19,7 +19,14 @@ async function sendAll(key: string, anonymousId: string, minutes: number[], extr
   }
 }
 
-function sessionRows(tenantId: string) {
+/**
+ * The session rows, once the server has written the numbers it holds in memory: it does so when
+ * its writer has been idle for ~50 ms (src/pipeline/sessions.ts), which this waits for.
+ */
+async function sessionRows(tenantId: string) {
+  const deadline = Date.now() + 5_000;
+  while (server.running.services.sessions.pending && Date.now() < deadline) await Bun.sleep(10);
+  expect(server.running.services.sessions.pending).toBe(false);
   const db = new Database(server.dbPath, { readonly: true });
   try {
     return db.query("SELECT * FROM sessions WHERE tenant_id = ? ORDER BY started_at").all(tenantId) as Record<string, any>[];
@@ -38,7 +45,7 @@ describe("sessions", () => {
     expect(ids[1]).toBe(ids[2]); // 29 minutes apart
     expect(ids[3]).not.toBe(ids[2]); // 31 minutes apart
     expect(ids[3]).toBe(ids[4]);
-    const rows = sessionRows(t.tenantId);
+    const rows = await sessionRows(t.tenantId);
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({ started_at: base, last_event_at: base + 39 * MIN, event_count: 3 });
     expect(rows[1]).toMatchObject({ started_at: base + 70 * MIN, event_count: 2 });
@@ -66,7 +73,7 @@ describe("sessions", () => {
       },
     });
     await sendAll(t.writeKey, "v2", [1], { context: { page: { url: "https://shop.example/cart" } } });
-    const [row] = sessionRows(t.tenantId);
+    const [row] = await sessionRows(t.tenantId);
     expect(row!.landing_page).toBe("https://shop.example/?utm_source=news");
     expect(row!.referrer).toBe("https://news.example/a");
     expect(JSON.parse(row!.campaign)).toEqual({ source: "news", medium: "email", name: "winter" });
@@ -81,7 +88,7 @@ describe("sessions", () => {
       ),
     );
     expect(results.every((r) => r.status === 200)).toBe(true);
-    const rows = sessionRows(t.tenantId);
+    const rows = await sessionRows(t.tenantId);
     expect(rows).toHaveLength(1);
     expect(rows[0]!.event_count).toBe(40);
   });
@@ -108,7 +115,7 @@ describe("sessions", () => {
     expect(byMinute.get(55)).not.toBe(byMinute.get(0));
     expect(byMinute.get(55)).not.toBe(byMinute.get(100));
     expect(byMinute.get(110)).toBe(byMinute.get(100));
-    const rows = sessionRows(t.tenantId);
+    const rows = await sessionRows(t.tenantId);
     expect(rows).toHaveLength(3);
     expect(rows[0]).toMatchObject({ event_count: 3, last_event_at: base + 20 * MIN });
     // A later event after the late ones still continues the latest session.

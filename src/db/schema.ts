@@ -70,11 +70,34 @@ export const sessions = sqliteTable(
     /** The first event's context.campaign, JSON. */
     campaign: text("campaign"),
     channel: text("channel"),
+    /**
+     * The lead the session's anonymous events belong to: set when its visitor is first linked to
+     * a lead (instead of rewriting each anonymous event), or at start when the visitor is known.
+     * An event's lead is its own lead_id, else its session's (src/pipeline/identity.ts).
+     */
+    leadId: text("lead_id"),
+    /** How many of event_count were stored anonymous (lead_id null): they count for lead_id. */
+    anonymousEvents: integer("anonymous_events").notNull().default(0),
+    /**
+     * The highest events.id included in the counts above. The writer keeps active sessions'
+     * numbers in memory and writes them every few seconds (src/pipeline/sessions.ts); after a
+     * crash, events above this id are counted again from the events table.
+     */
+    countedThrough: integer("counted_through").notNull().default(0),
   },
   // Not on last_event_at: every event moves it, and an index on it would be rewritten per event.
   // A visitor has few sessions; they are read by this index and sorted.
-  (table) => [index("sessions_visitor").on(table.tenantId, table.visitorId)],
+  (table) => [
+    index("sessions_visitor").on(table.tenantId, table.visitorId),
+    index("sessions_tenant_lead").on(table.tenantId, table.leadId).where(sql`lead_id IS NOT NULL`),
+  ],
 );
+
+/** Small durable facts of the write path, by name (e.g. how far session counts are written). */
+export const writerState = sqliteTable("writer_state", {
+  key: text("key").primaryKey(),
+  value: integer("value").notNull(),
+});
 
 /** A tenant's known person: keyed by userId, or by email where there is no userId. */
 export const leads = sqliteTable(
@@ -142,6 +165,7 @@ export const events = sqliteTable(
     userId: text("user_id"),
     visitorId: text("visitor_id").notNull(),
     sessionId: text("session_id").notNull(),
+    /** The lead known when the event was stored; null for anonymous events (see sessions.lead_id). */
     leadId: text("lead_id"),
     timestamp: ms("timestamp").notNull(),
     originalTimestamp: ms("original_timestamp"),
@@ -159,7 +183,9 @@ export const events = sqliteTable(
   (table) => [
     uniqueIndex("events_tenant_message").on(table.tenantId, table.messageId),
     index("events_tenant_time").on(table.tenantId, table.timestamp),
-    index("events_tenant_visitor").on(table.tenantId, table.visitorId),
+    // No index by visitor or session: with ids spread at random, each would cost a randomly
+    // placed page write per event. A visitor's anonymous history reaches its lead through
+    // sessions.lead_id instead.
     // Partial: anonymous events (most of them) pay nothing for it; lead merges re-point through it.
     index("events_tenant_lead").on(table.tenantId, table.leadId).where(sql`lead_id IS NOT NULL`),
   ],

@@ -1,5 +1,6 @@
 /** The events table: dedupe by (tenant, messageId) and insert of canonical events. */
 import { and, eq, sql } from "drizzle-orm";
+import type { Changes } from "bun:sqlite";
 import type { Db } from "../db/client";
 import { events } from "../db/schema";
 import type { CanonicalEvent } from "./normalize";
@@ -47,8 +48,10 @@ export class EventStore {
     return this.existsQuery.get({ tenantId, messageId }) !== undefined;
   }
 
-  insert(tenantId: string, event: CanonicalEvent, ids: { visitorId: string; sessionId: string; leadId: string | null }, schemaVersion: string | null): void {
-    this.insertQuery.run({
+  /** Stores the event; answers its events.id. */
+  insert(tenantId: string, event: CanonicalEvent, ids: { visitorId: string; sessionId: string; leadId: string | null }, schemaVersion: string | null): number {
+    // bun:sqlite's run answers Changes; drizzle's type for a prepared insert says void.
+    const { lastInsertRowid } = this.insertQuery.run({
       tenantId,
       messageId: event.messageId,
       type: event.type,
@@ -68,6 +71,7 @@ export class EventStore {
       integrations: json(event.integrations),
       extra: json(event.extra),
       schemaVersion,
-    });
+    }) as unknown as Changes;
+    return Number(lastInsertRowid);
   }
 }

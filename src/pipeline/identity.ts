@@ -9,7 +9,8 @@
  *   the identify with the newest timestamp wins (a replayed older identify does not overwrite
  *   newer traits); `null` removes a trait.
  * - The event's visitor is linked to the lead (an identity_links row: when, by which message).
- *   Its earlier anonymous events are backfilled with the leadId.
+ *   Its earlier anonymous events become the lead's: its sessions without a lead get it
+ *   (sessions.lead_id), and an event's lead is its own lead_id, else its session's.
  * - Shared device: a visitor already linked to another lead is re-linked from now on; the old
  *   link is closed (unlinkedAt) and the events before keep their lead.
  * - One person, two leads (the same email under another lead, or an alias call): the newer lead
@@ -20,7 +21,7 @@
  */
 import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { events, identityLinks, leadMerges, leads, visitors } from "../db/schema";
+import { events, identityLinks, leadMerges, leads, sessions, visitors } from "../db/schema";
 import type { IdentityOutcome, IdentityStep } from "./index";
 import type { CanonicalEvent } from "./normalize";
 
@@ -93,10 +94,11 @@ export class IdentityResolver implements IdentityStep {
         .insert(identityLinks)
         .values({ tenantId: p("tenantId"), visitorId: p("visitorId"), leadId: p("leadId"), messageId: p("messageId"), linkedAt: p("at") })
         .prepare(),
-      backfill: db
-        .update(events)
+      // The visitor's anonymous history: through its sessions, not event by event (see schema.ts).
+      attributeSessions: db
+        .update(sessions)
         .set({ leadId: v("leadId") })
-        .where(and(eq(events.tenantId, p("tenantId")), eq(events.visitorId, p("visitorId")), isNull(events.leadId)))
+        .where(and(eq(sessions.tenantId, p("tenantId")), eq(sessions.visitorId, p("visitorId")), isNull(sessions.leadId)))
         .prepare(),
     };
   }
@@ -236,18 +238,19 @@ export class IdentityResolver implements IdentityStep {
     this.db.update(identityLinks).set({ leadId: winner.id }).where(and(eq(identityLinks.tenantId, tenantId), eq(identityLinks.leadId, loser.id))).run();
     this.db.update(visitors).set({ leadId: winner.id }).where(and(eq(visitors.tenantId, tenantId), eq(visitors.leadId, loser.id))).run();
     this.db.update(events).set({ leadId: winner.id }).where(and(eq(events.tenantId, tenantId), eq(events.leadId, loser.id))).run();
+    this.db.update(sessions).set({ leadId: winner.id }).where(and(eq(sessions.tenantId, tenantId), eq(sessions.leadId, loser.id))).run();
     if (visitor.leadId === loser.id) visitor.leadId = winner.id;
     this.visitorsChanged();
   }
 
-  /** Links the visitor to the lead from this event on; earlier anonymous events are backfilled. */
+  /** Links the visitor to the lead from this event on; its anonymous sessions become the lead's. */
   private link(tenantId: string, visitor: { id: string; leadId: string | null }, leadId: string, event: CanonicalEvent): void {
     if (visitor.leadId === leadId) return;
     const at = event.timestamp;
     if (visitor.leadId !== null) this.q.closeLinks.run({ tenantId, visitorId: visitor.id, at });
     this.q.insertLink.run({ tenantId, visitorId: visitor.id, leadId, messageId: event.messageId, at });
     this.q.setVisitorLead.run({ visitorId: visitor.id, leadId });
-    this.q.backfill.run({ tenantId, visitorId: visitor.id, leadId });
+    this.q.attributeSessions.run({ tenantId, visitorId: visitor.id, leadId });
     visitor.leadId = leadId;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The event pipeline, one straight path per call:
- *   validate → normalize → enrich → [writer transaction: dedupe → visitor → session → identity → insert] → commit
+ *   validate → normalize → enrich → [writer transaction: dedupe → visitor → session → identity → insert → count in session] → commit
  * The bracketed steps run inside the group-commit writer, one call after another, so that the
  * state they share (sessions, leads) never races; the promise resolves only after the commit.
  */
@@ -139,9 +139,10 @@ export class Pipeline {
     const { events, visitors, sessions, identity } = this.steps;
     if (events.exists(tenantId, event.messageId)) return { messageId: event.messageId, status: "duplicate" };
     const { visitor, created } = visitors.touch(tenantId, event);
-    const sessionId = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
+    const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
     const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor));
-    events.insert(tenantId, event, { visitorId: visitor.id, sessionId, leadId: lead.leadId }, schemaVersion);
+    const eventId = events.insert(tenantId, event, { visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId }, schemaVersion);
+    sessions.recorded(tenantId, visitor.id, session, event, eventId, lead.leadId === null, visitor.leadId);
     return { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
   }
 }

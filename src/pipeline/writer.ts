@@ -28,7 +28,13 @@ export interface WriterStats {
 /** SQLite failures that mean "storage is unavailable now", answered 503 rather than 500. */
 const STORAGE_FAULTS = /SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)|disk|readonly/i;
 
-export function isStorageFault(error: unknown): boolean {
+/** The SQLite error itself: drizzle wraps the errors of some queries (`db.run(sql...)`) in its own. */
+function sqliteError(error: unknown): unknown {
+  return error instanceof Error && error.name === "DrizzleError" && error.cause instanceof Error ? error.cause : error;
+}
+
+export function isStorageFault(failure: unknown): boolean {
+  const error = sqliteError(failure);
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: string }).code ?? "";
   return STORAGE_FAULTS.test(code) || STORAGE_FAULTS.test(error.message);
@@ -45,8 +51,11 @@ const BUSY = /SQLITE_(BUSY|LOCKED)|database (table )?is locked/i;
 const BUSY_RETRIES = 6;
 /** Doubling from here: 10, 20, 40 ... 320 ms, about 0.6 s in all. */
 const BUSY_FIRST_DELAY_MS = 10;
+/** How long without a commit counts as idle, for deferred work. */
+const IDLE_MS = 50;
 
-export function isBusy(error: unknown): boolean {
+export function isBusy(failure: unknown): boolean {
+  const error = sqliteError(failure);
   if (!(error instanceof Error)) return false;
   return BUSY.test((error as { code?: string }).code ?? "") || BUSY.test(error.message);
 }
@@ -56,6 +65,10 @@ export class GroupCommitWriter {
   private queuedWeight = 0;
   private scheduled = false;
   private closed = false;
+  /** The next run is the idle one (deferred work done in full). */
+  private idleRun = false;
+  private idleTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastCommitAt = 0;
   private readonly runInSavepoint: (job: Job) => unknown;
   private readonly runAll: (jobs: Job[], results: unknown[], failed: boolean[]) => void;
   /** Set after a storage fault, cleared by the next successful commit or probe (feeds /ready). */
@@ -72,11 +85,18 @@ export class GroupCommitWriter {
       /** Called when any write was rolled back, so in-memory caches drop state the database lacks. */
       onRollback: () => void;
       onCommit?: (jobs: number, ms: number) => void;
+      /**
+       * Deferred work that shares the writer's transactions: `before` runs ahead of the jobs,
+       * `after` behind them (`idle` when the writer has been quiet for IDLE_MS, or is closing),
+       * and `pending` says whether an idle run is wanted. See src/pipeline/sessions.ts.
+       */
+      deferred?: { before(): void; after(idle: boolean): void; pending(): boolean };
     },
   ) {
     // bun:sqlite runs a transaction function inside another one as a SAVEPOINT.
     this.runInSavepoint = sqlite.transaction((job: Job) => job.work());
     this.runAll = sqlite.transaction((jobs: Job[], results: unknown[], failed: boolean[]) => {
+      this.options.deferred?.before();
       for (let i = 0; i < jobs.length; i++) {
         try {
           results[i] = this.runInSavepoint(jobs[i]!);
@@ -85,6 +105,7 @@ export class GroupCommitWriter {
           failed[i] = true;
         }
       }
+      this.options.deferred?.after(this.idleRun);
     });
   }
 
@@ -137,6 +158,9 @@ export class GroupCommitWriter {
       return;
     }
     const ms = performance.now() - started;
+    this.idleRun = false;
+    this.lastCommitAt = performance.now();
+    this.scheduleIdle();
     this.storageFault = null;
     this.stats.commits++;
     this.stats.jobs += jobs.length;
@@ -151,6 +175,26 @@ export class GroupCommitWriter {
       if (failed[i]) jobs[i]!.reject(this.toClientError(results[i]));
       else jobs[i]!.resolve(results[i]);
     }
+  }
+
+  /** After a commit that left deferred work: an idle run once no commit happened for IDLE_MS. */
+  private scheduleIdle(): void {
+    if (this.idleTimer !== null || this.closed || !this.options.deferred?.pending()) return;
+    const check = () => {
+      const quiet = performance.now() - this.lastCommitAt;
+      if (quiet < IDLE_MS) {
+        this.idleTimer = setTimeout(check, IDLE_MS - quiet);
+        this.idleTimer.unref();
+        return;
+      }
+      this.idleTimer = null;
+      if (this.closed || !this.options.deferred?.pending()) return;
+      this.idleRun = true;
+      // Nothing to answer: a failure is logged and handled by the writer like any other.
+      this.submit(0, () => undefined).catch(() => {});
+    };
+    this.idleTimer = setTimeout(check, IDLE_MS);
+    this.idleTimer.unref();
   }
 
   /** Puts jobs that failed on lock contention back at the head of the queue, for a flush shortly. */
@@ -205,6 +249,11 @@ export class GroupCommitWriter {
   /** Stops taking work and commits what is queued. */
   close(): void {
     this.closed = true;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    // The last run does the deferred work in full, with or without jobs left.
+    this.idleRun = true;
+    if (this.options.deferred?.pending()) this.queue.push({ work: () => undefined, weight: 0, resolve: () => {}, reject: () => {}, busyRetries: 0 });
     this.flush();
   }
 

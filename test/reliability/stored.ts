@@ -24,3 +24,24 @@ export function storedEvents(dbPath: string): Stored {
 export function notStoredOnce(stored: Stored, acknowledged: Iterable<string>): string[] {
   return [...acknowledged].filter((id) => stored.counts.get(id) !== 1);
 }
+
+/**
+ * Sessions whose stored numbers disagree with their events (start, last event, count, anonymous
+ * count); an empty list is the pass. The server keeps active sessions' numbers in memory for a
+ * few seconds, so this holds once it has stopped, or restarted after a crash.
+ */
+export function sessionsOutOfStep(dbPath: string): unknown[] {
+  const sqlite = new Database(dbPath, { readonly: true });
+  try {
+    return sqlite
+      .query(
+        `SELECT s.id, s.started_at, s.last_event_at, s.event_count, s.anonymous_events, e.first, e.last, e.n, e.anonymous
+         FROM sessions s JOIN (SELECT session_id, min(timestamp) AS first, max(timestamp) AS last, count(*) AS n, sum(lead_id IS NULL) AS anonymous
+                               FROM events GROUP BY session_id) e ON e.session_id = s.id
+         WHERE s.started_at != e.first OR s.last_event_at != e.last OR s.event_count != e.n OR s.anonymous_events != e.anonymous`,
+      )
+      .all();
+  } finally {
+    sqlite.close();
+  }
+}

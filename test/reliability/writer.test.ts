@@ -5,7 +5,9 @@
  * clears the flag only once a commit works.
  */
 import { afterAll, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
+import { Database, type Changes } from "bun:sqlite";
+import { sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/bun-sqlite";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { ApiError } from "../../src/http/errors";
@@ -77,6 +79,18 @@ test("after a storage fault, the probe clears the flag only when a commit works 
   other.run("COMMIT");
   expect(writer.probeStorage()).toBe(true);
   expect(writerDb.inTransaction).toBe(false);
+  other.close();
+  writerDb.close();
+});
+
+test("a lock met by a query drizzle wraps (its DrizzleError) is waited out the same way", async () => {
+  const { writerDb, other, writer } = open("wrapped.db");
+  const db = drizzle(writerDb);
+  other.run("BEGIN IMMEDIATE");
+  setTimeout(() => other.run("COMMIT"), 30);
+  await expect(writer.submit(1, () => (db.run(sql`INSERT INTO t VALUES ('a')`) as unknown as Changes).changes)).resolves.toBe(1);
+  expect(count(other)).toBe(1);
+  expect(writer.storageFault).toBeNull();
   other.close();
   writerDb.close();
 });

@@ -4,7 +4,7 @@
  */
 import { and, asc, eq, gt, gte, lt, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
-import { events } from "../../db/schema";
+import { events, sessions } from "../../db/schema";
 
 export interface ExportFilter {
   tenantId: string;
@@ -19,8 +19,11 @@ const PAGE = 1000;
 const iso = (ms: number | null): string | undefined => (ms === null ? undefined : new Date(ms).toISOString());
 const parsed = (text: string | null): Record<string, unknown> | undefined => (text === null ? undefined : JSON.parse(text));
 
-/** The canonical event: Segment's field names plus Inlet's own (visitorId, sessionId, leadId). */
-export function toCanonical(row: Row): Record<string, unknown> {
+/**
+ * The canonical event: Segment's field names plus Inlet's own (visitorId, sessionId, leadId).
+ * An anonymous event's lead is its session's, once its visitor was identified (src/pipeline/identity.ts).
+ */
+export function toCanonical(row: Row, sessionLeadId: string | null): Record<string, unknown> {
   const out: Record<string, unknown> = {
     type: row.type,
     event: row.event ?? undefined,
@@ -38,7 +41,7 @@ export function toCanonical(row: Row): Record<string, unknown> {
     receivedAt: iso(row.receivedAt),
     visitorId: row.visitorId,
     sessionId: row.sessionId,
-    leadId: row.leadId ?? undefined,
+    leadId: row.leadId ?? sessionLeadId ?? undefined,
     schemaVersion: row.schemaVersion ?? undefined,
   };
   for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key];
@@ -52,9 +55,10 @@ export function* exportEvents(db: Db, filter: ExportFilter): Generator<Record<st
   if (filter.type !== undefined) conditions.push(eq(events.type, filter.type));
   let after: { timestamp: number; id: number } | null = null;
   for (;;) {
-    const page: Row[] = db
-      .select()
+    const page: { event: Row; sessionLeadId: string | null }[] = db
+      .select({ event: events, sessionLeadId: sessions.leadId })
       .from(events)
+      .leftJoin(sessions, eq(sessions.id, events.sessionId))
       .where(
         and(
           ...conditions,
@@ -64,9 +68,9 @@ export function* exportEvents(db: Db, filter: ExportFilter): Generator<Record<st
       .orderBy(asc(events.timestamp), asc(events.id))
       .limit(PAGE)
       .all();
-    for (const row of page) yield toCanonical(row);
+    for (const row of page) yield toCanonical(row.event, row.sessionLeadId);
     if (page.length < PAGE) return;
-    const last = page[page.length - 1]!;
+    const last = page[page.length - 1]!.event;
     after = { timestamp: last.timestamp, id: last.id };
   }
 }

@@ -1,7 +1,7 @@
 /** Reading a lead back: its merged traits, linked visitors, merges, and event and session counts. */
-import { and, countDistinct, count, eq, isNull } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
-import { events, identityLinks, leadMerges, leads, visitors } from "../../db/schema";
+import { identityLinks, leadMerges, leads, visitors } from "../../db/schema";
 import { normalizeEmail } from "../../pipeline/identity";
 
 export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
@@ -38,11 +38,15 @@ export function showLead(db: Db, tenantId: string, userIdOrEmail: string) {
     .from(leadMerges)
     .where(and(eq(leadMerges.tenantId, tenantId), eq(leadMerges.intoLeadId, lead.id)))
     .all();
-  const counts = db
-    .select({ events: count(), sessions: countDistinct(events.sessionId) })
-    .from(events)
-    .where(and(eq(events.tenantId, tenantId), eq(events.leadId, lead.id)))
-    .get()!;
+  // The lead's events: those stored with its id, and the anonymous ones of sessions it owns.
+  const [counts] = db.all<{ events: number; sessions: number }>(sql`
+    SELECT
+      (SELECT count(*) FROM events WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id})
+        + (SELECT coalesce(sum(anonymous_events), 0) FROM sessions WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id}) AS events,
+      (SELECT count(*) FROM (
+        SELECT session_id FROM events WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id}
+        UNION
+        SELECT id FROM sessions WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id} AND anonymous_events > 0)) AS sessions`);
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     leadId: lead.id,
@@ -54,7 +58,7 @@ export function showLead(db: Db, tenantId: string, userIdOrEmail: string) {
     updatedAt: iso(lead.updatedAt),
     visitors: links.map((l) => ({ ...l, linkedAt: iso(l.linkedAt), unlinkedAt: iso(l.unlinkedAt) })),
     mergedFrom: merges.map((m) => ({ ...m, mergedAt: iso(m.mergedAt) })),
-    eventCount: counts.events,
-    sessionCount: counts.sessions,
+    eventCount: counts!.events,
+    sessionCount: counts!.sessions,
   };
 }
