@@ -65,6 +65,12 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
       sessions.clear();
       visitors.clear();
     },
+    // Inside the transaction: the session rows are made exact again before the next job.
+    onJobRolledBack: () => {
+      sessions.clear();
+      visitors.clear();
+      sessions.resync();
+    },
     onCommit: (jobs, ms) => metrics.committed(jobs, ms),
     deferred: {
       before: () => {

@@ -82,8 +82,13 @@ export class GroupCommitWriter {
     private readonly sqlite: Database,
     private readonly options: {
       maxQueuedWeight: number;
-      /** Called when any write was rolled back, so in-memory caches drop state the database lacks. */
+      /** Called when a transaction was rolled back, so in-memory caches drop state the database lacks. */
       onRollback: () => void;
+      /**
+       * Called inside the transaction when one job failed and its savepoint was rolled back, before
+       * the next job runs (the same purpose; throwing fails the whole transaction).
+       */
+      onJobRolledBack?: () => void;
       onCommit?: (jobs: number, ms: number) => void;
       /**
        * Deferred work that shares the writer's transactions: `before` runs ahead of the jobs,
@@ -103,6 +108,8 @@ export class GroupCommitWriter {
         } catch (error) {
           results[i] = error;
           failed[i] = true;
+          // Before the next job: its work must not build on the rolled-back job's cached state.
+          this.options.onJobRolledBack?.();
         }
       }
       this.options.deferred?.after(this.idleRun);
@@ -167,7 +174,6 @@ export class GroupCommitWriter {
     this.stats.lastCommitJobs = jobs.length;
     this.stats.lastCommitMs = ms;
     this.options.onCommit?.(jobs.length, ms);
-    if (failed.includes(true)) this.options.onRollback();
     const busy = jobs.filter((_, i) => failed[i] && isBusy(results[i]));
     const retry = busy.length > 0 ? this.retryIfBusy(busy, results[failed.indexOf(true)]) : new Set<Job>();
     for (let i = 0; i < jobs.length; i++) {
