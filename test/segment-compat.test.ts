@@ -200,6 +200,9 @@ describe("CORS", () => {
     expect(res.status).toBeLessThan(300);
     expect(res.headers.get("access-control-allow-origin")).toMatch(/^(\*|https:\/\/shop\.example)$/);
     expect(res.headers.get("access-control-allow-methods")).toMatch(/POST/);
+    // Every header an SDK sends may be sent cross-origin.
+    const allowed = (res.headers.get("access-control-allow-headers") ?? "").toLowerCase().split(/\s*,\s*/);
+    for (const header of ["content-type", "content-encoding", "authorization", "x-api-key", "inlet-version", "anonymousid"]) expect(allowed).toContain(header);
     const post = await server.track({ event: "X", anonymousId: "c" }, { headers: { origin: "https://shop.example" } });
     expect(post.status).toBe(200);
     expect(post.headers.get("access-control-allow-origin")).toBeTruthy();
