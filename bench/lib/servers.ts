@@ -55,6 +55,20 @@ export async function startBaseline(dir: string): Promise<RunningServer> {
   return started("baseline", child, port, log);
 }
 
+/** bench/elysia-floor-server.ts: Elysia with Inlet's track schema and nothing else (bench/floor.ts). */
+export async function startElysiaFloor(dir: string): Promise<RunningServer> {
+  const port = freePort();
+  const log = join(dir, "elysia-floor.log");
+  const fd = openSync(log, "a");
+  const child = spawn(["bun", "run", join(ROOT, "bench", "elysia-floor-server.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port) },
+    stdout: fd,
+    stderr: fd,
+  });
+  return started("elysia floor", child, port, log);
+}
+
 export interface InletServer extends RunningServer {
   db: string;
   tenantId: string;
