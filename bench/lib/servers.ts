@@ -42,31 +42,27 @@ async function started(name: string, child: Subprocess, port: number, log: strin
   };
 }
 
-export async function startBaseline(dir: string): Promise<RunningServer> {
-  const port = freePort();
-  const log = join(dir, "baseline.log");
-  const fd = openSync(log, "a");
-  const child = spawn(["bun", "run", join(ROOT, "bench", "baseline-server.ts")], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port) },
-    stdout: fd,
-    stderr: fd,
-  });
-  return started("baseline", child, port, log);
+export function startBaseline(dir: string): Promise<RunningServer> {
+  return startScript(dir, "baseline", "baseline-server.ts");
 }
 
 /** bench/elysia-floor-server.ts: Elysia with Inlet's track schema and nothing else (bench/floor.ts). */
-export async function startElysiaFloor(dir: string): Promise<RunningServer> {
+export function startElysiaFloor(dir: string): Promise<RunningServer> {
+  return startScript(dir, "elysia floor", "elysia-floor-server.ts");
+}
+
+/** A comparison server from bench/, on a free port, logging into `dir`. */
+async function startScript(dir: string, name: string, script: string): Promise<RunningServer> {
   const port = freePort();
-  const log = join(dir, "elysia-floor.log");
+  const log = join(dir, `${name.replaceAll(" ", "-")}.log`);
   const fd = openSync(log, "a");
-  const child = spawn(["bun", "run", join(ROOT, "bench", "elysia-floor-server.ts")], {
+  const child = spawn(["bun", "run", join(ROOT, "bench", script)], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port) },
     stdout: fd,
     stderr: fd,
   });
-  return started("elysia floor", child, port, log);
+  return started(name, child, port, log);
 }
 
 export interface InletServer extends RunningServer {
