@@ -17,6 +17,8 @@ import { combine, findWrk, runLoad, type LoadResult } from "./lib/wrk";
 const env = process.env;
 const seconds = Number(env.BENCH_SECONDS ?? 10);
 const rounds = Math.max(1, Number(env.BENCH_ROUNDS ?? 5));
+/** wrk takes whole seconds. */
+const slice = Math.max(1, Math.round(seconds / rounds));
 const connections = Number(env.BENCH_CONNECTIONS ?? 50);
 const threads = Number(env.BENCH_THREADS ?? 2);
 
@@ -29,11 +31,11 @@ try {
     runLoad(wrk.path, { server, path: "/v1/events/track", data: bodies.track, tag, seconds: s, connections, threads, writeKey: "unused" });
   for (const server of servers) await load(server, `w-${server.name}`, 3);
   const slices: LoadResult[][] = [[], []];
-  for (let r = 0; r < rounds; r++) for (let i = 0; i < servers.length; i++) slices[i]!.push(await load(servers[i]!, `r${r}-${i}`, seconds / rounds));
+  for (let r = 0; r < rounds; r++) for (let i = 0; i < servers.length; i++) slices[i]!.push(await load(servers[i]!, `r${r}-${i}`, slice));
   const [bare, floor] = slices.map(combine) as [LoadResult, LoadResult];
   const ratios = slices[1]!.map((s, r) => s.rps / slices[0]![r]!.rps);
   const line = (name: string, l: LoadResult) => `${name.padEnd(40)} ${Math.round(l.rps).toLocaleString("en").padStart(8)} req/s  non-2xx ${l.non2xx}`;
-  console.log(`wrk ${wrk.version}, ${threads} threads, ${connections} connections, ${rounds} alternating rounds of ${seconds / rounds} s`);
+  console.log(`wrk ${wrk.version}, ${threads} threads, ${connections} connections, ${rounds} alternating rounds of ${slice} s`);
   console.log(line("bare Bun.serve (JSON.parse)", bare));
   console.log(line("Elysia + Inlet's track schema + derive", floor));
   console.log(`framework floor ÷ bare: ${(floor.rps / bare.rps).toFixed(2)} (rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`);
