@@ -9,9 +9,14 @@ import { ipFamily, normalizeIp } from "./ip-address.ts";
 /** Reads one request header (case-insensitive name), null when absent. */
 export type HeaderGetter = (name: string) => string | null;
 
+/**
+ * The TCP peer address as the server saw it, or a function that looks it up: asking the socket
+ * costs a few µs per request, and a payload that brings its own `context.ip` does not need it.
+ */
+export type PeerIp = string | null | (() => string | null);
+
 export interface ClientIpSources {
-  /** The TCP peer address as the server saw it. */
-  peerIp: string | null;
+  peerIp: PeerIp;
   header: HeaderGetter;
   /** `context.ip` from the payload: server-side SDKs send the end user's address there. */
   payloadIp: unknown;
@@ -77,7 +82,7 @@ export class ClientIpResolver {
   resolve(sources: ClientIpSources): string | null {
     const fromPayload = normalizeIp(sources.payloadIp);
     if (fromPayload !== null) return fromPayload;
-    const peer = normalizeIp(sources.peerIp);
+    const peer = normalizeIp(typeof sources.peerIp === "function" ? sources.peerIp() : sources.peerIp);
     if (peer === null || !this.proxies.contains(peer)) return peer;
     return (
       this.fromForwardedFor(sources.header("x-forwarded-for"), peer) ??

@@ -1,7 +1,7 @@
 import { rateLimitedLog } from "../logger.ts";
 import { resolveCampaign, type Campaign } from "./campaign.ts";
 import { deriveChannel, type Channel } from "./channel.ts";
-import { ClientIpResolver, type ClientIpSources, type HeaderGetter } from "./client-ip.ts";
+import { ClientIpResolver, type ClientIpSources, type HeaderGetter, type PeerIp } from "./client-ip.ts";
 import { GeoLookup, type GeoLocation, type GeoStats } from "./geo.ts";
 import { applyIpPolicy } from "./privacy.ts";
 import type { EnrichSettings } from "./settings.ts";
@@ -52,8 +52,8 @@ export interface EnricherOptions {
 export interface EnrichInput {
   /** The payload's `context`; never modified. */
   context: Record<string, unknown> | undefined;
-  /** TCP peer address of the request. */
-  peerIp: string | null;
+  /** TCP peer address of the request (or its lookup, done only when needed). */
+  peerIp: PeerIp;
   header: HeaderGetter;
   settings: EnrichSettings;
 }

@@ -4,6 +4,7 @@
  * The bracketed steps run inside the group-commit writer, one call after another, so that the
  * state they share (sessions, leads) never races; the promise resolves only after the commit.
  */
+import type { PeerIp } from "../enrich/client-ip";
 import type { ErrorDetail } from "../http/errors";
 import type { ItemResult } from "../modules/events/model";
 import type { TenantSettings } from "../modules/tenants/settings";
@@ -16,8 +17,8 @@ import type { Call } from "../modules/events/model";
 import { step, stepUnder, type Span } from "../observability/tracing";
 
 export interface RequestFacts {
-  /** The socket peer's address. */
-  peerIp: string | null;
+  /** The socket peer's address, or its lookup (done only when an event needs it). */
+  peerIp: PeerIp;
   header: (name: string) => string | null;
 }
 
@@ -31,7 +32,7 @@ export interface TenantAuth {
 export interface EnrichStep {
   enrich(input: {
     context: Record<string, unknown> | undefined;
-    peerIp: string | null;
+    peerIp: PeerIp;
     header: (name: string) => string | null;
     settings: TenantSettings;
   }): { context: Record<string, unknown>; drop: boolean };

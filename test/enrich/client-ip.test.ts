@@ -63,6 +63,15 @@ describe("ClientIpResolver", () => {
     expect(resolve("81.2.69.142")).toBe("81.2.69.142");
   });
 
+  test("the socket address is looked up only when the payload brings no address of its own", () => {
+    let lookups = 0;
+    const peerIp = () => (lookups++, "81.2.69.142");
+    expect(resolver.resolve({ peerIp, header: headers({}), payloadIp: "216.160.83.56" })).toBe("216.160.83.56");
+    expect(lookups).toBe(0);
+    expect(resolver.resolve({ peerIp, header: headers({}), payloadIp: "not an address" })).toBe("81.2.69.142");
+    expect(lookups).toBe(1);
+  });
+
   test("an untrusted peer cannot choose its address with X-Forwarded-For or X-Real-IP", () => {
     expect(resolve("81.2.69.142", { "x-forwarded-for": "8.8.8.8", "x-real-ip": "8.8.4.4" })).toBe("81.2.69.142");
     expect(resolve("2001:218::1", { "x-forwarded-for": "8.8.8.8" })).toBe("2001:218::1");

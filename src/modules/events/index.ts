@@ -105,10 +105,11 @@ const descriptions: Record<CallType, { summary: string; description: string }> =
 const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (500 KB per request, 32 KB per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`;
 
 export function eventsController({ keys, pipeline, peerIp, limiter }: EventsDeps, routes: EventRoutes) {
-  const facts = (request: Request): RequestFacts => ({
-    peerIp: peerIp(request),
-    header: (name) => request.headers.get(name),
-  });
+  const facts = (request: Request): RequestFacts => {
+    // Looked up once per request, and only if an event has no context.ip of its own.
+    let peer: string | null | undefined;
+    return { peerIp: () => (peer === undefined ? (peer = peerIp(request)) : peer), header: (name) => request.headers.get(name) };
+  };
 
   let app = new Elysia({ prefix: routes.prefix, tags: [routes.tag] })
     .use(tenantAuth(keys, limiter))
