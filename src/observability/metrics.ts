@@ -37,23 +37,25 @@ const EVENT_TYPES = new Set(["track", "identify", "page", "screen", "group", "al
 
 export class Metrics implements IngestObserver {
   readonly registry = new Registry();
-  // Counted on every request: see HotCounter and HotHistogram below.
-  private readonly requests = new HotCounter(
-    this.registry,
-    "inlet_http_requests_total",
-    "HTTP requests answered, by method, route template and status",
-  );
-  private readonly latency = new HotHistogram(
-    this.registry,
-    "inlet_http_request_duration_seconds",
-    "Time from receiving a request to having answered it, by method and route template",
-    SECONDS_BUCKETS,
-  );
-  private readonly events = new HotCounter(
-    this.registry,
-    "inlet_events_total",
-    "Calls ingested, by tenant, type (unknown when rejected before its type was known) and status (accepted, duplicate, rejected, dropped)",
-  );
+  private readonly requests = new Counter({
+    name: "inlet_http_requests_total",
+    help: "HTTP requests answered, by method, route template and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [this.registry],
+  });
+  private readonly latency = new Histogram({
+    name: "inlet_http_request_duration_seconds",
+    help: "Time from receiving a request to having answered it, by method and route template",
+    labelNames: ["method", "route"] as const,
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly events = new Counter({
+    name: "inlet_events_total",
+    help: "Calls ingested, by tenant, type (unknown when rejected before its type was known) and status (accepted, duplicate, rejected, dropped)",
+    labelNames: ["tenant", "type", "status"] as const,
+    registers: [this.registry],
+  });
   private readonly versions = new Counter({
     name: "inlet_events_by_schema_version_total",
     help: "Calls ingested, by the payload schema version they arrived in (the Inlet-Version header, or the default)",
@@ -170,16 +172,14 @@ export class Metrics implements IngestObserver {
     for (let i = 0; i < outcomes.length; i++) {
       const validated = calls[i]!;
       const type = "call" in validated && EVENT_TYPES.has(validated.call.type) ? validated.call.type : "unknown";
-      const status = outcomes[i]!.status;
-      this.events.inc(`${tenantId}\n${type}\n${status}`, () => ({ tenant: tenantId, type, status }));
+      this.events.inc({ tenant: tenantId, type, status: outcomes[i]!.status });
     }
   }
 
   /** One answered HTTP request. `route` must be a route template (bounded), never a raw path. */
   requestDone(method: string, route: string, status: number, seconds: number, tenantId: string | undefined): void {
-    const series = `${method}\n${route}`;
-    this.requests.inc(`${series}\n${status}`, () => ({ method, route, status }));
-    this.latency.observe(series, () => ({ method, route }), seconds);
+    this.requests.inc({ method, route, status });
+    this.latency.observe({ method, route }, seconds);
     if (status === 429 && tenantId) this.rateLimited.inc({ tenant: tenantId });
   }
 
@@ -223,102 +223,6 @@ export class Metrics implements IngestObserver {
     perTenant("inlet_tenant_new_visitors", "Visitors first seen by Inlet", (a) => a.newVisitors);
     perTenant("inlet_tenant_sessions", "Sessions started", (a) => a.sessions);
     perTenant("inlet_tenant_identify_conversion_ratio", "Share of the new visitors linked to a lead", (a) => a.identifyConversion);
-  }
-}
-
-type Labels = Record<string, string | number>;
-
-/**
- * A counter for the hot path, exposed through the registry like prom-client's own: `inc` finds
- * its series by a key the caller composes from the label values (one map lookup), where
- * prom-client's `inc(labels)` validates and hashes the labels object on every call. The labels
- * object is made once per series.
- */
-class HotCounter {
-  readonly type = "counter";
-  readonly aggregator = "sum";
-  private readonly series = new Map<string, { labels: Labels; value: number }>();
-
-  constructor(
-    registry: Registry,
-    readonly name: string,
-    readonly help: string,
-  ) {
-    registry.registerMetric(this as never);
-  }
-
-  /** Adds 1 to the series `key` (the label values joined; `labels` makes them on first use). */
-  inc(key: string, labels: () => Labels): void {
-    const series = this.series.get(key);
-    if (series === undefined) this.series.set(key, { labels: labels(), value: 1 });
-    else series.value++;
-  }
-
-  async get() {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.series.values()].map(({ labels, value }) => ({ labels, value })) };
-  }
-
-  reset(): void {
-    this.series.clear();
-  }
-}
-
-/** A histogram for the hot path, like HotCounter; the exposition is prom-client's (cumulative `le` buckets, `+Inf`, `_sum`, `_count`). */
-class HotHistogram {
-  readonly type = "histogram";
-  readonly aggregator = "sum";
-  private readonly series = new Map<string, { labels: Labels; buckets: number[]; sum: number; count: number }>();
-
-  constructor(
-    registry: Registry,
-    readonly name: string,
-    readonly help: string,
-    private readonly bounds: readonly number[],
-  ) {
-    registry.registerMetric(this as never);
-  }
-
-  observe(key: string, labels: () => Labels, value: number): void {
-    let series = this.series.get(key);
-    if (series === undefined) {
-      series = { labels: labels(), buckets: new Array<number>(this.bounds.length).fill(0), sum: 0, count: 0 };
-      this.series.set(key, series);
-    }
-    // The first bucket whose bound is at least the value (le: less than or equal); none: +Inf only.
-    const bounds = this.bounds;
-    for (let i = 0; i < bounds.length; i++) {
-      if (value <= bounds[i]!) {
-        series.buckets[i]!++;
-        break;
-      }
-    }
-    series.sum += value;
-    series.count++;
-  }
-
-  /** The registry's text exposition reads this: bucket labels `le` first, then the series' own. */
-  async getForPromString() {
-    const values: { labels: Labels; sharedLabels?: Labels; value: number; metricName: string }[] = [];
-    for (const { labels, buckets, sum, count } of this.series.values()) {
-      let cumulative = 0;
-      for (let i = 0; i < this.bounds.length; i++) {
-        cumulative += buckets[i]!;
-        values.push({ labels: { le: this.bounds[i]! }, sharedLabels: labels, value: cumulative, metricName: `${this.name}_bucket` });
-      }
-      values.push({ labels: { le: "+Inf" }, sharedLabels: labels, value: count, metricName: `${this.name}_bucket` });
-      values.push({ labels: {}, sharedLabels: labels, value: sum, metricName: `${this.name}_sum` });
-      values.push({ labels: {}, sharedLabels: labels, value: count, metricName: `${this.name}_count` });
-    }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-
-  async get() {
-    const data = await this.getForPromString();
-    return { ...data, values: data.values.map(({ labels, sharedLabels, value, metricName }) => ({ labels: { ...labels, ...sharedLabels }, value, metricName })) };
-  }
-
-  reset(): void {
-    this.series.clear();
   }
 }
 
