@@ -140,7 +140,8 @@ export function eventsController({ keys, pipeline, peerIp, limiter }: EventsDeps
         // route's (current) schema validates it.
         // An arrow function: Elysia's static analysis (Sucrose) misreads a minified method here.
         transform: (context) => {
-          const version = resolveVersion(context.headers[VERSION_HEADER]);
+          // The derive above resolved the header already (instance transforms run before the route's).
+          const version = context.schemaVersion;
           const upgraded = upgradeToCurrent(context.body, type, version);
           if ("errors" in upgraded) throw invalidRequest(`The event does not match version ${version.id}.`, upgraded.errors);
           context.body = upgraded.value as typeof context.body;
