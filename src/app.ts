@@ -57,18 +57,19 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   const identity = new IdentityResolver(db, () => visitors.clear());
   const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds);
   const metrics = new Metrics();
+  // After a rollback the database is the truth: cached visitors and session spans may hold what it lacks.
+  const dropCachedState = () => {
+    sessions.clear();
+    visitors.clear();
+  };
   // Session counts the last run kept in memory only (a crash) are counted again from the events.
   sqlite.transaction(() => sessions.resync())();
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
-    onRollback: () => {
-      sessions.clear();
-      visitors.clear();
-    },
+    onRollback: dropCachedState,
     // Inside the transaction: the session rows are made exact again before the next job.
     onJobRolledBack: () => {
-      sessions.clear();
-      visitors.clear();
+      dropCachedState();
       sessions.resync();
     },
     onCommit: (jobs, ms) => metrics.committed(jobs, ms),
