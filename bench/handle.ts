@@ -20,16 +20,11 @@
  *   LOG_LEVEL=info bun run bench/handle.ts   # with one (buffered, discarded) log line per request
  *   HANDLE_ONLY=track bun --cpu-prof-md run bench/handle.ts   # one phase (by name prefix), e.g. to profile it
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { loadConfig } from "../src/config";
-import { openDatabase } from "../src/db/client";
-import { startCheckpointer } from "../src/db/checkpointer";
-import { createApp, createServices } from "../src/app";
+import { createApp } from "../src/app";
 import { logger, type LogLevel } from "../src/logger";
 import type { Validated } from "../src/pipeline";
 import { MID, trackTemplates, visitors } from "./lib/bodies";
+import { startInProcess } from "./lib/in-process";
 
 const [requests = 20_000, concurrency = 32, rounds = 5] = process.argv.slice(2, 5).map(Number);
 const logLevel = (process.env.LOG_LEVEL as LogLevel | undefined) ?? "warn";
@@ -40,14 +35,9 @@ if (logLevel === "info" || logLevel === "debug") {
 }
 const print = (line: string) => process.stderr.write(line + "\n");
 
-const dir = mkdtempSync(join(tmpdir(), "inlet-handle-"));
-const config = loadConfig({ INLET_DB: join(dir, "h.db"), INLET_DEMO: "false", LOG_LEVEL: logLevel, RATE_LIMIT_RPS: "0", RATE_LIMIT_EPS: "0" });
-const database = openDatabase(config.db, { synchronous: config.synchronous });
-const checkpointer = startCheckpointer(database.sqlite, config.db);
-const services = createServices(config, database);
+const inlet = startInProcess("handle", { INLET_DEMO: "false", LOG_LEVEL: logLevel });
+const { services, tenant, auth } = inlet;
 const app = createApp(services);
-const tenant = services.tenants.createTenant("bench");
-const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId) };
 
 // Templates "<User-Agent>\t<JSON with {{MID}}>", one per visitor.
 const templates = trackTemplates(visitors(), Date.now()).map((line) => {
@@ -164,9 +154,5 @@ print(`user agent cache: ${JSON.stringify(services.enricher.stats().userAgent)};
 const round1 = (n: number) => Math.round(n * 10) / 10;
 print(JSON.stringify({ bench: "handle", logLevel, requests: perRound * rounds, concurrency, median: Object.fromEntries(phases.map((p) => [p.name, round1(median(p.cpuUs))])), min: Object.fromEntries(phases.map((p) => [p.name, round1(Math.min(...p.cpuUs))])) }));
 
-services.writer.close();
-services.enricher.close();
-await checkpointer.stop();
-database.close();
-rmSync(dir, { recursive: true, force: true });
+await inlet.close();
 process.exit(0);

@@ -8,26 +8,15 @@
  *
  * identify: 30% new users, 50% returning ones, 20% anonymous (traits only), like bench/run.ts.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { loadConfig } from "../src/config";
-import { openDatabase } from "../src/db/client";
-import { startCheckpointer } from "../src/db/checkpointer";
-import { createServices } from "../src/app";
 import { logger } from "../src/logger";
 import type { Validated } from "../src/pipeline";
+import { startInProcess } from "./lib/in-process";
 
 const [events = 60_000, concurrency = 32, visitors = 20_000] = process.argv.slice(2, 5).map(Number);
 const kind = process.argv[5] === "identify" ? "identify" : "track";
 logger.setLevel("silent");
-const dir = mkdtempSync(join(tmpdir(), "inlet-pipeline-"));
-const config = loadConfig({ INLET_DB: join(dir, "p.db"), LOG_LEVEL: "silent", RATE_LIMIT_RPS: "0", RATE_LIMIT_EPS: "0" });
-const database = openDatabase(config.db);
-const checkpointer = startCheckpointer(database.sqlite, config.db);
-const services = createServices(config, database);
-const tenant = services.tenants.createTenant("bench");
-const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId) };
+const inlet = startInProcess("pipeline", { LOG_LEVEL: "silent" });
+const { services, auth } = inlet;
 const ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const facts = { peerIp: "81.2.69.142", header: (name: string) => (name === "user-agent" ? ua : null) };
 
@@ -82,9 +71,5 @@ console.log(
     sessionCacheHitRate: services.sessions.hits / (services.sessions.hits + services.sessions.misses),
   }),
 );
-services.writer.close();
-services.enricher.close();
-await checkpointer.stop();
-database.close();
-rmSync(dir, { recursive: true, force: true });
+await inlet.close();
 process.exit(0);
