@@ -19,14 +19,9 @@ async function sendAll(key: string, anonymousId: string, minutes: number[], extr
   }
 }
 
-/**
- * The session rows, once the server has written the numbers it holds in memory: it does so when
- * its writer has been idle for ~50 ms (src/pipeline/sessions.ts), which this waits for.
- */
+/** The session rows, once the server has written the numbers it holds in memory. */
 async function sessionRows(tenantId: string) {
-  const deadline = Date.now() + 5_000;
-  while (server.running.services.sessions.pending && Date.now() < deadline) await Bun.sleep(10);
-  expect(server.running.services.sessions.pending).toBe(false);
+  expect(await server.sessionsWritten()).toBe(true);
   const db = new Database(server.dbPath, { readonly: true });
   try {
     return db.query("SELECT * FROM sessions WHERE tenant_id = ? ORDER BY started_at").all(tenantId) as Record<string, any>[];

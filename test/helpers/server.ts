@@ -23,6 +23,11 @@ export interface TestServer {
   post(path: string, body: unknown, init?: { key?: string; headers?: Record<string, string> }): Promise<Response>;
   /** A new tenant with its write key. */
   tenant(name?: string): { tenantId: string; writeKey: string };
+  /**
+   * Waits (at most 5 s) until the session numbers the server keeps in memory are written, which
+   * it does once its writer has been idle for ~50 ms (src/pipeline/sessions.ts); true when they are.
+   */
+  sessionsWritten(): Promise<boolean>;
 }
 
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
@@ -49,6 +54,11 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     tenant: (name = "other") => {
       const t = running.services.tenants.createTenant(name);
       return { tenantId: t.tenantId, writeKey: t.writeKey };
+    },
+    async sessionsWritten() {
+      const deadline = Date.now() + 5_000;
+      while (running.services.sessions.pending && Date.now() < deadline) await Bun.sleep(10);
+      return !running.services.sessions.pending;
     },
     async stop() {
       await running.stop();
