@@ -31,6 +31,15 @@ export const settings = {
     default: "NORMAL",
     doc: "SQLite synchronous mode: NORMAL survives a crash, FULL also a power loss",
   },
+  walLimitMb: {
+    env: "WAL_LIMIT_MB",
+    flag: "wal-limit",
+    kind: "int",
+    min: 1,
+    max: 65_536,
+    default: "64",
+    doc: "WAL size (MiB) past which commits pause a moment so the WAL can start over; bounds the WAL file under steady load",
+  },
   sessionTimeoutMinutes: {
     env: "SESSION_TIMEOUT_MINUTES",
     flag: "session-timeout",

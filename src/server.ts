@@ -22,8 +22,8 @@ export class ServeError extends Error {}
 export function startServer(config: Config): RunningServer {
   logger.setLevel(config.logLevel);
   const database = openDatabase(config.db, { synchronous: config.synchronous });
-  const checkpointer = startCheckpointer(database.sqlite, config.db);
   const services = createServices(config, database);
+  const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
 
   let app: ReturnType<typeof createApp>;
   try {

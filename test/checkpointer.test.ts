@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { statSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { existsSync, statSync } from "node:fs";
 import { startTestServer } from "./helpers/server";
 
 test("WAL checkpoints happen off the request thread: committed pages reach the database file while the server runs", async () => {
@@ -20,3 +21,43 @@ test("WAL checkpoints happen off the request thread: committed pages reach the d
     await server.stop();
   }
 });
+
+test("under steady load the WAL file stays near WAL_LIMIT_MB instead of growing without end, and every acknowledged event is stored", async () => {
+  const server = await startTestServer({ WAL_LIMIT_MB: "1", RATE_LIMIT_RPS: "0", RATE_LIMIT_EPS: "0" });
+  try {
+    const wal = `${server.dbPath}-wal`;
+    const walSize = () => (existsSync(wal) ? statSync(wal).size : 0);
+    // A WAL that never starts over holds every page committed, so it would outgrow this bound
+    // once the events' own bytes exceed it; the senders go on until they do.
+    const bound = 40 * 1024 * 1024;
+    const padding = 1000;
+    let acknowledged = 0;
+    let largestWal = 0;
+    let batches = 0;
+    const deadline = Date.now() + 30_000;
+    // Four senders back to back keep a group commit running at all times, as a loaded server
+    // does; PASSIVE checkpoints alone then never catch up and SQLite never rewinds the WAL.
+    const sender = async (id: number) => {
+      while (acknowledged * padding < bound * 1.25 && Date.now() < deadline) {
+        const batch = Array.from({ length: 100 }, (_, i) => ({ type: "track", event: "Filler", anonymousId: `s${id}-${batches}-${i}`, properties: { pad: "x".repeat(padding) } }));
+        batches++;
+        const response = await server.post("/v1/events/batch", { batch });
+        expect(response.status).toBe(200);
+        acknowledged += batch.length;
+        largestWal = Math.max(largestWal, walSize());
+      }
+    };
+    await Promise.all([0, 1, 2, 3].map(sender));
+    expect(acknowledged * padding).toBeGreaterThan(bound);
+    expect(largestWal).toBeLessThan(bound);
+    await server.running.stop();
+    const db = new Database(server.dbPath, { readonly: true });
+    try {
+      expect((db.query("SELECT count(*) AS n FROM events").get() as { n: number }).n).toBe(acknowledged);
+    } finally {
+      db.close();
+    }
+  } finally {
+    await server.stop();
+  }
+}, 40_000);

@@ -14,8 +14,8 @@ export function startInProcess(name: string, env: Record<string, string>) {
   const dir = mkdtempSync(join(tmpdir(), `inlet-${name}-`));
   const config = loadConfig({ INLET_DB: join(dir, `${name}.db`), RATE_LIMIT_RPS: "0", RATE_LIMIT_EPS: "0", ...env });
   const database = openDatabase(config.db, { synchronous: config.synchronous });
-  const checkpointer = startCheckpointer(database.sqlite, config.db);
   const services = createServices(config, database);
+  const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
   const tenant = services.tenants.createTenant("bench");
   const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId) };
   return {

@@ -6,6 +6,14 @@
  * turns automatic checkpoints off and a worker thread, with its own connection to the same
  * file, runs PASSIVE checkpoints (they never block the writer) as the WAL grows.
  *
+ * PASSIVE alone never lets the WAL start over under steady load: SQLite rewinds the WAL only
+ * when a write begins with every frame already copied back, and with commits every few
+ * milliseconds a checkpoint never catches up. The WAL then grows without end (gigabytes within a
+ * minute at full load, with its index mapped in memory). So once the WAL is past `walLimitBytes` (WAL_LIMIT_MB),
+ * the worker asks the server to hold its commits, checkpoints the rest (only what was written
+ * since its last pass), and lets commits go on; the next commit rewinds the WAL. Requests keep
+ * being read and queued meanwhile, and their group commit waits those few milliseconds.
+ *
  * The worker's code is inline (a Blob URL) so that the compiled single-file binary needs no
  * second entry point.
  */
@@ -15,41 +23,100 @@ import { logger } from "../logger";
 const workerSource = `
 import { Database } from "bun:sqlite";
 let db = null;
+let limitFrames = 0;
+let draining = false;
+function checkpoint() {
+  return db.query("PRAGMA wal_checkpoint(PASSIVE)").get();
+}
 self.onmessage = (message) => {
-  const { path, intervalMs } = message.data;
-  db = new Database(path);
-  db.run("PRAGMA busy_timeout = 1000");
-  setInterval(() => {
+  const data = message.data;
+  if (data.drained) {
+    // The server holds its commits now: this pass copies everything, so the WAL can rewind.
+    const started = performance.now();
+    let result = null;
     try {
-      db.run("PRAGMA wal_checkpoint(PASSIVE)");
+      result = checkpoint();
     } catch (error) {
       postMessage({ error: String((error && error.message) || error) });
     }
-  }, intervalMs);
+    draining = false;
+    postMessage({ resume: true, ms: performance.now() - started, complete: !!result && result.busy === 0 && result.log === result.checkpointed });
+    return;
+  }
+  db = new Database(data.path);
+  db.run("PRAGMA busy_timeout = 1000");
+  const pageSize = db.query("PRAGMA page_size").get().page_size;
+  limitFrames = Math.max(1, Math.floor(data.walLimitBytes / pageSize));
+  setInterval(() => {
+    if (draining) return;
+    try {
+      const result = checkpoint();
+      if (result.log > limitFrames) {
+        draining = true;
+        postMessage({ drain: true, frames: result.log });
+      }
+    } catch (error) {
+      postMessage({ error: String((error && error.message) || error) });
+    }
+  }, data.intervalMs);
 };
 `;
+
+/** A drain that takes longer than this lets commits go on regardless. */
+const DRAIN_TIMEOUT_MS = 2000;
 
 export interface Checkpointer {
   stop(): Promise<void>;
 }
 
+type WorkerMessage = { error?: string; drain?: boolean; frames?: number; resume?: boolean; ms?: number; complete?: boolean };
+
 /**
  * Starts checkpointing `path` from a worker and turns automatic checkpoints off on `sqlite`.
- * For ":memory:" databases (tests) it does nothing.
+ * `writer` holds its commits while the WAL rewinds. For ":memory:" databases it does nothing.
  */
-export function startCheckpointer(sqlite: Database, path: string, options: { intervalMs?: number } = {}): Checkpointer {
+export function startCheckpointer(
+  sqlite: Database,
+  path: string,
+  options: { writer: { pauseCommits(): () => void }; walLimitBytes: number; intervalMs?: number },
+): Checkpointer {
   if (path === ":memory:") return { stop: async () => {} };
   sqlite.run("PRAGMA wal_autocheckpoint = 0");
   const url = URL.createObjectURL(new Blob([workerSource], { type: "application/javascript" }));
   const worker = new Worker(url);
-  worker.onmessage = (message: MessageEvent<{ error?: string }>) => {
-    if (message.data.error) logger.warn("WAL checkpoint failed; it will be tried again", { error: message.data.error });
+  let resume: (() => void) | null = null;
+  let drainTimer: ReturnType<typeof setTimeout> | null = null;
+  let drainFrames = 0;
+  const release = () => {
+    if (drainTimer !== null) clearTimeout(drainTimer);
+    drainTimer = null;
+    resume?.();
+    resume = null;
   };
-  worker.postMessage({ path, intervalMs: options.intervalMs ?? 200 });
+  worker.onmessage = (message: MessageEvent<WorkerMessage>) => {
+    const data = message.data;
+    if (data.error) logger.warn("WAL checkpoint failed; it will be tried again", { error: data.error });
+    if (data.drain) {
+      // Between two group commits here (a transaction never spans an event-loop turn).
+      drainFrames = data.frames ?? 0;
+      resume = options.writer.pauseCommits();
+      drainTimer = setTimeout(() => {
+        logger.warn("WAL checkpoint took too long; commits go on without it", { timeoutMs: DRAIN_TIMEOUT_MS });
+        release();
+      }, DRAIN_TIMEOUT_MS);
+      worker.postMessage({ drained: true });
+    }
+    if (data.resume) {
+      release();
+      logger.debug("WAL rewound", { frames: drainFrames, ms: Math.round((data.ms ?? 0) * 10) / 10, complete: data.complete });
+    }
+  };
+  worker.postMessage({ path, intervalMs: options.intervalMs ?? 200, walLimitBytes: options.walLimitBytes });
   (worker as Worker & { unref(): void }).unref(); // the checkpointer never keeps the process alive
   return {
     async stop() {
       worker.terminate();
+      release();
       URL.revokeObjectURL(url);
       // Give the last word to the server's connection: closing it checkpoints what is left.
       sqlite.run("PRAGMA wal_autocheckpoint = 1000");

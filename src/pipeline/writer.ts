@@ -69,6 +69,8 @@ export class GroupCommitWriter {
   private idleRun = false;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
   private lastCommitAt = 0;
+  /** Holds on commits (see `pauseCommits`); jobs queue meanwhile. */
+  private pauses = 0;
   private readonly runInSavepoint: (job: Job) => unknown;
   private readonly runAll: (jobs: Job[], results: unknown[], failed: boolean[]) => void;
   /** Set after a storage fault, cleared by the next successful commit or probe (feeds /ready). */
@@ -140,10 +142,30 @@ export class GroupCommitWriter {
     return this.queuedWeight;
   }
 
+  /**
+   * Holds commits until the returned function is called (jobs keep queueing, within the same
+   * backpressure bound): the WAL checkpointer uses it to let the WAL start over (see
+   * src/db/checkpointer.ts). Closing commits regardless.
+   */
+  pauseCommits(): () => void {
+    this.pauses++;
+    let resumed = false;
+    return () => {
+      if (resumed) return;
+      resumed = true;
+      this.pauses--;
+      if (this.pauses === 0 && this.queue.length > 0 && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    };
+  }
+
   /** Runs and commits everything queued now. */
   flush(): void {
     this.scheduled = false;
     if (this.queue.length === 0) return;
+    if (this.pauses > 0 && !this.closed) return; // the resume schedules the next flush
     const jobs = this.queue;
     this.queue = [];
     this.queuedWeight = 0;
