@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { writeBodyFiles } from "./lib/bodies";
-import { killChildrenOnExit } from "./lib/proc";
+import { killChildrenOnExit, sleep } from "./lib/proc";
 import { f1, f2, n0, pct, phaseTable, verdictTable, type PhaseRow, type Verdict } from "./lib/report";
 import { ROOT, startBaseline, startInlet, storedEvents, type InletServer, type RunningServer } from "./lib/servers";
 import { combine, findWrk, runLoad, type LoadResult } from "./lib/wrk";
@@ -282,11 +282,23 @@ async function main() {
       step(`storage limit: bare bun:sqlite INSERT, ${cfg.seconds} s`);
       const limit = storageLimit(done.server.db, join(dir, "storage-limit.db"), cfg.seconds);
       rows.push({ name: `storage limit: bun:sqlite INSERT, ${BATCH_SIZE}/tx`, eventsPerSecond: limit.rowsPerSecond, cpu: limit.cpu });
+      // For context only: what the same rows cost without the exact-dedupe index, and with no index.
+      const context: Record<string, { rowsPerSecond: number; cpu: number }> = {};
+      for (const [indexes, label] of [["no-dedupe", "no messageId index"], ["none", "no index at all"]] as const) {
+        step(`storage limit, ${label} (context): bare bun:sqlite INSERT, ${cfg.seconds} s`);
+        context[indexes] = storageLimit(done.server.db, join(dir, `storage-limit-${indexes}.db`), cfg.seconds, [`--indexes=${indexes}`]);
+        rows.push({ name: `  same, ${label} (context)`, eventsPerSecond: context[indexes]!.rowsPerSecond, cpu: context[indexes]!.cpu });
+      }
+      notes.push(
+        `storage: bare bun:sqlite stores these rows at ${n0(limit.rowsPerSecond)}/s with the server's indexes, ` +
+          `${n0(context["no-dedupe"]!.rowsPerSecond)}/s without the unique (tenant, messageId) index, ${n0(context.none!.rowsPerSecond)}/s with no index at all`,
+      );
       const events = (done.load.ok * BATCH_SIZE) / done.load.seconds;
       verdicts.push({ what: "batch events/s", value: n0(events), target: ">= 150,000", met: events >= 150_000 });
       verdicts.push({ what: "batch / storage limit", value: f2(events / limit.rowsPerSecond), target: ">= 0.4", met: events / limit.rowsPerSecond >= 0.4 });
       results.batch = { ...done.load, eventsPerSecond: events };
       results.storageLimit = limit;
+      results.storageLimitContext = context;
     });
   }
 
@@ -315,6 +327,7 @@ async function main() {
       let acknowledged = 0;
       let runs = 0;
       const rss: { acknowledged: number; rss: number }[] = [];
+      let idleRss = NaN;
       const started = performance.now();
       const server = await startInlet(dir, "million", {});
       try {
@@ -327,6 +340,9 @@ async function main() {
           rss.push({ acknowledged, rss: Math.round(server.memory().rss) });
         }
         memory.million = server.memory();
+        // For context (the verdict uses the reading above, taken as the load stops).
+        await sleep(5_000);
+        idleRss = server.memory().rss;
       } finally {
         await server.stop();
       }
@@ -334,8 +350,8 @@ async function main() {
       checkStored("1M track", server, "track", acknowledged, runs * cfg.connections);
       const end = memory.million!.rss;
       verdicts.push({ what: `RSS after ${n0(acknowledged)} track events`, value: `${f1(end)} MiB`, target: "< 150 MiB", met: end < 150 });
-      notes.push(`million: RSS (MiB) by events acknowledged: ${rss.map((r) => `${n0(r.acknowledged)}: ${r.rss}`).join(", ")}`);
-      results.million = { acknowledged, seconds: elapsed, rps: acknowledged / elapsed, memory: memory.million, rss };
+      notes.push(`million: RSS (MiB) by events acknowledged: ${rss.map((r) => `${n0(r.acknowledged)}: ${r.rss}`).join(", ")}; 5 s after the load stopped: ${f1(idleRss)}`);
+      results.million = { acknowledged, seconds: elapsed, rps: acknowledged / elapsed, memory: memory.million, rss, idleRss };
     });
   } else {
     verdicts.push({ what: "RSS after 1M track events", value: "BENCH_MILLION=1", target: "< 150 MiB", met: null });
@@ -395,8 +411,8 @@ function machine() {
 }
 
 /** Runs bench/storage-limit.ts in its own process (fresh heap; nothing else of the bench running). */
-function storageLimit(source: string, target: string, seconds: number): { rows: number; seconds: number; rowsPerSecond: number; cpu: number } {
-  const out = Bun.spawnSync(["bun", "run", join(ROOT, "bench", "storage-limit.ts"), source, target, String(seconds), String(BATCH_SIZE)], { cwd: ROOT });
+function storageLimit(source: string, target: string, seconds: number, flags: string[] = []): { rows: number; seconds: number; rowsPerSecond: number; cpu: number } {
+  const out = Bun.spawnSync(["bun", "run", join(ROOT, "bench", "storage-limit.ts"), source, target, String(seconds), String(BATCH_SIZE), ...flags], { cwd: ROOT });
   if (out.exitCode !== 0) throw new Error(`storage limit failed:\n${out.stderr.toString()}`);
   return JSON.parse(out.stdout.toString());
 }

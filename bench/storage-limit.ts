@@ -5,14 +5,24 @@
  * them again (with fresh messageIds) into a fresh database through one prepared INSERT, one
  * transaction per 100 rows, with the server's pragmas (WAL, synchronous=NORMAL, ...).
  *
- *   bun run bench/storage-limit.ts <server.db> <fresh.db> <seconds> [rows per transaction]
+ *   bun run bench/storage-limit.ts <server.db> <fresh.db> <seconds> [rows per transaction] [--indexes=all|no-dedupe|none]
  *
- * Prints one JSON line: { rows, seconds, rowsPerSecond, rowsPerTransaction, sampleRows, cpu }, where
+ * `--indexes` (default `all`, the server's table) leaves indexes out, for comparison only:
+ * `no-dedupe` drops the unique (tenant_id, message_id) index that makes a repeated messageId a
+ * duplicate, `none` every index (the rows alone). A random messageId lands each row in a random
+ * leaf page of its index, so once an index outgrows the page cache every row dirties a page of
+ * its own, written to the WAL and again by the checkpoint; the event-time index behaves alike
+ * when timestamps arrive jittered.
+ *
+ * Prints one JSON line: { rows, seconds, rowsPerSecond, rowsPerTransaction, sampleRows, indexes, cpu }, where
  * cpu is the CPU time used per second of the run (below 1: it waited, for the disk or for a core).
  */
 import { Database } from "bun:sqlite";
 
-const [source, target, secondsArg, perTxArg] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const indexes = (args.find((a) => a.startsWith("--indexes="))?.slice("--indexes=".length) ?? "all") as "all" | "no-dedupe" | "none";
+if (!["all", "no-dedupe", "none"].includes(indexes)) throw new Error(`--indexes must be all, no-dedupe or none, not ${indexes}`);
+const [source, target, secondsArg, perTxArg] = args.filter((a) => !a.startsWith("--"));
 if (!source || !target || !secondsArg) {
   process.stderr.write("usage: bun run bench/storage-limit.ts <server.db> <fresh.db> <seconds> [rows per transaction]\n");
   process.exit(2);
@@ -33,7 +43,9 @@ db.run("PRAGMA journal_mode = WAL");
 db.run("PRAGMA synchronous = NORMAL");
 db.run("PRAGMA temp_store = MEMORY");
 db.run("PRAGMA cache_size = -65536");
-for (const { sql } of ddl) db.run(sql);
+const keep = (sql: string) =>
+  !/^CREATE (UNIQUE )?INDEX/i.test(sql) || indexes === "all" || (indexes === "no-dedupe" && !/events_tenant_message/.test(sql));
+for (const { sql } of ddl) if (keep(sql)) db.run(sql);
 
 const insert = db.prepare(`INSERT INTO events (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`);
 const messageIdAt = columns.indexOf("message_id");
@@ -55,4 +67,4 @@ const elapsed = (performance.now() - started) / 1000;
 const cpu = process.cpuUsage(cpu0);
 db.close();
 
-process.stdout.write(JSON.stringify({ rows: n, seconds: elapsed, rowsPerSecond: n / elapsed, rowsPerTransaction: perTx, sampleRows: rows.length, cpu: (cpu.user + cpu.system) / 1e6 / elapsed }) + "\n");
+process.stdout.write(JSON.stringify({ rows: n, seconds: elapsed, rowsPerSecond: n / elapsed, rowsPerTransaction: perTx, sampleRows: rows.length, indexes, cpu: (cpu.user + cpu.system) / 1e6 / elapsed }) + "\n");
