@@ -25,6 +25,9 @@ import { Database } from "bun:sqlite";
 let db = null;
 let limitFrames = 0;
 let draining = false;
+// After a drain that could not copy everything (another process reading an old snapshot, e.g. a
+// long export), ask again only later: the WAL cannot rewind until that reader is done.
+let noDrainUntil = 0;
 function checkpoint() {
   return db.query("PRAGMA wal_checkpoint(PASSIVE)").get();
 }
@@ -40,7 +43,9 @@ self.onmessage = (message) => {
       postMessage({ error: String((error && error.message) || error) });
     }
     draining = false;
-    postMessage({ resume: true, ms: performance.now() - started, complete: !!result && result.busy === 0 && result.log === result.checkpointed });
+    const complete = !!result && result.busy === 0 && result.log === result.checkpointed;
+    if (!complete) noDrainUntil = performance.now() + 5000;
+    postMessage({ resume: true, ms: performance.now() - started, complete });
     return;
   }
   db = new Database(data.path);
@@ -51,7 +56,7 @@ self.onmessage = (message) => {
     if (draining) return;
     try {
       const result = checkpoint();
-      if (result.log > limitFrames) {
+      if (result.log > limitFrames && performance.now() >= noDrainUntil) {
         draining = true;
         postMessage({ drain: true, frames: result.log });
       }
@@ -82,6 +87,9 @@ export function startCheckpointer(
 ): Checkpointer {
   if (path === ":memory:") return { stop: async () => {} };
   sqlite.run("PRAGMA wal_autocheckpoint = 0");
+  // When the WAL rewinds, SQLite cuts the file back to this size (the limit can be overshot by
+  // what one checkpoint interval writes).
+  sqlite.run(`PRAGMA journal_size_limit = ${Math.floor(options.walLimitBytes)}`);
   const url = URL.createObjectURL(new Blob([workerSource], { type: "application/javascript" }));
   const worker = new Worker(url);
   let resume: (() => void) | null = null;
