@@ -94,3 +94,29 @@ test("a lock met by a query drizzle wraps (its DrizzleError) is waited out the s
   other.close();
   writerDb.close();
 });
+
+test("paused commits (the WAL rewinding): writes wait unanswered and uncommitted, then commit together on resume; closing commits regardless", async () => {
+  const { writerDb, other, writer } = open("paused.db");
+  const insert = writerDb.prepare("INSERT INTO t VALUES ('a')");
+  const resume = writer.pauseCommits();
+  let answered = 0;
+  const writes = [1, 2, 3].map(() => writer.submit(1, () => insert.run().changes).then((n) => (answered++, n)));
+  await Bun.sleep(30);
+  expect(answered).toBe(0);
+  expect(count(other)).toBe(0);
+  resume();
+  resume(); // a second call changes nothing
+  expect(await Promise.all(writes)).toEqual([1, 1, 1]);
+  expect(count(other)).toBe(3);
+  expect(writer.stats.lastCommitJobs).toBe(3);
+
+  writer.pauseCommits(); // never resumed
+  const last = writer.submit(1, () => insert.run().changes);
+  await Bun.sleep(20);
+  expect(count(other)).toBe(3);
+  writer.close();
+  expect(await Promise.race([last, Bun.sleep(2_000).then(() => "still waiting")])).toBe(1);
+  expect(count(other)).toBe(4);
+  other.close();
+  writerDb.close();
+});
