@@ -2,9 +2,9 @@
  * Reads a tenant's stored events back as canonical Segment-shaped objects, oldest first, in
  * pages (keyset on timestamp and id) so an export of millions of rows runs in constant memory.
  */
-import { and, asc, eq, gt, gte, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
-import { events, sessions } from "../../db/schema";
+import { events, eventSecond, secondOf, sessions } from "../../db/schema";
 
 export interface ExportFilter {
   tenantId: string;
@@ -49,11 +49,13 @@ export function toCanonical(row: Row, sessionLeadId: string | null): Record<stri
 }
 
 export function* exportEvents(db: Db, filter: ExportFilter): Generator<Record<string, unknown>> {
+  // Through events_tenant_second: the index orders by second, SQLite sorts each second's rows by
+  // timestamp and id (the same order as by timestamp and id alone).
   const conditions: SQL[] = [eq(events.tenantId, filter.tenantId)];
-  if (filter.since !== undefined) conditions.push(gte(events.timestamp, filter.since));
-  if (filter.until !== undefined) conditions.push(lt(events.timestamp, filter.until));
+  if (filter.since !== undefined) conditions.push(gte(eventSecond, secondOf(filter.since)), gte(events.timestamp, filter.since));
+  if (filter.until !== undefined) conditions.push(lte(eventSecond, secondOf(filter.until)), lt(events.timestamp, filter.until));
   if (filter.type !== undefined) conditions.push(eq(events.type, filter.type));
-  let after: { timestamp: number; id: number } | null = null;
+  let after: { second: number; timestamp: number; id: number } | null = null;
   for (;;) {
     const page: { event: Row; sessionLeadId: string | null }[] = db
       .select({ event: events, sessionLeadId: sessions.leadId })
@@ -62,15 +64,20 @@ export function* exportEvents(db: Db, filter: ExportFilter): Generator<Record<st
       .where(
         and(
           ...conditions,
-          after ? or(gt(events.timestamp, after.timestamp), and(eq(events.timestamp, after.timestamp), gt(events.id, after.id))) : sql`1`,
+          after
+            ? and(
+                gte(eventSecond, after.second),
+                or(gt(eventSecond, after.second), gt(events.timestamp, after.timestamp), and(eq(events.timestamp, after.timestamp), gt(events.id, after.id))),
+              )
+            : sql`1`,
         ),
       )
-      .orderBy(asc(events.timestamp), asc(events.id))
+      .orderBy(asc(eventSecond), asc(events.timestamp), asc(events.id))
       .limit(PAGE)
       .all();
     for (const row of page) yield toCanonical(row.event, row.sessionLeadId);
     if (page.length < PAGE) return;
     const last = page[page.length - 1]!.event;
-    after = { timestamp: last.timestamp, id: last.id };
+    after = { second: secondOf(last.timestamp), timestamp: last.timestamp, id: last.id };
   }
 }
