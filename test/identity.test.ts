@@ -116,6 +116,23 @@ describe("identify", () => {
     expect(merges).toHaveLength(1);
   });
 
+  test("a changed email moves the lead: found by the new one, not the old; only the new one merges", async () => {
+    const t = server.tenant("i6b");
+    const lee = (await (await identify(t.writeKey, { userId: "lee", traits: { email: "lee@old.example", plan: "free" } })).json()).leadId;
+    // Same email again (only another trait changes), then a new email.
+    await identify(t.writeKey, { userId: "lee", traits: { email: "lee@old.example", plan: "pro" } });
+    expect((await leadShow(t.tenantId, "lee@old.example"))?.leadId).toBe(lee);
+    await identify(t.writeKey, { userId: "lee", traits: { email: "Lee@New.example" } });
+    expect((await leadShow(t.tenantId, "lee@new.example"))?.leadId).toBe(lee);
+    expect(await leadShow(t.tenantId, "lee@old.example")).toBeNull();
+    const other = (await (await identify(t.writeKey, { userId: "someone", traits: { email: "lee@old.example" } })).json()).leadId;
+    expect(other).not.toBe(lee);
+    const again = (await (await identify(t.writeKey, { userId: "lee-2", traits: { email: "lee@new.example" } })).json()).leadId;
+    expect(again).toBe(lee);
+    // The merge took lee-2's newer email spelling (newer values win).
+    expect((await leadShow(t.tenantId, "lee")).traits).toMatchObject({ email: "lee@new.example", plan: "pro" });
+  });
+
   test("an identify with only an email keys the lead by email; a later userId with that email adopts it", async () => {
     const t = server.tenant("i7");
     const byEmail = (await (await identify(t.writeKey, { anonymousId: "newsletter", traits: { email: "kim@example.com" } })).json()).leadId;

@@ -73,7 +73,10 @@ export class IdentityResolver implements IdentityStep {
         .insert(leads)
         .values({ id: p("id"), tenantId: p("tenantId"), userId: p("userId"), email: p("email"), traits: "{}", traitTimes: "{}", createdAt: p("at"), updatedAt: p("at") })
         .prepare(),
-      saveLead: db
+      // Two statements: SQLite rewrites an index entry whenever its column is SET, changed or not,
+      // and most identifies leave the email as it was.
+      saveLead: db.update(leads).set({ traits: v("traits"), traitTimes: v("traitTimes"), updatedAt: v("at") }).where(eq(leads.id, p("id"))).prepare(),
+      saveLeadAndEmail: db
         .update(leads)
         .set({ traits: v("traits"), traitTimes: v("traitTimes"), email: v("email"), updatedAt: v("at") })
         .where(eq(leads.id, p("id")))
@@ -225,8 +228,10 @@ export class IdentityResolver implements IdentityStep {
     const email = normalizeEmail(traits.email) ?? (lead.userId === null ? lead.email : null);
     lead.traits = JSON.stringify(traits);
     lead.traitTimes = JSON.stringify(times);
+    const saved = { id: lead.id, traits: lead.traits, traitTimes: lead.traitTimes, at: Date.now() };
+    if (email === lead.email) this.q.saveLead.run(saved);
+    else this.q.saveLeadAndEmail.run({ ...saved, email });
     lead.email = email;
-    this.q.saveLead.run({ id: lead.id, traits: lead.traits, traitTimes: lead.traitTimes, email, at: Date.now() });
   }
 
   /** Merges `loser` into `winner`; `visitor` (the event's, held in memory) is re-pointed too. */
