@@ -36,9 +36,10 @@ export function openDatabase(path: string, options: OpenOptions = {}): DatabaseH
   }
   sqlite.run("PRAGMA foreign_keys = ON");
   sqlite.run("PRAGMA temp_store = MEMORY");
-  // 16 MiB: measured as fast as 64 MiB on the write path (bench/pipeline.ts; the OS caches the
-  // file too) and it keeps the server's memory down.
-  sqlite.run("PRAGMA cache_size = -16384");
+  // 4 MiB: the benchmarks (track, batch, identify, alternating runs) are as fast as with 16 or
+  // 64 MiB, since the OS caches the file too, and every MiB here stays resident: 16 -> 4 took the
+  // RSS after 1M track events from 190 to 180-185 MiB, and 5 s later from 171 to 146.
+  sqlite.run("PRAGMA cache_size = -4096");
   const db = drizzle(sqlite, { schema });
   if (!options.readonly) migrate(db);
   return {
