@@ -25,7 +25,7 @@ const indexes = (args.find((a) => a.startsWith("--indexes="))?.slice("--indexes=
 if (!["all", "no-dedupe", "none"].includes(indexes)) throw new Error(`--indexes must be all, no-dedupe or none, not ${indexes}`);
 const [source, target, secondsArg, perTxArg] = args.filter((a) => !a.startsWith("--"));
 if (!source || !target || !secondsArg) {
-  process.stderr.write("usage: bun run bench/storage-limit.ts <server.db> <fresh.db> <seconds> [rows per transaction]\n");
+  process.stderr.write("usage: bun run bench/storage-limit.ts <server.db> <fresh.db> <seconds> [rows per transaction] [--indexes=all|no-dedupe|none]\n");
   process.exit(2);
 }
 const seconds = Number(secondsArg);

@@ -112,6 +112,7 @@ export function startCheckpointer(
         logger.warn("WAL checkpoint took too long; commits go on without it", { timeoutMs: DRAIN_TIMEOUT_MS });
         release();
       }, DRAIN_TIMEOUT_MS);
+      drainTimer.unref();
       worker.postMessage({ drained: true });
     }
     if (data.resume) {
