@@ -4,21 +4,55 @@
  * lookup, enrichment, pipeline or storage. bench/floor.ts compares it with the bare Bun.serve, so
  * the cost of Inlet's own request path can be told apart from the framework's.
  *
- *   PORT=<port> bun run bench/elysia-floor-server.ts
+ *   PORT=<port> [INLET_DB=<file>] bun run bench/elysia-floor-server.ts [--enrich] [--store]
+ *
+ * `--enrich` runs Inlet's Enricher (src/enrich, embedded geo database) on each event's context;
+ * `--store` stores each event in Inlet's events table before answering, as the storage floor
+ * does (bench/lib/floor-store.ts, writer on this thread). With both, this is the least an
+ * Inlet-shaped server must do per track call (the brief's framework, issue 4's enrichment, a
+ * durable, deduplicated store), still without key lookup, visitors or sessions.
  */
 import { Elysia } from "elysia";
+import { Enricher } from "../src/enrich";
 import { callSchemas, TrackResponse } from "../src/modules/events/model";
+import { parseSettings } from "../src/modules/tenants/settings";
+import { startStore, toRow, type Row } from "./lib/floor-store";
+
+const enricher = process.argv.includes("--enrich") ? new Enricher() : null;
+/** A new tenant's settings (the defaults). */
+const settings = parseSettings(null);
+let add: ((row: Row, done: () => void) => void) | null = null;
+if (process.argv.includes("--store")) {
+  if (!process.env.INLET_DB) throw new Error("--store needs INLET_DB (the database file)");
+  add = await startStore(process.env.INLET_DB, "main");
+}
 
 const app = new Elysia({ normalize: false, serve: { reusePort: false } })
   .derive(({ headers }) => ({ key: headers.authorization ?? null }))
   .get("/ready", () => "ok")
-  .post("/v1/events/track", ({ body }) => ({ success: true, messageId: body.messageId === undefined ? "generated" : String(body.messageId), status: "accepted" as const }), {
-    body: callSchemas.track,
-    response: { 200: TrackResponse },
-  })
+  .post(
+    "/v1/events/track",
+    async ({ body, request, server }) => {
+      const messageId = body.messageId === undefined ? "generated" : String(body.messageId);
+      let context: unknown = body.context;
+      if (enricher) {
+        const header = (name: string) => request.headers.get(name);
+        context = enricher.enrich({ context: body.context as Record<string, unknown> | undefined, peerIp: () => server?.requestIP(request)?.address ?? null, header, settings }).context;
+      }
+      if (add) {
+        const row = toRow(body as Record<string, unknown>, Date.now(), context);
+        await new Promise<void>((resolve) => add!(row, resolve));
+      }
+      return { success: true, messageId, status: "accepted" as const };
+    },
+    {
+      body: callSchemas.track,
+      response: { 200: TrackResponse },
+    },
+  )
   .listen({ port: Number(process.env.PORT ?? 0), hostname: "127.0.0.1" });
 
-process.stderr.write(`elysia floor listening on ${app.server!.url.href}\n`);
+process.stderr.write(`elysia floor${enricher ? " + enrich" : ""}${add ? " + store" : ""} listening on ${app.server!.url.href}\n`);
 process.on("SIGTERM", () => {
   void app.stop(true);
   process.exit(0);

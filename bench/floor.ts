@@ -1,9 +1,20 @@
 /**
- * How much of a track request's cost is the framework's: a bare `Bun.serve` that parses the JSON
- * (bench/baseline-server.ts) against an Elysia route with Inlet's own track schema and a derive
- * (bench/elysia-floor-server.ts), driven by the same wrk script and bodies as `bun run bench`,
- * in alternating rounds. Inlet's track rate ÷ the bare server (from `bun run bench`) can then be
- * read against this floor.
+ * Where a track request's cost goes, as a ladder of servers driven by the same wrk script, bodies
+ * and connections as `bun run bench`, in alternating rounds, each as a ratio of the bare server:
+ *
+ *   bare Bun.serve          bench/baseline-server.ts: read the body, JSON.parse, answer
+ *   Elysia floor            bench/elysia-floor-server.ts: Elysia with Inlet's track schema and a derive
+ *   storage floor, main     bench/storage-floor-server.ts: the bare server that also stores each event
+ *                           (one row of Inlet's events table, group commit) before answering
+ *   storage floor, worker   the same with the SQLite writer on a worker thread
+ *   Elysia + store          the Elysia floor that also stores as the storage floor (writer on the main thread)
+ *   Elysia + enrich + store the same that also runs Inlet's enrichment (src/enrich) on the context
+ *   Inlet                   `inlet serve` (LOG_LEVEL=warn), POST /v1/events/track
+ *
+ * The floors do nothing Inlet can skip (parse; store durably with dedupe and answer after
+ * COMMIT; with Elysia, validate with the `t` schema; enrich) and nothing else (no key lookup,
+ * visitors, sessions, metrics or logging), so Inlet's track rate cannot be above theirs on the
+ * same machine.
  *
  *   bun run bench/floor.ts        (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_THREADS as in bench/run.ts)
  */
@@ -11,7 +22,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeBodyFiles } from "./lib/bodies";
-import { startBaseline, startElysiaFloor, type RunningServer } from "./lib/servers";
+import { startBaseline, startElysiaFloor, startInlet, startStorageFloor, type RunningServer } from "./lib/servers";
 import { combine, findWrk, runLoad, type LoadResult } from "./lib/wrk";
 
 const env = process.env;
@@ -25,20 +36,30 @@ const threads = Number(env.BENCH_THREADS ?? 2);
 const dir = mkdtempSync(join(tmpdir(), "inlet-floor-"));
 const wrk = findWrk();
 const bodies = await writeBodyFiles(dir);
-const servers: RunningServer[] = [await startBaseline(dir), await startElysiaFloor(dir)];
+const servers: RunningServer[] = [];
 try {
+  servers.push(await startBaseline(dir), await startElysiaFloor(dir), await startStorageFloor(dir, "main"), await startStorageFloor(dir, "worker"), await startElysiaFloor(dir, { store: true }), await startElysiaFloor(dir, { enrich: true, store: true }));
+  const inlet = await startInlet(dir, "inlet");
+  servers.push(inlet);
+  const names = ["bare Bun.serve (JSON.parse)", "Elysia + Inlet's track schema + derive", "storage floor, writer on the main thread", "storage floor, writer on a worker thread", "Elysia floor + storage", "Elysia floor + Inlet's enrichment + storage", "Inlet track (LOG_LEVEL=warn)"];
   const load = (server: RunningServer, tag: string, s: number) =>
-    runLoad(wrk.path, { server, path: "/v1/events/track", data: bodies.track, tag, seconds: s, connections, threads, writeKey: "unused" });
-  for (const server of servers) await load(server, `w-${server.name}`, 3);
-  const slices: LoadResult[][] = [[], []];
+    runLoad(wrk.path, { server, path: "/v1/events/track", data: bodies.track, tag, seconds: s, connections, threads, writeKey: inlet.writeKey });
+  for (const server of servers) await load(server, `w-${server.name.replaceAll(" ", "-")}`, 3);
+  const slices: LoadResult[][] = servers.map(() => []);
   for (let r = 0; r < rounds; r++) for (let i = 0; i < servers.length; i++) slices[i]!.push(await load(servers[i]!, `r${r}-${i}`, slice));
-  const [bare, floor] = slices.map(combine) as [LoadResult, LoadResult];
-  const ratios = slices[1]!.map((s, r) => s.rps / slices[0]![r]!.rps);
-  const line = (name: string, l: LoadResult) => `${name.padEnd(40)} ${Math.round(l.rps).toLocaleString("en").padStart(8)} req/s  non-2xx ${l.non2xx}`;
+  const results = slices.map(combine);
+  const bare = results[0]!;
   console.log(`wrk ${wrk.version}, ${threads} threads, ${connections} connections, ${rounds} alternating rounds of ${slice} s`);
-  console.log(line("bare Bun.serve (JSON.parse)", bare));
-  console.log(line("Elysia + Inlet's track schema + derive", floor));
-  console.log(`framework floor ÷ bare: ${(floor.rps / bare.rps).toFixed(2)} (rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`);
+  console.log(`${"server".padEnd(42)} ${"req/s".padStart(8)}  ${"÷ bare".padStart(6)}  rounds     ${"p99 ms".padStart(6)}  CPU server  wrk  non-2xx`);
+  for (let i = 0; i < servers.length; i++) {
+    const l = results[i]!;
+    const ratios = slices[i]!.map((s, r) => s.rps / slices[0]![r]!.rps);
+    const range = `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
+    const pct = (x: number) => `${Math.round(x * 100)}%`;
+    console.log(
+      `${names[i]!.padEnd(42)} ${Math.round(l.rps).toLocaleString("en").padStart(8)}  ${(l.rps / bare.rps).toFixed(2).padStart(6)}  ${range.padEnd(9)}  ${l.latencyMs.p99.toFixed(1).padStart(6)}  ${pct(l.cpu.server).padStart(10)}  ${pct(l.cpu.wrk).padStart(3)}  ${l.non2xx}`,
+    );
+  }
 } finally {
   for (const server of servers) await server.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -46,19 +46,32 @@ export function startBaseline(dir: string): Promise<RunningServer> {
   return startScript(dir, "baseline", "baseline-server.ts");
 }
 
-/** bench/elysia-floor-server.ts: Elysia with Inlet's track schema and nothing else (bench/floor.ts). */
-export function startElysiaFloor(dir: string): Promise<RunningServer> {
-  return startScript(dir, "elysia floor", "elysia-floor-server.ts");
+/**
+ * bench/elysia-floor-server.ts: Elysia with Inlet's track schema and nothing else (bench/floor.ts);
+ * `enrich` adds Inlet's enrichment, `store` the floor's storage (writer on the main thread).
+ */
+export function startElysiaFloor(dir: string, add: { enrich?: boolean; store?: boolean } = {}): Promise<RunningServer> {
+  const flags = [...(add.enrich ? ["--enrich"] : []), ...(add.store ? ["--store"] : [])];
+  const name = ["elysia floor", ...flags.map((f) => f.slice(2))].join(" ");
+  return startScript(dir, name, "elysia-floor-server.ts", { args: flags, env: { INLET_DB: join(dir, `${name.replaceAll(" ", "-")}.db`) } });
+}
+
+/**
+ * bench/storage-floor-server.ts: the bare server that also stores each event in Inlet's events
+ * table before answering (bench/floor.ts); `writer` says on which thread SQLite writes.
+ */
+export function startStorageFloor(dir: string, writer: "main" | "worker"): Promise<RunningServer> {
+  return startScript(dir, `storage floor ${writer}`, "storage-floor-server.ts", { args: [`--writer=${writer}`], env: { INLET_DB: join(dir, `storage-floor-${writer}.db`) } });
 }
 
 /** A comparison server from bench/, on a free port, logging into `dir`. */
-async function startScript(dir: string, name: string, script: string): Promise<RunningServer> {
+async function startScript(dir: string, name: string, script: string, extra: { args?: string[]; env?: Record<string, string> } = {}): Promise<RunningServer> {
   const port = freePort();
   const log = join(dir, `${name.replaceAll(" ", "-")}.log`);
   const fd = openSync(log, "a");
-  const child = spawn(["bun", "run", join(ROOT, "bench", script)], {
+  const child = spawn(["bun", "run", join(ROOT, "bench", script), ...(extra.args ?? [])], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port) },
+    env: { ...process.env, ...extra.env, PORT: String(port) },
     stdout: fd,
     stderr: fd,
   });
