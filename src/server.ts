@@ -7,6 +7,7 @@ import { startCheckpointer } from "./db/checkpointer";
 import { openDatabase } from "./db/client";
 import { createApp, createServices, type Services } from "./app";
 import { logger } from "./logger";
+import { flushTracing } from "./observability/tracing";
 
 export interface RunningServer {
   url: URL;
@@ -15,6 +16,9 @@ export interface RunningServer {
   /** Graceful stop: no new requests, in-flight ones finish, pending writes commit, database closed. */
   stop(): Promise<void>;
 }
+
+/** How long a shutdown waits for the tracing collector to take the last spans. */
+const TRACE_FLUSH_TIMEOUT_MS = 2_000;
 
 /** Starting failed for a reason the operator can fix (the message says which). */
 export class ServeError extends Error {}
@@ -57,6 +61,8 @@ export function startServer(config: Config): RunningServer {
       services.enricher.close();
       await checkpointer.stop();
       database.close();
+      // Last: the spans of the final requests and commits have ended by now.
+      await flushTracing(TRACE_FLUSH_TIMEOUT_MS);
       logger.info("stopped");
       logger.flush();
     })();

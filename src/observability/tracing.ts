@@ -182,6 +182,28 @@ export const privacyFilter: SpanProcessor = {
 };
 
 /**
+ * Sends the spans still buffered: the SDK's batch processor exports every few seconds
+ * (OTEL_BSP_SCHEDULE_DELAY), so without this the spans of the last requests before a shutdown
+ * would be lost. Waits at most `timeoutMs` (an unreachable collector must not hold the exit).
+ */
+export async function flushTracing(timeoutMs: number): Promise<void> {
+  if (otel === null) return;
+  const processor = (otel.getTracer() as unknown as { _spanProcessor?: { forceFlush?: () => Promise<void> } })._spanProcessor;
+  if (typeof processor?.forceFlush !== "function") return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  try {
+    await Promise.race([processor.forceFlush(), deadline]);
+  } catch (error) {
+    logger.warn("tracing: the last spans could not be exported", { error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Puts `privacyFilter` first among the span processors of the SDK the plugin started, so it runs
  * before the exporter's. The SDK builds its exporter from the environment only when it is given
  * no span processors of its own, and the filter must not replace that exporter; the SDK keeps its

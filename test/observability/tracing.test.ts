@@ -228,6 +228,42 @@ describe("sampling (OTEL_TRACES_SAMPLER), decided before the plugin does any wor
   });
 });
 
+describe("shutdown", () => {
+  test("a graceful stop exports the spans still buffered: the last requests' traces are not lost", async () => {
+    const lateReceiver = startOtlpReceiver();
+    const db = join(tempDir(), "inlet.db");
+    const created = JSON.parse((await cli(["tenant", "create", "late"], { INLET_DB: db })).stdout);
+    const lateServer = await spawnServer({
+      INLET_DB: db,
+      INLET_DEMO: "false",
+      OTEL_EXPORTER_OTLP_ENDPOINT: lateReceiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      // Far beyond the test: only the flush at shutdown can send these spans.
+      OTEL_BSP_SCHEDULE_DELAY: "600000",
+    });
+    try {
+      const traceId = "9bf7651916cd43dd8448eb211c8031a5";
+      const res = await fetch(lateServer.url + "/v1/events/track", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${created.writeKey}`, traceparent: traceparent(traceId) },
+        body: JSON.stringify({ event: "Last before shutdown", anonymousId: "late-1" }),
+      });
+      expect(res.status).toBe(200);
+      await Bun.sleep(200);
+      expect(lateReceiver.spans.filter((s) => s.traceId === traceId)).toEqual([]);
+      lateServer.proc.kill("SIGTERM");
+      expect(await lateServer.proc.exited).toBe(0);
+      const names = lateReceiver.spans.filter((s) => s.traceId === traceId).map((s) => s.name);
+      for (const name of ["validate", "enrich", "commit", "session"]) expect(names).toContain(name);
+      expect(lateReceiver.spans.some((s) => s.traceId === traceId && s.parentSpanId === PARENT_SPAN_ID)).toBe(true);
+    } finally {
+      lateServer.proc.kill();
+      await lateServer.proc.exited;
+      lateReceiver.stop();
+    }
+  });
+});
+
 describe("tracing off (nothing configured)", () => {
   test("the plugin is not registered and the OpenTelemetry SDK is not even loaded", async () => {
     // The API package alone is loaded anyway (prom-client uses it); the plugin and the SDK must not be.
