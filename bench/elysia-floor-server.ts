@@ -12,47 +12,19 @@
  * Inlet-shaped server must do per track call (the brief's framework, issue 4's enrichment, a
  * durable, deduplicated store), still without key lookup, visitors or sessions.
  */
-import { Elysia } from "elysia";
-import { Enricher } from "../src/enrich";
-import { callSchemas, TrackResponse } from "../src/modules/events/model";
-import { parseSettings } from "../src/modules/tenants/settings";
-import { startStore, toRow, type Row } from "./lib/floor-store";
+import { floorApp } from "./lib/floor-app";
+import { startStore, type Row } from "./lib/floor-store";
 
-const enricher = process.argv.includes("--enrich") ? new Enricher() : null;
-/** A new tenant's settings (the defaults). */
-const settings = parseSettings(null);
+const enrich = process.argv.includes("--enrich");
 let add: ((row: Row, done: () => void) => void) | null = null;
 if (process.argv.includes("--store")) {
   if (!process.env.INLET_DB) throw new Error("--store needs INLET_DB (the database file)");
   add = await startStore(process.env.INLET_DB, "main");
 }
 
-const app = new Elysia({ normalize: false, serve: { reusePort: false } })
-  .derive(({ headers }) => ({ key: headers.authorization ?? null }))
-  .get("/ready", () => "ok")
-  .post(
-    "/v1/events/track",
-    async ({ body, request, server }) => {
-      const messageId = body.messageId === undefined ? "generated" : String(body.messageId);
-      let context: unknown = body.context;
-      if (enricher) {
-        const header = (name: string) => request.headers.get(name);
-        context = enricher.enrich({ context: body.context as Record<string, unknown> | undefined, peerIp: () => server?.requestIP(request)?.address ?? null, header, settings }).context;
-      }
-      if (add) {
-        const row = toRow(body as Record<string, unknown>, Date.now(), context);
-        await new Promise<void>((resolve) => add!(row, resolve));
-      }
-      return { success: true, messageId, status: "accepted" as const };
-    },
-    {
-      body: callSchemas.track,
-      response: { 200: TrackResponse },
-    },
-  )
-  .listen({ port: Number(process.env.PORT ?? 0), hostname: "127.0.0.1" });
+const app = floorApp({ enrich, add, reusePort: false }).listen({ port: Number(process.env.PORT ?? 0), hostname: "127.0.0.1" });
 
-process.stderr.write(`elysia floor${enricher ? " + enrich" : ""}${add ? " + store" : ""} listening on ${app.server!.url.href}\n`);
+process.stderr.write(`elysia floor${enrich ? " + enrich" : ""}${add ? " + store" : ""} listening on ${app.server!.url.href}\n`);
 process.on("SIGTERM", () => {
   void app.stop(true);
   process.exit(0);

@@ -9,6 +9,8 @@
  *   storage floor, worker   the same with the SQLite writer on a worker thread
  *   Elysia + store          the Elysia floor that also stores as the storage floor (writer on the main thread)
  *   Elysia + enrich + store the same that also runs Inlet's enrichment (src/enrich) on the context
+ *   parallel floor          the same on 2 HTTP worker threads sharing the port (SO_REUSEPORT), the
+ *                           writer on the main thread (bench/parallel-floor-server.ts)
  *   Inlet                   `inlet serve` (LOG_LEVEL=warn), POST /v1/events/track
  *
  * The floors do nothing Inlet can skip (parse; store durably with dedupe and answer after
@@ -22,7 +24,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeBodyFiles } from "./lib/bodies";
-import { startBaseline, startElysiaFloor, startInlet, startStorageFloor, type RunningServer } from "./lib/servers";
+import { startBaseline, startElysiaFloor, startInlet, startParallelFloor, startStorageFloor, type RunningServer } from "./lib/servers";
 import { combine, findWrk, runLoad, type LoadResult } from "./lib/wrk";
 
 const env = process.env;
@@ -38,10 +40,10 @@ const wrk = findWrk();
 const bodies = await writeBodyFiles(dir);
 const servers: RunningServer[] = [];
 try {
-  servers.push(await startBaseline(dir), await startElysiaFloor(dir), await startStorageFloor(dir, "main"), await startStorageFloor(dir, "worker"), await startElysiaFloor(dir, { store: true }), await startElysiaFloor(dir, { enrich: true, store: true }));
+  servers.push(await startBaseline(dir), await startElysiaFloor(dir), await startStorageFloor(dir, "main"), await startStorageFloor(dir, "worker"), await startElysiaFloor(dir, { store: true }), await startElysiaFloor(dir, { enrich: true, store: true }), await startParallelFloor(dir, 2));
   const inlet = await startInlet(dir, "inlet");
   servers.push(inlet);
-  const names = ["bare Bun.serve (JSON.parse)", "Elysia + Inlet's track schema + derive", "storage floor, writer on the main thread", "storage floor, writer on a worker thread", "Elysia floor + storage", "Elysia floor + Inlet's enrichment + storage", "Inlet track (LOG_LEVEL=warn)"];
+  const names = ["bare Bun.serve (JSON.parse)", "Elysia + Inlet's track schema + derive", "storage floor, writer on the main thread", "storage floor, writer on a worker thread", "Elysia floor + storage", "Elysia floor + Inlet's enrichment + storage", "the same on 2 HTTP threads (SO_REUSEPORT)", "Inlet track (LOG_LEVEL=warn)"];
   const load = (server: RunningServer, tag: string, s: number) =>
     runLoad(wrk.path, { server, path: "/v1/events/track", data: bodies.track, tag, seconds: s, connections, threads, writeKey: inlet.writeKey });
   for (const server of servers) await load(server, `w-${server.name.replaceAll(" ", "-")}`, 3);

@@ -64,6 +64,11 @@ export function startStorageFloor(dir: string, writer: "main" | "worker"): Promi
   return startScript(dir, `storage floor ${writer}`, "storage-floor-server.ts", { args: [`--writer=${writer}`], env: { INLET_DB: join(dir, `storage-floor-${writer}.db`) } });
 }
 
+/** bench/parallel-floor-server.ts: the Elysia floor with enrichment on `threads` HTTP threads, the writer on the main thread. */
+export function startParallelFloor(dir: string, threads = 2): Promise<RunningServer> {
+  return startScript(dir, `parallel floor ${threads}`, "parallel-floor-server.ts", { args: [`--threads=${threads}`], env: { INLET_DB: join(dir, `parallel-floor-${threads}.db`) } });
+}
+
 /** A comparison server from bench/, on a free port, logging into `dir`. */
 async function startScript(dir: string, name: string, script: string, extra: { args?: string[]; env?: Record<string, string> } = {}): Promise<RunningServer> {
   const port = freePort();
