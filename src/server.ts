@@ -6,6 +6,8 @@ import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
 import { openDatabase } from "./db/client";
 import { createApp, createServices, type Services } from "./app";
+import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
+import { requestCount } from "./http/request-context";
 import { logger } from "./logger";
 import { flushTracing } from "./observability/tracing";
 
@@ -28,6 +30,7 @@ export function startServer(config: Config): RunningServer {
   const database = openDatabase(config.db, { synchronous: config.synchronous });
   const services = createServices(config, database);
   const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
+  const stopHeapPacer = startHeapPacer({ intervalMs: HEAP_PACER_INTERVAL_MS, activity: requestCount });
 
   let app: ReturnType<typeof createApp>;
   try {
@@ -36,6 +39,7 @@ export function startServer(config: Config): RunningServer {
     // Leave nothing half-started (and no demo tenant in a database nobody serves).
     services.enricher.close();
     void checkpointer.stop();
+    stopHeapPacer();
     database.close();
     const inUse = (error as { code?: string }).code === "EADDRINUSE";
     throw new ServeError(`Cannot listen on ${config.host}:${config.port}: ${inUse ? "the port is in use (another Inlet?); set PORT or --port" : (error as Error).message}`);
@@ -59,6 +63,7 @@ export function startServer(config: Config): RunningServer {
       await Promise.race([server.stop(false), deadline]);
       services.writer.close();
       services.enricher.close();
+      stopHeapPacer();
       await checkpointer.stop();
       database.close();
       // Last: the spans of the final requests and commits have ended by now.

@@ -12,6 +12,12 @@ export interface RequestInfo {
 }
 
 const infos = new WeakMap<Request, RequestInfo>();
+let requestsSeen = 0;
+
+/** Requests received since the process started (the heap pacer's sign of activity). */
+export function requestCount(): number {
+  return requestsSeen;
+}
 const SANE_ID = /^[\w.:-]{1,128}$/;
 
 /** The bookkeeping of a request (created on first use, so it exists even for early failures). */
@@ -27,6 +33,7 @@ export function requestInfo(request: Request): RequestInfo {
 
 export const requestContext = new Elysia({ name: "request-context" })
   .onRequest(({ request, set }) => {
+    requestsSeen++;
     set.headers["x-request-id"] = requestInfo(request).id;
   })
   .onAfterResponse({ as: "global" }, ({ request, set, path }) => {
