@@ -12,7 +12,8 @@ test("the README lists every runtime dependency with the licence its package dec
   const { dependencies } = (await Bun.file(new URL("../package.json", import.meta.url)).json()) as { dependencies: Record<string, string> };
   const rows = new Map([...section.matchAll(/^\| `([^`]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()]));
   for (const name of Object.keys(dependencies)) {
-    const { license } = (await import(`${name}/package.json`, { with: { type: "json" } })).default as { license?: string };
+    // Read, not imported: importing would load modules that other tests check stay unloaded.
+    const { license } = (await Bun.file(require.resolve(`${name}/package.json`)).json()) as { license?: string };
     expect({ name, license: rows.get(name) }).toEqual({ name, license: license ?? "(none declared)" });
   }
   // And nothing listed that is not a dependency any more.
