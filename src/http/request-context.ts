@@ -12,13 +12,13 @@ export interface RequestInfo {
 }
 
 const infos = new WeakMap<Request, RequestInfo>();
+const SANE_ID = /^[\w.:-]{1,128}$/;
 let requestsSeen = 0;
 
-/** Requests received since the process started (the heap pacer's sign of activity). */
+/** Requests received since the process started (the heap pacer's sign of activity, src/heap-pacer.ts). */
 export function requestCount(): number {
   return requestsSeen;
 }
-const SANE_ID = /^[\w.:-]{1,128}$/;
 
 /** The bookkeeping of a request (created on first use, so it exists even for early failures). */
 export function requestInfo(request: Request): RequestInfo {
