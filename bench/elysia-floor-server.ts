@@ -16,7 +16,7 @@ import { floorApp } from "./lib/floor-app";
 import { startStore, type Row } from "./lib/floor-store";
 
 const enrich = process.argv.includes("--enrich");
-let add: ((row: Row, done: () => void) => void) | null = null;
+let add: ((row: Row) => Promise<void>) | null = null;
 if (process.argv.includes("--store")) {
   if (!process.env.INLET_DB) throw new Error("--store needs INLET_DB (the database file)");
   add = await startStore(process.env.INLET_DB, "main");

@@ -10,7 +10,7 @@
  *   PORT=<port> INLET_DB=<file> bun run bench/parallel-floor-server.ts [--threads=2]
  */
 import { floorApp } from "./lib/floor-app";
-import { startStore, type Row } from "./lib/floor-store";
+import { commitPosts, openStore, postingStore } from "./lib/floor-store";
 
 const port = Number(process.env.PORT ?? 0);
 
@@ -18,41 +18,15 @@ if (Bun.isMainThread) {
   const threads = Number(process.argv.find((a) => a.startsWith("--threads="))?.slice("--threads=".length) ?? 2);
   if (!process.env.INLET_DB) throw new Error("INLET_DB (the database file) is required");
   if (!port) throw new Error("PORT must be set: every thread listens on it");
-  const add = await startStore(process.env.INLET_DB, "main");
-  const workers: Worker[] = [];
+  const insert = openStore(process.env.INLET_DB);
   for (let i = 0; i < threads; i++) {
     const worker = new Worker(import.meta.path);
     await new Promise<void>((resolve) => worker.addEventListener("message", () => resolve(), { once: true }));
-    // Each post is one turn's rows of that thread, answered with its sequence number once committed.
-    worker.onmessage = (message: MessageEvent<{ seq: number; rows: Row[] }>) => {
-      const { seq, rows } = message.data;
-      let left = rows.length;
-      for (const row of rows) add(row, () => --left === 0 && worker.postMessage(seq));
-    };
-    workers.push(worker);
+    commitPosts(worker, insert);
   }
   process.stderr.write(`parallel floor (${threads} HTTP threads, writer on the main thread) listening on http://127.0.0.1:${port}/\n`);
   process.on("SIGTERM", () => process.exit(0));
 } else {
-  let seq = 0;
-  let rows: Row[] = [];
-  let waiting: (() => void)[] = [];
-  const posted = new Map<number, (() => void)[]>();
-  self.onmessage = (message: MessageEvent<number>) => {
-    for (const answer of posted.get(message.data)!) answer();
-    posted.delete(message.data);
-  };
-  const add = (row: Row, done: () => void) => {
-    rows.push(row);
-    waiting.push(done);
-    if (waiting.length > 1) return;
-    setImmediate(() => {
-      posted.set(++seq, waiting);
-      postMessage({ seq, rows });
-      rows = [];
-      waiting = [];
-    });
-  };
-  floorApp({ enrich: true, add, reusePort: true }).listen({ port, hostname: "127.0.0.1" });
+  floorApp({ enrich: true, add: postingStore(self), reusePort: true }).listen({ port, hostname: "127.0.0.1" });
   postMessage("listening");
 }

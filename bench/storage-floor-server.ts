@@ -25,7 +25,7 @@ const server = Bun.serve({
   async fetch(request) {
     if (request.method === "GET") return new Response("ok");
     const body = JSON.parse(await request.text()) as Record<string, unknown>;
-    await new Promise<void>((resolve) => add(toRow(body, Date.now()), resolve));
+    await add(toRow(body, Date.now()));
     return Response.json({ ok: true });
   },
 });

@@ -2,7 +2,7 @@
  * The Elysia floor's app (bench/elysia-floor-server.ts, bench/parallel-floor-server.ts): a route
  * with Inlet's own track schema (`t`, the same compiled validation) behind a derive reading the
  * Authorization header, answering Inlet's shape; optionally Inlet's enrichment of the context
- * and a durable store (`add(row, done)`, bench/lib/floor-store.ts) before the answer. No key
+ * and a durable store (`add(row)`, settled after the COMMIT, bench/lib/floor-store.ts) before the answer. No key
  * lookup, visitors, sessions, metrics or log lines.
  */
 import { Elysia } from "elysia";
@@ -11,7 +11,7 @@ import { callSchemas, TrackResponse } from "../../src/modules/events/model";
 import { parseSettings } from "../../src/modules/tenants/settings";
 import { toRow, type Row } from "./floor-store";
 
-export function floorApp(options: { enrich: boolean; add: ((row: Row, done: () => void) => void) | null; reusePort: boolean }) {
+export function floorApp(options: { enrich: boolean; add: ((row: Row) => Promise<void>) | null; reusePort: boolean }) {
   const enricher = options.enrich ? new Enricher() : null;
   /** A new tenant's settings (the defaults). */
   const settings = parseSettings(null);
@@ -29,8 +29,7 @@ export function floorApp(options: { enrich: boolean; add: ((row: Row, done: () =
           context = enricher.enrich({ context: body.context as Record<string, unknown> | undefined, peerIp: () => server?.requestIP(request)?.address ?? null, header, settings }).context;
         }
         if (add) {
-          const row = toRow(body as Record<string, unknown>, Date.now(), context);
-          await new Promise<void>((resolve) => add(row, resolve));
+          await add(toRow(body as Record<string, unknown>, Date.now(), context));
         }
         return { success: true, messageId, status: "accepted" as const };
       },

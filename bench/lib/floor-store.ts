@@ -2,70 +2,68 @@
  * The storage the floor servers share (bench/storage-floor-server.ts, bench/elysia-floor-server.ts
  * with --store): each track body becomes one row of Inlet's own `events` table (the migrations,
  * columns and indexes of src/db, so the unique (tenant, messageId) index dedupes as in Inlet),
- * written with one prepared `INSERT OR IGNORE` in a group commit, on this thread or on a worker.
+ * written with one prepared `INSERT OR IGNORE` through Inlet's group commit, on this thread or a worker.
  */
 import { startCheckpointer } from "../../src/db/checkpointer";
 import { openDatabase } from "../../src/db/client";
+import { GroupCommitWriter } from "../../src/pipeline/writer";
 
 export type Row = (string | number | null)[];
 const COLUMNS = ["tenant_id", "message_id", "type", "event", "anonymous_id", "user_id", "visitor_id", "session_id", "timestamp", "sent_at", "received_at", "properties", "context", "schema_version"];
 const TENANT = "t_storage_floor";
 
 /**
- * The group commit on the thread that owns the connection: rows added in one event-loop turn
- * share one transaction, and each adder's `done` runs after its COMMIT. Checkpoints run as in
- * Inlet (src/db/checkpointer.ts: automatic ones off, PASSIVE on a worker thread, commits held a
- * moment when the WAL passes 64 MiB), so no commit here waits for an fsync.
+ * The events table on a fresh connection, written through Inlet's own group-commit writer
+ * (src/pipeline/writer.ts): the rows of one `insert` are one writer job, and the jobs queued in
+ * one event-loop turn share one transaction; the promise settles after its COMMIT. Checkpoints
+ * run as in Inlet (src/db/checkpointer.ts), so no commit here waits for an fsync.
  */
-class GroupCommit {
-  private rows: Row[] = [];
-  private done: (() => void)[] = [];
-  private scheduled = false;
-  private pauses = 0;
-  private readonly write: (rows: Row[]) => void;
-
-  constructor(path: string) {
-    const { sqlite } = openDatabase(path);
-    const insert = sqlite.prepare(`INSERT OR IGNORE INTO events (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
-    this.write = sqlite.transaction((rows: Row[]) => {
+export function openStore(path: string): (rows: Row[]) => Promise<void> {
+  const { sqlite } = openDatabase(path);
+  const insert = sqlite.prepare(`INSERT OR IGNORE INTO events (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
+  const writer = new GroupCommitWriter(sqlite, { maxQueuedWeight: Number.MAX_SAFE_INTEGER, onRollback: () => {} });
+  startCheckpointer(sqlite, path, { writer, walLimitBytes: 64 * 1024 * 1024 });
+  return (rows) =>
+    writer.submit(rows.length, () => {
       for (const row of rows) insert.run(...(row as string[]));
     });
-    startCheckpointer(sqlite, path, { writer: this, walLimitBytes: 64 * 1024 * 1024 });
-  }
+}
 
-  add(rows: Row[], done: () => void): void {
-    for (const row of rows) this.rows.push(row);
-    this.done.push(done);
-    this.schedule();
-  }
+/** A Worker, or `self` inside one. */
+interface Port {
+  postMessage(data: unknown): void;
+  addEventListener(type: "message", listener: (event: MessageEvent) => void): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+}
 
-  pauseCommits(): () => void {
-    this.pauses++;
-    let resumed = false;
-    return () => {
-      if (resumed) return;
-      resumed = true;
-      this.pauses--;
-      this.schedule();
-    };
-  }
+/**
+ * Rows stored on the other side of `port`: the rows added within one event-loop turn go as one
+ * message (not one per row), and their promises settle when the other side answers it (it
+ * answers each message once, in order: `commitPosts`).
+ */
+export function postingStore(port: Port): (row: Row) => Promise<void> {
+  const posted: (() => void)[] = [];
+  port.addEventListener("message", () => posted.shift()!());
+  let rows: Row[] = [];
+  let sent: Promise<void> | null = null;
+  return (row) => {
+    rows.push(row);
+    sent ??= new Promise<void>((resolve) => setImmediate(resolve)).then(
+      () =>
+        new Promise<void>((resolve) => {
+          posted.push(resolve);
+          port.postMessage(rows);
+          rows = [];
+          sent = null;
+        }),
+    );
+    return sent;
+  };
+}
 
-  private schedule(): void {
-    if (this.scheduled || this.done.length === 0) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    if (this.pauses > 0) return;
-    const rows = this.rows;
-    const done = this.done;
-    this.rows = [];
-    this.done = [];
-    this.write(rows);
-    for (const answer of done) answer();
-  }
+/** The other side of `postingStore`: commits each batch of rows `port` sends, and answers it after the COMMIT. */
+export function commitPosts(port: Port, insert: (rows: Row[]) => Promise<void>): void {
+  port.onmessage = (message: MessageEvent<Row[]>) => void insert(message.data).then(() => port.postMessage(0));
 }
 
 /** The row Inlet would store for a track body (its canonical fields; no enrichment). */
@@ -93,47 +91,30 @@ export function toRow(body: Record<string, unknown>, receivedAt: number, context
 }
 
 /**
- * `add(row, done)`: `done` runs once the row is committed. With `writer: "worker"` the SQLite
- * writer runs on a worker thread: this thread posts each event-loop turn's rows there and runs
- * their `done`s when the worker answers that post.
+ * `add(row)` settles once the row is committed. With `writer: "worker"` the SQLite writer runs on
+ * a worker thread: this thread posts each event-loop turn's rows there, and their promises settle
+ * when the worker answers that post.
  */
-export async function startStore(path: string, writer: "main" | "worker"): Promise<(row: Row, done: () => void) => void> {
+export async function startStore(path: string, writer: "main" | "worker"): Promise<(row: Row) => Promise<void>> {
   if (writer === "main") {
-    const commits = new GroupCommit(path);
-    return (row, done) => commits.add([row], done);
+    const insert = openStore(path);
+    return (row) => insert([row]);
   }
-  // The worker (this module's other branch, below) gets the path in its first message, opens
-  // the file and applies the migrations, then answers "ready".
+  // The worker (this module's other branch, below) gets the path, opens the file and applies the
+  // migrations, then answers "ready".
   const worker = new Worker(import.meta.path);
   const ready = new Promise<void>((resolve) => worker.addEventListener("message", () => resolve(), { once: true }));
-  worker.postMessage(path);
+  worker.postMessage({ storePath: path });
   await ready;
-  // One post per event-loop turn; the worker answers each post once, in order.
-  let rows: Row[] = [];
-  let waiting: (() => void)[] = [];
-  const posted: (() => void)[][] = [];
-  worker.addEventListener("message", () => {
-    for (const answer of posted.shift()!) answer();
-  });
-  return (row, done) => {
-    rows.push(row);
-    waiting.push(done);
-    if (waiting.length > 1) return;
-    setImmediate(() => {
-      posted.push(waiting);
-      worker.postMessage(rows);
-      rows = [];
-      waiting = [];
-    });
-  };
+  return postingStore(worker);
 }
 
 if (!Bun.isMainThread) {
-  let commits: GroupCommit | null = null;
-  self.onmessage = (message: MessageEvent<string | Row[]>) => {
-    if (typeof message.data === "string") {
-      commits = new GroupCommit(message.data);
-      postMessage("ready");
-    } else commits!.add(message.data, () => postMessage(0));
-  };
+  // Every worker that imports this module runs this (the parallel floor's HTTP threads too), but
+  // only the one startStore started is sent a store path.
+  self.addEventListener("message", (message: MessageEvent<{ storePath?: string }>) => {
+    if (typeof message.data?.storePath !== "string") return;
+    commitPosts(self, openStore(message.data.storePath));
+    postMessage("ready");
+  });
 }
