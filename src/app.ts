@@ -27,6 +27,11 @@ import { MAX_BATCH_BYTES } from "./modules/events/model";
 import { readiness } from "./modules/health";
 import { metricsController } from "./modules/metrics";
 import { statsController } from "./modules/stats";
+import { privacyController } from "./modules/privacy";
+import { PrivacyService } from "./modules/privacy/service";
+import { RetentionTask } from "./modules/privacy/retention";
+import type { PrivacyStore } from "./modules/privacy/store";
+import { SuppressionList } from "./modules/privacy/suppressions";
 import { BusinessStats } from "./observability/business";
 import { Metrics } from "./observability/metrics";
 import { startTracing } from "./observability/tracing";
@@ -44,6 +49,11 @@ export interface Services {
   limiter: TenantRateLimiter;
   metrics: Metrics;
   business: BusinessStats;
+  suppressions: SuppressionList;
+  privacy: PrivacyService;
+  retention: RetentionTask;
+  /** Where privacy work writes (the writer); `truncateWal` is set by the server once its checkpointer runs. */
+  privacyStore: PrivacyStore;
   /** The request-tracing plugin; null when tracing is off. */
   tracing: ReturnType<typeof startTracing>;
 }
@@ -86,7 +96,24 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
     asnDbPath: config.geoipAsnDb || undefined,
     trustProxy: config.trustProxy,
   });
-  const pipeline = new Pipeline({ writer, enricher, events: new EventStore(db), visitors, sessions, identity, observer: metrics });
+  const suppressions = new SuppressionList(db);
+  const pipeline = new Pipeline({ writer, enricher, events: new EventStore(db), visitors, sessions, identity, suppression: suppressions, observer: metrics });
+  const privacyStore: PrivacyStore = {
+    sqlite,
+    db,
+    write: (work) => writer.submit(1, work),
+    forget: (visitorIds, sessionIds) => {
+      visitors.clear();
+      sessions.forget(visitorIds, sessionIds);
+    },
+    // Without the server's checkpointer (e.g. an in-memory database): on this connection.
+    truncateWal: async () => (sqlite.query("PRAGMA wal_checkpoint(TRUNCATE)").get() as { busy: number } | null)?.busy === 0,
+  };
+  const privacy = new PrivacyService(privacyStore, suppressions, { onErased: (tenantId, counts) => metrics.deleted("privacy", tenantId, { ...counts }) });
+  const retention = new RetentionTask(privacyStore, {
+    sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000,
+    onDeleted: (tenantId, counts) => metrics.deleted("retention", tenantId, { ...counts }),
+  });
   const business = new BusinessStats(db);
   metrics.watch(
     {
@@ -101,7 +128,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
     config.businessMetricsTtlSeconds * 1000,
   );
   const tracing = startTracing(config);
-  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, tracing };
+  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, suppressions, privacy, retention, privacyStore, tracing };
 }
 
 /** Every header an SDK sends (Segment's, RudderStack's AnonymousId, Inlet's own). */
@@ -138,6 +165,7 @@ export function createApp(services: Services) {
     .use(sdkController())
     .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken }))
     .use(statsController({ keys: services.keys, business: services.business }))
+    .use(privacyController({ keys: services.keys, privacy: services.privacy }))
     .use(eventsController(events, inletRoutes))
     .use(eventsController(events, segmentRoutes))
     .use(eventsController(events, analyticsNextRoutes))

@@ -19,6 +19,9 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** How often the retention task runs (tenants with `retentionDays`); the first run is a minute after start. */
+const RETENTION_INTERVAL_MS = 60 * 60_000;
+
 /** How long a shutdown waits for the tracing collector to take the last spans. */
 const TRACE_FLUSH_TIMEOUT_MS = 2_000;
 
@@ -30,6 +33,11 @@ export function startServer(config: Config): RunningServer {
   const database = openDatabase(config.db, { synchronous: config.synchronous });
   const services = createServices(config, database);
   const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
+  services.privacyStore.truncateWal = () => checkpointer.truncate();
+  services.retention.start(RETENTION_INTERVAL_MS);
+  // Suppressions added from the command line beside the server apply within this time.
+  const reloadSuppressions = setInterval(() => services.suppressions.reload(), Math.max(1, config.keyCacheTtlSeconds) * 1000);
+  reloadSuppressions.unref();
   const stopHeapPacer = startHeapPacer({ intervalMs: HEAP_PACER_INTERVAL_MS, activity: requestCount });
 
   let app: ReturnType<typeof createApp>;
@@ -38,6 +46,8 @@ export function startServer(config: Config): RunningServer {
   } catch (error) {
     // Leave nothing half-started (and no demo tenant in a database nobody serves).
     services.enricher.close();
+    services.retention.stop();
+    clearInterval(reloadSuppressions);
     void checkpointer.stop();
     stopHeapPacer();
     database.close();
@@ -61,6 +71,8 @@ export function startServer(config: Config): RunningServer {
     stopping ??= (async () => {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([server.stop(false), deadline]);
+      services.retention.stop();
+      clearInterval(reloadSuppressions);
       services.writer.close();
       services.enricher.close();
       stopHeapPacer();

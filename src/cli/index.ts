@@ -3,10 +3,13 @@
  * commands open the same database file as the server (WAL lets them run beside it) and print
  * JSON, so they compose with jq and scripts.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
-import { openDatabase } from "../db/client";
+import { openDatabase, type DatabaseHandle } from "../db/client";
+import { PrivacyService } from "../modules/privacy/service";
+import { RetentionTask } from "../modules/privacy/retention";
+import { directStore } from "../modules/privacy/store";
 import { exportEvents } from "../modules/export/service";
 import { showLead } from "../modules/leads/service";
 import { TenantService } from "../modules/tenants/service";
@@ -23,14 +26,27 @@ Usage:
   inlet tenant create <name>                    create a tenant and its first write key (JSON)
   inlet tenant list                             list tenants (JSON)
   inlet tenant set <id> [--rate-rps N] [--rate-eps N] [--ip-policy full|anonymize|drop] [--bots keep|flag|drop]
-                   [--cors-origins https://a.example,https://b.example|*]
-                                                change a tenant's settings (a rate of 0: no limit; default: the server's)
+                   [--cors-origins https://a.example,https://b.example|*] [--retention-days N|forever]
+                                                change a tenant's settings (a rate of 0: no limit; default: the server's;
+                                                retention: events older than N days are deleted, default forever)
   inlet key create --tenant <id> [--admin]      create a write key (or an admin key)
   inlet key list --tenant <id>                  list keys by prefix (JSON)
   inlet key revoke <key id or prefix>           revoke a key
   inlet lead show --tenant <id> <userId|email>  a lead: merged traits, linked visitors, counts (JSON)
   inlet export --tenant <id> [--since ISO] [--until ISO] [--type track|identify|...]
                                                 stored events as NDJSON, oldest first
+  inlet privacy delete --tenant <id> [--suppress] <userId|email|anonymousId>
+                                                erase a person: events, sessions, visitors, leads (receipt as JSON)
+  inlet privacy suppress --tenant <id> <userId|email|anonymousId>
+                                                refuse the person's later events (nothing deleted)
+  inlet privacy suppressions --tenant <id>      list suppressions (hashes, never the subjects)
+  inlet privacy lift --tenant <id> <suppression id>
+                                                lift a suppression
+  inlet privacy deletions --tenant <id>         the audit of erasures (when, by which key, counts, subject hash)
+  inlet privacy apply-ip-policy --tenant <id>   apply the tenant's IP policy (anonymize|drop) to stored events
+  inlet privacy retention                       run the retention of every tenant now (JSON summary)
+  inlet privacy vacuum                          rebuild the file so deletions give space back (server stopped)
+  (privacy commands: see docs/privacy.md; while a server runs, prefer its /v1/privacy API)
   inlet backup <file>                           a consistent copy of the live database (never overwrites)
   inlet healthcheck                             exit 0 when the server on --host/--port answers /health
   inlet --version
@@ -51,6 +67,8 @@ const commandOptions = {
   "ip-policy": { type: "string" },
   bots: { type: "string" },
   "cors-origins": { type: "string" },
+  "retention-days": { type: "string" },
+  suppress: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const;
@@ -137,7 +155,7 @@ export async function runCli(argv: string[]): Promise<number> {
       case "tenant set": {
         const tenantId = need(rest[0], "tenant id (inlet tenant set <id> --rate-rps N ...)");
         const patch = settingsPatchFromFlags(values);
-        if (Object.keys(patch).length === 0) throw new UsageError("Nothing to set: give --rate-rps, --rate-eps, --ip-policy, --bots or --cors-origins.");
+        if (Object.keys(patch).length === 0) throw new UsageError("Nothing to set: give --rate-rps, --rate-eps, --ip-policy, --bots, --cors-origins or --retention-days.");
         // A running server sees the change within KEY_CACHE_TTL_SECONDS (settings travel with cached keys).
         print({ tenantId, settings: tenants.setSettings(tenantId, patch) });
         return 0;
@@ -167,6 +185,10 @@ export async function runCli(argv: string[]): Promise<number> {
         print({ revoked: tenants.revokeKey(need(rest[0], "key id or prefix (inlet key revoke <id|prefix>)")) });
         return 0;
     }
+    if (command === "privacy") {
+      await privacyCommand(database, tenants, config, sub, rest, values);
+      return 0;
+    }
     if (command === "export") {
       const tenantId = need(values.tenant, "--tenant <id>");
       if (!tenants.tenantExists(tenantId)) throw new UsageError(`No tenant with id ${tenantId}.`);
@@ -191,6 +213,66 @@ export async function runCli(argv: string[]): Promise<number> {
   } finally {
     database.close();
   }
+}
+
+/** `inlet privacy ...`: the same service as the HTTP API, in the command line's own transactions. */
+async function privacyCommand(
+  database: DatabaseHandle,
+  tenants: TenantService,
+  config: Config,
+  sub: string | undefined,
+  rest: string[],
+  values: { tenant?: string; suppress?: boolean },
+): Promise<void> {
+  const store = directStore(database.sqlite, database.db);
+  const privacy = new PrivacyService(store, null);
+  const tenant = () => {
+    const tenantId = need(values.tenant, "--tenant <id>");
+    if (!tenants.tenantExists(tenantId)) throw new UsageError(`No tenant with id ${tenantId}.`);
+    return tenantId;
+  };
+  // One identifier on the command line: it is looked up as a userId, an anonymousId and (when it
+  // looks like one) an email.
+  const subject = () => {
+    const value = need(rest[0], "the person's userId, email or anonymousId");
+    return { userId: value, anonymousId: value, ...(value.includes("@") ? { email: value } : {}) };
+  };
+  switch (sub) {
+    case "delete":
+      print(await privacy.delete(tenant(), subject(), { suppress: values.suppress === true, by: null }));
+      return;
+    case "suppress":
+      print(await privacy.suppress(tenant(), subject(), null));
+      return;
+    case "suppressions":
+      print(privacy.suppressionsOf(tenant()));
+      return;
+    case "lift": {
+      const tenantId = tenant();
+      const id = need(rest[0], "the suppression id (inlet privacy suppressions --tenant <id>)");
+      if (!(await privacy.lift(tenantId, id))) throw new Error(`No suppression ${id} in tenant ${tenantId}.`);
+      print({ lifted: true, suppressionId: id });
+      return;
+    }
+    case "deletions":
+      print(privacy.deletions(tenant()));
+      return;
+    case "apply-ip-policy":
+      print({ tenantId: values.tenant, ...(await privacy.applyIpPolicy(tenant())) });
+      return;
+    case "retention":
+      print(await new RetentionTask(store, { sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000 }).run());
+      return;
+    case "vacuum": {
+      const before = statSync(config.db).size;
+      database.sqlite.run("PRAGMA auto_vacuum = INCREMENTAL");
+      database.sqlite.run("VACUUM");
+      await store.truncateWal();
+      print({ autoVacuum: "incremental", bytesBefore: before, bytesAfter: statSync(config.db).size });
+      return;
+    }
+  }
+  throw new UsageError(`Unknown command: privacy ${sub ?? ""}`);
 }
 
 function backup(config: Config, target: string | undefined): number {

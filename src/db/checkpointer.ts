@@ -33,6 +33,18 @@ function checkpoint() {
 }
 self.onmessage = (message) => {
   const data = message.data;
+  if (data.truncate) {
+    // The server holds its commits: copy everything back and cut the WAL to zero bytes, so no
+    // page image written before (e.g. of rows just erased) stays in it.
+    let result = null;
+    try {
+      result = db.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
+    } catch (error) {
+      postMessage({ error: String((error && error.message) || error) });
+    }
+    postMessage({ truncated: true, complete: !!result && result.busy === 0 });
+    return;
+  }
   if (data.drained) {
     // The server holds its commits now: this pass copies everything, so the WAL can rewind.
     const started = performance.now();
@@ -72,9 +84,14 @@ const DRAIN_TIMEOUT_MS = 2000;
 
 export interface Checkpointer {
   stop(): Promise<void>;
+  /**
+   * Holds commits, checkpoints the whole WAL and truncates it to zero bytes, then lets commits go
+   * on; true when it completed (false: a reader held an old snapshot, or no worker).
+   */
+  truncate(): Promise<boolean>;
 }
 
-type WorkerMessage = { error?: string; drain?: boolean; frames?: number; resume?: boolean; ms?: number; complete?: boolean };
+type WorkerMessage = { error?: string; drain?: boolean; frames?: number; resume?: boolean; ms?: number; complete?: boolean; truncated?: boolean };
 
 /**
  * Starts checkpointing `path` from a worker and turns automatic checkpoints off on `sqlite`.
@@ -85,7 +102,7 @@ export function startCheckpointer(
   path: string,
   options: { writer: { pauseCommits(): () => void }; walLimitBytes: number; intervalMs?: number },
 ): Checkpointer {
-  if (path === ":memory:") return { stop: async () => {} };
+  if (path === ":memory:") return { stop: async () => {}, truncate: async () => false };
   sqlite.run("PRAGMA wal_autocheckpoint = 0");
   // When the WAL rewinds, SQLite cuts the file back to this size (the limit can be overshot by
   // what one checkpoint interval writes).
@@ -95,6 +112,8 @@ export function startCheckpointer(
   let resume: (() => void) | null = null;
   let drainTimer: ReturnType<typeof setTimeout> | null = null;
   let drainFrames = 0;
+  /** Truncations asked for and not answered yet, oldest first (the worker answers in order). */
+  const truncations: ((complete: boolean) => void)[] = [];
   const release = () => {
     if (drainTimer !== null) clearTimeout(drainTimer);
     drainTimer = null;
@@ -115,6 +134,7 @@ export function startCheckpointer(
       drainTimer.unref();
       worker.postMessage({ drained: true });
     }
+    if (data.truncated) truncations.shift()?.(data.complete === true);
     if (data.resume) {
       release();
       logger.debug("WAL rewound", { frames: drainFrames, ms: Math.round((data.ms ?? 0) * 10) / 10, complete: data.complete });
@@ -123,7 +143,24 @@ export function startCheckpointer(
   worker.postMessage({ path, intervalMs: options.intervalMs ?? 200, walLimitBytes: options.walLimitBytes });
   (worker as Worker & { unref(): void }).unref(); // the checkpointer never keeps the process alive
   return {
+    async truncate() {
+      const resumeCommits = options.writer.pauseCommits();
+      try {
+        return await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS);
+          timer.unref();
+          truncations.push((complete) => {
+            clearTimeout(timer);
+            resolve(complete);
+          });
+          worker.postMessage({ truncate: true });
+        });
+      } finally {
+        resumeCommits();
+      }
+    },
     async stop() {
+      for (const answer of truncations.splice(0)) answer(false);
       worker.terminate();
       release();
       URL.revokeObjectURL(url);

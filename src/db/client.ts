@@ -31,10 +31,17 @@ export function openDatabase(path: string, options: OpenOptions = {}): DatabaseH
   // busy_timeout first: another process (the CLI beside a running server) may hold the lock.
   sqlite.run("PRAGMA busy_timeout = 5000");
   if (!options.readonly) {
+    // Before anything creates a table: only a new database takes it (an older one keeps its mode
+    // until `inlet privacy vacuum`). Space freed by deletions and retention can then be given
+    // back to the file system bit by bit (PRAGMA incremental_vacuum, src/modules/privacy).
+    sqlite.run("PRAGMA auto_vacuum = INCREMENTAL");
     sqlite.run("PRAGMA journal_mode = WAL");
     sqlite.run(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"}`);
   }
   sqlite.run("PRAGMA foreign_keys = ON");
+  // Deleted rows are overwritten with zeros, in their pages and in freed pages: an erased person
+  // must not stay readable in the file (docs/privacy.md).
+  sqlite.run("PRAGMA secure_delete = ON");
   sqlite.run("PRAGMA temp_store = MEMORY");
   // 4 MiB: the benchmarks (track, batch, identify, alternating runs) are as fast as with 16 or
   // 64 MiB, since the OS caches the file too, and every MiB here stays resident: 16 -> 4 took the

@@ -2,9 +2,11 @@
 import m0 from "../../drizzle/0000_init.sql" with { type: "text" };
 import m1 from "../../drizzle/0001_session_counts_in_memory.sql" with { type: "text" };
 import m2 from "../../drizzle/0002_events_index_by_second.sql" with { type: "text" };
+import m3 from "../../drizzle/0003_privacy.sql" with { type: "text" };
 
 export const embeddedMigrations: { tag: string; when: number; breakpoints: boolean; sql: string }[] = [
   { tag: "0000_init", when: 1795795578835, breakpoints: true, sql: m0 },
   { tag: "0001_session_counts_in_memory", when: 1795797330926, breakpoints: true, sql: m1 },
   { tag: "0002_events_index_by_second", when: 1795804663544, breakpoints: true, sql: m2 },
+  { tag: "0003_privacy", when: 1796501495343, breakpoints: true, sql: m3 },
 ];

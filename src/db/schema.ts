@@ -17,6 +17,11 @@ export const tenants = sqliteTable("tenants", {
   /** Per-tenant options (privacy, bots, rate limits, CORS), JSON; see src/modules/tenants/settings.ts. */
   settings: text("settings").notNull().default("{}"),
   createdAt: ms("created_at").notNull(),
+  /**
+   * Random key (hex) of the tenant's privacy hashes: erased subjects and suppressed identifiers
+   * are kept only as HMAC-SHA-256 under it (src/modules/privacy). Set on first use.
+   */
+  privacySalt: text("privacy_salt"),
 });
 
 export const apiKeys = sqliteTable(
@@ -194,6 +199,54 @@ export const events = sqliteTable(
     // Partial: anonymous events (most of them) pay nothing for it; lead merges re-point through it.
     index("events_tenant_lead").on(table.tenantId, table.leadId).where(sql`lead_id IS NOT NULL`),
   ],
+);
+
+/**
+ * The audit record and receipt of each erasure of a person (src/modules/privacy): when, by which
+ * key, what was deleted. The subject itself is never stored, only its salted hash.
+ */
+export const privacyDeletions = sqliteTable(
+  "privacy_deletions",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    /** HMAC-SHA-256 (tenant salt) of `kind:value`, e.g. `email:ada@example.com`, hex. */
+    subjectHash: text("subject_hash").notNull(),
+    /** Which identifiers the subject gave, e.g. `userId` or `userId,anonymousId`. */
+    subjectKinds: text("subject_kinds").notNull(),
+    /** The admin key that asked (null: the command line). */
+    keyId: text("key_id"),
+    keyPrefix: text("key_prefix"),
+    suppressionId: text("suppression_id"),
+    events: integer("events").notNull(),
+    sessions: integer("sessions").notNull(),
+    visitors: integer("visitors").notNull(),
+    leads: integer("leads").notNull(),
+    /** Whether the WAL was checkpointed and truncated afterwards (false: a reader held it). */
+    walTruncated: integer("wal_truncated", { mode: "boolean" }).notNull(),
+    requestedAt: ms("requested_at").notNull(),
+    finishedAt: ms("finished_at").notNull(),
+  },
+  (table) => [index("privacy_deletions_tenant").on(table.tenantId, table.requestedAt)],
+);
+
+/**
+ * A suppressed person: later events carrying any of its identifiers are not stored. The
+ * identifiers are kept as salted hashes only (JSON array of hex), never in clear.
+ */
+export const privacySuppressions = sqliteTable(
+  "privacy_suppressions",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    subjectHash: text("subject_hash").notNull(),
+    subjectKinds: text("subject_kinds").notNull(),
+    identifiers: text("identifiers").notNull(),
+    keyId: text("key_id"),
+    keyPrefix: text("key_prefix"),
+    createdAt: ms("created_at").notNull(),
+  },
+  (table) => [index("privacy_suppressions_tenant").on(table.tenantId)],
 );
 
 /**

@@ -87,11 +87,15 @@ const adminRequired = () =>
  * key is refused because write keys are public (they ship in browsers). The body is not looked
  * at: admin keys are secrets and do not belong in bodies.
  */
-export function adminAuth(keys: KeyCache) {
+export function adminAuth(keys: KeyCache, options: { writeKeyForbidden?: boolean } = {}) {
   return new Elysia().derive({ as: "scoped" }, ({ headers, request }): { admin: AdminAuth } => {
     const key = keyFromRequest(headers, undefined);
     if (!key || key.length > MAX_KEY_LENGTH) throw adminRequired();
     const resolved = keys.resolve(key);
+    // `writeKeyForbidden`: a valid key of the wrong kind is told so (403) rather than unknown (401).
+    if (resolved && resolved.kind !== "admin" && options.writeKeyForbidden) {
+      throw new ApiError(403, "forbidden", "This route needs an admin key (ak_...); write keys can only ingest.");
+    }
     if (!resolved || resolved.kind !== "admin") throw adminRequired();
     requestInfo(request).tenantId = resolved.tenantId;
     return { admin: { tenantId: resolved.tenantId, keyId: resolved.keyId } };

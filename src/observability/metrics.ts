@@ -52,7 +52,7 @@ export class Metrics implements IngestObserver {
   });
   private readonly events = new Counter({
     name: "inlet_events_total",
-    help: "Calls ingested, by tenant, type (unknown when rejected before its type was known) and status (accepted, duplicate, rejected, dropped)",
+    help: "Calls ingested, by tenant, type (unknown when rejected before its type was known) and status (accepted, duplicate, rejected, dropped, suppressed)",
     labelNames: ["tenant", "type", "status"] as const,
     registers: [this.registry],
   });
@@ -86,6 +86,25 @@ export class Metrics implements IngestObserver {
     labelNames: ["tenant"] as const,
     registers: [this.registry],
   });
+
+  private readonly retentionDeleted = new Counter({
+    name: "inlet_retention_deleted_total",
+    help: "Rows deleted by the retention task (kind: events, sessions, visitors, leads), by tenant",
+    labelNames: ["tenant", "kind"] as const,
+    registers: [this.registry],
+  });
+  private readonly privacyDeleted = new Counter({
+    name: "inlet_privacy_deleted_total",
+    help: "Rows deleted by erasures of people (kind: events, sessions, visitors, leads), by tenant",
+    labelNames: ["tenant", "kind"] as const,
+    registers: [this.registry],
+  });
+
+  /** What a retention run (`retention`) or an erasure (`privacy`) deleted. */
+  deleted(source: "retention" | "privacy", tenantId: string, counts: Record<string, number>): void {
+    const counter = source === "retention" ? this.retentionDeleted : this.privacyDeleted;
+    for (const [kind, n] of Object.entries(counts)) if (n > 0) counter.inc({ tenant: tenantId, kind }, n);
+  }
 
   /** Registers the scrape-time collectors; call once the services exist. */
   watch(sources: MetricSources, businessTtlMs: number): void {

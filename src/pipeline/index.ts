@@ -47,6 +47,15 @@ export interface IdentityOutcome {
   created?: boolean;
 }
 
+/**
+ * Suppressed people (src/modules/privacy): an event carrying one of their identifiers is not
+ * stored. Asked in the writer's transaction, so a suppression committed before a call's commit
+ * applies to it; answered from memory.
+ */
+export interface SuppressionCheck {
+  suppressed(tenantId: string, event: CanonicalEvent): boolean;
+}
+
 export type Validated = { call: Call } | { errors: ErrorDetail[]; messageId?: string };
 
 export interface Outcome extends ItemResult {
@@ -71,6 +80,7 @@ export class Pipeline {
       visitors: VisitorStore;
       sessions: SessionTracker;
       identity: IdentityStep;
+      suppression?: SuppressionCheck;
       observer?: IngestObserver;
     },
   ) {}
@@ -137,7 +147,8 @@ export class Pipeline {
 
   /** Runs inside the writer's transaction; `span` is the request's commit span, when traced. */
   private record(tenantId: string, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
-    const { events, visitors, sessions, identity } = this.steps;
+    const { events, visitors, sessions, identity, suppression } = this.steps;
+    if (suppression?.suppressed(tenantId, event)) return { messageId: event.messageId, status: "suppressed" };
     if (events.exists(tenantId, event.messageId)) return { messageId: event.messageId, status: "duplicate" };
     const { visitor, created } = visitors.touch(tenantId, event);
     const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));

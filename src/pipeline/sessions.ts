@@ -273,6 +273,21 @@ export class SessionTracker {
     this.dirty.clear();
   }
 
+  /**
+   * Drops the spans of deleted sessions (src/modules/privacy) without writing them, so that no
+   * later event joins a session whose row is gone and no pending count recreates what was deleted.
+   */
+  forget(visitorIds: Iterable<string>, sessionIds: ReadonlySet<string>): void {
+    this.clearing = true;
+    try {
+      for (const visitorId of visitorIds) this.latestByVisitor.delete(visitorId);
+      for (const [visitorId, span] of this.latestByVisitor.entries()) if (sessionIds.has(span.id)) this.latestByVisitor.delete(visitorId);
+    } finally {
+      this.clearing = false;
+    }
+    for (const id of sessionIds) this.dirty.delete(id);
+  }
+
   get size(): number {
     return this.latestByVisitor.size;
   }

@@ -140,8 +140,9 @@ export const BatchRequest = t.Object(
 );
 export type BatchRequest = Static<typeof BatchRequest>;
 
-export const EventStatus = t.Union([t.Literal("accepted"), t.Literal("duplicate"), t.Literal("rejected"), t.Literal("dropped")], {
-  description: "accepted: stored; duplicate: this messageId was already stored; rejected: invalid (see errors); dropped: a bot, by the tenant's setting",
+export const EventStatus = t.Union([t.Literal("accepted"), t.Literal("duplicate"), t.Literal("rejected"), t.Literal("dropped"), t.Literal("suppressed")], {
+  description:
+    "accepted: stored; duplicate: this messageId was already stored; rejected: invalid (see errors); dropped: a bot, by the tenant's setting; suppressed: not stored, the person asked to be erased and suppressed",
 });
 
 /** Present when the request used a deprecated payload version (see the Inlet-Version header). */

@@ -6,13 +6,14 @@
 import { Value } from "@sinclair/typebox/value";
 import { TenantSettings } from "./settings";
 
-/** Flag → setting. A rate given as `default` removes the tenant's own value. */
+/** Flag → setting. A rate given as `default`, or a retention given as `forever`, removes the tenant's own value. */
 export const SETTING_FLAGS = {
   "rate-rps": "rateLimitRps",
   "rate-eps": "rateLimitEps",
   "ip-policy": "ipPolicy",
   bots: "bots",
   "cors-origins": "corsOrigins",
+  "retention-days": "retentionDays",
 } as const satisfies Record<string, keyof TenantSettings>;
 
 export type SettingFlag = keyof typeof SETTING_FLAGS;
@@ -27,14 +28,15 @@ export function settingsPatchFromFlags(flags: Partial<Record<SettingFlag, string
     if (raw === undefined) continue;
     const schema = TenantSettings.properties[key];
     const isRate = key === "rateLimitRps" || key === "rateLimitEps";
-    if (isRate && raw.trim().toLowerCase() === "default") {
+    const isNumber = isRate || key === "retentionDays";
+    if ((isRate && raw.trim().toLowerCase() === "default") || (key === "retentionDays" && raw.trim().toLowerCase() === "forever")) {
       patch[key] = undefined;
       continue;
     }
     const value =
       key === "corsOrigins"
         ? raw.split(",").map((origin) => origin.trim()).filter(Boolean)
-        : isRate && /^\d+$/.test(raw.trim())
+        : isNumber && /^\d+$/.test(raw.trim())
           ? Number(raw)
           : raw;
     if (!Value.Check(schema, value)) throw new SettingFlagError(`--${flag} ${JSON.stringify(raw)} is not valid: expected ${expected(flag)}.`);
@@ -54,5 +56,7 @@ function expected(flag: SettingFlag): string {
       return "keep, flag or drop";
     case "cors-origins":
       return "a comma-separated list of origins (https://shop.example) or *";
+    case "retention-days":
+      return "a whole number of days (1 or more) or `forever`";
   }
 }

@@ -14,6 +14,8 @@ export const TenantSettings = t.Object({
   rateLimitRps: t.Optional(t.Integer({ minimum: 0, maximum: 10_000_000 })),
   /** Events per second (a batch counts its items); absent: RATE_LIMIT_EPS; 0: no limit. */
   rateLimitEps: t.Optional(t.Integer({ minimum: 0, maximum: 100_000_000 })),
+  /** Events older than this many days (by event timestamp) are deleted in the background; absent: kept forever. */
+  retentionDays: t.Optional(t.Integer({ minimum: 1, maximum: 36_500 })),
 });
 export type TenantSettings = Static<typeof TenantSettings>;
 

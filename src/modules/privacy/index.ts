@@ -1,0 +1,71 @@
+/**
+ * The privacy API of a tenant's admin key: erase a person (`POST /v1/privacy/deletions`, a
+ * receipt back, readable again by id), and suppress one, list and lift suppressions. Write keys
+ * are refused with 403: they are public. See docs/privacy.md.
+ */
+import { Elysia } from "elysia";
+import { adminAuth } from "../../http/auth";
+import { ApiError, ErrorBody, invalidRequest } from "../../http/errors";
+import type { KeyCache } from "../tenants/key-cache";
+import { DeletionReceipt, DeletionRequest, Suppression, SuppressionList, SuppressionRequest } from "./model";
+import type { PrivacyService, Subject } from "./service";
+
+const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody };
+const notFound = (what: string) => new ApiError(404, "not_found", `No ${what} with this id in this tenant.`);
+
+function subjectOf(body: { userId?: string | number; email?: string; anonymousId?: string | number }): Subject {
+  const subject: Subject = {};
+  if (body.userId !== undefined) subject.userId = String(body.userId);
+  if (body.email !== undefined) subject.email = body.email;
+  if (body.anonymousId !== undefined) subject.anonymousId = String(body.anonymousId);
+  if (Object.values(subject).every((v) => v.trim() === "")) {
+    throw invalidRequest("The subject needs a userId, an email or an anonymousId.", [{ path: "/subject", message: "Expected at least one identifier" }]);
+  }
+  return subject;
+}
+
+export function privacyController({ keys, privacy }: { keys: KeyCache; privacy: PrivacyService }) {
+  return new Elysia({ prefix: "/v1/privacy", tags: ["Privacy"] })
+    .use(adminAuth(keys, { writeKeyForbidden: true }))
+    .post(
+      "/deletions",
+      ({ admin, body }) => privacy.delete(admin.tenantId, subjectOf(body.subject), { suppress: body.suppress === true, by: privacy.requester(admin.keyId) }),
+      {
+        body: DeletionRequest,
+        response: { 200: DeletionReceipt, ...errors },
+        detail: {
+          summary: "Erase a person",
+          description:
+            "Deletes every event, session, visitor, identity link and lead of the person the subject names (as identity resolution sees them: merged leads and linked visitors included), in small transactions while ingestion goes on, then empties the write-ahead log. Answers when done, with a receipt; repeating it is harmless (`nothingLeft: true`). With `suppress: true` the person's later events are refused (status `suppressed`).",
+          security,
+        },
+      },
+    )
+    .get(
+      "/deletions/:id",
+      ({ admin, params }) => {
+        const receipt = privacy.receipt(admin.tenantId, params.id);
+        if (!receipt) throw notFound("deletion");
+        return receipt;
+      },
+      { response: { 200: DeletionReceipt, 404: ErrorBody, ...errors }, detail: { summary: "Read an erasure's receipt", security } },
+    )
+    .get("/suppressions", ({ admin }) => ({ suppressions: privacy.suppressionsOf(admin.tenantId) }), {
+      response: { 200: SuppressionList, ...errors },
+      detail: { summary: "List suppressed people", description: "Each suppression shows a salted hash of its subject, never the subject.", security },
+    })
+    .post("/suppressions", ({ admin, body }) => privacy.suppress(admin.tenantId, subjectOf(body.subject), privacy.requester(admin.keyId)), {
+      body: SuppressionRequest,
+      response: { 200: Suppression, ...errors },
+      detail: { summary: "Suppress a person", description: "Later events with any of the person's userIds, emails or anonymousIds are not stored (status `suppressed`). Nothing is deleted.", security },
+    })
+    .delete(
+      "/suppressions/:id",
+      async ({ admin, params }) => {
+        if (!(await privacy.lift(admin.tenantId, params.id))) throw notFound("suppression");
+        return { lifted: true, suppressionId: params.id };
+      },
+      { detail: { summary: "Lift a suppression", description: "The person's later events are stored again.", security } },
+    );
+}

@@ -1,0 +1,108 @@
+/**
+ * Suppressed people, in memory: per tenant, the salted hashes of their identifiers (userIds,
+ * emails, anonymousIds). The pipeline asks for every event (src/pipeline/index.ts); a tenant with
+ * no suppression costs one map lookup, one with some costs an HMAC per identifier of the event.
+ * Loaded at start, changed in step with the table by the privacy service, and reloaded every
+ * little while so a suppression added from the command line beside a running server applies too.
+ */
+import { eq, isNotNull } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { privacySuppressions, tenants } from "../../db/schema";
+import type { SuppressionCheck } from "../../pipeline";
+import { normalizeEmail } from "../../pipeline/identity";
+import type { CanonicalEvent } from "../../pipeline/normalize";
+
+export type IdentifierKind = "userId" | "email" | "anonymousId";
+
+/** HMAC-SHA-256 of `kind:value` under the tenant's salt, hex: how an identifier is ever stored. */
+export function identifierHash(salt: string, kind: IdentifierKind, value: string): string {
+  return new Bun.CryptoHasher("sha256", salt).update(`${kind}:${kind === "email" ? (normalizeEmail(value) ?? value) : value}`).digest("hex");
+}
+
+interface TenantSuppressions {
+  salt: string;
+  /** identifier hash → the suppression ids that hold it */
+  hashes: Map<string, Set<string>>;
+}
+
+export class SuppressionList implements SuppressionCheck {
+  private byTenant = new Map<string, TenantSuppressions>();
+  /** Events not stored because of a suppression, since start. */
+  count = 0;
+
+  constructor(private readonly db: Db) {
+    this.reload();
+  }
+
+  /** Reads every suppression from the table (at start, and now and then). */
+  reload(): void {
+    const salts = new Map(
+      this.db
+        .select({ id: tenants.id, salt: tenants.privacySalt })
+        .from(tenants)
+        .where(isNotNull(tenants.privacySalt))
+        .all()
+        .map((row) => [row.id, row.salt!]),
+    );
+    const next = new Map<string, TenantSuppressions>();
+    for (const row of this.db.select().from(privacySuppressions).all()) {
+      const salt = salts.get(row.tenantId);
+      if (!salt) continue;
+      let entry = next.get(row.tenantId);
+      if (!entry) next.set(row.tenantId, (entry = { salt, hashes: new Map() }));
+      for (const hash of JSON.parse(row.identifiers) as string[]) addTo(entry.hashes, hash, row.id);
+    }
+    this.byTenant = next;
+  }
+
+  /** In the transaction that stored the suppression. */
+  add(tenantId: string, salt: string, suppressionId: string, hashes: readonly string[]): void {
+    let entry = this.byTenant.get(tenantId);
+    if (!entry) this.byTenant.set(tenantId, (entry = { salt, hashes: new Map() }));
+    for (const hash of hashes) addTo(entry.hashes, hash, suppressionId);
+  }
+
+  /** In the transaction that deleted the suppression. */
+  remove(tenantId: string, suppressionId: string): void {
+    const entry = this.byTenant.get(tenantId);
+    if (!entry) return;
+    for (const [hash, ids] of entry.hashes) {
+      ids.delete(suppressionId);
+      if (ids.size === 0) entry.hashes.delete(hash);
+    }
+    if (entry.hashes.size === 0) this.byTenant.delete(tenantId);
+  }
+
+  suppressed(tenantId: string, event: CanonicalEvent): boolean {
+    const entry = this.byTenant.get(tenantId);
+    if (!entry) return false;
+    const has = (kind: IdentifierKind, value: unknown) =>
+      typeof value === "string" && value !== "" && entry.hashes.has(identifierHash(entry.salt, kind, value));
+    const email = normalizeEmail(event.traits?.email) ?? normalizeEmail((event.context.traits as Record<string, unknown> | undefined)?.email);
+    const previousId = event.extra?.previousId;
+    const hit =
+      has("userId", event.userId) ||
+      has("anonymousId", event.anonymousId) ||
+      (email !== null && has("email", email)) ||
+      // alias: the previous id is an earlier userId or an anonymousId of the person
+      (previousId !== undefined && (has("userId", String(previousId)) || has("anonymousId", String(previousId))));
+    if (hit) this.count++;
+    return hit;
+  }
+
+  /** Whether this tenant has a suppression holding the hash (for tests and the service). */
+  holds(tenantId: string, hash: string): boolean {
+    return this.byTenant.get(tenantId)?.hashes.has(hash) ?? false;
+  }
+}
+
+function addTo(map: Map<string, Set<string>>, hash: string, id: string): void {
+  let ids = map.get(hash);
+  if (!ids) map.set(hash, (ids = new Set()));
+  ids.add(id);
+}
+
+/** The tenant's privacy salt, or null when none was made yet. */
+export function storedSalt(db: Db, tenantId: string): string | null | undefined {
+  return db.select({ salt: tenants.privacySalt }).from(tenants).where(eq(tenants.id, tenantId)).get()?.salt;
+}
