@@ -4,7 +4,8 @@
  *
  * Environment: BENCH_SECONDS (10) per measured phase, BENCH_WARMUP (3), BENCH_CONNECTIONS (50),
  * BENCH_THREADS (2, wrk threads), BENCH_ROUNDS (5: track and baseline alternate in 5 slices each), BENCH_MILLION=1 (also 1M track events, then RSS),
- * BENCH_ONLY=track,info,batch,identify (a subset; the baseline always runs), BENCH_PROFILE=1
+ * BENCH_ONLY=track,info,batch,identify (a subset; the baseline always runs; `erase` and `retention` are opt-in:
+ * BENCH_ERASE_EVENTS (100000), BENCH_RETENTION_EVENTS (1000000), see bench/lib/privacy.ts), BENCH_PROFILE=1
  * (CPU profile of each Inlet server into bench/results/profile/<phase>/), BENCH_KEEP=1 (keep the temp dir).
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -15,6 +16,7 @@ import { killChildrenOnExit, sleep } from "./lib/proc";
 import { f1, f2, n0, pct, phaseTable, verdictTable, type PhaseRow, type Verdict } from "./lib/report";
 import { ROOT, startBaseline, startInlet, storedEvents, type InletServer, type RunningServer } from "./lib/servers";
 import { combine, findWrk, runLoad, type LoadResult } from "./lib/wrk";
+import { erasePhase, retentionPhase } from "./lib/privacy";
 
 const env = process.env;
 const cfg = {
@@ -25,6 +27,8 @@ const cfg = {
   rounds: Math.max(1, Number(env.BENCH_ROUNDS ?? 5)),
   million: env.BENCH_MILLION === "1",
   only: (env.BENCH_ONLY ?? "track,info,batch,identify").split(",").map((s) => s.trim()),
+  eraseEvents: Number(env.BENCH_ERASE_EVENTS ?? 100_000),
+  retentionEvents: Number(env.BENCH_RETENTION_EVENTS ?? 1_000_000),
   profile: env.BENCH_PROFILE === "1",
   keep: env.BENCH_KEEP === "1",
 };
@@ -355,6 +359,29 @@ async function main() {
     });
   } else {
     verdicts.push({ what: "RSS after 1M track events", value: "BENCH_MILLION=1", target: "< 150 MiB", met: null });
+  }
+
+  // 8. Opt-in: erase a person with many events while track runs at full speed.
+  if (cfg.only.includes("erase")) {
+    await phase("erase", async () => {
+      const done = await erasePhase(dir, { path: wrkPath, track, connections: cfg.connections, threads: cfg.threads, warmup: cfg.warmup }, cfg.eraseEvents, step);
+      rows.push({ name: `track while erasing a person of ${n0(done.events)} events`, load: done.track });
+      verdicts.push({ what: `erasure of a person with ${n0(done.events)} events`, value: `${f1(done.deletionSeconds)} s (${n0(done.deleted.events!)} deleted)`, target: "all deleted", met: done.deleted.events === done.events });
+      verdicts.push({ what: "track p99 during the erasure", value: `${f1(done.track.latencyMs.p99)} ms`, target: "< 50 ms", met: done.track.latencyMs.p99 < 50 });
+      verdicts.push({ what: "track non-2xx during the erasure", value: n0(done.track.non2xx), target: "0", met: done.track.non2xx === 0 });
+      results.erase = done;
+    });
+  }
+
+  // 9. Opt-in: retention of old events (the command line's run, on the stopped server's file).
+  if (cfg.only.includes("retention")) {
+    await phase("retention", async () => {
+      const done = await retentionPhase(dir, cfg.retentionEvents, step);
+      const mib = (bytes: number) => `${f1(bytes / 2 ** 20)} MiB`;
+      verdicts.push({ what: `retention of ${n0(done.events)} old events`, value: `${n0(done.rowsPerSecond)} events/s (${f1(done.seconds)} s)`, target: "all deleted", met: done.deleted.events === done.events });
+      notes.push(`retention: deleted ${JSON.stringify(done.deleted)} in ${f1(done.seconds)} s; file ${mib(done.bytesBefore)} before, ${mib(done.bytesAfter)} after (${n0(done.pagesFreed)} pages given back)`);
+      results.retention = done;
+    });
   }
 
   // Report.
