@@ -11,9 +11,10 @@ import { ROOT, startInlet, type InletServer } from "./servers";
 import { combine, runLoad, type LoadResult } from "./wrk";
 
 const DAY = 86_400_000;
-const BATCH = 2_500;
+/** Items per import request (a request body may hold at most 500 KB). */
+const BATCH = 1_000;
 
-/** Stores `count` events through /v1/import in batches of 2,500, `concurrency` requests at a time. */
+/** Stores `count` events through /v1/import in batches, `concurrency` requests at a time. */
 async function load(server: InletServer, count: number, item: (i: number) => Record<string, unknown>, concurrency = 4): Promise<void> {
   let next = 0;
   const worker = async () => {

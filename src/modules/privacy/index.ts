@@ -30,7 +30,11 @@ export function privacyController({ keys, privacy }: { keys: KeyCache; privacy: 
     .use(adminAuth(keys, { writeKeyForbidden: true }))
     .post(
       "/deletions",
-      ({ admin, body }) => privacy.delete(admin.tenantId, subjectOf(body.subject), { suppress: body.suppress === true, by: privacy.requester(admin.keyId) }),
+      ({ admin, body, server, request }) => {
+        // A large erasure may take longer than the connection's idle timeout: no timeout for this request.
+        server?.timeout(request, 0);
+        return privacy.delete(admin.tenantId, subjectOf(body.subject), { suppress: body.suppress === true, by: privacy.requester(admin.keyId) });
+      },
       {
         body: DeletionRequest,
         response: { 200: DeletionReceipt, ...errors },

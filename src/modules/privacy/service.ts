@@ -121,10 +121,10 @@ export class PrivacyService {
     const suppressionId = options.suppress ? await this.suppressPerson(tenantId, subject, person, salt, options.by) : null;
     const deleted: Counts = { events: 0, sessions: 0, visitors: 0, leads: 0 };
     const { sqlite } = this.store;
-    // The person's events in a rowid range (or above one: `upper` null). The unary + keeps SQLite
-    // on the rowid range, off the tenant's indexes (which span all its events).
-    const scan = sqlite.query<{ id: number; visitorId: string; sessionId: string }, [number, number | null, string, string, string, string]>(
-      `SELECT id, visitor_id AS visitorId, session_id AS sessionId FROM events WHERE id > ?1 AND (?2 IS NULL OR id <= ?2) AND +tenant_id = ?3 AND (
+    // The person's events in a rowid range. The unary + keeps SQLite on the rowid range, off the
+    // tenant's indexes (which span all its events).
+    const scan = sqlite.query<{ id: number; visitorId: string; sessionId: string }, [number, number, string, string, string, string]>(
+      `SELECT id, visitor_id AS visitorId, session_id AS sessionId FROM events WHERE id > ?1 AND id <= ?2 AND +tenant_id = ?3 AND (
          +lead_id IN (SELECT value FROM json_each(?4)) OR user_id IN (SELECT value FROM json_each(?5))
          OR (+lead_id IS NULL AND session_id IN (SELECT value FROM json_each(?6))))`,
     );
@@ -169,7 +169,7 @@ export class PrivacyService {
         if (again.grew && round < MAX_ROUNDS) return { grew: true as const };
         [leadList, userList, sessionList] = lists();
         const tail: number[] = [];
-        collect(scan.all(cursor, null, tenantId, leadList, userList, sessionList), tail);
+        collect(scan.all(cursor, Number.MAX_SAFE_INTEGER, tenantId, leadList, userList, sessionList), tail);
         if (tail.length > 0) deleted.events += removeEvents.run(JSON.stringify(tail)).changes;
         [leadList, userList, sessionList] = lists();
         const visitorList = jsonList(person.visitors);
