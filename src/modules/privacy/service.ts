@@ -236,20 +236,7 @@ export class PrivacyService {
       .from(privacyDeletions)
       .where(and(eq(privacyDeletions.tenantId, tenantId), eq(privacyDeletions.id, deletionId)))
       .get();
-    if (!row) return null;
-    const deleted = { events: row.events, sessions: row.sessions, visitors: row.visitors, leads: row.leads };
-    return {
-      deletionId: row.id,
-      tenantId: row.tenantId,
-      status: "completed",
-      deleted,
-      nothingLeft: Object.values(deleted).every((n) => n === 0),
-      suppressionId: row.suppressionId,
-      walTruncated: row.walTruncated,
-      requestedAt: iso(row.requestedAt),
-      finishedAt: iso(row.finishedAt),
-      requestedBy: { keyId: row.keyId, keyPrefix: row.keyPrefix },
-    };
+    return row ? toReceipt(row) : null;
   }
 
   /** The audit: every deletion of the tenant, newest first (hashes and counts, never subjects). */
@@ -260,7 +247,7 @@ export class PrivacyService {
       .where(eq(privacyDeletions.tenantId, tenantId))
       .orderBy(desc(privacyDeletions.requestedAt))
       .all()
-      .map((row) => ({ ...this.receipt(tenantId, row.id)!, subjectHash: row.subjectHash, subjectKinds: row.subjectKinds }));
+      .map((row) => ({ ...toReceipt(row), subjectHash: row.subjectHash, subjectKinds: row.subjectKinds }));
   }
 
   /** Suppresses the person without deleting anything; answers the suppression. */
@@ -472,6 +459,22 @@ export class NoSuchTenant extends Error {
   constructor(tenantId: string) {
     super(`No tenant with id ${tenantId}.`);
   }
+}
+
+function toReceipt(row: typeof privacyDeletions.$inferSelect): DeletionReceipt {
+  const deleted = { events: row.events, sessions: row.sessions, visitors: row.visitors, leads: row.leads };
+  return {
+    deletionId: row.id,
+    tenantId: row.tenantId,
+    status: "completed",
+    deleted,
+    nothingLeft: Object.values(deleted).every((n) => n === 0),
+    suppressionId: row.suppressionId,
+    walTruncated: row.walTruncated,
+    requestedAt: iso(row.requestedAt),
+    finishedAt: iso(row.finishedAt),
+    requestedBy: { keyId: row.keyId, keyPrefix: row.keyPrefix },
+  };
 }
 
 /** Identifiers trimmed; empty ones dropped. */
