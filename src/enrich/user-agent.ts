@@ -173,12 +173,20 @@ export class UserAgentParser {
   }
 }
 
+/**
+ * One key per (user agent, client hints) pair, and never the same key for two different pairs:
+ * each part is preceded by its length, so no character of a part (a payload's `userAgent` is free
+ * text, line breaks included) can pass for a separator. The cache is shared by every tenant: an
+ * ambiguous key would let one tenant's payload decide the parse stored for another's events.
+ */
 function cacheKey(userAgent: string, hints: ClientHints | undefined): string {
   const ua = userAgent.slice(0, MAX_USER_AGENT_LENGTH);
-  if (hints === undefined) return ua;
-  // "\n" cannot occur in a header value, so it separates the parts unambiguously.
-  let key = ua;
-  for (const name of CLIENT_HINT_HEADERS) key += `\n${hints[name] ?? ""}`;
+  let key = `${ua.length}:${ua}`;
+  if (hints === undefined) return key;
+  for (const name of CLIENT_HINT_HEADERS) {
+    const hint = hints[name];
+    key += hint === undefined ? "-" : `${hint.length}:${hint}`;
+  }
   return key;
 }
 

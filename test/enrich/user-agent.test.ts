@@ -210,6 +210,14 @@ describe("the parse cache", () => {
     expect(parser.stats().misses).toBe(2);
   });
 
+  test("a user agent that spells out another request's hints after line breaks is its own entry", () => {
+    const parser = new UserAgentParser();
+    const hints = { "sec-ch-ua-platform": '"Windows"', "sec-ch-ua-platform-version": '"15.0.0"' };
+    parser.parse([UA.chromeWindows, "", "", hints["sec-ch-ua-platform"], hints["sec-ch-ua-platform-version"], "", "", ""].join("\n"));
+    expect(parser.parse(UA.chromeWindows, hints).os).toEqual({ name: "Windows", version: "11" });
+    expect(parser.stats()).toMatchObject({ hits: 0, misses: 2, size: 2 });
+  });
+
   test("the cache is bounded by its size", () => {
     const parser = new UserAgentParser(2);
     parser.parse(UA.chromeWindows);
