@@ -111,6 +111,10 @@ export function renderNotices(packages: Record<string, PackageInfo> = production
   return out.join("\n") + "\n";
 }
 
+export const NOTICES_FILE = "THIRD-PARTY-NOTICES.txt";
+/** Where the build writes the notices: beside the executable. */
+export const noticesBeside = (outfile: string) => join(dirname(outfile), NOTICES_FILE);
+
 /** Writes the notices to `file`; returns how many packages they name. */
 export function writeNotices(file: string): number {
   const packages = productionPackages();
@@ -144,7 +148,3 @@ if (import.meta.main) {
     process.exit(2);
   }
 }
-
-export const NOTICES_FILE = "THIRD-PARTY-NOTICES.txt";
-/** Where the build writes the notices: beside the executable. */
-export const noticesBeside = (outfile: string) => join(dirname(outfile), NOTICES_FILE);
