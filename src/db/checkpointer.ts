@@ -33,6 +33,17 @@ function checkpoint() {
 }
 self.onmessage = (message) => {
   const data = message.data;
+  if (data.passive) {
+    // First, without holding the server's commits: copy back what is there, so that the
+    // truncation below (commits held) has only the last few frames left to copy.
+    try {
+      checkpoint();
+    } catch (error) {
+      postMessage({ error: String((error && error.message) || error) });
+    }
+    postMessage({ passived: true });
+    return;
+  }
   if (data.truncate) {
     // The server holds its commits: copy everything back and cut the WAL to zero bytes, so no
     // page image written before (e.g. of rows just erased) stays in it.
@@ -91,7 +102,7 @@ export interface Checkpointer {
   truncate(): Promise<boolean>;
 }
 
-type WorkerMessage = { error?: string; drain?: boolean; frames?: number; resume?: boolean; ms?: number; complete?: boolean; truncated?: boolean };
+type WorkerMessage = { error?: string; drain?: boolean; frames?: number; resume?: boolean; ms?: number; complete?: boolean; truncated?: boolean; passived?: boolean };
 
 /**
  * Starts checkpointing `path` from a worker and turns automatic checkpoints off on `sqlite`.
@@ -112,8 +123,19 @@ export function startCheckpointer(
   let resume: (() => void) | null = null;
   let drainTimer: ReturnType<typeof setTimeout> | null = null;
   let drainFrames = 0;
-  /** Truncations asked for and not answered yet, oldest first (the worker answers in order). */
-  const truncations: ((complete: boolean) => void)[] = [];
+  /** Passes and truncations asked for and not answered yet, oldest first (the worker answers in order). */
+  const waiting: ((complete: boolean) => void)[] = [];
+  /** Posts `message` to the worker; resolves with its answer, or false after DRAIN_TIMEOUT_MS. */
+  const ask = (message: object) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS);
+      timer.unref();
+      waiting.push((complete) => {
+        clearTimeout(timer);
+        resolve(complete);
+      });
+      worker.postMessage(message);
+    });
   const release = () => {
     if (drainTimer !== null) clearTimeout(drainTimer);
     drainTimer = null;
@@ -134,7 +156,7 @@ export function startCheckpointer(
       drainTimer.unref();
       worker.postMessage({ drained: true });
     }
-    if (data.truncated) truncations.shift()?.(data.complete === true);
+    if (data.truncated || data.passived) waiting.shift()?.(data.complete === true);
     if (data.resume) {
       release();
       logger.debug("WAL rewound", { frames: drainFrames, ms: Math.round((data.ms ?? 0) * 10) / 10, complete: data.complete });
@@ -144,23 +166,16 @@ export function startCheckpointer(
   (worker as Worker & { unref(): void }).unref(); // the checkpointer never keeps the process alive
   return {
     async truncate() {
+      await ask({ passive: true });
       const resumeCommits = options.writer.pauseCommits();
       try {
-        return await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS);
-          timer.unref();
-          truncations.push((complete) => {
-            clearTimeout(timer);
-            resolve(complete);
-          });
-          worker.postMessage({ truncate: true });
-        });
+        return await ask({ truncate: true });
       } finally {
         resumeCommits();
       }
     },
     async stop() {
-      for (const answer of truncations.splice(0)) answer(false);
+      for (const answer of waiting.splice(0)) answer(false);
       worker.terminate();
       release();
       URL.revokeObjectURL(url);
