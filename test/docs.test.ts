@@ -170,6 +170,23 @@ describe("pages for users", () => {
     expect(found).toEqual([]);
   });
 
+  /** GitHub's anchors: the heading lower-cased, punctuation dropped, spaces as hyphens. */
+  const anchors = (markdown: string) =>
+    new Set([...markdown.replace(/```[\s\S]*?```/g, "").matchAll(/^#+ (.*)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^\w\- ]/g, "").replaceAll(" ", "-")));
+
+  test.each(pages)("%s links only to files and headings that exist", async (page) => {
+    const text = await Bun.file(join(repoRoot, page)).text();
+    const broken: string[] = [];
+    for (const [, link] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(link!)) continue;
+      const [path, anchor] = link!.split("#") as [string, string | undefined];
+      const target = path ? join(repoRoot, page, "..", path) : join(repoRoot, page);
+      if (!existsSync(target)) broken.push(link!);
+      else if (anchor && target.endsWith(".md") && !anchors(await Bun.file(target).text()).has(anchor)) broken.push(link!);
+    }
+    expect(broken).toEqual([]);
+  });
+
   test("the check finds what it looks for", () => {
     const sample = "As the brief says (issue 4, #17), since 3663a42 the helper's closing note in this working session";
     const found = internal.filter(([, pattern]) => [...sample.matchAll(pattern)].length > 0).map(([what]) => what);
