@@ -5,6 +5,7 @@
 import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
 import { openDatabase } from "./db/client";
+import { dataPermissionWarnings } from "./db/files";
 import { createApp, createServices, type Services } from "./app";
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
 import { requestCount } from "./http/request-context";
@@ -46,6 +47,7 @@ export function startServer(config: Config): RunningServer {
   }
   const server = app.server!;
   logger.info("listening", { url: server.url.href, db: config.db });
+  if (config.db !== ":memory:") for (const warning of dataPermissionWarnings(config.db)) logger.warn(warning);
   if (config.demo && services.tenants.countTenants() === 0) {
     const demo = services.tenants.createTenant("demo");
     logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.writeKey });
