@@ -141,7 +141,7 @@ export function createApp(services: Services) {
     .use(eventsController(events, inletRoutes))
     .use(eventsController(events, segmentRoutes))
     .use(eventsController(events, analyticsNextRoutes))
-    .use(segmentSettingsController(services.keys))
+    .use(segmentSettingsController({ keys: services.keys, publicUrl: services.config.publicUrl, trustProxy: services.config.trustProxy, peerIp: events.peerIp }))
     .onStart(({ server: started }) => {
       server = started;
     });

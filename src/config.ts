@@ -111,6 +111,13 @@ export const settings = {
     default: "",
     doc: "Comma-separated CIDRs of proxies whose X-Forwarded-For / X-Real-IP are trusted",
   },
+  publicUrl: {
+    env: "PUBLIC_URL",
+    flag: "public-url",
+    kind: "string",
+    default: "",
+    doc: "The URL browsers reach Inlet at (e.g. `https://events.example.com`); Segment's settings route names it. Empty: the request's host, never cached",
+  },
   geoipDb: { env: "GEOIP_DB", flag: "geoip-db", kind: "path", default: "", doc: "GeoLite2/GeoIP2 City or Country mmdb (default: the embedded country database)" },
   geoipAsnDb: { env: "GEOIP_ASN_DB", flag: "geoip-asn-db", kind: "path", default: "", doc: "Optional GeoLite2 ASN mmdb" },
   demo: { env: "INLET_DEMO", flag: "demo", kind: "bool", default: "true", doc: "Create a demo tenant and print its key when the database is empty" },
@@ -224,10 +231,24 @@ function parseValue(name: string, spec: Setting, raw: string, source: string): u
     }
     case "string":
       if (name === "host" && raw !== "localhost" && isIP(raw) === 0) fail("expected an IP address or localhost");
+      if (name === "publicUrl" && raw.trim() !== "") return publicUrl(raw.trim(), fail);
       return raw;
     case "path":
       return raw.trim();
   }
+}
+
+/** PUBLIC_URL: an absolute http(s) URL, without credentials, query or fragment; kept without a trailing slash. */
+function publicUrl(raw: string, fail: (why: string) => never): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail("expected an absolute URL such as https://events.example.com");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") fail("expected an http or https URL");
+  if (url.username || url.password || url.search || url.hash) fail("expected no user, query or fragment");
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
 }
 
 /**
