@@ -104,6 +104,15 @@ export const settings = {
     default: "2",
     doc: "Bursts allowed above the rates: a tenant's buckets hold this many seconds' worth",
   },
+  authFailuresPerMinute: {
+    env: "AUTH_FAILURES_PER_MINUTE",
+    flag: "auth-failure-limit",
+    kind: "int",
+    min: 0,
+    max: 1_000_000,
+    default: "60",
+    doc: "Failed authentications each client address (IPv6: each /64) may make per minute; past that, requests without a valid key get 429 before their body is read (0: no limit)",
+  },
   trustProxy: {
     env: "TRUST_PROXY",
     flag: "trust-proxy",

@@ -6,7 +6,7 @@ import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
 import { openDatabase } from "./db/client";
 import { dataPermissionWarnings } from "./db/files";
-import { createApp, createServices, type Services } from "./app";
+import { createApp, createServices, type ServiceOptions, type Services } from "./app";
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
 import { requestCount } from "./http/request-context";
 import { logger } from "./logger";
@@ -26,10 +26,10 @@ const TRACE_FLUSH_TIMEOUT_MS = 2_000;
 /** Starting failed for a reason the operator can fix (the message says which). */
 export class ServeError extends Error {}
 
-export function startServer(config: Config): RunningServer {
+export function startServer(config: Config, options: ServiceOptions = {}): RunningServer {
   logger.setLevel(config.logLevel);
   const database = openDatabase(config.db, { synchronous: config.synchronous });
-  const services = createServices(config, database);
+  const services = createServices(config, database, options);
   const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
   const stopHeapPacer = startHeapPacer({ intervalMs: HEAP_PACER_INTERVAL_MS, activity: requestCount });
 

@@ -12,6 +12,7 @@
 import { Elysia, t } from "elysia";
 import { TrustedProxies } from "../../enrich";
 import { normalizeIp } from "../../enrich/ip-address";
+import type { AuthGuard } from "../../http/auth";
 import { ErrorBody, unauthorized } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 
@@ -23,6 +24,8 @@ export interface SegmentSettingsDeps {
   trustProxy: readonly string[];
   /** The socket peer address of a request. */
   peerIp: (request: Request) => string | null;
+  /** The failed-authentication limit per client address (the key is in the path: a guess costs a request). */
+  guard?: AuthGuard;
 }
 
 /** A host as a Host header carries it: a name or address and an optional port. */
@@ -38,7 +41,7 @@ interface Target {
   shared: boolean;
 }
 
-export function segmentSettingsController({ keys, publicUrl, trustProxy, peerIp }: SegmentSettingsDeps) {
+export function segmentSettingsController({ keys, publicUrl, trustProxy, peerIp, guard }: SegmentSettingsDeps) {
   const proxies = new TrustedProxies(trustProxy);
   const configured: Target | null = publicUrl
     ? { apiHost: publicUrl.replace(/^https?:\/\//, ""), protocol: publicUrl.startsWith("https:") ? "https" : "http", shared: true }
@@ -64,7 +67,7 @@ export function segmentSettingsController({ keys, publicUrl, trustProxy, peerIp 
     "/v1/projects/:writeKey/settings",
     ({ params, request, set }) => {
       const key = keys.resolve(params.writeKey);
-      if (!key || key.kind !== "write") throw unauthorized();
+      if (!key || key.kind !== "write") throw guard ? guard.failures.failed(guard.address(request), unauthorized()) : unauthorized();
       const { apiHost, protocol, shared } = target(request);
       if (shared) {
         set.headers["cache-control"] = `public, max-age=${PUBLIC_MAX_AGE_SECONDS}`;
@@ -89,7 +92,7 @@ export function segmentSettingsController({ keys, publicUrl, trustProxy, peerIp 
     },
     {
       params: t.Object({ writeKey: t.String({ maxLength: 256 }) }),
-      response: { 200: t.Object({ integrations: t.Record(t.String(), t.Unknown()) }, { additionalProperties: true }), 401: ErrorBody },
+      response: { 200: t.Object({ integrations: t.Record(t.String(), t.Unknown()) }, { additionalProperties: true }), 401: ErrorBody, 429: ErrorBody },
       detail: {
         summary: "Settings for Segment's browser library",
         description:
