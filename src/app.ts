@@ -76,6 +76,7 @@ export function createServices(config: Config, database: DatabaseHandle, options
   sqlite.transaction(() => sessions.resync())();
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
+    maxOwnerWeight: Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100)),
     onRollback: dropCachedState,
     // Inside the transaction: the session rows are made exact again before the next job.
     onJobRolledBack: () => {

@@ -77,6 +77,15 @@ export const settings = {
     default: "50000",
     doc: "Events waiting for a commit above which writes answer 503 with Retry-After",
   },
+  tenantQueueShare: {
+    env: "TENANT_QUEUE_SHARE",
+    flag: "tenant-queue-share",
+    kind: "int",
+    min: 1,
+    max: 100,
+    default: "50",
+    doc: "The most of MAX_QUEUED_EVENTS (percent) one tenant may fill; past it that tenant's writes get 503 with Retry-After while the others' still get in (100: no per-tenant bound)",
+  },
   rateLimitRps: {
     env: "RATE_LIMIT_RPS",
     flag: "rate-limit-rps",
