@@ -8,7 +8,9 @@ import type { Config } from "./config";
 import type { DatabaseHandle } from "./db/client";
 import { errorHandler } from "./http/error-handler";
 import { requestContext } from "./http/request-context";
-import { TenantRateLimiter } from "./http/rate-limit";
+import { AuthFailureLimiter, TenantRateLimiter } from "./http/rate-limit";
+import type { AuthGuard } from "./http/auth";
+import { ClientIpResolver } from "./enrich/client-ip";
 import { docsController } from "./modules/docs";
 import { analyticsNextRoutes, eventsController, inletRoutes, segmentRoutes } from "./modules/events";
 import { segmentSettingsController } from "./modules/segment";
@@ -42,20 +44,28 @@ export interface Services {
   pipeline: Pipeline;
   enricher: Enricher;
   limiter: TenantRateLimiter;
+  /** Failed authentications per client address. */
+  authFailures: AuthFailureLimiter;
   metrics: Metrics;
   business: BusinessStats;
   /** The request-tracing plugin; null when tracing is off. */
   tracing: ReturnType<typeof startTracing>;
 }
 
-export function createServices(config: Config, database: DatabaseHandle): Services {
+export interface ServiceOptions {
+  /** The clock of the limits (milliseconds, monotonic): tests move it instead of waiting. */
+  clock?: () => number;
+}
+
+export function createServices(config: Config, database: DatabaseHandle, options: ServiceOptions = {}): Services {
   const { db, sqlite } = database;
   const tenants = new TenantService(db);
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   const sessions = new SessionTracker(db, config.sessionTimeoutMinutes * 60_000, config.sessionCacheSize);
   const visitors = new VisitorStore(db, config.sessionCacheSize);
   const identity = new IdentityResolver(db, () => visitors.clear());
-  const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds);
+  const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds, options.clock);
+  const authFailures = new AuthFailureLimiter(config.authFailuresPerMinute, options.clock);
   const metrics = new Metrics();
   // After a rollback the database is the truth: cached visitors and session spans may hold what it lacks.
   const dropCachedState = () => {
@@ -66,6 +76,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   sqlite.transaction(() => sessions.resync())();
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
+    maxOwnerWeight: Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100)),
     onRollback: dropCachedState,
     // Inside the transaction: the session rows are made exact again before the next job.
     onJobRolledBack: () => {
@@ -101,7 +112,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
     config.businessMetricsTtlSeconds * 1000,
   );
   const tracing = startTracing(config);
-  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, tracing };
+  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, authFailures, metrics, business, tracing };
 }
 
 /** Every header an SDK sends (Segment's, RudderStack's AnonymousId, Inlet's own). */
@@ -112,12 +123,14 @@ export function createApp(services: Services) {
   let server: { requestIP(request: Request): { address: string } | null } | null = null;
   // normalize: false — Elysia's normalization coerces e.g. a string into an object before
   // validating; Inlet must reject such input instead of storing a garbled value.
-  const events = {
-    keys: services.keys,
-    pipeline: services.pipeline,
-    limiter: services.limiter,
-    peerIp: (request: Request): string | null => server?.requestIP(request)?.address ?? null,
+  const peerIp = (request: Request): string | null => server?.requestIP(request)?.address ?? null;
+  // Failed authentications count against the client address, seen through TRUST_PROXY proxies.
+  const clientIp = new ClientIpResolver(services.config.trustProxy);
+  const guard: AuthGuard = {
+    failures: services.authFailures,
+    address: (request) => clientIp.resolve({ peerIp: () => peerIp(request), header: (name) => request.headers.get(name), payloadIp: undefined }),
   };
+  const events = { keys: services.keys, pipeline: services.pipeline, limiter: services.limiter, peerIp, guard };
   // reusePort: false — Elysia turns it on, which lets a second Inlet bind the same port and silently
   // take half the traffic into another database; a busy port must be an error instead.
   const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2, reusePort: false } })
@@ -137,11 +150,11 @@ export function createApp(services: Services) {
     .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
     .use(sdkController())
     .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken }))
-    .use(statsController({ keys: services.keys, business: services.business }))
+    .use(statsController({ keys: services.keys, business: services.business, guard }))
     .use(eventsController(events, inletRoutes))
     .use(eventsController(events, segmentRoutes))
     .use(eventsController(events, analyticsNextRoutes))
-    .use(segmentSettingsController(services.keys))
+    .use(segmentSettingsController({ keys: services.keys, publicUrl: services.config.publicUrl, trustProxy: services.config.trustProxy, peerIp, guard }))
     .onStart(({ server: started }) => {
       server = started;
     });

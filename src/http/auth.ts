@@ -6,9 +6,10 @@
  */
 import { Elysia } from "elysia";
 import type { KeyCache } from "../modules/tenants/key-cache";
+import type { ResolvedKey } from "../modules/tenants/service";
 import type { TenantAuth } from "../pipeline";
 import { ApiError, unauthorized } from "./errors";
-import { eventCount, type TenantRateLimiter } from "./rate-limit";
+import { eventCount, type AuthFailureLimiter, type TenantRateLimiter } from "./rate-limit";
 import { requestInfo } from "./request-context";
 import { step } from "../observability/tracing";
 
@@ -53,25 +54,56 @@ export function originAllowed(allowed: readonly string[], origin: string): boole
 }
 
 /**
+ * Bounds what failed authentications cost (see AuthFailureLimiter): the limiter, and the address
+ * a request counts against (the client address, through TRUST_PROXY proxies).
+ */
+export interface AuthGuard {
+  failures: AuthFailureLimiter;
+  address: (request: Request) => string | null;
+}
+
+/** The key in a request's headers (Authorization or X-API-Key), or null. */
+function headerKey(request: Request): string | null {
+  return keyFromRequest({ authorization: request.headers.get("authorization") ?? undefined, "x-api-key": request.headers.get("x-api-key") ?? undefined }, undefined);
+}
+
+/** The key resolved when it is a key of `kind`; else the failure is counted against the address and thrown. */
+function authenticate(keys: KeyCache, key: string | null, kind: ResolvedKey["kind"], failure: () => ApiError, guard: AuthGuard | undefined, request: Request): ResolvedKey {
+  const resolved = key && key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
+  if (resolved && resolved.kind === kind) return resolved;
+  throw guard ? guard.failures.failed(guard.address(request), failure()) : failure();
+}
+
+/**
  * Ingestion auth: a write key, then the tenant's rate limits (as soon as the tenant is known, so
  * a request over the limit costs no validation or pipeline work; a batch counts its items).
+ *
+ * No work before authentication: a key in a header is checked before the body is read (a bad one
+ * costs no reading, decompressing or parsing), and an address over its failed-authentication
+ * limit is refused then too. Only a request without a header key has its body read for a
+ * `writeKey` (sendBeacon cannot set headers).
  */
-export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter) {
-  return new Elysia().derive({ as: "scoped" }, ({ headers, body, request }): { auth: TenantAuth } => {
-    const key = keyFromRequest(headers, body);
-    if (!key || key.length > MAX_KEY_LENGTH) throw unauthorized();
-    const resolved = step("auth", () => keys.resolve(key));
-    // Write keys ingest; admin keys are for reading and are not accepted here (they are secrets,
-    // write keys are public in browsers, and the two must not be confused).
-    if (!resolved || resolved.kind !== "write") throw unauthorized();
-    requestInfo(request).tenantId = resolved.tenantId;
-    const origin = headers.origin;
-    if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
-      throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
-    }
-    limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
-    return { auth: { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings } };
-  });
+export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter, guard?: AuthGuard) {
+  const early = new WeakMap<Request, ResolvedKey>();
+  return new Elysia()
+    .onParse({ as: "scoped" }, ({ request }) => {
+      const key = headerKey(request);
+      if (key === null) guard?.failures.check(guard.address(request));
+      else early.set(request, authenticate(keys, key, "write", unauthorized, guard, request));
+      // Nothing returned: the route's own parser reads the body next.
+    })
+    .derive({ as: "scoped" }, ({ headers, body, request }): { auth: TenantAuth } => {
+      // Write keys ingest; admin keys are for reading and are not accepted here (they are secrets,
+      // write keys are public in browsers, and the two must not be confused).
+      const resolved = early.get(request) ?? authenticate(keys, keyFromRequest(headers, body), "write", unauthorized, guard, request);
+      requestInfo(request).tenantId = resolved.tenantId;
+      const origin = headers.origin;
+      if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
+        throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
+      }
+      limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
+      return { auth: { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings } };
+    });
 }
 
 export interface AdminAuth {
@@ -87,12 +119,9 @@ const adminRequired = () =>
  * key is refused because write keys are public (they ship in browsers). The body is not looked
  * at: admin keys are secrets and do not belong in bodies.
  */
-export function adminAuth(keys: KeyCache) {
-  return new Elysia().derive({ as: "scoped" }, ({ headers, request }): { admin: AdminAuth } => {
-    const key = keyFromRequest(headers, undefined);
-    if (!key || key.length > MAX_KEY_LENGTH) throw adminRequired();
-    const resolved = keys.resolve(key);
-    if (!resolved || resolved.kind !== "admin") throw adminRequired();
+export function adminAuth(keys: KeyCache, guard?: AuthGuard) {
+  return new Elysia().derive({ as: "scoped" }, ({ request }): { admin: AdminAuth } => {
+    const resolved = authenticate(keys, headerKey(request), "admin", adminRequired, guard, request);
     requestInfo(request).tenantId = resolved.tenantId;
     return { admin: { tenantId: resolved.tenantId, keyId: resolved.keyId } };
   });

@@ -6,7 +6,7 @@
  * ones Segment's browser library posts to (`/t`, `/i`, `/p`, `/s`, `/g`, `/a`, `/b`).
  */
 import { Elysia } from "elysia";
-import { tenantAuth } from "../../http/auth";
+import { tenantAuth, type AuthGuard } from "../../http/auth";
 import { jsonBody } from "../../http/body";
 import { findJsonViolation } from "../../http/json-limits";
 import type { TenantRateLimiter } from "../../http/rate-limit";
@@ -45,6 +45,8 @@ export interface EventsDeps {
   peerIp: (request: Request) => string | null;
   /** Per-tenant rate limits, applied as soon as the key names the tenant. */
   limiter?: TenantRateLimiter;
+  /** The failed-authentication limit per client address. */
+  guard?: AuthGuard;
 }
 
 export interface EventRoutes {
@@ -104,7 +106,7 @@ const descriptions: Record<CallType, { summary: string; description: string }> =
 
 const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (500 KB per request, 32 KB per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`;
 
-export function eventsController({ keys, pipeline, peerIp, limiter }: EventsDeps, routes: EventRoutes) {
+export function eventsController({ keys, pipeline, peerIp, limiter, guard }: EventsDeps, routes: EventRoutes) {
   const facts = (request: Request): RequestFacts => {
     // Looked up once per request, and only if an event has no context.ip of its own.
     let peer: string | null | undefined;
@@ -112,7 +114,7 @@ export function eventsController({ keys, pipeline, peerIp, limiter }: EventsDeps
   };
 
   let app = new Elysia({ prefix: routes.prefix, tags: [routes.tag] })
-    .use(tenantAuth(keys, limiter))
+    .use(tenantAuth(keys, limiter, guard))
     .model(versionModels())
     // The payload version (Inlet-Version header): unknown is a 400; deprecated answers with
     // Deprecation/Sunset headers and a warning in the body.
