@@ -5,7 +5,7 @@
 import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
 import { openDatabase } from "./db/client";
-import { createApp, createServices, type Services } from "./app";
+import { createApp, createMetricsApp, createServices, separateMetricsListener, type Services } from "./app";
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
 import { requestCount } from "./http/request-context";
 import { logger } from "./logger";
@@ -14,6 +14,8 @@ import { flushTracing } from "./observability/tracing";
 export interface RunningServer {
   url: URL;
   port: number;
+  /** The separate metrics listener's URL (METRICS_PORT), or null when /metrics is on the public port. */
+  metricsUrl: URL | null;
   services: Services;
   /** Graceful stop: no new requests, in-flight ones finish, pending writes commit, database closed. */
   stop(): Promise<void>;
@@ -32,20 +34,24 @@ export function startServer(config: Config): RunningServer {
   const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
   const stopHeapPacer = startHeapPacer({ intervalMs: HEAP_PACER_INTERVAL_MS, activity: requestCount });
 
-  let app: ReturnType<typeof createApp>;
+  let app: ReturnType<typeof createApp> | undefined;
+  let metricsApp: ReturnType<typeof createMetricsApp> | null = null;
   try {
     app = createApp(services).listen({ port: config.port, hostname: config.host });
+    if (separateMetricsListener(config)) metricsApp = createMetricsApp(services).listen({ port: config.metricsPort, hostname: config.metricsHost });
   } catch (error) {
+    void app?.stop();
     // Leave nothing half-started (and no demo tenant in a database nobody serves).
     services.enricher.close();
     void checkpointer.stop();
     stopHeapPacer();
     database.close();
     const inUse = (error as { code?: string }).code === "EADDRINUSE";
-    throw new ServeError(`Cannot listen on ${config.host}:${config.port}: ${inUse ? "the port is in use (another Inlet?); set PORT or --port" : (error as Error).message}`);
+    const where = app ? `${config.metricsHost}:${config.metricsPort}` : `${config.host}:${config.port}`;
+    throw new ServeError(`Cannot listen on ${where}: ${inUse ? "the port is in use (another Inlet?); set PORT or --port" : (error as Error).message}`);
   }
-  const server = app.server!;
-  logger.info("listening", { url: server.url.href, db: config.db });
+  const server = app!.server!;
+  logger.info("listening", { url: server.url.href, db: config.db, metricsUrl: metricsApp?.server?.url.href });
   if (config.demo && services.tenants.countTenants() === 0) {
     const demo = services.tenants.createTenant("demo");
     logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.writeKey });
@@ -60,7 +66,7 @@ export function startServer(config: Config): RunningServer {
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
-      await Promise.race([server.stop(false), deadline]);
+      await Promise.race([Promise.all([server.stop(false), metricsApp?.server?.stop(false)]), deadline]);
       services.writer.close();
       services.enricher.close();
       stopHeapPacer();
@@ -73,7 +79,7 @@ export function startServer(config: Config): RunningServer {
     })();
     return stopping;
   };
-  return { url: server.url, port: server.port!, services, stop };
+  return { url: server.url, port: server.port!, metricsUrl: metricsApp?.server?.url ?? null, services, stop };
 }
 
 /** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0. */

@@ -1,7 +1,8 @@
 /**
  * Derive-based tenant authentication. The write key may come as `Authorization: Bearer <key>`,
  * `Authorization: Basic base64(<key>:)` (Segment's convention), `X-API-Key`, or a `writeKey`
- * field in the JSON body (sendBeacon cannot set headers). Every failure is the same 401, so the
+ * field in the JSON body (sendBeacon cannot set headers), or a `writeKey` query parameter
+ * (RudderStack's beacon transport). Every failure is the same 401, so the
  * answer never tells whether a tenant or key exists.
  */
 import { Elysia } from "elysia";
@@ -15,7 +16,7 @@ import { step } from "../observability/tracing";
 const MAX_KEY_LENGTH = 256;
 
 /** The key a request carries, or null. */
-export function keyFromRequest(headers: Record<string, string | undefined>, body: unknown): string | null {
+export function keyFromRequest(headers: Record<string, string | undefined>, body: unknown, query?: Record<string, string | undefined>): string | null {
   const authorization = headers.authorization;
   if (authorization) {
     const space = authorization.indexOf(" ");
@@ -41,6 +42,8 @@ export function keyFromRequest(headers: Record<string, string | undefined>, body
     const writeKey = (body as { writeKey: unknown }).writeKey;
     if (typeof writeKey === "string" && writeKey.length > 0) return writeKey;
   }
+  const fromQuery = query?.writeKey;
+  if (typeof fromQuery === "string" && fromQuery.length > 0) return fromQuery;
   return null;
 }
 
@@ -57,8 +60,8 @@ export function originAllowed(allowed: readonly string[], origin: string): boole
  * a request over the limit costs no validation or pipeline work; a batch counts its items).
  */
 export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter) {
-  return new Elysia().derive({ as: "scoped" }, ({ headers, body, request }): { auth: TenantAuth } => {
-    const key = keyFromRequest(headers, body);
+  return new Elysia().derive({ as: "scoped" }, ({ headers, body, query, request }): { auth: TenantAuth } => {
+    const key = keyFromRequest(headers, body, query);
     if (!key || key.length > MAX_KEY_LENGTH) throw unauthorized();
     const resolved = step("auth", () => keys.resolve(key));
     // Write keys ingest; admin keys are for reading and are not accepted here (they are secrets,

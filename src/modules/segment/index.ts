@@ -5,7 +5,7 @@
  * integration's `apiHost`) and loads no other integration, plugin or metrics endpoint.
  */
 import { Elysia, t } from "elysia";
-import { ErrorBody, unauthorized } from "../../http/errors";
+import { errorResponses, unauthorized } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 
 export function segmentSettingsController(keys: KeyCache) {
@@ -34,7 +34,7 @@ export function segmentSettingsController(keys: KeyCache) {
     },
     {
       params: t.Object({ writeKey: t.String({ maxLength: 256 }) }),
-      response: { 200: t.Object({ integrations: t.Record(t.String(), t.Unknown()) }, { additionalProperties: true }), 401: ErrorBody },
+      response: { 200: t.Object({ integrations: t.Record(t.String(), t.Unknown()) }, { additionalProperties: true }), ...errorResponses(401) },
       detail: {
         summary: "Settings for Segment's browser library",
         description: "analytics-next fetches `{cdnURL}/v1/projects/{writeKey}/settings` on load; this answer points it at this Inlet server.",
