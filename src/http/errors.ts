@@ -48,7 +48,14 @@ export function errorResponses<S extends number>(...statuses: S[]): Record<S, ty
   const responses = {} as Record<S, typeof ErrorBody>;
   for (const status of statuses) {
     const { description, code, message, details = [] } = ERROR_STATUSES[status]!;
-    responses[status] = t.Object(errorFields, { description, example: errorBody(code, message, details, REQUEST_ID_EXAMPLE) });
+    // Examples on the properties: the OpenAPI generator keeps a response schema's properties only.
+    responses[status] = t.Object(
+      {
+        error: t.Object(errorFields.error.properties, { example: { code, message, details } }),
+        requestId: t.String({ example: REQUEST_ID_EXAMPLE }),
+      },
+      { description },
+    );
   }
   return responses;
 }
