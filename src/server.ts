@@ -5,7 +5,7 @@
 import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
 import { openDatabase } from "./db/client";
-import { createApp, createMetricsApp, createServices, separateMetricsListener, type Services } from "./app";
+import { createApp, createMetricsApp, createServices, separateMetricsListener, type App, type Services } from "./app";
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
 import { requestCount } from "./http/request-context";
 import { logger } from "./logger";
@@ -17,6 +17,8 @@ export interface RunningServer {
   /** The separate metrics listener's URL (METRICS_PORT), or null when /metrics is on the public port. */
   metricsUrl: URL | null;
   services: Services;
+  /** The Elysia app being served (its `routes` are what the server answers). */
+  app: App;
   /** Graceful stop: no new requests, in-flight ones finish, pending writes commit, database closed. */
   stop(): Promise<void>;
 }
@@ -79,7 +81,7 @@ export function startServer(config: Config): RunningServer {
     })();
     return stopping;
   };
-  return { url: server.url, port: server.port!, metricsUrl: metricsApp?.server?.url ?? null, services, stop };
+  return { url: server.url, port: server.port!, metricsUrl: metricsApp?.server?.url ?? null, services, app: app!, stop };
 }
 
 /** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0. */

@@ -3,7 +3,7 @@
  * event, the batch's shared sentAt/context applied, and the client's clock skew corrected the
  * Segment way: timestamp = receivedAt − (sentAt − timestamp).
  *
- * Timestamps are read in every ISO 8601 form client libraries emit (see readIsoTime). One that
+ * Timestamps are read in every ISO 8601 form client libraries emit (see readIsoTime; docs/api.md "What Inlet accepts"). One that
  * cannot be read does not lose the event: it is stored at the server's time, with a warning in
  * the answer and in `context.inlet.warnings`. An event time (after skew correction) before 2000
  * or more than a day in the future is a clock bug and is refused: storing it would put the event
