@@ -18,6 +18,7 @@ import {
   BatchRequest,
   BatchResponse,
   callSchemas,
+  compileCallSchemas,
   IdentifyResponse,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
@@ -111,6 +112,7 @@ export function eventsController({ keys, pipeline, peerIp, limiter }: EventsDeps
     return { peerIp: () => (peer === undefined ? (peer = peerIp(request)) : peer), header: (name) => request.headers.get(name) };
   };
 
+  compileCallSchemas();
   let app = new Elysia({ prefix: routes.prefix, tags: [routes.tag] })
     .use(tenantAuth(keys, limiter))
     .model(versionModels())

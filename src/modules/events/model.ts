@@ -217,10 +217,20 @@ export const BatchResponse = t.Object({
 
 const compiled = new Map<TSchema, TypeCheck<TSchema>>();
 
-/** Every failing path of `value` against `schema`, one human message each, with the schema compiled once. */
-export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
+function compiledCheck(schema: TSchema): TypeCheck<TSchema> {
   let check = compiled.get(schema);
   if (!check) compiled.set(schema, (check = TypeCompiler.Compile(schema)));
+  return check;
+}
+
+/** Every failing path of `value` against `schema`, one human message each, with the schema compiled once. */
+export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
+  const check = compiledCheck(schema);
   if (check.Check(value)) return [];
   return humanErrors(check.Errors(value));
+}
+
+/** Compiles the call schemas now (at start), so that the first requests do not wait for it. */
+export function compileCallSchemas(): void {
+  for (const schema of Object.values(callSchemas)) compiledCheck(schema);
 }

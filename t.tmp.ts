@@ -1,0 +1,14 @@
+import { spawnServer } from "./test/helpers/process";
+import { cli, tempDir } from "./test/helpers/server";
+import { join } from "node:path";
+const db = join(tempDir(), "i.db");
+const tenant = JSON.parse((await cli(["tenant", "create", "x"], { INLET_DB: db })).stdout);
+const s = await spawnServer({ INLET_DB: db });
+let ok = 0, other = 0; let stop = false;
+const worker = async (w: number) => { for (let i = 0; !stop; i++) { const r = await fetch(`${s.url}/v1/events/track`, { method: "POST", headers: { authorization: `Bearer ${tenant.writeKey}`, "content-type": "application/json" }, body: JSON.stringify({ event: "E", anonymousId: `v${w}`, messageId: `w${w}-${i}` }) }); if (r.ok) ok++; else { other++; console.log(r.status, await r.text()); } } };
+const ws = Array.from({ length: 20 }, (_, w) => worker(w));
+await Bun.sleep(1500); stop = true;
+await Promise.race([Promise.all(ws), Bun.sleep(5000)]);
+console.log({ ok, other });
+console.log(s.output().slice(-1500));
+s.proc.kill("SIGTERM"); await s.proc.exited;
