@@ -7,12 +7,13 @@ import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
 import type { DatabaseHandle } from "./db/client";
 import { errorHandler } from "./http/error-handler";
+import { fallback } from "./http/fallback";
 import { requestContext } from "./http/request-context";
 import { AuthFailureLimiter, TenantRateLimiter } from "./http/rate-limit";
 import type { AuthGuard } from "./http/auth";
 import { ClientIpResolver } from "./enrich/client-ip";
 import { docsController } from "./modules/docs";
-import { analyticsNextRoutes, eventsController, inletRoutes, segmentRoutes } from "./modules/events";
+import { analyticsNextRoutes, eventsController, inletRoutes, rudderBeaconRoutes, segmentRoutes, shortV1Routes } from "./modules/events";
 import { segmentSettingsController } from "./modules/segment";
 import { healthController } from "./modules/health";
 import { sdkController } from "./modules/sdk";
@@ -25,7 +26,6 @@ import { IdentityResolver } from "./pipeline/identity";
 import { SessionTracker } from "./pipeline/sessions";
 import { VisitorStore } from "./pipeline/visitors";
 import { GroupCommitWriter } from "./pipeline/writer";
-import { MAX_BATCH_BYTES } from "./modules/events/model";
 import { readiness } from "./modules/health";
 import { metricsController } from "./modules/metrics";
 import { statsController } from "./modules/stats";
@@ -131,9 +131,13 @@ export function createApp(services: Services) {
     address: (request) => clientIp.resolve({ peerIp: () => peerIp(request), header: (name) => request.headers.get(name), payloadIp: undefined }),
   };
   const events = { keys: services.keys, pipeline: services.pipeline, limiter: services.limiter, peerIp, guard };
+  // The fallback reads the routes at its first request, when every one is registered.
+  let routes: readonly { method: string; path: string }[] = [];
   // reusePort: false — Elysia turns it on, which lets a second Inlet bind the same port and silently
   // take half the traffic into another database; a busy port must be an error instead.
-  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2, reusePort: false } })
+  // maxRequestBodySize: no limit at the socket (Bun's own refusal is a bare 413 without our error
+  // format, request id or log line); each route reads at most its own limit (http/body.ts).
+  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: UNLIMITED_AT_SOCKET, reusePort: false } })
     // First, so that the request span encloses every other hook.
     .use(services.tracing ?? new Elysia({ name: "tracing-off" }))
     .use(requestContext)
@@ -149,15 +153,37 @@ export function createApp(services: Services) {
     .use(docsController())
     .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
     .use(sdkController())
-    .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken }))
+    .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken, peerIp, listener: separateMetricsListener(services.config) ? "elsewhere" : "public" }))
     .use(statsController({ keys: services.keys, business: services.business, guard }))
     .use(eventsController(events, inletRoutes))
     .use(eventsController(events, segmentRoutes))
     .use(eventsController(events, analyticsNextRoutes))
+    .use(eventsController(events, shortV1Routes))
+    .use(eventsController(events, rudderBeaconRoutes))
     .use(segmentSettingsController({ keys: services.keys, publicUrl: services.config.publicUrl, trustProxy: services.config.trustProxy, peerIp, guard }))
+    // Last: what no route above takes (405 with Allow, or 404).
+    .use(fallback(() => routes))
     .onStart(({ server: started }) => {
       server = started;
     });
+  routes = app.routes;
   return app;
 }
 export type App = ReturnType<typeof createApp>;
+
+/** Bun's largest body size setting: the routes enforce their own limits while reading. */
+const UNLIMITED_AT_SOCKET = 2 ** 53 - 1;
+
+/** METRICS_PORT without METRICS_TOKEN: /metrics has its own listener (see server.ts). */
+export function separateMetricsListener(config: Config): boolean {
+  return config.metricsPort > 0 && config.metricsToken === "";
+}
+
+/** The separate metrics listener's app: /metrics only, to whoever reaches METRICS_HOST:METRICS_PORT. */
+export function createMetricsApp(services: Services) {
+  return new Elysia({ normalize: false, serve: { reusePort: false } })
+    .use(requestContext)
+    .use(errorHandler)
+    .use(metricsController({ metrics: services.metrics, token: "", peerIp: () => null, listener: "own" }))
+    .use(fallback(() => []));
+}

@@ -1,7 +1,8 @@
 /**
  * Derive-based tenant authentication. The write key may come as `Authorization: Bearer <key>`,
  * `Authorization: Basic base64(<key>:)` (Segment's convention), `X-API-Key`, or a `writeKey`
- * field in the JSON body (sendBeacon cannot set headers). Every failure is the same 401, so the
+ * field in the JSON body (sendBeacon cannot set headers), or a `writeKey` query parameter
+ * (RudderStack's beacon transport). Every failure is the same 401, so the
  * answer never tells whether a tenant or key exists.
  */
 import { Elysia } from "elysia";
@@ -16,7 +17,7 @@ import { step } from "../observability/tracing";
 const MAX_KEY_LENGTH = 256;
 
 /** The key a request carries, or null. */
-export function keyFromRequest(headers: Record<string, string | undefined>, body: unknown): string | null {
+export function keyFromRequest(headers: Record<string, string | undefined>, body: unknown, query?: Record<string, string | undefined>): string | null {
   const authorization = headers.authorization;
   if (authorization) {
     const space = authorization.indexOf(" ");
@@ -42,6 +43,8 @@ export function keyFromRequest(headers: Record<string, string | undefined>, body
     const writeKey = (body as { writeKey: unknown }).writeKey;
     if (typeof writeKey === "string" && writeKey.length > 0) return writeKey;
   }
+  const fromQuery = query?.writeKey;
+  if (typeof fromQuery === "string" && fromQuery.length > 0) return fromQuery;
   return null;
 }
 
@@ -92,10 +95,10 @@ export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter, guard?: 
       else early.set(request, authenticate(keys, key, "write", unauthorized, guard, request));
       // Nothing returned: the route's own parser reads the body next.
     })
-    .derive({ as: "scoped" }, ({ headers, body, request }): { auth: TenantAuth } => {
+    .derive({ as: "scoped" }, ({ headers, body, query, request }): { auth: TenantAuth } => {
       // Write keys ingest; admin keys are for reading and are not accepted here (they are secrets,
       // write keys are public in browsers, and the two must not be confused).
-      const resolved = early.get(request) ?? authenticate(keys, keyFromRequest(headers, body), "write", unauthorized, guard, request);
+      const resolved = early.get(request) ?? authenticate(keys, keyFromRequest(headers, body, query), "write", unauthorized, guard, request);
       requestInfo(request).tenantId = resolved.tenantId;
       const origin = headers.origin;
       if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {

@@ -4,7 +4,7 @@
  */
 import { Elysia } from "elysia";
 import { adminAuth, type AuthGuard } from "../../http/auth";
-import { ErrorBody, invalidRequest } from "../../http/errors";
+import { errorResponses, invalidRequest } from "../../http/errors";
 import { parseWindow, type BusinessStats } from "../../observability/business";
 import type { KeyCache } from "../tenants/key-cache";
 import { DEFAULT_WINDOW, MAX_WINDOW_MS, StatsQuery, StatsResponse } from "./model";
@@ -36,7 +36,7 @@ export function statsController({ keys, business, guard }: StatsDeps) {
     },
     {
       query: StatsQuery,
-      response: { 200: StatsResponse, 400: ErrorBody, 401: ErrorBody },
+      response: { 200: StatsResponse, ...errorResponses(400, 401) },
       detail: {
         summary: "A tenant's business metrics",
         description:
