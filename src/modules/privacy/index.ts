@@ -4,7 +4,7 @@
  * are refused with 403: they are public. See docs/privacy.md.
  */
 import { Elysia } from "elysia";
-import { adminAuth } from "../../http/auth";
+import { adminAuth, type AuthGuard } from "../../http/auth";
 import { ApiError, ErrorBody, invalidRequest } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { DeletionReceipt, DeletionRequest, Suppression, SuppressionList, SuppressionRequest } from "./model";
@@ -25,9 +25,9 @@ function subjectOf(body: { userId?: string | number; email?: string; anonymousId
   return subject;
 }
 
-export function privacyController({ keys, privacy }: { keys: KeyCache; privacy: PrivacyService }) {
+export function privacyController({ keys, privacy, guard }: { keys: KeyCache; privacy: PrivacyService; guard?: AuthGuard }) {
   return new Elysia({ prefix: "/v1/privacy", tags: ["Privacy"] })
-    .use(adminAuth(keys, { writeKeyForbidden: true }))
+    .use(adminAuth(keys, guard, { writeKeyForbidden: true }))
     .post(
       "/deletions",
       ({ admin, body, server, request }) => {
