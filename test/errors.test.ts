@@ -9,10 +9,13 @@ import { join } from "node:path";
 
 let server: ServerProcess;
 let writeKey: string;
+let adminKey: string;
 let db: string;
 beforeAll(async () => {
   db = join(tempDir(), "inlet.db");
-  writeKey = JSON.parse((await cli(["tenant", "create", "errors"], { INLET_DB: db })).stdout).writeKey;
+  const tenant = JSON.parse((await cli(["tenant", "create", "errors"], { INLET_DB: db })).stdout);
+  writeKey = tenant.writeKey;
+  adminKey = JSON.parse((await cli(["key", "create", "--tenant", tenant.tenantId, "--admin"], { INLET_DB: db })).stdout).key;
   server = await spawnServer({ INLET_DB: db, LOG_LEVEL: "info" });
 });
 afterAll(async () => {
@@ -86,7 +89,9 @@ describe("the OpenAPI document as Swagger UI uses it", () => {
         const schema = operation.requestBody?.content?.["application/json"]?.schema;
         if (!schema) continue;
         expect({ path, example: schema.example }).toEqual({ path, example: expect.any(Object) });
-        const response = await fetch(server.url + path, { method: method.toUpperCase(), headers: { authorization: `Bearer ${writeKey}`, "content-type": "application/json" }, body: JSON.stringify(schema.example) });
+        // Admin routes (privacy) take the tenant's admin key; the rest are ingestion.
+        const key = path.startsWith("/v1/privacy/") ? adminKey : writeKey;
+        const response = await fetch(server.url + path, { method: method.toUpperCase(), headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(schema.example) });
         expect({ path, status: response.status, body: await response.json() }).toMatchObject({ path, status: 200 });
         posted++;
       }

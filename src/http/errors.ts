@@ -30,7 +30,7 @@ const ERROR_STATUSES: Record<number, { description: string; code: string; messag
     details: [{ path: "/event", message: "Required: expected a non-empty string of at most 200 characters" }],
   },
   401: { description: "No valid key", code: "unauthorized", message: "A valid write key is required (Bearer, Basic, X-API-Key or writeKey in the body)." },
-  403: { description: "Refused: an origin the key's tenant does not accept (or /metrics from outside loopback)", code: "origin_not_allowed", message: "This write key does not accept events from https://other.example." },
+  403: { description: "Refused: an origin the key's tenant does not accept (or a write key on an admin route, or /metrics from outside loopback)", code: "origin_not_allowed", message: "This write key does not accept events from https://other.example." },
   404: { description: "Not found", code: "not_found", message: "No route for GET /nowhere." },
   405: { description: "The path exists but not for this method (see the Allow header)", code: "method_not_allowed", message: "GET is not allowed on /v1/track; allowed: POST." },
   413: { description: "The body (or one event) is too large", code: "payload_too_large", message: "The request body is larger than 32768 bytes." },

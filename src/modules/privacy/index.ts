@@ -5,13 +5,14 @@
  */
 import { Elysia } from "elysia";
 import { adminAuth, type AuthGuard } from "../../http/auth";
-import { ApiError, ErrorBody, invalidRequest } from "../../http/errors";
+import { ApiError, errorResponses, invalidRequest } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { DeletionReceipt, DeletionRequest, Suppression, SuppressionList, SuppressionRequest } from "./model";
 import type { PrivacyService, Subject } from "./service";
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody };
+const errors = errorResponses(400, 401, 403, 503);
+const readErrors = errorResponses(401, 403, 404);
 const notFound = (what: string) => new ApiError(404, "not_found", `No ${what} with this id in this tenant.`);
 
 function subjectOf(body: { userId?: string | number; email?: string; anonymousId?: string | number }): Subject {
@@ -53,10 +54,10 @@ export function privacyController({ keys, privacy, guard }: { keys: KeyCache; pr
         if (!receipt) throw notFound("deletion");
         return receipt;
       },
-      { response: { 200: DeletionReceipt, 404: ErrorBody, ...errors }, detail: { summary: "Read an erasure's receipt", security } },
+      { response: { 200: DeletionReceipt, ...readErrors }, detail: { summary: "Read an erasure's receipt", security } },
     )
     .get("/suppressions", ({ admin }) => ({ suppressions: privacy.suppressionsOf(admin.tenantId) }), {
-      response: { 200: SuppressionList, ...errors },
+      response: { 200: SuppressionList, ...errorResponses(401, 403) },
       detail: { summary: "List suppressed people", description: "Each suppression shows a salted hash of its subject, never the subject.", security },
     })
     .post("/suppressions", ({ admin, body }) => privacy.suppress(admin.tenantId, subjectOf(body.subject), privacy.requester(admin.keyId)), {
@@ -70,6 +71,6 @@ export function privacyController({ keys, privacy, guard }: { keys: KeyCache; pr
         if (!(await privacy.lift(admin.tenantId, params.id))) throw notFound("suppression");
         return { lifted: true, suppressionId: params.id };
       },
-      { detail: { summary: "Lift a suppression", description: "The person's later events are stored again.", security } },
+      { response: readErrors, detail: { summary: "Lift a suppression", description: "The person's later events are stored again.", security } },
     );
 }

@@ -12,12 +12,15 @@ export const Subject = t.Object(
   { description: "The person, by any of their identifiers (at least one)", additionalProperties: false },
 );
 
-export const DeletionRequest = t.Object({
-  subject: Subject,
-  suppress: t.Optional(t.Boolean({ default: false, description: "Also refuse the person's later events (status `suppressed`)" })),
-});
+export const DeletionRequest = t.Object(
+  {
+    subject: Subject,
+    suppress: t.Optional(t.Boolean({ default: false, description: "Also refuse the person's later events (status `suppressed`)" })),
+  },
+  { example: { subject: { email: "grace@example.com" }, suppress: true } },
+);
 
-export const SuppressionRequest = t.Object({ subject: Subject });
+export const SuppressionRequest = t.Object({ subject: Subject }, { example: { subject: { userId: "user-4711" } } });
 
 const Counts = t.Object({ events: t.Integer(), sessions: t.Integer(), visitors: t.Integer(), leads: t.Integer() });
 const RequestedBy = t.Object({ keyId: t.Union([t.String(), t.Null()]), keyPrefix: t.Union([t.String(), t.Null()]) });
