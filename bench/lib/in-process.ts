@@ -17,7 +17,7 @@ export function startInProcess(name: string, env: Record<string, string>) {
   const services = createServices(config, database);
   const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
   const tenant = services.tenants.createTenant("bench");
-  const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId) };
+  const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId), serverSide: false };
   return {
     config,
     services,

@@ -53,7 +53,7 @@ export function originAllowed(allowed: readonly string[], origin: string): boole
 }
 
 /**
- * Ingestion auth: a write key, then the tenant's rate limits (as soon as the tenant is known, so
+ * Ingestion auth: a write or server key, then the tenant's rate limits (as soon as the tenant is known, so
  * a request over the limit costs no validation or pipeline work; a batch counts its items).
  */
 export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter) {
@@ -61,16 +61,19 @@ export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter) {
     const key = keyFromRequest(headers, body);
     if (!key || key.length > MAX_KEY_LENGTH) throw unauthorized();
     const resolved = step("auth", () => keys.resolve(key));
-    // Write keys ingest; admin keys are for reading and are not accepted here (they are secrets,
-    // write keys are public in browsers, and the two must not be confused).
-    if (!resolved || resolved.kind !== "write") throw unauthorized();
+    // Write keys (public, in browsers) and server keys (secret, in backends) ingest; admin keys
+    // are for reading and are not accepted here.
+    if (!resolved || resolved.kind === "admin") throw unauthorized();
     requestInfo(request).tenantId = resolved.tenantId;
+    const serverSide = resolved.kind === "server";
     const origin = headers.origin;
+    // A browser sends Origin; a server key seen there has leaked, and its power must not be used.
+    if (origin && serverSide) throw new ApiError(403, "origin_not_allowed", "A server key is a secret for backends; browsers must use a write key.");
     if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
       throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
     }
     limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
-    return { auth: { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings } };
+    return { auth: { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings, serverSide } };
   });
 }
 
@@ -80,11 +83,12 @@ export interface AdminAuth {
 }
 
 const adminRequired = () =>
-  new ApiError(401, "unauthorized", "An admin key (ak_...) is required (Bearer, Basic or X-API-Key); write keys can only ingest.");
+  new ApiError(401, "unauthorized", "An admin key (ak_...) is required (Bearer, Basic or X-API-Key); write and server keys can only ingest.");
 
 /**
  * Admin auth for reading routes (stats, exports): only `ak_` admin keys, from a header; a write
- * key is refused because write keys are public (they ship in browsers). The body is not looked
+ * key is refused because write keys are public (they ship in browsers), a server key because it
+ * is made for ingesting only. The body is not looked
  * at: admin keys are secrets and do not belong in bodies.
  */
 export function adminAuth(keys: KeyCache) {
