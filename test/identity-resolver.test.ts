@@ -4,43 +4,36 @@
  * end-to-end tests (identity.test.ts, identity-trust.test.ts) exercise through a server.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { openDatabase, type DatabaseHandle } from "../src/db/client";
 import { findLead } from "../src/modules/leads/service";
-import { TenantService } from "../src/modules/tenants/service";
 import type { CallTrust } from "../src/pipeline";
 import { followMerges, IdentityResolver, identityTime, MAX_MERGE_HOPS, mergeOrder } from "../src/pipeline/identity";
 import type { CanonicalEvent } from "../src/pipeline/normalize";
-import { VisitorStore } from "../src/pipeline/visitors";
+import { memoryStore, T0, type MemoryStore } from "./helpers/memory-store";
 
 const CLIENT: CallTrust = { serverSide: false };
 const SERVER: CallTrust = { serverSide: true };
-const T0 = Date.parse("2026-11-20T12:00:00.000Z");
 
-let database: DatabaseHandle;
+let store: MemoryStore;
 let resolver: IdentityResolver;
-let visitorStore: VisitorStore;
-let tenantId: string;
 let sequence = 0;
 
 beforeEach(() => {
-  database = openDatabase(":memory:");
-  visitorStore = new VisitorStore(database.db, 100);
-  resolver = new IdentityResolver(database.db, () => visitorStore.clear());
-  tenantId = new TenantService(database.db).createTenant("unit").tenantId;
+  store = memoryStore();
+  resolver = new IdentityResolver(store.database.db, () => store.visitors.clear());
 });
-afterEach(() => database.close());
+afterEach(() => store.database.close());
 
 /** Runs one call through the visitor and identity steps, as the pipeline's writer does. */
 function send(fields: Partial<CanonicalEvent> & Pick<CanonicalEvent, "type">, trust: CallTrust = CLIENT) {
   sequence++;
   const event: CanonicalEvent = { messageId: `m-${sequence}`, context: {}, timestamp: T0 + sequence * 1000, receivedAt: T0 + sequence * 1000, ...fields };
-  const { visitor } = visitorStore.touch(tenantId, event);
-  return resolver.resolve(tenantId, event, visitor, trust);
+  const { visitor } = store.visitors.touch(store.tenantId, event);
+  return resolver.resolve(store.tenantId, event, visitor, trust);
 }
 const identify = (userId: string | undefined, traits: Record<string, unknown> = {}, extra: Partial<CanonicalEvent> = {}, trust = CLIENT) =>
   send({ type: "identify", userId, anonymousId: extra.anonymousId ?? `device-of-${userId}`, traits, ...extra }, trust);
 const alias = (previousId: string, userId: string, trust = CLIENT) => send({ type: "alias", userId, anonymousId: `device-of-${userId}`, extra: { previousId } }, trust);
-const lead = (userIdOrEmail: string) => findLead(database.db, tenantId, userIdOrEmail);
+const lead = (userIdOrEmail: string) => findLead(store.database.db, store.tenantId, userIdOrEmail);
 
 describe("merge chains", () => {
   test("a userId is followed to its person's lead through several merges", () => {

@@ -4,37 +4,30 @@
  * exercises through a server.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { openDatabase, type DatabaseHandle } from "../src/db/client";
-import { TenantService } from "../src/modules/tenants/service";
 import type { CanonicalEvent } from "../src/pipeline/normalize";
 import { SessionTracker } from "../src/pipeline/sessions";
-import { VisitorStore } from "../src/pipeline/visitors";
+import { memoryStore, T0, type MemoryStore } from "./helpers/memory-store";
 
 const MIN = 60_000;
 const TIMEOUT = 30 * MIN;
-const T0 = Date.parse("2026-11-20T12:00:00.000Z");
 
-let database: DatabaseHandle;
+let store: MemoryStore;
 let tracker: SessionTracker;
-let visitorStore: VisitorStore;
-let tenantId: string;
 let eventId = 0;
 
 beforeEach(() => {
-  database = openDatabase(":memory:");
-  tracker = new SessionTracker(database.db, TIMEOUT, 100);
-  visitorStore = new VisitorStore(database.db, 100);
-  tenantId = new TenantService(database.db).createTenant("unit").tenantId;
+  store = memoryStore();
+  tracker = new SessionTracker(store.database.db, TIMEOUT, 100);
 });
-afterEach(() => database.close());
+afterEach(() => store.database.close());
 
 /** Assigns and counts one event of `anonymousId` at `minutes` past T0; returns its session id. */
 function at(minutes: number, anonymousId = "v"): string {
   const timestamp = T0 + minutes * MIN;
   const event: CanonicalEvent = { type: "track", messageId: `m-${++eventId}`, event: "E", anonymousId, context: {}, timestamp, receivedAt: timestamp };
-  const { visitor, created } = visitorStore.touch(tenantId, event);
-  const span = tracker.assign(tenantId, visitor.id, event, created);
-  tracker.recorded(tenantId, visitor.id, span, event, eventId, true, null);
+  const { visitor, created } = store.visitors.touch(store.tenantId, event);
+  const span = tracker.assign(store.tenantId, visitor.id, event, created);
+  tracker.recorded(store.tenantId, visitor.id, span, event, eventId, true, null);
   return span.id;
 }
 
@@ -70,7 +63,7 @@ describe("session assignment", () => {
     tracker.clear();
     expect(at(5)).toBe(first);
     tracker.writeDue(true);
-    const row = database.sqlite.query("SELECT event_count, started_at, last_event_at FROM sessions WHERE id = ?").get(first) as Record<string, number>;
+    const row = store.database.sqlite.query("SELECT event_count, started_at, last_event_at FROM sessions WHERE id = ?").get(first) as Record<string, number>;
     expect(row).toEqual({ event_count: 2, started_at: T0, last_event_at: T0 + 5 * MIN });
   });
 });
