@@ -88,8 +88,8 @@ const adminRequired = () =>
 /**
  * Admin auth for reading routes (stats, exports): only `ak_` admin keys, from a header; a write
  * key is refused because write keys are public (they ship in browsers), a server key because it
- * is made for ingesting only. The body is not looked
- * at: admin keys are secrets and do not belong in bodies.
+ * is made for ingesting only. The body is not looked at: admin keys are secrets and do not belong
+ * in bodies.
  */
 export function adminAuth(keys: KeyCache) {
   return new Elysia().derive({ as: "scoped" }, ({ headers, request }): { admin: AdminAuth } => {
