@@ -30,7 +30,10 @@ Usage:
                    [--cors-origins https://a.example,https://b.example|*] [--retention-days N|forever]
                                                 change a tenant's settings (a rate of 0: no limit; default: the server's;
                                                 retention: events older than N days are deleted, default forever)
-  inlet key create --tenant <id> [--admin]      create a write key (or an admin key)
+  inlet key create --tenant <id> [--server|--admin]
+                                                create a key, shown once: a write key (public, for browsers
+                                                and apps), a server key (secret, for backends: may merge
+                                                two identified leads) or an admin key (secret, reads data)
   inlet key list --tenant <id>                  list keys by prefix (JSON)
   inlet key revoke <key id or prefix>           revoke a key
   inlet lead show --tenant <id> <userId|email>  a lead: merged traits, linked visitors, counts (JSON)
@@ -68,6 +71,7 @@ const commandOptions = {
   until: { type: "string" },
   type: { type: "string" },
   admin: { type: "boolean" },
+  server: { type: "boolean" },
   "rate-rps": { type: "string" },
   "rate-eps": { type: "string" },
   "ip-policy": { type: "string" },
@@ -171,7 +175,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return 0;
       case "key create": {
         const tenantId = need(values.tenant, "--tenant <id>");
-        print({ tenantId, ...tenants.createKey(tenantId, values.admin ? "admin" : "write") });
+        if (values.admin && values.server) throw new UsageError("A key is of one kind: give --server or --admin, not both.");
+        print({ tenantId, ...tenants.createKey(tenantId, values.admin ? "admin" : values.server ? "server" : "write") });
         return 0;
       }
       case "key list":

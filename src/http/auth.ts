@@ -70,15 +70,19 @@ function headerKey(request: Request): string | null {
   return keyFromRequest({ authorization: request.headers.get("authorization") ?? undefined, "x-api-key": request.headers.get("x-api-key") ?? undefined }, undefined);
 }
 
-/** The key resolved when it is a key of `kind`; else the failure is counted against the address and thrown. */
-function authenticate(keys: KeyCache, key: string | null, kind: ResolvedKey["kind"], failure: () => ApiError, guard: AuthGuard | undefined, request: Request): ResolvedKey {
+/** The key kinds the ingestion routes take. */
+const INGESTING_KEYS: readonly ResolvedKey["kind"][] = ["write", "server"];
+const ADMIN_KEYS: readonly ResolvedKey["kind"][] = ["admin"];
+
+/** The key resolved when it is of one of `kinds`; else the failure is counted against the address and thrown. */
+function authenticate(keys: KeyCache, key: string | null, kinds: readonly ResolvedKey["kind"][], failure: () => ApiError, guard: AuthGuard | undefined, request: Request): ResolvedKey {
   const resolved = key && key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
-  if (resolved && resolved.kind === kind) return resolved;
+  if (resolved && kinds.includes(resolved.kind)) return resolved;
   throw guard ? guard.failures.failed(guard.address(request), failure()) : failure();
 }
 
 /**
- * Ingestion auth: a write key, then the tenant's rate limits (as soon as the tenant is known, so
+ * Ingestion auth: a write or server key, then the tenant's rate limits (as soon as the tenant is known, so
  * a request over the limit costs no validation or pipeline work; a batch counts its items).
  *
  * No work before authentication: a key in a header is checked before the body is read (a bad one
@@ -92,20 +96,23 @@ export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter, guard?: 
     .onParse({ as: "scoped" }, ({ request }) => {
       const key = headerKey(request);
       if (key === null) guard?.failures.check(guard.address(request));
-      else early.set(request, authenticate(keys, key, "write", unauthorized, guard, request));
+      else early.set(request, authenticate(keys, key, INGESTING_KEYS, unauthorized, guard, request));
       // Nothing returned: the route's own parser reads the body next.
     })
     .derive({ as: "scoped" }, ({ headers, body, query, request }): { auth: TenantAuth } => {
-      // Write keys ingest; admin keys are for reading and are not accepted here (they are secrets,
-      // write keys are public in browsers, and the two must not be confused).
-      const resolved = early.get(request) ?? authenticate(keys, keyFromRequest(headers, body, query), "write", unauthorized, guard, request);
+      // Write keys (public, in browsers) and server keys (secret, in backends) ingest; admin keys
+      // are for reading and are not accepted here.
+      const resolved = early.get(request) ?? authenticate(keys, keyFromRequest(headers, body, query), INGESTING_KEYS, unauthorized, guard, request);
       requestInfo(request).tenantId = resolved.tenantId;
+      const serverSide = resolved.kind === "server";
       const origin = headers.origin;
+      // A browser sends Origin; a server key seen there has leaked, and its power must not be used.
+      if (origin && serverSide) throw new ApiError(403, "origin_not_allowed", "A server key is a secret for backends; browsers must use a write key.");
       if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
         throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
       }
       limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
-      return { auth: { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings } };
+      return { auth: { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings, serverSide } };
     });
 }
 
@@ -114,15 +121,16 @@ export interface AdminAuth {
   keyId: string;
 }
 
-const forbidden = () => new ApiError(403, "forbidden", "This route needs an admin key (ak_...); write keys can only ingest.");
+const forbidden = () => new ApiError(403, "forbidden", "This route needs an admin key (ak_...); write and server keys can only ingest.");
 
 const adminRequired = () =>
-  new ApiError(401, "unauthorized", "An admin key (ak_...) is required (Bearer, Basic or X-API-Key); write keys can only ingest.");
+  new ApiError(401, "unauthorized", "An admin key (ak_...) is required (Bearer, Basic or X-API-Key); write and server keys can only ingest.");
 
 /**
  * Admin auth for reading routes (stats, exports): only `ak_` admin keys, from a header; a write
- * key is refused because write keys are public (they ship in browsers). The body is not looked
- * at: admin keys are secrets and do not belong in bodies.
+ * key is refused because write keys are public (they ship in browsers), a server key because it
+ * is made for ingesting only. The body is not looked at: admin keys are secrets and do not belong
+ * in bodies.
  */
 export function adminAuth(keys: KeyCache, guard?: AuthGuard, options: { writeKeyForbidden?: boolean } = {}) {
   return new Elysia().derive({ as: "scoped" }, ({ request }): { admin: AdminAuth } => {
@@ -131,7 +139,7 @@ export function adminAuth(keys: KeyCache, guard?: AuthGuard, options: { writeKey
     const failure = options.writeKeyForbidden
       ? () => (key && key.length <= MAX_KEY_LENGTH && keys.resolve(key) ? forbidden() : adminRequired())
       : adminRequired;
-    const resolved = authenticate(keys, key, "admin", failure, guard, request);
+    const resolved = authenticate(keys, key, ADMIN_KEYS, failure, guard, request);
     requestInfo(request).tenantId = resolved.tenantId;
     return { admin: { tenantId: resolved.tenantId, keyId: resolved.keyId } };
   });

@@ -80,6 +80,12 @@ export class Metrics implements IngestObserver {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  private readonly identityConflicts = new Counter({
+    name: "inlet_identity_conflicts_total",
+    help: "Calls kept apart from another person's lead instead of merging two identified leads (a client-side key may not), by tenant and reason (same_email, alias, email_only)",
+    labelNames: ["tenant", "reason"] as const,
+    registers: [this.registry],
+  });
   private readonly rateLimited = new Counter({
     name: "inlet_rate_limited_requests_total",
     help: "Requests refused with 429 by a tenant's rate limit, by tenant",
@@ -191,7 +197,9 @@ export class Metrics implements IngestObserver {
     for (let i = 0; i < outcomes.length; i++) {
       const validated = calls[i]!;
       const type = "call" in validated && EVENT_TYPES.has(validated.call.type) ? validated.call.type : "unknown";
-      this.events.inc({ tenant: tenantId, type, status: outcomes[i]!.status });
+      const outcome = outcomes[i]!;
+      this.events.inc({ tenant: tenantId, type, status: outcome.status });
+      if (outcome.identityConflict) this.identityConflicts.inc({ tenant: tenantId, reason: outcome.identityConflict.reason });
     }
   }
 

@@ -16,6 +16,7 @@ import type { VisitorStore } from "./visitors";
 import type { GroupCommitWriter } from "./writer";
 import type { Call } from "../modules/events/model";
 import { step, stepUnder, type Span } from "../observability/tracing";
+import { rateLimitedLog } from "../logger";
 
 export interface RequestFacts {
   /** The socket peer's address, or its lookup (done only when an event needs it). */
@@ -27,6 +28,11 @@ export interface TenantAuth {
   tenantId: string;
   keyId: string;
   settings: TenantSettings;
+  /**
+   * True when the call came with a server key: a secret held by the tenant's backend, never by a
+   * browser. Only such calls may merge two identified leads (see docs/identity.md).
+   */
+  serverSide: boolean;
 }
 
 /** The enrichment step's contract (src/enrich implements it). */
@@ -41,11 +47,30 @@ export interface EnrichStep {
 
 /** The identity step's contract: which lead an event belongs to (src/pipeline/identity.ts). */
 export interface IdentityStep {
-  resolve(tenantId: string, event: CanonicalEvent, visitor: { id: string; leadId: string | null }): IdentityOutcome;
+  resolve(tenantId: string, event: CanonicalEvent, visitor: { id: string; leadId: string | null }, trust: CallTrust): IdentityOutcome;
+}
+/** What the identity rules may believe of a call. */
+export interface CallTrust {
+  /** A server key sent it: it may merge two leads that each have their own userId. */
+  serverSide: boolean;
 }
 export interface IdentityOutcome {
   leadId: string | null;
   created?: boolean;
+  /** Set when the call would have merged two identified leads and the rules kept them apart. */
+  conflict?: IdentityConflict;
+}
+/**
+ * Why a call was kept apart from another person's lead:
+ * - `same_email`: an identify gave its userId an email that a lead of another userId holds;
+ * - `alias`: an alias named, as previousId, another userId or a visitor linked to another userId's lead;
+ * - `email_only`: an identify without a userId gave the email of a lead that has a userId.
+ */
+export type IdentityConflictReason = "same_email" | "alias" | "email_only";
+export interface IdentityConflict {
+  reason: IdentityConflictReason;
+  /** The lead the call was kept apart from (never sent back to the caller). */
+  otherLeadId: string;
 }
 
 /**
@@ -62,6 +87,8 @@ export type Validated = { call: Call } | { errors: ErrorDetail[]; messageId?: st
 export interface Outcome extends ItemResult {
   leadId?: string | null;
   created?: boolean;
+  /** An identity conflict the call ran into; for operators (metrics, log, debugger), never for the caller. */
+  identityConflict?: IdentityConflict;
 }
 
 /** Told the outcome of every ingestion request (metrics count them by tenant, type and status). */
@@ -71,6 +98,8 @@ export interface IngestObserver {
 
 /** What a server-side library's request tells about the end user: nothing. */
 const SERVER_REQUEST: RequestFacts = { peerIp: null, header: () => null };
+/** Identity conflicts logged per minute at most (the metric counts every one). */
+const CONFLICT_LOG_LINES_PER_MINUTE = 20;
 
 /** Events of one request that get their own session and identity spans (a batch of 2,500 would bury the trace). */
 const TRACED_EVENTS_PER_REQUEST = 10;
@@ -99,7 +128,7 @@ export class Pipeline {
     const tenant = { "inlet.tenant_id": auth.tenantId };
     const valid = step("normalize", (span) => this.normalize(calls, envelope, outcomes, span), tenant);
     const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span), tenant);
-    if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth.tenantId), tenant);
+    if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth), tenant);
     this.steps.observer?.ingested(auth.tenantId, calls, outcomes, schemaVersion);
     return outcomes;
   }
@@ -130,7 +159,7 @@ export class Pipeline {
     for (const item of valid) {
       const { event } = item;
       // A server-side library's request describes the backend, not the user (server-side.ts).
-      const request = isServerSideCall(event.context, false) ? SERVER_REQUEST : facts;
+      const request = isServerSideCall(event.context, auth.serverSide) ? SERVER_REQUEST : facts;
       const enriched = this.steps.enricher.enrich({ context: event.context, peerIp: request.peerIp, header: request.header, settings: auth.settings });
       event.context = enriched.context;
       if (enriched.drop) outcomes[item.index] = withWarnings({ messageId: event.messageId, status: "dropped" }, event);
@@ -141,31 +170,38 @@ export class Pipeline {
   }
 
   /** Stores the accepted events in the next group commit; resolves after the COMMIT. */
-  private async commit(accepted: Indexed[], outcomes: Outcome[], schemaVersion: string | null, span: Span | undefined, tenantId: string): Promise<void> {
+  private async commit(accepted: Indexed[], outcomes: Outcome[], schemaVersion: string | null, span: Span | undefined, auth: TenantAuth): Promise<void> {
     const { writer } = this.steps;
     span?.setAttributes({ "inlet.events": accepted.length, "inlet.queue_depth": writer.queuedEvents });
     // One visitor's events are sessionized in timestamp order (stable for equal times).
     const ordered = accepted.length > 1 ? [...accepted].sort((a, b) => a.event.timestamp - b.event.timestamp) : accepted;
     const recorded = await writer.submit(ordered.length, () =>
-      ordered.map(({ event }, k) => this.record(tenantId, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
-      tenantId,
+      ordered.map(({ event }, k) => this.record(auth, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
+      auth.tenantId,
     );
-    for (let k = 0; k < ordered.length; k++) outcomes[ordered[k]!.index] = recorded[k]!;
+    for (let k = 0; k < ordered.length; k++) {
+      const outcome = recorded[k]!;
+      outcomes[ordered[k]!.index] = outcome;
+      if (outcome.identityConflict) logConflict(auth.tenantId, outcome.messageId!, outcome.identityConflict);
+    }
     // Read right after this commit settled: no other commit runs before this continuation.
     span?.setAttribute("inlet.group_size", writer.stats.lastCommitJobs);
   }
 
   /** Runs inside the writer's transaction; `span` is the request's commit span, when traced. */
-  private record(tenantId: string, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
+  private record(auth: TenantAuth, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
     const { events, visitors, sessions, identity, suppression } = this.steps;
+    const { tenantId } = auth;
     if (suppression?.suppressed(tenantId, event)) return { messageId: event.messageId, status: "suppressed" };
     if (events.exists(tenantId, event.messageId)) return withWarnings({ messageId: event.messageId, status: "duplicate" }, event);
     const { visitor, created } = visitors.touch(tenantId, event);
     const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
-    const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor));
+    const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor, auth));
     const eventId = events.insert(tenantId, event, { visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId }, schemaVersion);
     sessions.recorded(tenantId, visitor.id, session, event, eventId, lead.leadId === null, visitor.leadId);
-    return withWarnings({ messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created }, event);
+    const outcome: Outcome = { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
+    if (lead.conflict) outcome.identityConflict = lead.conflict;
+    return withWarnings(outcome, event);
   }
 }
 
@@ -178,6 +214,15 @@ interface Indexed {
 function withWarnings(outcome: Outcome, event: CanonicalEvent): Outcome {
   if (event.warnings) outcome.warnings = event.warnings;
   return outcome;
+}
+
+/**
+ * Identity conflicts are logged after their commit, with ids only: never the email or userIds
+ * that met. Bounded, since anyone holding a public write key can cause one per call.
+ */
+const conflictLog = rateLimitedLog("warn", CONFLICT_LOG_LINES_PER_MINUTE);
+function logConflict(tenantId: string, messageId: string, conflict: IdentityConflict): void {
+  conflictLog("identity conflict: kept apart from another person's lead", { tenantId, messageId, reason: conflict.reason, otherLeadId: conflict.otherLeadId });
 }
 
 function rejected(errors: ErrorDetail[], validated: Validated): Outcome {

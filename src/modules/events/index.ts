@@ -97,9 +97,13 @@ const descriptions: Record<CallType, { summary: string; description: string }> =
   identify: {
     summary: "Identify a user",
     description:
-      "A Segment identify call. Creates or updates the lead (keyed by userId, else by email), merges traits (newer timestamp wins, null removes), and links the visitor (anonymousId) to the lead; the visitor's earlier events are attributed to it.",
+      "A Segment identify call. Creates or updates the lead (keyed by userId, else by email), merges traits (newer time wins, a time past receipt counts as the receipt; null removes), and links the visitor (anonymousId) to the lead; the visitor's earlier events are attributed to it. An email that another userId's lead has merges the two only with a server key (sk_).",
   },
-  alias: { summary: "Alias a previous id to a user", description: "Links previousId (an anonymousId or an earlier userId) to userId; two leads become one." },
+  alias: {
+    summary: "Alias a previous id to a user",
+    description:
+      "Links previousId (an anonymousId or an earlier userId) to userId; two leads become one. Merging two leads that each have a userId takes a server key (sk_): with a write key they are kept apart.",
+  },
   page: { summary: "Record a page view", description: "A Segment page call: name, category, properties (url, path, referrer, title...)." },
   screen: { summary: "Record a screen view", description: "A Segment screen call (mobile apps): name, category, properties." },
   group: { summary: "Associate a user with a group", description: "A Segment group call: groupId and traits; the group becomes the lead's account." },

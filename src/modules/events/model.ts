@@ -197,7 +197,9 @@ export const IdentifyResponse = t.Object({
   success: t.Boolean(),
   messageId: t.String(),
   status: EventStatus,
-  leadId: t.Union([t.String(), t.Null()], { description: "The lead (known person); null for an identify with neither userId nor email" }),
+  leadId: t.Union([t.String(), t.Null()], {
+    description: "The lead (known person) of the identity the call claims (its userId, else its email); null when the call reached no lead (e.g. neither userId nor email)",
+  }),
   created: t.Boolean({ description: "true when this call created the lead, false when it updated one" }),
   warnings: Warnings,
 });

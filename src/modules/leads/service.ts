@@ -2,7 +2,7 @@
 import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { identityLinks, leadMerges, leads, visitors } from "../../db/schema";
-import { normalizeEmail } from "../../pipeline/identity";
+import { followMerges, normalizeEmail } from "../../pipeline/identity";
 
 export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
   let lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.userId, userIdOrEmail))).get();
@@ -11,10 +11,7 @@ export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
     lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.email, email), isNull(leads.mergedInto))).get();
   }
   // A merged lead answers with the lead it was merged into.
-  for (let hops = 0; lead?.mergedInto && hops < 16; hops++) {
-    lead = db.select().from(leads).where(eq(leads.id, lead.mergedInto)).get();
-  }
-  return lead ?? null;
+  return followMerges(lead, (id) => db.select().from(leads).where(eq(leads.id, id)).get()) ?? null;
 }
 
 export function showLead(db: Db, tenantId: string, userIdOrEmail: string) {
