@@ -11,6 +11,9 @@ import { requestContext } from "./http/request-context";
 import { TenantRateLimiter } from "./http/rate-limit";
 import { docsController } from "./modules/docs";
 import { analyticsNextRoutes, eventsController, inletRoutes, segmentRoutes } from "./modules/events";
+import { debuggerController } from "./modules/debugger";
+import { readEventsController } from "./modules/export";
+import { leadsController } from "./modules/leads";
 import { segmentSettingsController } from "./modules/segment";
 import { healthController } from "./modules/health";
 import { sdkController } from "./modules/sdk";
@@ -27,6 +30,7 @@ import { MAX_BATCH_BYTES } from "./modules/events/model";
 import { readiness } from "./modules/health";
 import { metricsController } from "./modules/metrics";
 import { statsController } from "./modules/stats";
+import { DebuggerService } from "./modules/debugger/service";
 import { BusinessStats } from "./observability/business";
 import { Metrics } from "./observability/metrics";
 import { startTracing } from "./observability/tracing";
@@ -44,6 +48,8 @@ export interface Services {
   limiter: TenantRateLimiter;
   metrics: Metrics;
   business: BusinessStats;
+  /** The live debugger's per-tenant ring of recent calls. */
+  debugger: DebuggerService;
   /** The request-tracing plugin; null when tracing is off. */
   tracing: ReturnType<typeof startTracing>;
 }
@@ -101,7 +107,8 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
     config.businessMetricsTtlSeconds * 1000,
   );
   const tracing = startTracing(config);
-  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, tracing };
+  const debug = new DebuggerService();
+  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, debugger: debug, tracing };
 }
 
 /** Every header an SDK sends (Segment's, RudderStack's AnonymousId, Inlet's own). */
@@ -117,6 +124,7 @@ export function createApp(services: Services) {
     pipeline: services.pipeline,
     limiter: services.limiter,
     peerIp: (request: Request): string | null => server?.requestIP(request)?.address ?? null,
+    debugger: services.debugger,
   };
   // reusePort: false — Elysia turns it on, which lets a second Inlet bind the same port and silently
   // take half the traffic into another database; a busy port must be an error instead.
@@ -142,6 +150,9 @@ export function createApp(services: Services) {
     .use(eventsController(events, segmentRoutes))
     .use(eventsController(events, analyticsNextRoutes))
     .use(segmentSettingsController(services.keys))
+    .use(readEventsController({ keys: services.keys, db: services.database.db }))
+    .use(leadsController({ keys: services.keys, db: services.database.db }))
+    .use(debuggerController({ keys: services.keys, db: services.database.db, debugger: services.debugger }))
     .onStart(({ server: started }) => {
       server = started;
     });

@@ -92,6 +92,8 @@ export function adminAuth(keys: KeyCache) {
     const key = keyFromRequest(headers, undefined);
     if (!key || key.length > MAX_KEY_LENGTH) throw adminRequired();
     const resolved = keys.resolve(key);
+    // A valid key of the wrong kind is told so: it is authenticated, just not allowed here.
+    if (resolved?.kind === "write") throw new ApiError(403, "forbidden", "This is a write key: it can only ingest. Reading and managing a tenant needs an admin key (ak_...).");
     if (!resolved || resolved.kind !== "admin") throw adminRequired();
     requestInfo(request).tenantId = resolved.tenantId;
     return { admin: { tenantId: resolved.tenantId, keyId: resolved.keyId } };

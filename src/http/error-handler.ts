@@ -14,36 +14,48 @@ function validationDetails(error: ValidationError): ErrorDetail[] {
   return details;
 }
 
-export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error: raised, request, set }) => {
+/** A failure as the client is told it; null for an unexpected error (a 500, logged). */
+export interface Failure {
+  status: number;
+  code: string;
+  message: string;
+  details: ErrorDetail[];
+  retryAfter?: number;
+}
+
+/** What the client is told of an error Elysia raised (`code`: Elysia's error code). */
+export function describeFailure(code: string | number, raised: unknown, request: Request): Failure | null {
   // Elysia wraps what a body parser throws in a ParseError; ours are ApiErrors with their own status.
   const cause = code === "PARSE" ? (raised as Error).cause : undefined;
   const error = cause instanceof ApiError ? cause : raised;
-  const requestId = requestInfo(request).id;
-  const reply = (status: number, code: string, message: string, details: ErrorDetail[] = []) => {
-    set.status = status;
-    set.headers["content-type"] = "application/json";
-    return errorBody(code, message, details, requestId);
-  };
+  const failure = (status: number, code: string, message: string, details: ErrorDetail[] = []): Failure => ({ status, code, message, details });
 
-  if (error instanceof ApiError) {
-    if (error.retryAfter !== undefined) set.headers["retry-after"] = String(error.retryAfter);
-    return reply(error.status, error.code, error.message, error.details);
-  }
+  if (error instanceof ApiError) return { ...failure(error.status, error.code, error.message, error.details), retryAfter: error.retryAfter };
   switch (code) {
     case "VALIDATION":
-      return reply(400, "invalid_request", "The request does not match the schema.", validationDetails(error as ValidationError));
+      return failure(400, "invalid_request", "The request does not match the schema.", validationDetails(error as ValidationError));
     case "PARSE":
-      return reply(400, "invalid_json", "The request body is not valid JSON.");
+      return failure(400, "invalid_json", "The request body is not valid JSON.");
     case "NOT_FOUND":
-      return reply(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`);
+      return failure(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`);
     case "INVALID_COOKIE_SIGNATURE":
     case "INVALID_FILE_TYPE":
-      return reply(400, "invalid_request", "The request is invalid.");
+      return failure(400, "invalid_request", "The request is invalid.");
   }
   const status = (error as { status?: unknown }).status;
   if (typeof status === "number" && status >= 400 && status < 500) {
-    return reply(status, status === 413 ? "payload_too_large" : "invalid_request", (error as Error).message || "The request is invalid.");
+    return failure(status, status === 413 ? "payload_too_large" : "invalid_request", (error as Error).message || "The request is invalid.");
   }
-  logger.error("unexpected error", { requestId, error });
-  return reply(500, "internal_error", "Something went wrong on our side; the request id helps us find it.");
+  return null;
+}
+
+export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, request, set }) => {
+  const requestId = requestInfo(request).id;
+  const described = describeFailure(code, error, request);
+  if (!described) logger.error("unexpected error", { requestId, error });
+  const failure = described ?? { status: 500, code: "internal_error", message: "Something went wrong on our side; the request id helps us find it.", details: [] };
+  if (failure.retryAfter !== undefined) set.headers["retry-after"] = String(failure.retryAfter);
+  set.status = failure.status;
+  set.headers["content-type"] = "application/json";
+  return errorBody(failure.code, failure.message, failure.details, requestId);
 });

@@ -12,6 +12,8 @@ import { findJsonViolation } from "../../http/json-limits";
 import type { TenantRateLimiter } from "../../http/rate-limit";
 import { ErrorBody, invalidRequest } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
+import { debuggerRecorder } from "../debugger/recorder";
+import type { DebuggerService } from "../debugger/service";
 import type { Outcome, Pipeline, RequestFacts, Validated } from "../../pipeline";
 import {
   BatchRequest,
@@ -45,6 +47,8 @@ export interface EventsDeps {
   peerIp: (request: Request) => string | null;
   /** Per-tenant rate limits, applied as soon as the key names the tenant. */
   limiter?: TenantRateLimiter;
+  /** The live debugger's ring: every call and its outcome is recorded there (src/modules/debugger). */
+  debugger?: DebuggerService;
 }
 
 export interface EventRoutes {
@@ -104,14 +108,16 @@ const descriptions: Record<CallType, { summary: string; description: string }> =
 
 const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (500 KB per request, 32 KB per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`;
 
-export function eventsController({ keys, pipeline, peerIp, limiter }: EventsDeps, routes: EventRoutes) {
+export function eventsController({ keys, pipeline, peerIp, limiter, debugger: debug }: EventsDeps, routes: EventRoutes) {
   const facts = (request: Request): RequestFacts => {
     // Looked up once per request, and only if an event has no context.ip of its own.
     let peer: string | null | undefined;
     return { peerIp: () => (peer === undefined ? (peer = peerIp(request)) : peer), header: (name) => request.headers.get(name) };
   };
 
+  const typeOf = (path: string): string => routes.single[path.slice(routes.prefix.length)] ?? "batch";
   let app = new Elysia({ prefix: routes.prefix, tags: [routes.tag] })
+    .use(debug ? debuggerRecorder(debug, keys, typeOf) : new Elysia())
     .use(tenantAuth(keys, limiter))
     .model(versionModels())
     // The payload version (Inlet-Version header): unknown is a 400; deprecated answers with
