@@ -80,7 +80,7 @@ interface Phase {
 const badKey = "wk_" + "x".repeat(40);
 const phases: Phase[] = [
   { name: "GET /health", prepare: () => { const r = healthRequest(); return () => app.handle(r); }, expect: 200, cpuUs: [], wallMs: [], unexpected: 0 },
-  { name: "track (full)", prepare: (i) => { const r = trackRequest(i, tenant.writeKey); return () => app.handle(r); }, expect: 200, cpuUs: [], wallMs: [], unexpected: 0 },
+  { name: "track (full)", prepare: (i) => { const r = trackRequest(i, tenant.key); return () => app.handle(r); }, expect: 200, cpuUs: [], wallMs: [], unexpected: 0 },
   { name: "track, bad key (401)", prepare: (i) => { const r = trackRequest(i, badKey); return () => app.handle(r); }, expect: 401, cpuUs: [], wallMs: [], unexpected: 0 },
   {
     name: "write path alone",

@@ -11,6 +11,7 @@ import { requestContext } from "./http/request-context";
 import { TenantRateLimiter } from "./http/rate-limit";
 import { docsController } from "./modules/docs";
 import { analyticsNextRoutes, eventsController, inletRoutes, segmentRoutes } from "./modules/events";
+import { operatorController, tenantKeysController } from "./modules/admin";
 import { debuggerController } from "./modules/debugger";
 import { readEventsController } from "./modules/export";
 import { leadsController } from "./modules/leads";
@@ -102,7 +103,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
       caches: () => ({ keys, visitors, sessions, user_agents: enricher.stats().userAgent }),
       cachedSessions: () => sessions.size,
       ready: () => readiness({ sqlite, dbPath: database.path, writer }).ready,
-      tenantActivity: (from, to) => business.allTenants(tenants.listTenants().map(({ id }) => id), from, to),
+      tenantActivity: (from, to) => business.allTenants(tenants.listTenants().map(({ tenantId }) => tenantId), from, to),
     },
     config.businessMetricsTtlSeconds * 1000,
   );
@@ -152,6 +153,8 @@ export function createApp(services: Services) {
     .use(segmentSettingsController(services.keys))
     .use(readEventsController({ keys: services.keys, db: services.database.db }))
     .use(leadsController({ keys: services.keys, db: services.database.db }))
+    .use(operatorController({ tenants: services.tenants, keys: services.keys, operatorToken: services.config.operatorToken }))
+    .use(tenantKeysController({ tenants: services.tenants, keys: services.keys }))
     .use(debuggerController({ keys: services.keys, db: services.database.db, debugger: services.debugger }))
     .onStart(({ server: started }) => {
       server = started;

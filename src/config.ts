@@ -138,6 +138,13 @@ export const settings = {
     default: "",
     doc: "When set, `GET /metrics` requires `Authorization: Bearer <token>`",
   },
+  operatorToken: {
+    env: "INLET_OPERATOR_TOKEN",
+    flag: "operator-token",
+    kind: "string",
+    default: "",
+    doc: "When set, the admin API (`/v1/admin/*`: tenants, settings, keys) accepts `Authorization: Bearer <token>`; unset, those routes answer 404",
+  },
   businessMetricsTtlSeconds: {
     env: "BUSINESS_METRICS_TTL_SECONDS",
     flag: "business-metrics-ttl",

@@ -48,10 +48,10 @@ export function startServer(config: Config): RunningServer {
   logger.info("listening", { url: server.url.href, db: config.db });
   if (config.demo && services.tenants.countTenants() === 0) {
     const demo = services.tenants.createTenant("demo");
-    logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.writeKey });
+    logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.key });
     logger.flush();
     process.stderr.write(
-      `\n  Inlet created a demo tenant.\n  tenant id: ${demo.tenantId}\n  write key: ${demo.writeKey}\n  (shown once; keep it, or create another with \`inlet key create --tenant ${demo.tenantId}\`)\n\n`,
+      `\n  Inlet created a demo tenant.\n  tenant id: ${demo.tenantId}\n  write key: ${demo.key}\n  (shown once; keep it, or create another with \`inlet key create --tenant ${demo.tenantId}\`)\n\n`,
     );
   }
 

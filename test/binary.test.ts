@@ -69,7 +69,7 @@ describe("the executable alone in an empty folder", () => {
     // The CLI and the server use the default database, ./data/inlet.db in the folder it runs in.
     const created = await inlet(["tenant", "create", "x"]);
     expect(created.code).toBe(0);
-    const { tenantId, writeKey } = JSON.parse(created.stdout) as { tenantId: string; writeKey: string };
+    const { tenantId, key: writeKey } = JSON.parse(created.stdout) as { tenantId: string; key: string };
 
     const port = freePort();
     const url = `http://127.0.0.1:${port}`;

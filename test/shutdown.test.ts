@@ -27,7 +27,7 @@ test("SIGTERM with requests in flight: every acknowledged event is committed, se
       try {
         const res = await fetch(`${server.url}/v1/events/track`, {
           method: "POST",
-          headers: { authorization: `Bearer ${tenant.writeKey}` },
+          headers: { authorization: `Bearer ${tenant.key}` },
           body: JSON.stringify({ event: "Load", anonymousId: `v${w}`, messageId }),
         });
         if (res.ok) acknowledged.push(messageId);

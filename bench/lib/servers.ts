@@ -97,7 +97,7 @@ export async function startInlet(dir: string, name: string, options: { logLevel?
     env: { ...process.env, INLET_DB: db, LOG_LEVEL: "warn" },
   });
   if (created.exitCode !== 0) throw new Error(`inlet tenant create failed:\n${created.stderr.toString()}`);
-  const tenant = JSON.parse(created.stdout.toString()) as { tenantId: string; writeKey: string };
+  const tenant = JSON.parse(created.stdout.toString()) as { tenantId: string; key: string };
 
   const port = freePort();
   const log = join(dir, `${name}.log`);
@@ -116,7 +116,7 @@ export async function startInlet(dir: string, name: string, options: { logLevel?
     stderr: fd,
   });
   const server = await started(`inlet (${name})`, child, port, log);
-  return { ...server, db, tenantId: tenant.tenantId, writeKey: tenant.writeKey };
+  return { ...server, db, tenantId: tenant.tenantId, writeKey: tenant.key };
 }
 
 /** Events stored in a database, by type (open read-only, after the server has stopped). */

@@ -68,7 +68,7 @@ describe.skipIf(!!skip)("browser SDK end to end (headless Chromium, real Inlet s
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "inlet-sdk-e2e-"));
-    ({ tenantId, writeKey } = JSON.parse(cli("tenant", "create", "sdk-e2e")));
+    ({ tenantId, key: writeKey } = JSON.parse(cli("tenant", "create", "sdk-e2e")));
 
     // The script-tag bundle, built from the current source into sdk/dist (what Inlet serves at /sdk/inlet.js).
     const build = Bun.spawnSync(["bun", "run", join(import.meta.dir, "..", "build.ts")], { cwd: ROOT });

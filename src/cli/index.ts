@@ -20,7 +20,7 @@ export const USAGE = `Inlet ${version}: self-hosted event ingestion (Segment-com
 
 Usage:
   inlet serve                                   start the HTTP server
-  inlet tenant create <name>                    create a tenant and its first write key (JSON)
+  inlet tenant create <name>                    create a tenant and its first write key (JSON: tenantId, key...)
   inlet tenant list                             list tenants (JSON)
   inlet tenant set <id> [--rate-rps N] [--rate-eps N] [--ip-policy full|anonymize|drop] [--bots keep|flag|drop]
                    [--cors-origins https://a.example,https://b.example|*]
@@ -147,7 +147,7 @@ export async function runCli(argv: string[]): Promise<number> {
         return 0;
       case "key create": {
         const tenantId = need(values.tenant, "--tenant <id>");
-        print({ tenantId, ...tenants.createKey(tenantId, values.admin ? "admin" : "write") });
+        print(tenants.createKey(tenantId, values.admin ? "admin" : "write"));
         return 0;
       }
       case "key list":

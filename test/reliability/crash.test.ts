@@ -64,12 +64,12 @@ function sendUntilKilled(url: string, writeKey: string, round: number): Load {
 
 test(`SIGKILL under load, ${ROUNDS} rounds: every acknowledged event is stored exactly once and the database is intact`, { timeout: 120_000 }, async () => {
   const db = join(dir, "inlet.db");
-  const tenant = JSON.parse((await cli(["tenant", "create", "crash"], { INLET_DB: db })).stdout) as { writeKey: string };
+  const tenant = JSON.parse((await cli(["tenant", "create", "crash"], { INLET_DB: db })).stdout) as { key: string };
   const allAcknowledged: string[] = [];
 
   for (let round = 1; round <= ROUNDS; round++) {
     const server = await spawnServer({ INLET_DB: db });
-    const sending = sendUntilKilled(server.url, tenant.writeKey, round);
+    const sending = sendUntilKilled(server.url, tenant.key, round);
     // A random moment: between 300 ms and 1.5 s of sustained load.
     const killAfter = 300 + Math.floor(Math.random() * 1200);
     await Bun.sleep(killAfter);
@@ -85,7 +85,7 @@ test(`SIGKILL under load, ${ROUNDS} rounds: every acknowledged event is stored e
     const resent = sending.acknowledged[Math.floor(Math.random() * sending.acknowledged.length)]!;
     const again = await fetch(`${restarted.url}/v1/events/track`, {
       method: "POST",
-      headers: { authorization: `Bearer ${tenant.writeKey}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
       body: JSON.stringify({ event: "Crash Test", anonymousId: "resend", messageId: resent }),
     });
     expect(again.status).toBe(200);

@@ -59,12 +59,14 @@ describe("adminAuth", () => {
     }
   });
 
-  test("a write key, no key, an unknown or a revoked admin key get 401 in the error format", async () => {
+  test("no key, an unknown or a revoked admin key get 401, a write key 403, in the error format", async () => {
     const tenant = tenants.createTenant("t");
     const admin = tenants.createKey(tenant.tenantId, "admin");
     tenants.revokeKey(admin.keyId);
+    const written = await whoami({ authorization: `Bearer ${tenant.key}` });
+    expect(written.status).toBe(403);
+    expect((await written.json()).error.code).toBe("forbidden");
     const refused: Record<string, string>[] = [
-      { authorization: `Bearer ${tenant.writeKey}` },
       {},
       { authorization: "Bearer ak_notakeyatallnotakeyatallnotake" },
       { authorization: `Bearer ${admin.key}` },
