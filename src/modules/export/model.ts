@@ -9,7 +9,8 @@ const Time = t.String({ maxLength: 64, description: "An ISO 8601 date or time", 
 export const EventsQuery = t.Object({
   since: t.Optional(t.String({ ...Time, description: "Events whose timestamp is at or after this time (ISO 8601)" })),
   until: t.Optional(t.String({ ...Time, description: "Events whose timestamp is before this time (ISO 8601)" })),
-  type: t.Optional(t.UnionEnum(["track", "identify", "page", "screen", "group", "alias"])),
+  // A pattern rather than an enum: Elysia would give an optional enum its first value as a default.
+  type: t.Optional(t.String({ pattern: "^(track|identify|page|screen|group|alias)$", description: "track, identify, page, screen, group or alias" })),
   userId: t.Optional(t.String({ maxLength: 255 })),
   anonymousId: t.Optional(t.String({ maxLength: 255 })),
   limit: t.Optional(
