@@ -1,7 +1,7 @@
 /**
  * `bun run build`: the one deployable file, dist/inlet (`bun build --compile`). Migrations, the
- * geo database, the browser SDK bundle and the Swagger UI assets are embedded by their imports;
- * this script makes sure the SDK bundle is built and bakes in the version and commit.
+ * geo database, the browser SDK bundle, the debugger page's script and the Swagger UI assets are
+ * embedded by their imports; this script builds the two bundles and bakes in the version and commit.
  *
  *   bun run build                                   # for this machine
  *   bun run build -- --target bun-linux-arm64       # or bun-linux-x64, bun-linux-x64-musl, bun-linux-arm64-musl
@@ -13,6 +13,7 @@ import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import pkg from "../package.json";
+import { buildPageScript } from "../src/modules/debugger/bundle";
 
 const root = join(import.meta.dir, "..");
 const { values } = parseArgs({
@@ -69,6 +70,8 @@ function ensureSdkBundle(): void {
 }
 
 ensureSdkBundle();
+// The debugger page's script (dist/debugger/debugger.js), embedded like the SDK bundle.
+await buildPageScript();
 const commit = buildCommit();
 const started = performance.now();
 const result = await Bun.build({

@@ -117,6 +117,13 @@ describe("the executable alone in an empty folder", () => {
       }
       const spec = (await (await fetch(`${url}/swagger/json`)).json()) as { paths: Record<string, unknown> };
       expect(Object.keys(spec.paths)).toContain("/v1/events/track");
+      // The debugger page and its bundled script.
+      const debuggerPage = await fetch(`${url}/debugger`);
+      expect(debuggerPage.status).toBe(200);
+      expect(await debuggerPage.text()).toContain("/debugger/debugger.js");
+      const debuggerScript = await fetch(`${url}/debugger/debugger.js`);
+      expect(debuggerScript.status).toBe(200);
+      expect(await debuggerScript.text()).toContain("/v1/debugger/stream");
 
       const backup = await inlet(["backup", "backup.db"]);
       expect(backup.stderr).toBe("");

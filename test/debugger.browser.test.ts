@@ -65,7 +65,7 @@ describe.skipIf(!!skip)("the debugger page (headless Chromium, real server)", ()
     expect(await curl("/v1/events/track", "{broken")).toBe("400");
 
     await page.waitForFunction(() => document.querySelectorAll("#rows tr").length === 5, undefined, { timeout: SHOWN_WITHIN });
-    const shown = await rows().evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].slice(1, 5).map((td) => td.textContent)));
+    const shown = await rows().evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td")).slice(1, 5).map((td) => td.textContent)));
     // Newest first.
     expect(shown).toEqual([
       ["track", "", "", "rejected"],

@@ -28,34 +28,39 @@ export function describeFailure(code: string | number, raised: unknown, request:
   // Elysia wraps what a body parser throws in a ParseError; ours are ApiErrors with their own status.
   const cause = code === "PARSE" ? (raised as Error).cause : undefined;
   const error = cause instanceof ApiError ? cause : raised;
-  const failure = (status: number, code: string, message: string, details: ErrorDetail[] = []): Failure => ({ status, code, message, details });
+  const reply = (status: number, code: string, message: string, details: ErrorDetail[] = []): Failure => ({ status, code, message, details });
 
-  if (error instanceof ApiError) return { ...failure(error.status, error.code, error.message, error.details), retryAfter: error.retryAfter };
+  if (error instanceof ApiError) return { ...reply(error.status, error.code, error.message, error.details), retryAfter: error.retryAfter };
   switch (code) {
     case "VALIDATION":
-      return failure(400, "invalid_request", "The request does not match the schema.", validationDetails(error as ValidationError));
+      return reply(400, "invalid_request", "The request does not match the schema.", validationDetails(error as ValidationError));
     case "PARSE":
-      return failure(400, "invalid_json", "The request body is not valid JSON.");
+      return reply(400, "invalid_json", "The request body is not valid JSON.");
     case "NOT_FOUND":
-      return failure(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`);
+      return reply(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`);
     case "INVALID_COOKIE_SIGNATURE":
     case "INVALID_FILE_TYPE":
-      return failure(400, "invalid_request", "The request is invalid.");
+      return reply(400, "invalid_request", "The request is invalid.");
   }
   const status = (error as { status?: unknown }).status;
   if (typeof status === "number" && status >= 400 && status < 500) {
-    return failure(status, status === 413 ? "payload_too_large" : "invalid_request", (error as Error).message || "The request is invalid.");
+    return reply(status, status === 413 ? "payload_too_large" : "invalid_request", (error as Error).message || "The request is invalid.");
   }
   return null;
 }
 
 export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, request, set }) => {
   const requestId = requestInfo(request).id;
-  const described = describeFailure(code, error, request);
-  if (!described) logger.error("unexpected error", { requestId, error });
-  const failure = described ?? { status: 500, code: "internal_error", message: "Something went wrong on our side; the request id helps us find it.", details: [] };
+  const reply = (status: number, code: string, message: string, details: ErrorDetail[] = []) => {
+    set.status = status;
+    set.headers["content-type"] = "application/json";
+    return errorBody(code, message, details, requestId);
+  };
+  const failure = describeFailure(code, error, request);
+  if (!failure) {
+    logger.error("unexpected error", { requestId, error });
+    return reply(500, "internal_error", "Something went wrong on our side; the request id helps us find it.");
+  }
   if (failure.retryAfter !== undefined) set.headers["retry-after"] = String(failure.retryAfter);
-  set.status = failure.status;
-  set.headers["content-type"] = "application/json";
-  return errorBody(failure.code, failure.message, failure.details, requestId);
+  return reply(failure.status, failure.code, failure.message, failure.details);
 });
