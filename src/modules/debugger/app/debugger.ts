@@ -5,28 +5,8 @@
  * is kept in sessionStorage only: it is gone when the tab closes.
  */
 
-interface ErrorDetail {
-  path: string;
-  message: string;
-}
-interface Entry {
-  seq: number;
-  at: string;
-  type: string;
-  event?: string;
-  userId?: string;
-  anonymousId?: string;
-  messageId?: string;
-  status: string;
-  code?: string;
-  errors?: ErrorDetail[];
-  payload?: string;
-  truncated?: boolean;
-  endpoint: string;
-  keyPrefix?: string;
-  library?: string;
-  userAgent?: string;
-}
+// Types only: erased by the bundler, nothing of the server is bundled.
+import type { DebuggerEntry as Entry } from "../service";
 
 const KEY_STORAGE = "inlet.debugger.key";
 const MAX_ROWS = 500;
