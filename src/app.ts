@@ -7,10 +7,13 @@ import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
 import type { DatabaseHandle } from "./db/client";
 import { errorHandler } from "./http/error-handler";
+import { fallback } from "./http/fallback";
 import { requestContext } from "./http/request-context";
-import { TenantRateLimiter } from "./http/rate-limit";
+import { AuthFailureLimiter, TenantRateLimiter } from "./http/rate-limit";
+import type { AuthGuard } from "./http/auth";
+import { ClientIpResolver } from "./enrich/client-ip";
 import { docsController } from "./modules/docs";
-import { analyticsNextRoutes, eventsController, inletRoutes, segmentRoutes } from "./modules/events";
+import { analyticsNextRoutes, eventsController, inletRoutes, rudderBeaconRoutes, segmentRoutes, shortV1Routes } from "./modules/events";
 import { operatorController, tenantKeysController } from "./modules/admin";
 import { debuggerController } from "./modules/debugger";
 import { readEventsController } from "./modules/export";
@@ -27,7 +30,6 @@ import { IdentityResolver } from "./pipeline/identity";
 import { SessionTracker } from "./pipeline/sessions";
 import { VisitorStore } from "./pipeline/visitors";
 import { GroupCommitWriter } from "./pipeline/writer";
-import { MAX_BATCH_BYTES } from "./modules/events/model";
 import { readiness } from "./modules/health";
 import { metricsController } from "./modules/metrics";
 import { statsController } from "./modules/stats";
@@ -47,6 +49,8 @@ export interface Services {
   pipeline: Pipeline;
   enricher: Enricher;
   limiter: TenantRateLimiter;
+  /** Failed authentications per client address. */
+  authFailures: AuthFailureLimiter;
   metrics: Metrics;
   business: BusinessStats;
   /** The live debugger's per-tenant ring of recent calls. */
@@ -55,14 +59,20 @@ export interface Services {
   tracing: ReturnType<typeof startTracing>;
 }
 
-export function createServices(config: Config, database: DatabaseHandle): Services {
+export interface ServiceOptions {
+  /** The clock of the limits (milliseconds, monotonic): tests move it instead of waiting. */
+  clock?: () => number;
+}
+
+export function createServices(config: Config, database: DatabaseHandle, options: ServiceOptions = {}): Services {
   const { db, sqlite } = database;
   const tenants = new TenantService(db);
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   const sessions = new SessionTracker(db, config.sessionTimeoutMinutes * 60_000, config.sessionCacheSize);
   const visitors = new VisitorStore(db, config.sessionCacheSize);
   const identity = new IdentityResolver(db, () => visitors.clear());
-  const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds);
+  const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds, options.clock);
+  const authFailures = new AuthFailureLimiter(config.authFailuresPerMinute, options.clock);
   const metrics = new Metrics();
   // After a rollback the database is the truth: cached visitors and session spans may hold what it lacks.
   const dropCachedState = () => {
@@ -73,6 +83,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   sqlite.transaction(() => sessions.resync())();
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
+    maxOwnerWeight: Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100)),
     onRollback: dropCachedState,
     // Inside the transaction: the session rows are made exact again before the next job.
     onJobRolledBack: () => {
@@ -109,7 +120,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   );
   const tracing = startTracing(config);
   const debug = new DebuggerService();
-  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, debugger: debug, tracing };
+  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, authFailures, metrics, business, debugger: debug, tracing };
 }
 
 /** Every header an SDK sends (Segment's, RudderStack's AnonymousId, Inlet's own). */
@@ -120,16 +131,22 @@ export function createApp(services: Services) {
   let server: { requestIP(request: Request): { address: string } | null } | null = null;
   // normalize: false — Elysia's normalization coerces e.g. a string into an object before
   // validating; Inlet must reject such input instead of storing a garbled value.
-  const events = {
-    keys: services.keys,
-    pipeline: services.pipeline,
-    limiter: services.limiter,
-    peerIp: (request: Request): string | null => server?.requestIP(request)?.address ?? null,
-    debugger: services.debugger,
+  const peerIp = (request: Request): string | null => server?.requestIP(request)?.address ?? null;
+  // Failed authentications count against the client address, seen through TRUST_PROXY proxies.
+  const clientIp = new ClientIpResolver(services.config.trustProxy);
+  const guard: AuthGuard = {
+    failures: services.authFailures,
+    address: (request) => clientIp.resolve({ peerIp: () => peerIp(request), header: (name) => request.headers.get(name), payloadIp: undefined }),
   };
+  const events = { keys: services.keys, pipeline: services.pipeline, limiter: services.limiter, peerIp, guard, debugger: services.debugger };
+  const reading = { keys: services.keys, db: services.database.db, guard };
+  // The fallback reads the routes at its first request, when every one is registered.
+  let routes: readonly { method: string; path: string }[] = [];
   // reusePort: false — Elysia turns it on, which lets a second Inlet bind the same port and silently
   // take half the traffic into another database; a busy port must be an error instead.
-  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2, reusePort: false } })
+  // maxRequestBodySize: no limit at the socket (Bun's own refusal is a bare 413 without our error
+  // format, request id or log line); each route reads at most its own limit (http/body.ts).
+  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: UNLIMITED_AT_SOCKET, reusePort: false } })
     // First, so that the request span encloses every other hook.
     .use(services.tracing ?? new Elysia({ name: "tracing-off" }))
     .use(requestContext)
@@ -145,20 +162,42 @@ export function createApp(services: Services) {
     .use(docsController())
     .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
     .use(sdkController())
-    .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken }))
-    .use(statsController({ keys: services.keys, business: services.business }))
+    .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken, peerIp, listener: separateMetricsListener(services.config) ? "elsewhere" : "public" }))
+    .use(statsController({ keys: services.keys, business: services.business, guard }))
     .use(eventsController(events, inletRoutes))
     .use(eventsController(events, segmentRoutes))
     .use(eventsController(events, analyticsNextRoutes))
-    .use(segmentSettingsController(services.keys))
-    .use(readEventsController({ keys: services.keys, db: services.database.db }))
-    .use(leadsController({ keys: services.keys, db: services.database.db }))
-    .use(operatorController({ tenants: services.tenants, keys: services.keys, operatorToken: services.config.operatorToken }))
-    .use(tenantKeysController({ tenants: services.tenants, keys: services.keys }))
-    .use(debuggerController({ keys: services.keys, db: services.database.db, debugger: services.debugger }))
+    .use(eventsController(events, shortV1Routes))
+    .use(eventsController(events, rudderBeaconRoutes))
+    .use(segmentSettingsController({ keys: services.keys, publicUrl: services.config.publicUrl, trustProxy: services.config.trustProxy, peerIp, guard }))
+    .use(readEventsController(reading))
+    .use(leadsController(reading))
+    .use(operatorController({ tenants: services.tenants, keys: services.keys, operatorToken: services.config.operatorToken, guard }))
+    .use(tenantKeysController({ tenants: services.tenants, keys: services.keys, guard }))
+    .use(debuggerController({ ...reading, debugger: services.debugger }))
+    // Last: what no route above takes (405 with Allow, or 404).
+    .use(fallback(() => routes))
     .onStart(({ server: started }) => {
       server = started;
     });
+  routes = app.routes;
   return app;
 }
 export type App = ReturnType<typeof createApp>;
+
+/** Bun's largest body size setting: the routes enforce their own limits while reading. */
+const UNLIMITED_AT_SOCKET = 2 ** 53 - 1;
+
+/** METRICS_PORT without METRICS_TOKEN: /metrics has its own listener (see server.ts). */
+export function separateMetricsListener(config: Config): boolean {
+  return config.metricsPort > 0 && config.metricsToken === "";
+}
+
+/** The separate metrics listener's app: /metrics only, to whoever reaches METRICS_HOST:METRICS_PORT. */
+export function createMetricsApp(services: Services) {
+  return new Elysia({ normalize: false, serve: { reusePort: false } })
+    .use(requestContext)
+    .use(errorHandler)
+    .use(metricsController({ metrics: services.metrics, token: "", peerIp: () => null, listener: "own" }))
+    .use(fallback(() => []));
+}

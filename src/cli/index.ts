@@ -7,7 +7,8 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
 import { openDatabase } from "../db/client";
-import { exportEvents } from "../modules/export/service";
+import { exportEvents, ndjsonLine } from "../modules/export/service";
+import { callTypes } from "../modules/events/model";
 import { showLead } from "../modules/leads/service";
 import { TenantService } from "../modules/tenants/service";
 import { settingsPatchFromFlags } from "../modules/tenants/settings-flags";
@@ -38,7 +39,12 @@ Usage:
 Every command takes the configuration flags (e.g. --db <file>, --port <n>); see docs/operations.md.
 `;
 
+/** The command line is incomplete or unknown: the message and the usage, exit 2. */
 class UsageError extends Error {}
+/** A value given on the command line is invalid: one line, exit 2. */
+class InvalidValue extends Error {}
+/** The command could not be carried out (no such tenant...): one line, exit 1. */
+class CommandFailed extends Error {}
 
 const commandOptions = {
   tenant: { type: "string" },
@@ -62,7 +68,7 @@ function print(value: unknown): void {
 function isoFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new UsageError(`--${name} must be an ISO date or time, got ${JSON.stringify(value)}.`);
+  if (Number.isNaN(ms)) throw new InvalidValue(`--${name} must be an ISO date or time, got ${JSON.stringify(value)}.`);
   return ms;
 }
 
@@ -75,7 +81,7 @@ async function writeNdjson(rows: Iterable<unknown>): Promise<void> {
   const writer = Bun.stdout.writer();
   let pending = 0;
   for (const row of rows) {
-    writer.write(JSON.stringify(row) + "\n");
+    writer.write(ndjsonLine(row) + "\n");
     if (++pending >= 500) {
       await writer.flush();
       pending = 0;
@@ -169,7 +175,10 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     if (command === "export") {
       const tenantId = need(values.tenant, "--tenant <id>");
-      if (!tenants.tenantExists(tenantId)) throw new UsageError(`No tenant with id ${tenantId}.`);
+      if (!tenants.tenantExists(tenantId)) throw new CommandFailed(`No tenant with id ${tenantId}.`);
+      if (values.type !== undefined && !(callTypes as string[]).includes(values.type)) {
+        throw new InvalidValue(`--type must be one of ${callTypes.join(", ")}, got ${JSON.stringify(values.type)}.`);
+      }
       await writeNdjson(
         exportEvents(database.db, {
           tenantId,
@@ -184,6 +193,10 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`inlet: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof InvalidValue) {
+      process.stderr.write(`inlet: ${error.message}\n`);
       return 2;
     }
     process.stderr.write(`inlet: ${(error as Error).message}\n`);

@@ -1,17 +1,12 @@
 /** Maps every failure to the one error format; internals never reach the client. */
-import { Elysia, ValidationError } from "elysia";
+import { Elysia, ValidationError, type TSchema } from "elysia";
 import { logger } from "../logger";
+import { humanErrors } from "../schema-errors";
 import { ApiError, errorBody, type ErrorDetail } from "./errors";
 import { requestInfo } from "./request-context";
 
 function validationDetails(error: ValidationError): ErrorDetail[] {
-  const details: ErrorDetail[] = [];
-  for (const e of error.all) {
-    const path = typeof e.path === "string" ? e.path : "";
-    const message = e.message ?? e.summary ?? "Invalid value";
-    if (!details.some((d) => d.path === path && d.message === message)) details.push({ path, message });
-  }
-  return details;
+  return humanErrors(error.all as Iterable<{ path?: unknown; schema?: TSchema; value?: unknown }>);
 }
 
 /** A failure as the client is told it; null for an unexpected error (a 500, logged). */
@@ -52,6 +47,10 @@ export function describeFailure(code: string | number, raised: unknown, request:
 export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, request, set }) => {
   const requestId = requestInfo(request).id;
   const reply = (status: number, code: string, message: string, details: ErrorDetail[] = []) => {
+    // For the request's log line: why it failed, without asking the client.
+    const info = requestInfo(request);
+    info.errorCode = code;
+    info.errorPath = details[0]?.path;
     set.status = status;
     set.headers["content-type"] = "application/json";
     return errorBody(code, message, details, requestId);

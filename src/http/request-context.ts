@@ -4,11 +4,15 @@
  */
 import { Elysia } from "elysia";
 import { logger } from "../logger";
+import { redactKeys } from "../observability/redact";
 
 export interface RequestInfo {
   id: string;
   start: number;
   tenantId?: string;
+  /** The error code of a failed request, and the first failing path of an invalid one (logged). */
+  errorCode?: string;
+  errorPath?: string;
 }
 
 const infos = new WeakMap<Request, RequestInfo>();
@@ -41,10 +45,13 @@ export const requestContext = new Elysia({ name: "request-context" })
     const info = requestInfo(request);
     logger.info("request", {
       method: request.method,
-      path,
+      // Never a whole key (Segment's settings route carries one in its path).
+      path: redactKeys(path),
       status: typeof set.status === "number" ? set.status : 200,
       latencyMs: Math.round((performance.now() - info.start) * 100) / 100,
       tenantId: info.tenantId,
       requestId: info.id,
+      errorCode: info.errorCode,
+      errorPath: info.errorPath,
     });
   });

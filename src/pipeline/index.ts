@@ -1,6 +1,6 @@
 /**
- * The event pipeline, one straight path per call:
- *   validate → normalize → enrich → [writer transaction: dedupe → visitor → session → identity → insert → count in session] → commit
+ * The event pipeline, one straight path per call (validated before, by the events module's
+ * validateEvent): normalize → enrich → [writer transaction: dedupe → visitor → session → identity → insert → count in session] → commit
  * The bracketed steps run inside the group-commit writer, one call after another, so that the
  * state they share (sessions, leads) never races; the promise resolves only after the commit.
  */
@@ -11,6 +11,7 @@ import type { TenantSettings } from "../modules/tenants/settings";
 import type { EventStore } from "./events-store";
 import { normalize, type CanonicalEvent, type Envelope } from "./normalize";
 import type { SessionTracker } from "./sessions";
+import { isServerSideCall } from "./server-side";
 import type { VisitorStore } from "./visitors";
 import type { GroupCommitWriter } from "./writer";
 import type { Call } from "../modules/events/model";
@@ -59,6 +60,9 @@ export interface IngestObserver {
   ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[], schemaVersion: string | null): void;
 }
 
+/** What a server-side library's request tells about the end user: nothing. */
+const SERVER_REQUEST: RequestFacts = { peerIp: null, header: () => null };
+
 /** Events of one request that get their own session and identity spans (a batch of 2,500 would bury the trace). */
 const TRACED_EVENTS_PER_REQUEST = 10;
 
@@ -83,15 +87,18 @@ export class Pipeline {
   async ingest(auth: TenantAuth, calls: Validated[], envelope: Envelope, facts: RequestFacts, schemaVersion: string | null = null): Promise<Outcome[]> {
     const outcomes: Outcome[] = new Array(calls.length);
     const tenant = { "inlet.tenant_id": auth.tenantId };
-    const valid = step("validate", (span) => this.validate(calls, envelope, outcomes, span), tenant);
+    const valid = step("normalize", (span) => this.normalize(calls, envelope, outcomes, span), tenant);
     const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span), tenant);
     if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth.tenantId), tenant);
     this.steps.observer?.ingested(auth.tenantId, calls, outcomes, schemaVersion);
     return outcomes;
   }
 
-  /** Normalizes each call; a call that fails is rejected with its reasons. */
-  private validate(calls: Validated[], envelope: Envelope, outcomes: Outcome[], span: Span | undefined): Indexed[] {
+  /**
+   * Rejects the calls validation refused, and turns the others into canonical events (ids as
+   * strings, event time corrected for clock skew); an impossible event time is rejected too.
+   */
+  private normalize(calls: Validated[], envelope: Envelope, outcomes: Outcome[], span: Span | undefined): Indexed[] {
     const valid: Indexed[] = [];
     for (let i = 0; i < calls.length; i++) {
       const validated = calls[i]!;
@@ -112,9 +119,11 @@ export class Pipeline {
     const accepted: Indexed[] = [];
     for (const item of valid) {
       const { event } = item;
-      const enriched = this.steps.enricher.enrich({ context: event.context, peerIp: facts.peerIp, header: facts.header, settings: auth.settings });
+      // A server-side library's request describes the backend, not the user (server-side.ts).
+      const request = isServerSideCall(event.context, false) ? SERVER_REQUEST : facts;
+      const enriched = this.steps.enricher.enrich({ context: event.context, peerIp: request.peerIp, header: request.header, settings: auth.settings });
       event.context = enriched.context;
-      if (enriched.drop) outcomes[item.index] = { messageId: event.messageId, status: "dropped" };
+      if (enriched.drop) outcomes[item.index] = withWarnings({ messageId: event.messageId, status: "dropped" }, event);
       else accepted.push(item);
     }
     span?.setAttributes({ "inlet.events": valid.length, "inlet.dropped": valid.length - accepted.length });
@@ -129,6 +138,7 @@ export class Pipeline {
     const ordered = accepted.length > 1 ? [...accepted].sort((a, b) => a.event.timestamp - b.event.timestamp) : accepted;
     const recorded = await writer.submit(ordered.length, () =>
       ordered.map(({ event }, k) => this.record(tenantId, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
+      tenantId,
     );
     for (let k = 0; k < ordered.length; k++) outcomes[ordered[k]!.index] = recorded[k]!;
     // Read right after this commit settled: no other commit runs before this continuation.
@@ -138,13 +148,13 @@ export class Pipeline {
   /** Runs inside the writer's transaction; `span` is the request's commit span, when traced. */
   private record(tenantId: string, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
     const { events, visitors, sessions, identity } = this.steps;
-    if (events.exists(tenantId, event.messageId)) return { messageId: event.messageId, status: "duplicate" };
+    if (events.exists(tenantId, event.messageId)) return withWarnings({ messageId: event.messageId, status: "duplicate" }, event);
     const { visitor, created } = visitors.touch(tenantId, event);
     const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
     const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor));
     const eventId = events.insert(tenantId, event, { visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId }, schemaVersion);
     sessions.recorded(tenantId, visitor.id, session, event, eventId, lead.leadId === null, visitor.leadId);
-    return { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
+    return withWarnings({ messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created }, event);
   }
 }
 
@@ -152,6 +162,11 @@ export class Pipeline {
 interface Indexed {
   index: number;
   event: CanonicalEvent;
+}
+
+function withWarnings(outcome: Outcome, event: CanonicalEvent): Outcome {
+  if (event.warnings) outcome.warnings = event.warnings;
+  return outcome;
 }
 
 function rejected(errors: ErrorDetail[], validated: Validated): Outcome {

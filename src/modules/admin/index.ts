@@ -9,7 +9,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import { Elysia, t } from "elysia";
-import { adminAuth, keyFromRequest } from "../../http/auth";
+import { adminAuth, keyFromRequest, type AuthGuard } from "../../http/auth";
 import { ApiError, ErrorBody } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { AmbiguousKeyError, hashKey, NotFoundError, type KeyKind, type TenantService } from "../tenants/service";
@@ -21,6 +21,8 @@ export interface AdminDeps {
   keys: KeyCache;
   /** INLET_OPERATOR_TOKEN; empty: the operator routes do not exist. */
   operatorToken: string;
+  /** The failed-authentication limit per client address (a wrong token counts). */
+  guard?: AuthGuard;
 }
 
 const operatorSecurity: Record<string, string[]>[] = [{ operator: [] }];
@@ -39,13 +41,14 @@ function answer<T>(run: () => T): T {
 }
 
 /** The operator token, compared in constant time (as hashes, so lengths do not show either). */
-function operatorAuth(token: string) {
+function operatorAuth(token: string, guard?: AuthGuard) {
   const expected = token ? Buffer.from(hashKey(token), "hex") : null;
   return new Elysia().derive({ as: "scoped" }, ({ headers, request }) => {
     if (!expected) throw new ApiError(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`);
     const given = keyFromRequest(headers, undefined);
     if (!given || !timingSafeEqual(Buffer.from(hashKey(given), "hex"), expected)) {
-      throw new ApiError(401, "unauthorized", "The operator token is required: Authorization: Bearer <INLET_OPERATOR_TOKEN>.");
+      const refused = new ApiError(401, "unauthorized", "The operator token is required: Authorization: Bearer <INLET_OPERATOR_TOKEN>.");
+      throw guard ? guard.failures.failed(guard.address(request), refused) : refused;
     }
     return { operator: true as const };
   });
@@ -58,10 +61,10 @@ function settingsPatch(body: typeof SettingsPatch.static): Partial<TenantSetting
   return patch;
 }
 
-export function operatorController({ tenants, keys, operatorToken }: AdminDeps) {
+export function operatorController({ tenants, keys, operatorToken, guard }: AdminDeps) {
   const tenantKeys = "/tenants/:tenantId/keys";
   return new Elysia({ prefix: "/v1/admin", tags: ["Admin"] })
-    .use(operatorAuth(operatorToken))
+    .use(operatorAuth(operatorToken, guard))
     .post("/tenants", ({ body, set }) => ((set.status = 201), tenants.createTenant(body.name)), {
       body: CreateTenantBody,
       response: { 201: NewTenant, ...errors },
@@ -125,9 +128,9 @@ const revokeDescription = (who: string) =>
   `Revokes the key with this id or prefix (a prefix must name one live key; several: 409). It stops working on this server at once, and on other servers sharing the database within KEY_CACHE_TTL_SECONDS (30 s by default). ${who}`;
 
 /** A tenant's own keys, with one of its admin keys. */
-export function tenantKeysController({ tenants, keys }: Pick<AdminDeps, "tenants" | "keys">) {
+export function tenantKeysController({ tenants, keys, guard }: Omit<AdminDeps, "operatorToken">) {
   return new Elysia({ prefix: "/v1/keys", tags: ["Admin"] })
-    .use(adminAuth(keys))
+    .use(adminAuth(keys, guard))
     .post("/", ({ admin, body, set }) => ((set.status = 201), answer(() => tenants.createKey(admin.tenantId, (body?.kind ?? "write") as KeyKind))), {
       body: t.Optional(CreateKeyBody),
       response: { 201: NewKey, ...errors },

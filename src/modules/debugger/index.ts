@@ -5,7 +5,7 @@
  */
 import { Elysia, t } from "elysia";
 import type { Db } from "../../db/client";
-import { adminAuth } from "../../http/auth";
+import { adminAuth, type AuthGuard } from "../../http/auth";
 import { ApiError, ErrorBody } from "../../http/errors";
 import { staticAsset } from "../../http/static-asset";
 import { StoredEvent } from "../export/model";
@@ -18,6 +18,8 @@ import type { DebuggerEntry, DebuggerService } from "./service";
 export interface DebuggerDeps {
   keys: KeyCache;
   db: Db;
+  /** The failed-authentication limit per client address. */
+  guard?: AuthGuard;
   debugger: DebuggerService;
 }
 
@@ -45,7 +47,7 @@ const scriptPath = async (): Promise<string> =>
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 
-export function debuggerController({ keys, db, debugger: debug }: DebuggerDeps) {
+export function debuggerController({ keys, db, guard, debugger: debug }: DebuggerDeps) {
   const page = new Elysia({ name: "debugger-page" })
     .get("/debugger", () => new Response(PAGE_HTML, { headers: PAGE_HEADERS }), { detail: { hide: true } })
     .get("/debugger/debugger.css", () => new Response(PAGE_CSS, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "no-cache", "x-content-type-options": "nosniff" } }), {
@@ -58,7 +60,7 @@ export function debuggerController({ keys, db, debugger: debug }: DebuggerDeps) 
     );
 
   const api = new Elysia({ prefix: "/v1/debugger", tags: ["Debugger"] })
-    .use(adminAuth(keys))
+    .use(adminAuth(keys, guard))
     .get(
       "/stream",
       ({ admin, request, server }) => {

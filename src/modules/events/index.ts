@@ -1,44 +1,36 @@
 /**
  * The ingestion endpoints. Each answers 200 only after its events are committed to SQLite.
  *
- * The same handlers serve three sets of paths (see src/app.ts): Inlet's own (`/v1/events/track`
- * ...), the Segment HTTP Tracking API's (`/v1/track`, `/v1/batch`, `/v1/import` ...) and the short
- * ones Segment's browser library posts to (`/t`, `/i`, `/p`, `/s`, `/g`, `/a`, `/b`).
+ * The same handlers serve several sets of paths (see src/app.ts): Inlet's own (`/v1/events/track`
+ * ...), the Segment HTTP Tracking API's (`/v1/track`, `/v1/batch`, `/v1/import` ...), the short
+ * ones Segment's libraries post to (`/t`, `/i`, `/p`, `/s`, `/g`, `/a`, `/b`, at the root and
+ * under `/v1`), and RudderStack's beacon batch path. Every event goes through one validation
+ * function (service.ts), whichever path it came by.
  */
 import { Elysia } from "elysia";
-import { tenantAuth } from "../../http/auth";
+import { tenantAuth, type AuthGuard } from "../../http/auth";
 import { jsonBody } from "../../http/body";
-import { findJsonViolation } from "../../http/json-limits";
 import type { TenantRateLimiter } from "../../http/rate-limit";
-import { ErrorBody, invalidRequest } from "../../http/errors";
+import { errorResponses, invalidRequest } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { debuggerRecorder } from "../debugger/recorder";
 import type { DebuggerService } from "../debugger/service";
-import type { Outcome, Pipeline, RequestFacts, Validated } from "../../pipeline";
+import type { Outcome, Pipeline, RequestFacts } from "../../pipeline";
 import {
   BatchRequest,
   BatchResponse,
   callSchemas,
+  compileCallSchemas,
   IdentifyResponse,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
   MAX_EVENT_BYTES,
   TrackResponse,
-  messageIdOf,
-  validateCall,
-  type Call,
   type CallType,
   type ItemResult,
 } from "./model";
-import {
-  CURRENT_VERSION,
-  deprecationNotice,
-  resolveVersion,
-  upgradeToCurrent,
-  VERSION_HEADER,
-  versionModels,
-  type SchemaVersion,
-} from "./versions";
+import { validateEvent } from "./service";
+import { CURRENT_VERSION, deprecationNotice, resolveVersion, VERSION_HEADER, versionModels } from "./versions";
 
 export interface EventsDeps {
   keys: KeyCache;
@@ -47,6 +39,8 @@ export interface EventsDeps {
   peerIp: (request: Request) => string | null;
   /** Per-tenant rate limits, applied as soon as the key names the tenant. */
   limiter?: TenantRateLimiter;
+  /** The failed-authentication limit per client address. */
+  guard?: AuthGuard;
   /** The live debugger's ring: every call and its outcome is recorded there (src/modules/debugger). */
   debugger?: DebuggerService;
 }
@@ -77,16 +71,25 @@ export const segmentRoutes: EventRoutes = {
   tag: "Segment compatibility",
 };
 
-/** Where Segment's browser library (analytics-next) posts: the first letter of the type, and /b for batches. */
-export const analyticsNextRoutes: EventRoutes = {
-  prefix: "",
+/**
+ * The short paths: the first letter of the type, and /b for batches. Segment's browser libraries
+ * post to `<apiHost>/t` ..., and analytics-swift, analytics-kotlin and Analytics-CSharp to
+ * `<apiHost>/b`; apiHost is the host alone or the host with `/v1` (Segment's proxy setup).
+ */
+const shortRoutes = (prefix: string): EventRoutes => ({
+  prefix,
   single: { "/t": "track", "/i": "identify", "/a": "alias", "/p": "page", "/s": "screen", "/g": "group" },
   batch: ["/b"],
   tag: "Segment compatibility",
   hide: true,
-};
+});
+export const analyticsNextRoutes = shortRoutes("");
+export const shortV1Routes = shortRoutes("/v1");
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody };
+/** RudderStack's beacon transport (rudder-sdk-js): a text/plain batch, the write key in the query string. */
+export const rudderBeaconRoutes: EventRoutes = { prefix: "/beacon/v1", single: {}, batch: ["/batch"], tag: "RudderStack compatibility", hide: true };
+
+const errors = errorResponses(400, 401, 403, 413, 415, 429, 503);
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 
 const descriptions: Record<CallType, { summary: string; description: string }> = {
@@ -108,17 +111,18 @@ const descriptions: Record<CallType, { summary: string; description: string }> =
 
 const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (500 KB per request, 32 KB per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`;
 
-export function eventsController({ keys, pipeline, peerIp, limiter, debugger: debug }: EventsDeps, routes: EventRoutes) {
+export function eventsController({ keys, pipeline, peerIp, limiter, guard, debugger: debug }: EventsDeps, routes: EventRoutes) {
   const facts = (request: Request): RequestFacts => {
     // Looked up once per request, and only if an event has no context.ip of its own.
     let peer: string | null | undefined;
     return { peerIp: () => (peer === undefined ? (peer = peerIp(request)) : peer), header: (name) => request.headers.get(name) };
   };
 
+  compileCallSchemas();
   const typeOf = (path: string): string => routes.single[path.slice(routes.prefix.length)] ?? "batch";
   let app = new Elysia({ prefix: routes.prefix, tags: [routes.tag] })
     .use(debug ? debuggerRecorder(debug, keys, typeOf) : new Elysia())
-    .use(tenantAuth(keys, limiter))
+    .use(tenantAuth(keys, limiter, guard))
     .model(versionModels())
     // The payload version (Inlet-Version header): unknown is a 400; deprecated answers with
     // Deprecation/Sunset headers and a warning in the body.
@@ -134,27 +138,21 @@ export function eventsController({ keys, pipeline, peerIp, limiter, debugger: de
     app = app.post(
       path,
       async ({ body, auth, request, schemaVersion, warnings }) => {
-        const call = { ...(body as object), type } as Call;
-        const [outcome] = await pipeline.ingest(auth, [{ call }], { receivedAt: Date.now() }, facts(request), schemaVersion.id);
-        if (outcome!.status === "rejected") throw invalidRequest("The event is invalid.", outcome!.errors);
-        const answer = { success: true, messageId: outcome!.messageId!, status: outcome!.status, warnings };
+        const validated = validateEvent(body, type, schemaVersion);
+        const [outcome] = await pipeline.ingest(auth, [validated], { receivedAt: Date.now() }, facts(request), schemaVersion.id);
+        if (outcome!.status === "rejected") {
+          throw invalidRequest(schemaVersion === CURRENT_VERSION ? "The event is invalid." : `The event does not match version ${schemaVersion.id}.`, outcome!.errors);
+        }
+        const allWarnings = [...(warnings ?? []), ...(outcome!.warnings ?? [])];
+        const answer = { success: true, messageId: outcome!.messageId!, status: outcome!.status, warnings: allWarnings.length > 0 ? allWarnings : undefined };
         return identifies ? { ...answer, leadId: outcome!.leadId ?? null, created: outcome!.created ?? false } : answer;
       },
       {
+        // The body is validated by validateEvent (service.ts), like a batch item; its schema is
+        // named here for the OpenAPI document.
         parse: jsonBody(MAX_EVENT_BYTES),
-        // An older payload version is validated against its own schema and upgraded before the
-        // route's (current) schema validates it.
-        // An arrow function: Elysia's static analysis (Sucrose) misreads a minified method here.
-        transform: (context) => {
-          // The derive above resolved the header already (instance transforms run before the route's).
-          const version = context.schemaVersion;
-          const upgraded = upgradeToCurrent(context.body, type, version);
-          if ("errors" in upgraded) throw invalidRequest(`The event does not match version ${version.id}.`, upgraded.errors);
-          context.body = upgraded.value as typeof context.body;
-        },
-        body: callSchemas[type],
         response: { 200: identifies ? IdentifyResponse : TrackResponse, ...errors },
-        detail: { ...descriptions[type], security, hide: routes.hide },
+        detail: { ...descriptions[type], security, hide: routes.hide, requestBody: requestBodyOf(callSchemas[type]) },
       },
     ) as unknown as typeof app;
   }
@@ -168,7 +166,7 @@ export function eventsController({ keys, pipeline, peerIp, limiter, debugger: de
             { path: "/batch", message: `Expected at most ${MAX_BATCH_EVENTS} items` },
           ]);
         }
-        const calls: Validated[] = body.batch.map((item) => validateBatchItem(item, schemaVersion));
+        const calls = body.batch.map((item) => validateEvent(item, undefined, schemaVersion));
         const outcomes = await pipeline.ingest(
           auth,
           calls,
@@ -179,7 +177,7 @@ export function eventsController({ keys, pipeline, peerIp, limiter, debugger: de
         return { success: true, results: outcomes.map(toItemResult), warnings };
       },
       {
-        // Items are checked against the JSON limits one by one (validateBatchItem): a hostile item is rejected alone.
+        // Items are checked against the JSON limits one by one (validateEvent): a hostile item is rejected alone.
         parse: jsonBody(MAX_BATCH_BYTES, { separateItems: "batch" }),
         body: BatchRequest,
         response: { 200: BatchResponse, ...errors },
@@ -190,29 +188,15 @@ export function eventsController({ keys, pipeline, peerIp, limiter, debugger: de
   return app;
 }
 
-/**
- * A batch item: over 32 KB it is rejected alone; otherwise validated against its type's schema
- * in the request's payload version, upgraded to the current version, and validated again.
- */
-function validateBatchItem(item: unknown, version: SchemaVersion): Validated {
-  // First: the JSON limits (depth, keys, string lengths, prototype keys), before anything walks the item.
-  const violation = findJsonViolation(item);
-  if (violation) return { errors: [violation], messageId: messageIdOf(item) };
-  const bytes = Buffer.byteLength(JSON.stringify(item) ?? "");
-  if (bytes > MAX_EVENT_BYTES) {
-    return { errors: [{ path: "", message: `The event is ${bytes} bytes; at most ${MAX_EVENT_BYTES} are allowed` }], messageId: messageIdOf(item) };
-  }
-  if (version === CURRENT_VERSION) return validateCall(item);
-  const type = item && typeof item === "object" ? (item as { type?: unknown }).type : undefined;
-  if (typeof type !== "string" || !(type in callSchemas)) return validateCall(item);
-  const upgraded = upgradeToCurrent(item, type as CallType, version);
-  if ("errors" in upgraded) return { errors: upgraded.errors, messageId: messageIdOf(item) };
-  return validateCall(upgraded.value);
+/** The OpenAPI request body of an event route: JSON, or the same as text/plain (sendBeacon). */
+function requestBodyOf(schema: object) {
+  return { required: true, content: { "application/json": { schema }, "text/plain": { schema } } };
 }
 
 function toItemResult(outcome: Outcome): ItemResult {
   const result: ItemResult = { status: outcome.status };
   if (outcome.messageId !== undefined) result.messageId = outcome.messageId;
   if (outcome.errors) result.errors = outcome.errors;
+  if (outcome.warnings) result.warnings = outcome.warnings;
   return result;
 }

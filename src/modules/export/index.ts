@@ -6,15 +6,17 @@
  */
 import { Elysia } from "elysia";
 import type { Db } from "../../db/client";
-import { adminAuth } from "../../http/auth";
+import { adminAuth, type AuthGuard } from "../../http/auth";
 import { ErrorBody, invalidRequest } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { DEFAULT_PAGE, EventsPage, EventsQuery, MAX_PAGE } from "./model";
-import { decodeCursor, encodeCursor, readEvents, type ExportFilter, type Position } from "./service";
+import { decodeCursor, encodeCursor, ndjsonLine, readEvents, type ExportFilter, type Position } from "./service";
 
 export interface ReadEventsDeps {
   keys: KeyCache;
   db: Db;
+  /** The failed-authentication limit per client address. */
+  guard?: AuthGuard;
 }
 
 /** Events per query while streaming NDJSON: one page of rows in memory at a time. */
@@ -29,8 +31,8 @@ function time(name: string, value: string | undefined): number | undefined {
   return ms;
 }
 
-export function readEventsController({ keys, db }: ReadEventsDeps) {
-  return new Elysia({ prefix: "/v1", tags: ["Read"] }).use(adminAuth(keys)).get(
+export function readEventsController({ keys, db, guard }: ReadEventsDeps) {
+  return new Elysia({ prefix: "/v1", tags: ["Read"] }).use(adminAuth(keys, guard)).get(
     "/events",
     ({ admin, query, headers }) => {
       let after: Position | undefined;
@@ -80,7 +82,7 @@ function ndjson(db: Db, filter: ExportFilter, limit: number | undefined): Respon
         const page = size > 0 ? readEvents(db, { ...filter, after }, size) : { events: [], positions: [] };
         if (page.events.length > 0) {
           let text = "";
-          for (const event of page.events) text += JSON.stringify(event) + "\n";
+          for (const event of page.events) text += ndjsonLine(event) + "\n";
           controller.enqueue(encoder.encode(text));
           left -= page.events.length;
           after = page.positions[page.positions.length - 1];

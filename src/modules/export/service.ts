@@ -126,3 +126,14 @@ export function decodeCursor(cursor: string): Position | null {
   }
   return null;
 }
+
+/** Characters some line splitters take for line ends (JavaScript's U+2028/U+2029, Python's and Java's U+0085). */
+const LINE_SPLITTERS = /[\u2028\u2029\u0085]/g;
+
+/**
+ * One NDJSON line (without its newline): JSON, with the characters other languages' line
+ * splitters break on written as escapes, so every consumer sees one event per line.
+ */
+export function ndjsonLine(row: unknown): string {
+  return JSON.stringify(row).replace(LINE_SPLITTERS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

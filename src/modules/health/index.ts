@@ -70,7 +70,7 @@ export function healthController(deps: HealthDeps) {
         return result;
       },
       {
-        response: { 200: t.Object({ ready: t.Boolean(), checks: t.Record(t.String(), t.Boolean()) }), 503: t.Object({ ready: t.Boolean(), checks: t.Record(t.String(), t.Boolean()) }) },
+        response: { 200: t.Object({ ready: t.Boolean(), checks: t.Record(t.String(), t.Boolean()) }), 503: t.Object({ ready: t.Boolean({ example: false }), checks: t.Record(t.String(), t.Boolean(), { example: { database: true, writer: false } }) }, { description: "Not ready: a check failed (see checks)" }) },
         detail: { summary: "Readiness: the database is migrated and writable, with free space and no storage fault" },
       },
     );

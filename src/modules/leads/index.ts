@@ -4,7 +4,7 @@
  */
 import { Elysia, t } from "elysia";
 import type { Db } from "../../db/client";
-import { adminAuth } from "../../http/auth";
+import { adminAuth, type AuthGuard } from "../../http/auth";
 import { ApiError, ErrorBody } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { Lead, Visitor } from "./model";
@@ -13,14 +13,16 @@ import { showLead, showVisitor } from "./service";
 export interface LeadsDeps {
   keys: KeyCache;
   db: Db;
+  /** The failed-authentication limit per client address. */
+  guard?: AuthGuard;
 }
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
 
-export function leadsController({ keys, db }: LeadsDeps) {
+export function leadsController({ keys, db, guard }: LeadsDeps) {
   return new Elysia({ prefix: "/v1", tags: ["Read"] })
-    .use(adminAuth(keys))
+    .use(adminAuth(keys, guard))
     .get(
       "/leads/:userIdOrEmail",
       ({ admin, params }) => {

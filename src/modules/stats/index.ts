@@ -3,8 +3,8 @@
  * counted in SQLite with index-only queries (see observability/business.ts).
  */
 import { Elysia } from "elysia";
-import { adminAuth } from "../../http/auth";
-import { ErrorBody, invalidRequest } from "../../http/errors";
+import { adminAuth, type AuthGuard } from "../../http/auth";
+import { errorResponses, invalidRequest } from "../../http/errors";
 import { parseWindow, type BusinessStats } from "../../observability/business";
 import type { KeyCache } from "../tenants/key-cache";
 import { DEFAULT_WINDOW, MAX_WINDOW_MS, StatsQuery, StatsResponse } from "./model";
@@ -12,10 +12,11 @@ import { DEFAULT_WINDOW, MAX_WINDOW_MS, StatsQuery, StatsResponse } from "./mode
 export interface StatsDeps {
   keys: KeyCache;
   business: BusinessStats;
+  guard?: AuthGuard;
 }
 
-export function statsController({ keys, business }: StatsDeps) {
-  return new Elysia({ prefix: "/v1", tags: ["Operations"] }).use(adminAuth(keys)).get(
+export function statsController({ keys, business, guard }: StatsDeps) {
+  return new Elysia({ prefix: "/v1", tags: ["Operations"] }).use(adminAuth(keys, guard)).get(
     "/stats",
     ({ admin, query }) => {
       const window = query.window ?? DEFAULT_WINDOW;
@@ -35,7 +36,7 @@ export function statsController({ keys, business }: StatsDeps) {
     },
     {
       query: StatsQuery,
-      response: { 200: StatsResponse, 400: ErrorBody, 401: ErrorBody },
+      response: { 200: StatsResponse, ...errorResponses(400, 401) },
       detail: {
         summary: "A tenant's business metrics",
         description:
