@@ -10,7 +10,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { Elysia, t } from "elysia";
 import { adminAuth, keyFromRequest, type AuthGuard } from "../../http/auth";
-import { ApiError, ErrorBody } from "../../http/errors";
+import { ApiError, errorResponses } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { AmbiguousKeyError, hashKey, NotFoundError, type KeyKind, type TenantService } from "../tenants/service";
 import type { TenantSettings } from "../tenants/settings";
@@ -27,7 +27,7 @@ export interface AdminDeps {
 
 const operatorSecurity: Record<string, string[]>[] = [{ operator: [] }];
 const keySecurity: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+const errors = errorResponses(400, 401, 403, 404, 409);
 
 /** The service's errors as API errors: an unknown tenant or key is a 404, an ambiguous prefix a 409. */
 function answer<T>(run: () => T): T {

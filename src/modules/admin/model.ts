@@ -9,8 +9,8 @@ import { KEY_KINDS } from "../tenants/service";
 const Time = t.String({ format: "date-time", examples: ["2026-11-27T10:00:00.000Z"] });
 const KeyKind = t.UnionEnum(KEY_KINDS, { description: "write keys ingest (public, they ship in pages); admin keys read and manage the tenant (secret)" });
 
-export const CreateTenantBody = t.Object({ name: t.String({ minLength: 1, maxLength: 200, examples: ["Acme"] }) }, { additionalProperties: false });
-export const CreateKeyBody = t.Object({ kind: t.Optional(KeyKind) }, { additionalProperties: false, examples: [{ kind: "admin" }] });
+export const CreateTenantBody = t.Object({ name: t.String({ minLength: 1, maxLength: 200, examples: ["Acme"] }) }, { additionalProperties: false, example: { name: "Acme" } });
+export const CreateKeyBody = t.Object({ kind: t.Optional(KeyKind) }, { additionalProperties: false, example: { kind: "admin" } });
 export const TenantParams = t.Object({ tenantId: t.String({ minLength: 1, maxLength: 64 }) });
 export const KeyParams = t.Object({ keyIdOrPrefix: t.String({ minLength: 3, maxLength: 64, description: "The key id, or a prefix naming one live key (wk_Vb3k9QxZ)" }) });
 
@@ -63,7 +63,7 @@ export const SettingsPatch = t.Object(
   {
     additionalProperties: false,
     description: "The settings to change (the others keep their value), as `inlet tenant set` takes them",
-    examples: [{ ipPolicy: "anonymize", corsOrigins: ["https://shop.example"], rateLimitRps: null }],
+    example: { ipPolicy: "anonymize", corsOrigins: ["https://shop.example"], rateLimitRps: null },
   },
 );
 

@@ -6,7 +6,8 @@
 import { Elysia, t } from "elysia";
 import type { Db } from "../../db/client";
 import { adminAuth, type AuthGuard } from "../../http/auth";
-import { ApiError, ErrorBody } from "../../http/errors";
+import { ApiError, errorResponses } from "../../http/errors";
+import { htmlHeaders, NOSNIFF } from "../../http/html-page";
 import { staticAsset } from "../../http/static-asset";
 import { StoredEvent } from "../export/model";
 import { findEvent } from "../export/service";
@@ -30,15 +31,8 @@ const HEARTBEAT_MS = 15_000;
 /** Rejection counts are sent at most this often (after a rejection). */
 const COUNTS_EVERY_MS = 250;
 
-const PAGE_HEADERS = {
-  "content-type": "text/html; charset=utf-8",
-  "cache-control": "no-cache",
-  "content-security-policy":
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-  "x-frame-options": "DENY",
-};
+// The page's own script and style only; never framed, never sniffed (src/http/html-page.ts).
+const PAGE_HEADERS = { ...htmlHeaders(), "cache-control": "no-cache" };
 
 // From source the script is bundled from app/debugger.ts on first request; the executable
 // embeds the bundle `bun run build` made (a dynamic import, so that a checkout without one runs).
@@ -50,7 +44,7 @@ const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { a
 export function debuggerController({ keys, db, guard, debugger: debug }: DebuggerDeps) {
   const page = new Elysia({ name: "debugger-page" })
     .get("/debugger", () => new Response(PAGE_HTML, { headers: PAGE_HEADERS }), { detail: { hide: true } })
-    .get("/debugger/debugger.css", () => new Response(PAGE_CSS, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "no-cache", "x-content-type-options": "nosniff" } }), {
+    .get("/debugger/debugger.css", () => new Response(PAGE_CSS, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "no-cache", ...NOSNIFF } }), {
       detail: { hide: true },
     })
     .get(
@@ -69,7 +63,7 @@ export function debuggerController({ keys, db, guard, debugger: debug }: Debugge
         return stream(debug, admin.tenantId, request.signal);
       },
       {
-        response: { 200: t.String({ description: "text/event-stream" }), 401: ErrorBody, 403: ErrorBody },
+        response: { 200: t.String({ description: "text/event-stream" }), ...errorResponses(401, 403) },
         detail: {
           summary: "Live calls (Server-Sent Events)",
           description:
@@ -87,7 +81,7 @@ export function debuggerController({ keys, db, guard, debugger: debug }: Debugge
       },
       {
         params: t.Object({ messageId: t.String({ minLength: 1, maxLength: 255 }) }),
-        response: { 200: StoredEvent, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
+        response: { 200: StoredEvent, ...errorResponses(401, 403, 404) },
         detail: { summary: "One stored event", description: "The stored (enriched) event with this messageId, as `inlet export` writes it. Admin key.", security },
       },
     );

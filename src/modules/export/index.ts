@@ -7,7 +7,7 @@
 import { Elysia } from "elysia";
 import type { Db } from "../../db/client";
 import { adminAuth, type AuthGuard } from "../../http/auth";
-import { ErrorBody, invalidRequest } from "../../http/errors";
+import { errorResponses, invalidRequest } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { DEFAULT_PAGE, EventsPage, EventsQuery, MAX_PAGE } from "./model";
 import { decodeCursor, encodeCursor, ndjsonLine, readEvents, type ExportFilter, type Position } from "./service";
@@ -60,7 +60,7 @@ export function readEventsController({ keys, db, guard }: ReadEventsDeps) {
     },
     {
       query: EventsQuery,
-      response: { 200: EventsPage, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+      response: { 200: EventsPage, ...errorResponses(400, 401, 403) },
       detail: {
         summary: "Read stored events",
         description: `The admin key's tenant's events, oldest first, in the shape \`inlet export\` writes. JSON pages of \`limit\` events (default ${DEFAULT_PAGE}, at most ${MAX_PAGE}); pass \`nextCursor\` as \`cursor\` for the next. The cursor is a position in the order (timestamp, then arrival), so paging neither skips nor repeats events while new ones arrive; an event that arrives later with a timestamp before the cursor is not in later pages (read a closed range with \`until\` in the past to be sure of having everything). With \`Accept: application/x-ndjson\` the whole range (or \`limit\` events) is streamed, one event per line, in constant memory. \`userId\` and \`anonymousId\` filter within the time range (not indexed: narrow large ranges with \`since\`/\`until\`). Write keys get 403.`,

@@ -5,7 +5,7 @@
 import { Elysia, t } from "elysia";
 import type { Db } from "../../db/client";
 import { adminAuth, type AuthGuard } from "../../http/auth";
-import { ApiError, ErrorBody } from "../../http/errors";
+import { ApiError, errorResponses } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { Lead, Visitor } from "./model";
 import { showLead, showVisitor } from "./service";
@@ -18,7 +18,7 @@ export interface LeadsDeps {
 }
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
-const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
+const errors = errorResponses(401, 403, 404);
 
 export function leadsController({ keys, db, guard }: LeadsDeps) {
   return new Elysia({ prefix: "/v1", tags: ["Read"] })
