@@ -85,9 +85,10 @@ async function writeNdjson(rows: Iterable<unknown>): Promise<void> {
 }
 
 export async function runCli(argv: string[]): Promise<number> {
-  let parsed;
+  const parse = () => parseArgs({ args: argv, options: { ...configFlagOptions(), ...commandOptions }, allowPositionals: true, strict: true });
+  let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parseArgs({ args: argv, options: { ...configFlagOptions(), ...commandOptions }, allowPositionals: true, strict: true });
+    parsed = parse();
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
     return 2;
