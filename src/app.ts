@@ -6,34 +6,36 @@ import { Elysia } from "elysia";
 import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
 import type { DatabaseHandle } from "./db/client";
+import { StoreHealth } from "./db/health";
+import { EventStore } from "./db/sqlite/events";
+import { IdentityResolver } from "./db/sqlite/identity";
+import { SqliteSessions } from "./db/sqlite/sessions";
+import { VisitorStore } from "./db/sqlite/visitors";
+import { GroupCommitWriter } from "./db/sqlite/writer";
+import { Enricher } from "./enrich";
 import { errorHandler } from "./http/error-handler";
-import { requestContext } from "./http/request-context";
 import { TenantRateLimiter } from "./http/rate-limit";
+import { requestContext } from "./http/request-context";
 import { docsController } from "./modules/docs";
 import { analyticsNextRoutes, eventsController, inletRoutes, segmentRoutes } from "./modules/events";
-import { segmentSettingsController } from "./modules/segment";
-import { healthController } from "./modules/health";
+import { MAX_BATCH_BYTES } from "./modules/events/model";
+import { healthController, readiness } from "./modules/health";
+import { metricsController } from "./modules/metrics";
 import { sdkController } from "./modules/sdk";
+import { segmentSettingsController } from "./modules/segment";
+import { statsController } from "./modules/stats";
 import { KeyCache } from "./modules/tenants/key-cache";
 import { TenantService } from "./modules/tenants/service";
-import { Enricher } from "./enrich";
-import { Pipeline } from "./pipeline";
-import { EventStore } from "./pipeline/events-store";
-import { IdentityResolver } from "./pipeline/identity";
-import { SessionTracker } from "./pipeline/sessions";
-import { VisitorStore } from "./pipeline/visitors";
-import { GroupCommitWriter } from "./pipeline/writer";
-import { MAX_BATCH_BYTES } from "./modules/events/model";
-import { readiness } from "./modules/health";
-import { metricsController } from "./modules/metrics";
-import { statsController } from "./modules/stats";
 import { BusinessStats } from "./observability/business";
 import { Metrics } from "./observability/metrics";
 import { startTracing } from "./observability/tracing";
+import { Pipeline } from "./pipeline";
+import { SessionTracker } from "./pipeline/sessions";
 
 export interface Services {
   config: Config;
   database: DatabaseHandle;
+  store: StoreHealth;
   tenants: TenantService;
   keys: KeyCache;
   writer: GroupCommitWriter;
@@ -48,38 +50,23 @@ export interface Services {
   tracing: ReturnType<typeof startTracing>;
 }
 
+const MS_PER_MINUTE = 60_000;
+
 export function createServices(config: Config, database: DatabaseHandle): Services {
   const { db, sqlite } = database;
+  const store = new StoreHealth(sqlite, database.path);
   const tenants = new TenantService(db);
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
-  const sessions = new SessionTracker(db, config.sessionTimeoutMinutes * 60_000, config.sessionCacheSize);
+  const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
   const visitors = new VisitorStore(db, config.sessionCacheSize);
   const identity = new IdentityResolver(db, () => visitors.clear());
   const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds);
   const metrics = new Metrics();
-  // After a rollback the database is the truth: cached visitors and session spans may hold what it lacks.
-  const dropCachedState = () => {
-    sessions.clear();
-    visitors.clear();
-  };
-  // Session counts the last run kept in memory only (a crash) are counted again from the events.
-  sqlite.transaction(() => sessions.resync())();
+  sessions.start((work) => sqlite.transaction(work)());
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
-    onRollback: dropCachedState,
-    // Inside the transaction: the session rows are made exact again before the next job.
-    onJobRolledBack: () => {
-      dropCachedState();
-      sessions.resync();
-    },
+    hooks: sessions.hooks([visitors]),
     onCommit: (jobs, ms) => metrics.committed(jobs, ms),
-    deferred: {
-      before: () => {
-        if (sessions.needsResync) sessions.resync();
-      },
-      after: (idle) => sessions.writeDue(idle),
-      pending: () => sessions.pending,
-    },
   });
   const enricher = new Enricher({
     geoDbPath: config.geoipDb || undefined,
@@ -95,13 +82,14 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
       queuedEvents: () => writer.queuedEvents,
       caches: () => ({ keys, visitors, sessions, user_agents: enricher.stats().userAgent }),
       cachedSessions: () => sessions.size,
-      ready: () => readiness({ sqlite, dbPath: database.path, writer }).ready,
+      ready: () => readiness({ store, writer }).ready,
+      diskFreeBytes: () => store.freeBytes(),
       tenantActivity: (from, to) => business.allTenants(tenants.listTenants().map(({ id }) => id), from, to),
     },
     config.businessMetricsTtlSeconds * 1000,
   );
   const tracing = startTracing(config);
-  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, tracing };
+  return { config, database, store, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, tracing };
 }
 
 /** Every header an SDK sends (Segment's, RudderStack's AnonymousId, Inlet's own). */
@@ -134,7 +122,7 @@ export function createApp(services: Services) {
     // join every request's header names on every request, preflight or not (~6 µs each, measured).
     .use(cors({ origin: () => true, credentials: false, maxAge: 86400, allowedHeaders: CORS_ALLOWED_HEADERS, exposeHeaders: ["Retry-After", "X-Request-Id"] }))
     .use(docsController())
-    .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
+    .use(healthController({ store: services.store, writer: services.writer }))
     .use(sdkController())
     .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken }))
     .use(statsController({ keys: services.keys, business: services.business }))

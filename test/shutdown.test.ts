@@ -64,3 +64,32 @@ test("SIGTERM with requests in flight: every acknowledged event is committed, se
   expect(sessionsOutOfStep(db)).toEqual([]);
   console.log(`shutdown test: ${sent} sent, ${acknowledged.length} acknowledged and stored, ${failed} refused or cut off`);
 });
+
+test("a stop that cannot write acknowledged session numbers says why, once, and exits 1 instead of logging 'stopped'", async () => {
+  const db = join(dir, "unwritable-sessions.db");
+  const tenant = JSON.parse((await cli(["tenant", "create", "t"], { INLET_DB: db })).stdout);
+  const server = await spawnServer({ INLET_DB: db });
+  // Session rows can be inserted but no longer updated: the numbers of an ongoing session stay in memory.
+  const sqlite = new Database(db);
+  sqlite.run("CREATE TRIGGER no_session_updates BEFORE UPDATE ON sessions BEGIN SELECT RAISE(ABORT, 'session rows are frozen'); END");
+  sqlite.close();
+  for (const messageId of ["m1", "m2"]) {
+    const res = await fetch(`${server.url}/v1/events/track`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.writeKey}` },
+      body: JSON.stringify({ event: "Load", anonymousId: "v", messageId }),
+    });
+    expect(res.status).toBe(200);
+  }
+  server.proc.kill("SIGTERM");
+  expect(await server.proc.exited).toBe(1);
+  const lines = server
+    .output()
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as { msg: string; error?: unknown });
+  const failed = lines.filter((line) => line.msg === "shutdown failed");
+  expect(failed).toHaveLength(1);
+  expect(JSON.stringify(failed[0]!.error)).toContain("session rows are frozen");
+  expect(lines.some((line) => line.msg === "stopped")).toBe(false);
+});

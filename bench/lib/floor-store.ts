@@ -6,7 +6,7 @@
  */
 import { startCheckpointer } from "../../src/db/checkpointer";
 import { openDatabase } from "../../src/db/client";
-import { GroupCommitWriter } from "../../src/pipeline/writer";
+import { GroupCommitWriter } from "../../src/db/sqlite/writer";
 
 export type Row = (string | number | null)[];
 const COLUMNS = ["tenant_id", "message_id", "type", "event", "anonymous_id", "user_id", "visitor_id", "session_id", "timestamp", "sent_at", "received_at", "properties", "context", "schema_version"];
@@ -21,7 +21,7 @@ const TENANT = "t_storage_floor";
 export function openStore(path: string): (rows: Row[]) => Promise<void> {
   const { sqlite } = openDatabase(path);
   const insert = sqlite.prepare(`INSERT OR IGNORE INTO events (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
-  const writer = new GroupCommitWriter(sqlite, { maxQueuedWeight: Number.MAX_SAFE_INTEGER, onRollback: () => {} });
+  const writer = new GroupCommitWriter(sqlite, { maxQueuedWeight: Number.MAX_SAFE_INTEGER });
   startCheckpointer(sqlite, path, { writer, walLimitBytes: 64 * 1024 * 1024 });
   return (rows) =>
     writer.submit(rows.length, () => {

@@ -25,7 +25,7 @@ export function startInProcess(name: string, env: Record<string, string>) {
     auth,
     /** Commits what is queued, closes everything and removes the temp directory. */
     async close(): Promise<void> {
-      services.writer.close();
+      await services.writer.close();
       services.enricher.close();
       await checkpointer.stop();
       database.close();

@@ -5,14 +5,27 @@
  * answer never tells whether a tenant or key exists.
  */
 import { Elysia } from "elysia";
-import type { KeyCache } from "../modules/tenants/key-cache";
+import type { EnrichSettings } from "../enrich/settings";
 import type { TenantAuth } from "../pipeline";
 import { ApiError, unauthorized } from "./errors";
-import { eventCount, type TenantRateLimiter } from "./rate-limit";
+import { eventCount, type RateLimitOverrides, type TenantRateLimiter } from "./rate-limit";
 import { requestInfo } from "./request-context";
 import { step } from "../observability/tracing";
 
 const MAX_KEY_LENGTH = 256;
+
+/** What a key stands for: its tenant, its kind, and the tenant's settings that requests apply. */
+export interface ResolvedKey {
+  keyId: string;
+  tenantId: string;
+  kind: "write" | "admin";
+  settings: EnrichSettings & RateLimitOverrides & { corsOrigins: readonly string[] };
+}
+
+/** Finds what a key stands for (src/modules/tenants implements it, with a cache); null for an unknown or revoked key. */
+export interface KeyResolver {
+  resolve(key: string): ResolvedKey | null;
+}
 
 /** The key a request carries, or null. */
 export function keyFromRequest(headers: Record<string, string | undefined>, body: unknown): string | null {
@@ -23,12 +36,8 @@ export function keyFromRequest(headers: Record<string, string | undefined>, body
     const value = authorization.slice(space + 1).trim();
     if (scheme === "bearer") return value || null;
     if (scheme === "basic") {
-      let decoded: string;
-      try {
-        decoded = Buffer.from(value, "base64").toString("utf8");
-      } catch {
-        return null;
-      }
+      // Buffer.from never throws on base64: invalid characters are skipped.
+      const decoded = Buffer.from(value, "base64").toString("utf8");
       const colon = decoded.indexOf(":");
       // Segment sends the write key as the user name with an empty password.
       return (colon === -1 ? decoded : decoded.slice(0, colon)) || null;
@@ -56,7 +65,7 @@ export function originAllowed(allowed: readonly string[], origin: string): boole
  * Ingestion auth: a write key, then the tenant's rate limits (as soon as the tenant is known, so
  * a request over the limit costs no validation or pipeline work; a batch counts its items).
  */
-export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter) {
+export function tenantAuth(keys: KeyResolver, limiter?: TenantRateLimiter) {
   return new Elysia().derive({ as: "scoped" }, ({ headers, body, request }): { auth: TenantAuth } => {
     const key = keyFromRequest(headers, body);
     if (!key || key.length > MAX_KEY_LENGTH) throw unauthorized();
@@ -87,7 +96,7 @@ const adminRequired = () =>
  * key is refused because write keys are public (they ship in browsers). The body is not looked
  * at: admin keys are secrets and do not belong in bodies.
  */
-export function adminAuth(keys: KeyCache) {
+export function adminAuth(keys: KeyResolver) {
   return new Elysia().derive({ as: "scoped" }, ({ headers, request }): { admin: AdminAuth } => {
     const key = keyFromRequest(headers, undefined);
     if (!key || key.length > MAX_KEY_LENGTH) throw adminRequired();

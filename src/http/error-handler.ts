@@ -1,7 +1,18 @@
-/** Maps every failure to the one error format; internals never reach the client. */
+/**
+ * Maps every failure to the one error format; internals never reach the client. The one place
+ * where domain failures get their status codes: storage busy or at fault is a 503 with
+ * Retry-After (the client retries; nothing was stored).
+ */
 import { Elysia, ValidationError } from "elysia";
 import { logger } from "../logger";
-import { ApiError, errorBody, type ErrorDetail } from "./errors";
+import { StorageBusyError, StorageFaultError } from "../pipeline/errors";
+import { ApiError, errorBody, unavailable, type ErrorDetail } from "./errors";
+
+/** A failure as the client is told it: ApiErrors as they are, domain failures mapped. */
+function asApiError(error: unknown): unknown {
+  if (error instanceof StorageBusyError || error instanceof StorageFaultError) return unavailable(error.message, error.retryAfter);
+  return error;
+}
 import { requestInfo } from "./request-context";
 
 function validationDetails(error: ValidationError): ErrorDetail[] {
@@ -17,7 +28,7 @@ function validationDetails(error: ValidationError): ErrorDetail[] {
 export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error: raised, request, set }) => {
   // Elysia wraps what a body parser throws in a ParseError; ours are ApiErrors with their own status.
   const cause = code === "PARSE" ? (raised as Error).cause : undefined;
-  const error = cause instanceof ApiError ? cause : raised;
+  const error = asApiError(cause instanceof ApiError ? cause : raised);
   const requestId = requestInfo(request).id;
   const reply = (status: number, code: string, message: string, details: ErrorDetail[] = []) => {
     set.status = status;

@@ -5,27 +5,19 @@
  * state they share (sessions, leads) never races; the promise resolves only after the commit.
  */
 import type { PeerIp } from "../enrich/client-ip";
-import type { ErrorDetail } from "../http/errors";
-import type { ItemResult } from "../modules/events/model";
-import type { TenantSettings } from "../modules/tenants/settings";
-import type { EventStore } from "./events-store";
-import { normalize, type CanonicalEvent, type Envelope } from "./normalize";
-import type { SessionTracker } from "./sessions";
-import type { VisitorStore } from "./visitors";
-import type { GroupCommitWriter } from "./writer";
-import type { Call } from "../modules/events/model";
+import type { EnrichSettings } from "../enrich/settings";
 import { step, stepUnder, type Span } from "../observability/tracing";
+import type { CallType, CanonicalEvent, Envelope, ErrorDetail, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
+import { normalize } from "./normalize";
+import type { CommitWriter, EventRepository, IdentityStep, VisitorRepository } from "./ports";
+import type { SessionTracker } from "./sessions";
+
+export type { Call, CallType, CanonicalEvent, Envelope, ErrorDetail, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
 
 export interface RequestFacts {
   /** The socket peer's address, or its lookup (done only when an event needs it). */
   peerIp: PeerIp;
   header: (name: string) => string | null;
-}
-
-export interface TenantAuth {
-  tenantId: string;
-  keyId: string;
-  settings: TenantSettings;
 }
 
 /** The enrichment step's contract (src/enrich implements it). */
@@ -34,29 +26,16 @@ export interface EnrichStep {
     context: Record<string, unknown> | undefined;
     peerIp: PeerIp;
     header: (name: string) => string | null;
-    settings: TenantSettings;
+    settings: EnrichSettings;
   }): { context: Record<string, unknown>; drop: boolean };
 }
 
-/** The identity step's contract: which lead an event belongs to (src/pipeline/identity.ts). */
-export interface IdentityStep {
-  resolve(tenantId: string, event: CanonicalEvent, visitor: { id: string; leadId: string | null }): IdentityOutcome;
-}
-export interface IdentityOutcome {
-  leadId: string | null;
-  created?: boolean;
-}
-
-export type Validated = { call: Call } | { errors: ErrorDetail[]; messageId?: string };
-
-export interface Outcome extends ItemResult {
-  leadId?: string | null;
-  created?: boolean;
-}
-
-/** Told the outcome of every ingestion request (metrics count them by tenant, type and status). */
+/** Told what was ingested: metrics count requests by version and calls by tenant, type and status. */
 export interface IngestObserver {
-  ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[], schemaVersion: string | null): void;
+  /** One request of `calls` calls, in payload version `schemaVersion` (null: none was named). */
+  request(calls: number, schemaVersion: string | null): void;
+  /** One call's outcome; `type` is "unknown" when it was rejected before its type was known. */
+  call(tenantId: string, type: CallType | "unknown", status: ItemStatus): void;
 }
 
 /** Events of one request that get their own session and identity spans (a batch of 2,500 would bury the trace). */
@@ -65,10 +44,10 @@ const TRACED_EVENTS_PER_REQUEST = 10;
 export class Pipeline {
   constructor(
     private readonly steps: {
-      writer: GroupCommitWriter;
+      writer: CommitWriter;
       enricher: EnrichStep;
-      events: EventStore;
-      visitors: VisitorStore;
+      events: EventRepository;
+      visitors: VisitorRepository;
       sessions: SessionTracker;
       identity: IdentityStep;
       observer?: IngestObserver;
@@ -86,8 +65,18 @@ export class Pipeline {
     const valid = step("validate", (span) => this.validate(calls, envelope, outcomes, span), tenant);
     const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span), tenant);
     if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth.tenantId), tenant);
-    this.steps.observer?.ingested(auth.tenantId, calls, outcomes, schemaVersion);
+    this.observe(auth.tenantId, calls, outcomes, schemaVersion);
     return outcomes;
+  }
+
+  private observe(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[], schemaVersion: string | null): void {
+    const { observer } = this.steps;
+    if (!observer) return;
+    observer.request(calls.length, schemaVersion);
+    for (let i = 0; i < outcomes.length; i++) {
+      const validated = calls[i]!;
+      observer.call(tenantId, "call" in validated ? validated.call.type : "unknown", outcomes[i]!.status);
+    }
   }
 
   /** Normalizes each call; a call that fails is rejected with its reasons. */
@@ -143,7 +132,7 @@ export class Pipeline {
     const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
     const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor));
     const eventId = events.insert(tenantId, event, { visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId }, schemaVersion);
-    sessions.recorded(tenantId, visitor.id, session, event, eventId, lead.leadId === null, visitor.leadId);
+    sessions.recorded({ tenantId, visitorId: visitor.id, span: session, event, eventId, anonymous: lead.leadId === null, leadId: visitor.leadId });
     return { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
   }
 }

@@ -9,39 +9,7 @@
  * are clock bugs; storing them would put the event outside every session and report. A refused
  * call is `rejected` on its own (a 400 for a single call, one rejected item in a batch).
  */
-import type { ErrorDetail } from "../http/errors";
-import type { Call, CallType } from "../modules/events/model";
-
-type Json = Record<string, unknown>;
-
-export interface CanonicalEvent {
-  type: CallType;
-  messageId: string;
-  event?: string;
-  anonymousId?: string;
-  userId?: string;
-  properties?: Json;
-  traits?: Json;
-  context: Json;
-  integrations?: Json;
-  /** Skew-corrected event time, ms. */
-  timestamp: number;
-  /** The client's own time for the event, ms, as sent. */
-  originalTimestamp?: number;
-  sentAt?: number;
-  receivedAt: number;
-  /** page/screen name and category, group's groupId, alias's previousId. */
-  extra?: Json;
-}
-
-export interface Envelope {
-  receivedAt: number;
-  /** A batch's sentAt, applied to items that have none. */
-  sentAt?: string;
-  /** A batch's context, merged under each item's own. */
-  context?: Json;
-  integrations?: Json;
-}
+import type { Call, CanonicalEvent, Envelope, ErrorDetail, Json } from "./model";
 
 const str = (v: string | number | undefined): string | undefined => (v === undefined ? undefined : String(v));
 

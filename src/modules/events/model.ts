@@ -4,7 +4,7 @@
  */
 import { t, type Static, type TSchema } from "elysia";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
-import type { ErrorDetail } from "../../http/errors";
+import type { ErrorDetail } from "../../pipeline/model";
 
 /** Segment's per-event limit; a larger event is rejected. */
 export const MAX_EVENT_BYTES = 32 * 1024;

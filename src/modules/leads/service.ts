@@ -2,7 +2,7 @@
 import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { identityLinks, leadMerges, leads, visitors } from "../../db/schema";
-import { normalizeEmail } from "../../pipeline/identity";
+import { normalizeEmail } from "../../lib/email";
 
 export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
   let lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.userId, userIdOrEmail))).get();

@@ -20,10 +20,11 @@
  *   attributed to that userId's lead when it exists (without linking).
  */
 import { and, eq, isNull, sql } from "drizzle-orm";
-import type { Db } from "../db/client";
-import { events, identityLinks, leadMerges, leads, sessions, visitors } from "../db/schema";
-import type { IdentityOutcome, IdentityStep } from "./index";
-import type { CanonicalEvent } from "./normalize";
+import { normalizeEmail } from "../../lib/email";
+import type { CanonicalEvent } from "../../pipeline/model";
+import type { IdentityOutcome, IdentityStep } from "../../pipeline/ports";
+import type { Db } from "../client";
+import { events, identityLinks, leadMerges, leads, sessions, visitors } from "../schema";
 
 type Json = Record<string, unknown>;
 
@@ -42,16 +43,12 @@ const p = (name: string) => sql.placeholder(name);
 /** A placeholder where drizzle's types want an SQL value (update sets). */
 const v = (name: string) => sql`${sql.placeholder(name)}`;
 
-export function normalizeEmail(email: unknown): string | null {
-  return typeof email === "string" && email.trim() !== "" ? email.trim().toLowerCase() : null;
-}
-
 export class IdentityResolver implements IdentityStep {
   private readonly q;
 
   /**
    * `visitorsChanged` is told when visitors other than the event's own were re-linked (alias of
-   * an anonymous id, merges), so that cached visitors (src/pipeline/visitors.ts) are dropped.
+   * an anonymous id, merges), so that cached visitors (src/db/sqlite/visitors.ts) are dropped.
    * The event's own visitor object is updated in place.
    */
   constructor(
