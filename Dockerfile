@@ -5,7 +5,7 @@
 #   docker build --build-arg INLET_COMMIT=$(git rev-parse --short=12 HEAD) -t inlet .
 #   docker run -d --name inlet -p 3000:3000 -v inlet-data:/data inlet
 #
-# Checked without a Docker engine by running each stage's commands by hand (README, "In Docker").
+# Checked without a Docker engine by running each stage's commands by hand (docs/operations.md, "In Docker").
 
 FROM oven/bun:1.4 AS build
 WORKDIR /src

@@ -1,7 +1,7 @@
 /**
  * The one place configuration comes from: environment variables, overridden by CLI flags,
  * validated at start. A bad value stops the program with a message naming the setting.
- * README's configuration table lists the same settings (test/config.test.ts keeps them in step).
+ * configuration table in docs/operations.md lists the same settings (test/config.test.ts keeps them in step).
  */
 import { isIP } from "node:net";
 import { TrustedProxies } from "./enrich";

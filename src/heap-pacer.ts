@@ -5,7 +5,7 @@
  * up by tens of MiB and stays there. Starting a collection every 100 ms while requests arrive
  * keeps the heap nearer its live size (`Bun.gc(false)` starts one and returns; it costs no
  * measurable throughput). An idle server is left alone: no request, no collection.
- * Measured in bench/README.md ("Memory").
+ * Measured in docs/performance.md ("Memory").
  */
 
 export interface HeapPacerOptions {

@@ -5,7 +5,7 @@
 import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
 import { openDatabase } from "./db/client";
-import { createApp, createServices, type Services } from "./app";
+import { createApp, createServices, type App, type Services } from "./app";
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
 import { requestCount } from "./http/request-context";
 import { logger } from "./logger";
@@ -15,6 +15,8 @@ export interface RunningServer {
   url: URL;
   port: number;
   services: Services;
+  /** The Elysia app being served (its `routes` are what the server answers). */
+  app: App;
   /** Graceful stop: no new requests, in-flight ones finish, pending writes commit, database closed. */
   stop(): Promise<void>;
 }
@@ -81,7 +83,7 @@ export function startServer(config: Config): RunningServer {
     })();
     return stopping;
   };
-  return { url: server.url, port: server.port!, services, stop };
+  return { url: server.url, port: server.port!, services, app, stop };
 }
 
 /** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0 (1 when the stop lost something). */

@@ -1,10 +1,14 @@
 /**
  * Swagger UI at /swagger and the SDK bundle at /sdk/inlet.js come from files served by Inlet
  * itself (embedded in the binary), so the documentation works on a machine without internet.
+ * And the written documentation stays true: docs/api.md's route table is the routes the server
+ * registers, its error table the codes the code answers, and no page for users speaks of how
+ * Inlet was made instead of what it does.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { Glob } from "bun";
 import { repoRoot, startTestServer, type TestServer } from "./helpers/server";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -95,5 +99,80 @@ describe("/sdk/inlet.js", () => {
     expect(response.headers.get("content-type")).toBe("application/javascript; charset=utf-8");
     expect(response.headers.get("cache-control")).toBe("public, max-age=3600");
     expect(await response.text()).toBe(await Bun.file(sdkBundle).text());
+  });
+});
+
+/** The rows of the first table after `heading` in a Markdown text, as arrays of trimmed cells. */
+function tableRows(markdown: string, heading: string): string[][] {
+  const start = markdown.indexOf(`\n${heading}\n`);
+  if (start < 0) throw new Error(`no "${heading}" section`);
+  const lines = markdown.slice(start + heading.length + 2).split("\n");
+  const first = lines.findIndex((line) => line.startsWith("|"));
+  const rows: string[][] = [];
+  for (const line of lines.slice(first + 2)) {
+    if (!line.startsWith("|")) break;
+    rows.push(line.slice(1, line.endsWith("|") ? -1 : undefined).split("|").map((cell) => cell.trim()));
+  }
+  return rows;
+}
+
+/** `GET /v1/projects/{writeKey}/settings?x=1` and `<writeKey>` spellings become Elysia's `:writeKey`. */
+const routeKey = (method: string, path: string) =>
+  `${method.toUpperCase()} ${path.split("?")[0]!.replace(/\{(\w+)\}|<(\w+)>/g, (_, a, b) => `:${a ?? b}`)}`;
+
+const apiDoc = () => Bun.file(join(repoRoot, "docs/api.md")).text();
+
+describe("docs/api.md", () => {
+  test("its route table lists exactly the routes the server registers (hidden ones may be listed)", async () => {
+    const registered = server.running.app.routes
+      // CORS preflights (OPTIONS /*) are answered for every path, not routes of their own.
+      .filter((route) => route.method !== "OPTIONS")
+      .map((route) => ({ key: routeKey(route.method, route.path), hidden: (route.hooks as { detail?: { hide?: boolean } }).detail?.hide === true }));
+    const documented = tableRows(await apiDoc(), "## Routes").flatMap(([cell]) =>
+      [...cell!.matchAll(/`(GET|POST|PUT|PATCH|DELETE|HEAD) (\/[^`\s]*)`/g)].map((m) => routeKey(m[1]!, m[2]!)),
+    );
+    expect(documented.length).toBeGreaterThan(0);
+    const all = new Set(registered.map((route) => route.key));
+    const missing = registered.filter((route) => !route.hidden && !documented.includes(route.key)).map((route) => route.key);
+    expect({ missing, notRegistered: documented.filter((key) => !all.has(key)) }).toEqual({ missing: [], notRegistered: [] });
+  });
+
+  test("its error table has every status and code the server answers with, and no other", async () => {
+    const answered = new Set<string>();
+    for (const file of new Glob("src/**/*.ts").scanSync(repoRoot)) {
+      const source = await Bun.file(join(repoRoot, file)).text();
+      for (const m of source.matchAll(/(?:new ApiError|reply)\(\s*(\d{3}),\s*"([a-z_]+)"/g)) answered.add(`${m[1]} ${m[2]}`);
+    }
+    expect(answered.size).toBeGreaterThan(5);
+    const documented = new Set(tableRows(await apiDoc(), "## Errors").map(([status, code]) => `${status} ${code!.replaceAll("`", "")}`));
+    expect({ undocumented: [...answered].filter((e) => !documented.has(e)).sort(), neverAnswered: [...documented].filter((e) => !answered.has(e)).sort() }).toEqual({
+      undocumented: [],
+      neverAnswered: [],
+    });
+  });
+});
+
+describe("pages for users", () => {
+  const pages = ["README.md", "sdk/README.md", ...readdirSync(join(repoRoot, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+  /** Words that belong to how Inlet was built, not to what it does. */
+  const internal: [string, RegExp][] = [
+    ["an issue number", /\bissues? #?\d+|(?:^|\s)#\d+\b/gim],
+    ["a brief", /\bbrief\b/gi],
+    ["a closing note", /\bclosing notes?\b/gi],
+    ["a helper", /\bhelpers?\b/gi],
+    ["a working session", /\b(?:working|coding|agent|chat|review|development) sessions?\b|\bsessions? of (?:the|this) project\b|\bfiled by\b/gi],
+    ["a commit hash", /(?<![\w-])(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}(?![\w-])/g],
+  ];
+
+  test.each(pages)("%s names no internal process", async (page) => {
+    const text = await Bun.file(join(repoRoot, page)).text();
+    const found = internal.flatMap(([what, pattern]) => [...text.matchAll(pattern)].map((m) => `${what}: ${m[0].trim()}`));
+    expect(found).toEqual([]);
+  });
+
+  test("the check finds what it looks for", () => {
+    const sample = "As the brief says (issue 4, #17), since 3663a42 the helper's closing note in this working session";
+    const found = internal.filter(([, pattern]) => [...sample.matchAll(pattern)].length > 0).map(([what]) => what);
+    expect(found).toEqual(internal.map(([what]) => what));
   });
 });

@@ -35,7 +35,7 @@ Usage:
   inlet healthcheck                             exit 0 when the server on --host/--port answers /health
   inlet --version
 
-Every command takes the configuration flags (e.g. --db <file>, --port <n>); see README.md.
+Every command takes the configuration flags (e.g. --db <file>, --port <n>); see docs/operations.md.
 `;
 
 class UsageError extends Error {}

@@ -4,7 +4,7 @@ import { asNonEmptyString, asObject, type PlainObject } from "./values.ts";
 /**
  * The acquisition channel of an event: how the visitor came to the page. A simplified version
  * of GA4's default channel grouping, as an ordered table: the first rule that matches wins.
- * src/enrich/README.md shows the same table; change both together.
+ * docs/enrichment.md shows the same table; change both together.
  */
 
 export const CHANNELS = [
@@ -35,7 +35,7 @@ export interface ChannelSignals {
 
 export interface ChannelRule {
   channel: Channel;
-  /** The rule in words, as the README shows it. */
+  /** The rule in words, as docs/enrichment.md shows it. */
   when: string;
   matches(signals: ChannelSignals): boolean;
 }

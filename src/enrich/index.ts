@@ -19,7 +19,7 @@ import { asNonEmptyString, preferPayload, type PlainObject } from "./values.ts";
 /**
  * Server-side enrichment of one event's `context`: client IP (after the tenant's privacy policy),
  * location, user agent details, bot flag, campaign and acquisition channel. Pure: no HTTP, no
- * storage; the pipeline calls `enrich` once per event. See README.md in this folder.
+ * storage; the pipeline calls `enrich` once per event. See docs/enrichment.md.
  */
 
 export { CHANNELS, CHANNEL_RULES, type Channel } from "./channel.ts";
@@ -113,7 +113,7 @@ export class Enricher {
   /**
    * Adds under Segment's names: `ip`, `location`, `userAgent`, `browser`, `os`, `device`,
    * `engine`, `bot`, `campaign`, and `acquisitionChannel`. What the payload already says wins
-   * (see README.md). An enricher that throws is logged and skipped; the others still apply.
+   * (see docs/enrichment.md). An enricher that throws is logged and skipped; the others still apply.
    */
   enrich(input: EnrichInput): EnrichResult {
     const payload: PlainObject = input.context ?? {};

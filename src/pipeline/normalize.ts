@@ -3,7 +3,7 @@
  * event, the batch's shared sentAt/context applied, and the client's clock skew corrected the
  * Segment way: timestamp = receivedAt − (sentAt − timestamp).
  *
- * It also refuses what the schema cannot express (README "Guarantees"): control characters in
+ * It also refuses what the schema cannot express (docs/api.md, "Limits"): control characters in
  * ids and event names (invisible, they make ids that look equal but are not, and break logs),
  * and event times (after skew correction) before 2000 or more than a day in the future, which
  * are clock bugs; storing them would put the event outside every session and report. A refused

@@ -124,7 +124,7 @@ const request: fc.Arbitrary<Request> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ endpoint: fc.constantFrom("track" as const, "identify" as const, "batch" as const), raw: fc.uint8Array({ maxLength: 300 }) }) },
 );
 
-// ---- the oracle: what must never be accepted (README "Guarantees") ----
+// ---- the oracle: what must never be accepted (docs/api.md, "Limits") ----
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const FORBIDDEN = new Set(["__proto__", "constructor", "prototype"]);

@@ -136,7 +136,7 @@ test.skipIf("skip" in ext4)("a file system turned read-only under the server: 50
   const db = join(point, "inlet.db");
   const tenant = JSON.parse((await cli(["tenant", "create", "ro"], { INLET_DB: db })).stdout) as { writeKey: string };
   // A failing file system drops what is not yet on the device, like a power loss: only
-  // synchronous=FULL (an fsync per commit) keeps every acknowledged event then (README "Guarantees").
+  // synchronous=FULL (an fsync per commit) keeps every acknowledged event then (docs/api.md, "Guarantees").
   const server = await spawnServer({ INLET_DB: db, INLET_SYNCHRONOUS: "FULL" });
   const acknowledged: string[] = [];
   try {

@@ -3,7 +3,7 @@
  * identify, alias and group calls change leads. Runs inside the writer's transaction, so
  * concurrent identifies of one user are processed one after another and make one lead.
  *
- * Rules (README "Identity"):
+ * Rules (docs/identity.md):
  * - A lead is keyed by userId, or by email (case-insensitive) where there is no userId.
  * - identify creates the lead when unknown and merges traits into it: per trait, the value from
  *   the identify with the newest timestamp wins (a replayed older identify does not overwrite
