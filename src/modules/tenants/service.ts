@@ -92,13 +92,13 @@ export class TenantService {
   findKey(key: string): ResolvedKey | null {
     const row = this.findKeyQuery.get({ hash: hashKey(key) });
     if (!row || row.revokedAt !== null) return null;
-    return { keyId: row.keyId, tenantId: row.tenantId, kind: row.kind, settings: parseSettings(row.settings) };
+    return { keyId: row.keyId, tenantId: row.tenantId, kind: row.kind, settings: parseSettings(row.settings, row.tenantId) };
   }
 
   getSettings(tenantId: string): TenantSettings {
     const row = this.db.select({ settings: tenants.settings }).from(tenants).where(eq(tenants.id, tenantId)).get();
     if (!row) throw new Error(`No tenant with id ${tenantId}.`);
-    return parseSettings(row.settings);
+    return parseSettings(row.settings, tenantId);
   }
 
   setSettings(tenantId: string, patch: Partial<TenantSettings>): TenantSettings {
