@@ -13,11 +13,12 @@ import { SqliteSessions } from "./db/sqlite/sessions";
 import { VisitorStore } from "./db/sqlite/visitors";
 import { GroupCommitWriter } from "./db/sqlite/writer";
 import { Enricher } from "./enrich";
+import { keyAuth } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
 import { TenantRateLimiter } from "./http/rate-limit";
 import { requestContext } from "./http/request-context";
 import { docsController } from "./modules/docs";
-import { analyticsNextRoutes, eventsController, inletRoutes, segmentRoutes } from "./modules/events";
+import { eventsController } from "./modules/events";
 import { MAX_BATCH_BYTES } from "./modules/events/model";
 import { healthController, readiness } from "./modules/health";
 import { metricsController } from "./modules/metrics";
@@ -98,14 +99,14 @@ export const CORS_ALLOWED_HEADERS = ["Content-Type", "Content-Encoding", "Author
 export function createApp(services: Services) {
   // The socket address is known to the server only; the app is created before it listens.
   let server: { requestIP(request: Request): { address: string } | null } | null = null;
-  // normalize: false — Elysia's normalization coerces e.g. a string into an object before
-  // validating; Inlet must reject such input instead of storing a garbled value.
+  const auth = keyAuth(services.keys, services.limiter);
   const events = {
-    keys: services.keys,
+    auth,
     pipeline: services.pipeline,
-    limiter: services.limiter,
     peerIp: (request: Request): string | null => server?.requestIP(request)?.address ?? null,
   };
+  // normalize: false — Elysia's normalization coerces e.g. a string into an object before
+  // validating; Inlet must reject such input instead of storing a garbled value.
   // reusePort: false — Elysia turns it on, which lets a second Inlet bind the same port and silently
   // take half the traffic into another database; a busy port must be an error instead.
   const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2, reusePort: false } })
@@ -125,10 +126,8 @@ export function createApp(services: Services) {
     .use(healthController({ store: services.store, writer: services.writer }))
     .use(sdkController())
     .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken }))
-    .use(statsController({ keys: services.keys, business: services.business }))
-    .use(eventsController(events, inletRoutes))
-    .use(eventsController(events, segmentRoutes))
-    .use(eventsController(events, analyticsNextRoutes))
+    .use(statsController({ auth, business: services.business }))
+    .use(eventsController(events))
     .use(segmentSettingsController(services.keys))
     .onStart(({ server: started }) => {
       server = started;

@@ -61,27 +61,9 @@ export function originAllowed(allowed: readonly string[], origin: string): boole
   return allowed.includes("*") || allowed.includes(origin);
 }
 
-/**
- * Ingestion auth: a write key, then the tenant's rate limits (as soon as the tenant is known, so
- * a request over the limit costs no validation or pipeline work; a batch counts its items).
- */
-export function tenantAuth(keys: KeyResolver, limiter?: TenantRateLimiter) {
-  return new Elysia().derive({ as: "scoped" }, ({ headers, body, request }): { auth: TenantAuth } => {
-    const key = keyFromRequest(headers, body);
-    if (!key || key.length > MAX_KEY_LENGTH) throw unauthorized();
-    const resolved = step("auth", () => keys.resolve(key));
-    // Write keys ingest; admin keys are for reading and are not accepted here (they are secrets,
-    // write keys are public in browsers, and the two must not be confused).
-    if (!resolved || resolved.kind !== "write") throw unauthorized();
-    requestInfo(request).tenantId = resolved.tenantId;
-    const origin = headers.origin;
-    if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
-      throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
-    }
-    limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
-    return { auth: { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings } };
-  });
-}
+/** The tenant each authenticated request was let in for, between the steps and the handler. */
+const authenticated = new WeakMap<Request, TenantAuth>();
+const authenticatedAdmin = new WeakMap<Request, AdminAuth>();
 
 export interface AdminAuth {
   tenantId: string;
@@ -92,17 +74,57 @@ const adminRequired = () =>
   new ApiError(401, "unauthorized", "An admin key (ak_...) is required (Bearer, Basic or X-API-Key); write keys can only ingest.");
 
 /**
- * Admin auth for reading routes (stats, exports): only `ak_` admin keys, from a header; a write
- * key is refused because write keys are public (they ship in browsers). The body is not looked
- * at: admin keys are secrets and do not belong in bodies.
+ * Key authentication as a named plugin with two route options:
+ *
+ * - `{ writeKey: true }` (ingestion): three named steps, before the body is validated, so a
+ *   refused request costs no validation or pipeline work: `authenticate` (a write key; admin keys
+ *   are secrets and are not accepted here, write keys are public in browsers and the two must
+ *   not be confused), `checkOrigin` (the tenant's allowed origins), `enforceRateLimit` (the
+ *   tenant's limits; a batch counts its items). The handler gets `auth`.
+ * - `{ adminKey: true }` (reading routes: stats, exports): only `ak_` admin keys, from a header
+ *   (admin keys are secrets and do not belong in bodies). The handler gets `admin`.
  */
-export function adminAuth(keys: KeyResolver) {
-  return new Elysia().derive({ as: "scoped" }, ({ headers, request }): { admin: AdminAuth } => {
+export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter) {
+  type Step = (context: { headers: Record<string, string | undefined>; body: unknown; request: Request }) => void;
+
+  const authenticate: Step = ({ headers, body, request }) => {
+    const key = keyFromRequest(headers, body);
+    if (!key || key.length > MAX_KEY_LENGTH) throw unauthorized();
+    const resolved = step("auth", () => keys.resolve(key));
+    if (!resolved || resolved.kind !== "write") throw unauthorized();
+    requestInfo(request).tenantId = resolved.tenantId;
+    authenticated.set(request, { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings });
+    settingsOf.set(request, resolved.settings);
+  };
+  const checkOrigin: Step = ({ headers, request }) => {
+    const origin = headers.origin;
+    if (origin && !originAllowed(settingsOf.get(request)!.corsOrigins, origin)) {
+      throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
+    }
+  };
+  const enforceRateLimit: Step = ({ body, request }) => {
+    limiter?.enforce(authenticated.get(request)!.tenantId, eventCount(body), settingsOf.get(request));
+  };
+  const authenticateAdmin: Step = ({ headers, request }) => {
     const key = keyFromRequest(headers, undefined);
     if (!key || key.length > MAX_KEY_LENGTH) throw adminRequired();
     const resolved = keys.resolve(key);
     if (!resolved || resolved.kind !== "admin") throw adminRequired();
     requestInfo(request).tenantId = resolved.tenantId;
-    return { admin: { tenantId: resolved.tenantId, keyId: resolved.keyId } };
+    authenticatedAdmin.set(request, { tenantId: resolved.tenantId, keyId: resolved.keyId });
+  };
+
+  return new Elysia({ name: "key-auth" }).macro({
+    writeKey: {
+      transform: [authenticate, checkOrigin, enforceRateLimit],
+      resolve: ({ request }) => ({ auth: authenticated.get(request)! }),
+    },
+    adminKey: {
+      transform: [authenticateAdmin],
+      resolve: ({ request }) => ({ admin: authenticatedAdmin.get(request)! }),
+    },
   });
 }
+
+/** The settings of the key a request was let in with, for the steps after `authenticate`. */
+const settingsOf = new WeakMap<Request, ResolvedKey["settings"]>();
