@@ -23,6 +23,8 @@ RUN mkdir -p /empty/data
 # glibc, libstdc++ and CA certificates, no shell or package manager; user "nonroot" is 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/dist/inlet /usr/local/bin/inlet
+# Inlet's licence and those of the packages embedded in the binary (written by scripts/build.ts).
+COPY --from=build /src/dist/LICENSE /src/dist/THIRD-PARTY-NOTICES.txt /usr/share/doc/inlet/
 # A new named volume starts as a copy of this folder, so it is writable by the runtime user.
 COPY --from=build --chown=65532:65532 /empty/data /data
 ENV INLET_DB=/data/inlet.db \

@@ -1,7 +1,8 @@
 /**
  * `bun run build`: the one deployable file, dist/inlet (`bun build --compile`). Migrations, the
  * geo database, the browser SDK bundle and the Swagger UI assets are embedded by their imports;
- * this script makes sure the SDK bundle is built and bakes in the version and commit.
+ * this script makes sure the SDK bundle is built and bakes in the version and commit, and writes
+ * LICENSE and THIRD-PARTY-NOTICES.txt (scripts/licenses.ts) beside the binary.
  *
  *   bun run build                                   # for this machine
  *   bun run build -- --target bun-linux-arm64       # or bun-linux-x64, bun-linux-x64-musl, bun-linux-arm64-musl
@@ -9,10 +10,11 @@
  *
  * The commit comes from INLET_COMMIT when set (a Docker build has no .git), else from git.
  */
-import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { copyFileSync, existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import pkg from "../package.json";
+import { noticesBeside, writeNotices } from "./licenses.ts";
 
 const root = join(import.meta.dir, "..");
 const { values } = parseArgs({
@@ -104,3 +106,7 @@ console.log(
   `${relative(process.cwd(), values.outfile) || values.outfile}: inlet ${pkg.version} (commit ${commit}), ${target ?? "this machine"}, ` +
     `${(size / 1024 / 1024).toFixed(1)} MiB, ${Math.round(performance.now() - started)} ms`,
 );
+// What ships with the binary: Inlet's licence and the licences of everything embedded in it.
+copyFileSync(join(root, "LICENSE"), join(dirname(values.outfile), "LICENSE"));
+const notices = noticesBeside(values.outfile);
+console.log(`${relative(process.cwd(), notices) || notices}: the licences of ${writeNotices(notices)} embedded packages`);

@@ -14,6 +14,9 @@ let root: string;
 let runDir: string;
 let env: Record<string, string>;
 let serveLog: string;
+/** What the build wrote beside the binary, and the notices' text. */
+let buildOutput: string[];
+let notices: string;
 
 async function inlet(args: string[], extraEnv: Record<string, string> = {}) {
   const proc = Bun.spawn(["./inlet", ...args], { cwd: runDir, env: { ...env, ...extraEnv }, stdout: "pipe", stderr: "pipe" });
@@ -43,12 +46,29 @@ beforeAll(async () => {
   mkdirSync(runDir);
   mkdirSync(emptyBin);
   copyFileSync(built, join(runDir, "inlet"));
+  buildOutput = readdirSync(join(root, "build")).sort();
+  notices = await Bun.file(join(root, "build", "THIRD-PARTY-NOTICES.txt")).text();
   rmSync(join(root, "build"), { recursive: true });
   env = { PATH: emptyBin, HOME: runDir, HOST: "127.0.0.1", INLET_DEMO: "false" };
   serveLog = join(root, "serve.log");
 });
 afterAll(() => {
   rmSync(root, { recursive: true, force: true });
+});
+
+describe("what ships beside the executable", () => {
+  test("the build writes Inlet's LICENSE and the third-party notices next to it", () => {
+    expect(buildOutput).toEqual(["LICENSE", "THIRD-PARTY-NOTICES.txt", "inlet"]);
+  });
+
+  test("the notices name every runtime dependency with its version and licence, and the geo data's attribution", async () => {
+    for (const name of Object.keys(pkg.dependencies)) {
+      const { version, license } = (await Bun.file(require.resolve(`${name}/package.json`)).json()) as { version: string; license: string };
+      expect(notices).toContain(`\n${name}@${version}\nLicence: ${license}\n`);
+    }
+    expect(notices).toContain("Copyright Holder: Number Resource Organization (NRO)");
+    expect(notices).not.toMatch(/AGPL|\bGPL-/);
+  });
 });
 
 describe("the executable alone in an empty folder", () => {

@@ -210,6 +210,14 @@ describe("the parse cache", () => {
     expect(parser.stats().misses).toBe(2);
   });
 
+  test("a user agent that spells out another request's hints after line breaks is its own entry", () => {
+    const parser = new UserAgentParser();
+    const hints = { "sec-ch-ua-platform": '"Windows"', "sec-ch-ua-platform-version": '"15.0.0"' };
+    parser.parse([UA.chromeWindows, "", "", hints["sec-ch-ua-platform"], hints["sec-ch-ua-platform-version"], "", "", ""].join("\n"));
+    expect(parser.parse(UA.chromeWindows, hints).os).toEqual({ name: "Windows", version: "11" });
+    expect(parser.stats()).toMatchObject({ hits: 0, misses: 2, size: 2 });
+  });
+
   test("the cache is bounded by its size", () => {
     const parser = new UserAgentParser(2);
     parser.parse(UA.chromeWindows);
@@ -235,5 +243,68 @@ describe("the parse cache", () => {
       (parsed.browser as { name?: string }).name = "Hacked";
     }).toThrow();
     expect(parser.parse(UA.chromeWindows).browser?.name).toBe("Chrome");
+  });
+});
+
+describe("names as stored before, bots from isbot, server-side clients", () => {
+  test.each([
+    [
+      "Chrome on iOS is a Mobile Chrome",
+      "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1",
+      { browser: { name: "Mobile Chrome", version: "131.0.6778.73", major: "131" }, os: { name: "iOS", version: "18.1" } },
+    ],
+    [
+      "Firefox on Android is a Mobile Firefox",
+      "Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0",
+      { browser: { name: "Mobile Firefox", version: "133.0", major: "133" }, device: { type: "mobile" } },
+    ],
+    [
+      "Firefox on iOS is a Mobile Firefox",
+      "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/133.0 Mobile/15E148 Safari/605.1.15",
+      { browser: { name: "Mobile Firefox", version: "133.0", major: "133" } },
+    ],
+    [
+      "a Chromebook runs Chrome OS",
+      "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+      { os: { name: "Chrome OS", version: "14541.0.0" }, device: { type: "desktop" } },
+    ],
+    [
+      "Safari on a Mac runs macOS",
+      "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+      { browser: { name: "Safari", version: "18.1", major: "18" }, os: { name: "macOS", version: "10.15.7" } },
+    ],
+  ])("%s", (_label, ua, expected) => {
+    expect(parseUserAgent(ua)).toMatchObject({ bot: false, ...expected });
+  });
+
+  test.each([
+    ["DuckDuckBot/1.1; (+http://duckduckgo.com/duckduckbot.html)", "DuckDuckBot"],
+    ["facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", "facebookexternalhit"],
+    ["Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)", "GPTBot"],
+    ["Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", "AhrefsBot"],
+    ["Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", "Slackbot-LinkExpanding"],
+  ])("%s is a bot named %s, with no device type", (ua, name) => {
+    const parsed = parseUserAgent(ua);
+    expect(parsed.bot).toBe(true);
+    expect(parsed.browser?.name).toBe(name);
+    expect(parsed.device?.type).toBeUndefined();
+  });
+
+  test("Lighthouse audits are bots", () => {
+    expect(parseUserAgent(UA.chromeWindows + " Lighthouse").bot).toBe(true);
+  });
+
+  test.each([
+    ["node", { name: "node" }],
+    ["undici", { name: "undici" }],
+    ["okhttp/4.12.0", { name: "okhttp", version: "4.12.0", major: "4" }],
+    ["analytics-python/2.3.2", { name: "analytics-python", version: "2.3.2", major: "2" }],
+    ["Apache-HttpClient/4.5.14 (Java/17.0.2)", { name: "Apache-HttpClient", version: "4.5.14", major: "4" }],
+  ])("%s is a server-side client, named, not a bot, no device", (ua, browser) => {
+    expect(parseUserAgent(ua)).toEqual({ bot: false, browser });
+  });
+
+  test("a name that only begins like a server client is not one", () => {
+    expect(parseUserAgent("nodejs-crawler/2.0").bot).toBe(true);
   });
 });
