@@ -53,6 +53,13 @@ export interface Services {
 
 const MS_PER_MINUTE = 60_000;
 
+/**
+ * Bun's own limit on a request body, above every route's (the largest is a batch's): a body over
+ * a route's limit gets that route's 413 in the one error format; only far larger ones are cut off
+ * by Bun without an answer.
+ */
+const SERVER_BODY_LIMIT_BYTES = 2 * MAX_BATCH_BYTES;
+
 export function createServices(config: Config, database: DatabaseHandle): Services {
   const { db, sqlite } = database;
   const store = new StoreHealth(sqlite, database.path);
@@ -109,7 +116,7 @@ export function createApp(services: Services) {
   // validating; Inlet must reject such input instead of storing a garbled value.
   // reusePort: false — Elysia turns it on, which lets a second Inlet bind the same port and silently
   // take half the traffic into another database; a busy port must be an error instead.
-  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: MAX_BATCH_BYTES * 2, reusePort: false } })
+  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: SERVER_BODY_LIMIT_BYTES, reusePort: false } })
     // First, so that the request span encloses every other hook.
     .use(services.tracing ?? new Elysia({ name: "tracing-off" }))
     .use(requestContext)

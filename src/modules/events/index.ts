@@ -47,11 +47,14 @@ export interface EventsDeps {
 const errors = { 400: ErrorBody, 401: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody };
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 
+/** A byte limit as the documentation writes it. */
+const kb = (bytes: number) => `${bytes / 1024} KB`;
+
 const descriptions: Record<CallType, { summary: string; description: string }> = {
   track: {
     summary: "Track an event",
     description:
-      "A Segment-spec track call. Answers 200 after the event is committed; a repeated messageId answers 200 with status `duplicate` and is not stored twice. Bodies over 32 KB get 413.",
+      `A Segment-spec track call. Answers 200 after the event is committed; a repeated messageId answers 200 with status \`duplicate\` and is not stored twice. Bodies over ${kb(MAX_EVENT_BYTES)} get 413.`,
   },
   identify: {
     summary: "Identify a user",
@@ -64,7 +67,7 @@ const descriptions: Record<CallType, { summary: string; description: string }> =
   group: { summary: "Associate a user with a group", description: "A Segment group call: groupId and traits; the group becomes the lead's account." },
 };
 
-const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (500 KB per request, 32 KB per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`;
+const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (${kb(MAX_BATCH_BYTES)} per request, ${kb(MAX_EVENT_BYTES)} per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`;
 
 /**
  * The payload version (Inlet-Version header) as a route option, `{ payloadVersion: true }`:
@@ -232,7 +235,7 @@ function batchRoute(path: string, doc: RouteDoc = { tag: "Segment compatibility"
 }
 
 /**
- * A batch item: over 32 KB it is rejected alone; otherwise validated against its type's schema
+ * A batch item: over MAX_EVENT_BYTES it is rejected alone; otherwise validated against its type's schema
  * in the request's payload version, upgraded to the current version, and validated again.
  */
 function validateBatchItem(item: unknown, version: SchemaVersion): Validated {

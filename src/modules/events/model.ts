@@ -67,27 +67,22 @@ export const IdentifyCall = t.Object(
   { description: "A Segment identify call", additionalProperties: true },
 );
 
-export const PageCall = t.Object(
-  {
-    type: t.Optional(t.Literal("page")),
-    name: t.Optional(t.String({ maxLength: 200 })),
-    category: t.Optional(t.String({ maxLength: 200 })),
-    properties: t.Optional(JsonObject),
-    ...common,
-  },
-  { description: "A Segment page call", additionalProperties: true },
-);
+/** page and screen calls: a view, named and categorised (screen is the mobile apps' page). */
+function viewCall<const Type extends "page" | "screen">(type: Type, description: string) {
+  return t.Object(
+    {
+      type: t.Optional(t.Literal(type)),
+      name: t.Optional(t.String({ maxLength: 200 })),
+      category: t.Optional(t.String({ maxLength: 200 })),
+      properties: t.Optional(JsonObject),
+      ...common,
+    },
+    { description, additionalProperties: true },
+  );
+}
 
-export const ScreenCall = t.Object(
-  {
-    type: t.Optional(t.Literal("screen")),
-    name: t.Optional(t.String({ maxLength: 200 })),
-    category: t.Optional(t.String({ maxLength: 200 })),
-    properties: t.Optional(JsonObject),
-    ...common,
-  },
-  { description: "A Segment screen call", additionalProperties: true },
-);
+export const PageCall = viewCall("page", "A Segment page call");
+export const ScreenCall = viewCall("screen", "A Segment screen call");
 
 export const GroupCall = t.Object(
   { type: t.Optional(t.Literal("group")), groupId: t.Union([Id, t.Number()]), traits: t.Optional(JsonObject), ...common },
@@ -177,8 +172,10 @@ export const BatchResponse = t.Object({
 });
 
 const compiled = new Map<TSchema, TypeCheck<TSchema>>();
+/** Failing paths reported per call: enough to fix it, bounded for a hostile one. */
+const MAX_ERRORS_PER_CALL = 20;
 
-/** Every failing path of `value` against `schema` (at most 20), with the schema compiled once. */
+/** Every failing path of `value` against `schema` (at most MAX_ERRORS_PER_CALL), with the schema compiled once. */
 export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
   let check = compiled.get(schema);
   if (!check) compiled.set(schema, (check = TypeCompiler.Compile(schema)));
@@ -186,7 +183,7 @@ export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
   const errors: ErrorDetail[] = [];
   for (const error of check.Errors(value)) {
     errors.push({ path: error.path, message: error.message });
-    if (errors.length >= 20) break;
+    if (errors.length >= MAX_ERRORS_PER_CALL) break;
   }
   return errors;
 }

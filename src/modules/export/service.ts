@@ -2,6 +2,7 @@
  * Reads a tenant's stored events back as canonical Segment-shaped objects, oldest first, in
  * pages (keyset on timestamp and id) so an export of millions of rows runs in constant memory.
  */
+import { isoTime } from "../../lib/time";
 import { and, asc, eq, gt, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { events, eventSecond, secondOf, sessions } from "../../db/schema";
@@ -16,7 +17,8 @@ export interface ExportFilter {
 type Row = typeof events.$inferSelect;
 const PAGE = 1000;
 
-const iso = (ms: number | null): string | undefined => (ms === null ? undefined : new Date(ms).toISOString());
+/** Absent times are left out of the exported line. */
+const iso = (ms: number | null): string | undefined => isoTime(ms) ?? undefined;
 const parsed = (text: string | null): Record<string, unknown> | undefined => (text === null ? undefined : JSON.parse(text));
 
 /**

@@ -3,6 +3,7 @@ import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { identityLinks, leadMerges, leads, visitors } from "../../db/schema";
 import { normalizeEmail } from "../../lib/email";
+import { isoTime as iso } from "../../lib/time";
 
 export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
   let lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.userId, userIdOrEmail))).get();
@@ -47,7 +48,6 @@ export function showLead(db: Db, tenantId: string, userIdOrEmail: string) {
         SELECT session_id FROM events WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id}
         UNION
         SELECT id FROM sessions WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id} AND anonymous_events > 0)) AS sessions`);
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     leadId: lead.id,
     userId: lead.userId,
