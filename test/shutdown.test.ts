@@ -44,14 +44,14 @@ test("SIGTERM with requests in flight: every acknowledged event is committed, se
     }
   };
   const workers = Array.from({ length: 20 }, (_, w) => worker(w));
-  await Bun.sleep(300);
+  // SIGTERM once the load runs, however slow the machine: some events acknowledged before it.
+  while (acknowledged.length <= 20) await Bun.sleep(10);
   server.proc.kill("SIGTERM");
   stop = true;
   stopAt = Date.now();
   await Promise.all(workers);
   const code = await server.proc.exited;
   expect(code).toBe(0);
-  expect(acknowledged.length).toBeGreaterThan(20);
 
   const sqlite = new Database(db, { readonly: true });
   const rows = sqlite.query("SELECT message_id AS id, count(*) AS n FROM events GROUP BY message_id").all() as { id: string; n: number }[];
