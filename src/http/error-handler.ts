@@ -5,12 +5,12 @@
  */
 import { Elysia, ValidationError } from "elysia";
 import { logger } from "../logger";
-import { StorageBusyError, StorageFaultError } from "../pipeline/errors";
+import { StorageError } from "../pipeline/errors";
 import { ApiError, errorBody, unavailable, type ErrorDetail } from "./errors";
 
 /** A failure as the client is told it: ApiErrors as they are, domain failures mapped. */
 function asApiError(error: unknown): unknown {
-  if (error instanceof StorageBusyError || error instanceof StorageFaultError) return unavailable(error.message, error.retryAfter);
+  if (error instanceof StorageError) return unavailable(error.message, error.retryAfter);
   return error;
 }
 import { requestInfo } from "./request-context";

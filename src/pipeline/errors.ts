@@ -3,12 +3,10 @@
  * src/http/error-handler.ts maps them to status codes.
  */
 
-/** Storage cannot take writes now (a full disk, a read-only file system, a damaged file); retry later. */
-export class StorageFaultError extends Error {
-  override readonly name = "StorageFaultError";
+/** Storage did not take the write; nothing of it was stored, and a retry after `retryAfter` seconds may succeed. */
+export abstract class StorageError extends Error {
   constructor(
     message: string,
-    /** Seconds after which a retry may succeed. */
     readonly retryAfter: number,
     options?: { cause?: unknown },
   ) {
@@ -16,15 +14,12 @@ export class StorageFaultError extends Error {
   }
 }
 
+/** Storage cannot take writes now (a full disk, a read-only file system, a damaged file); retry later. */
+export class StorageFaultError extends StorageError {
+  override readonly name = "StorageFaultError";
+}
+
 /** Storage is busy (the write queue is full, another process holds a lock, the server is stopping); retry shortly. */
-export class StorageBusyError extends Error {
+export class StorageBusyError extends StorageError {
   override readonly name = "StorageBusyError";
-  constructor(
-    message: string,
-    /** Seconds after which a retry may succeed. */
-    readonly retryAfter: number,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

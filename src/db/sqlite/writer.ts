@@ -6,7 +6,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { logger, rateLimitedLog } from "../../logger";
-import { StorageBusyError, StorageFaultError } from "../../pipeline/errors";
+import { StorageBusyError, StorageError, StorageFaultError } from "../../pipeline/errors";
 import type { CommitWriter, WriterHooks } from "../../pipeline/ports";
 
 interface Job {
@@ -294,7 +294,7 @@ export class GroupCommitWriter implements CommitWriter {
 
   /** A failure as the pipeline knows it: storage busy or at fault (logged here, once), else as it is. */
   private toClientError(error: unknown): unknown {
-    if (error instanceof StorageBusyError || error instanceof StorageFaultError) return error;
+    if (error instanceof StorageError) return error;
     if (isBusy(error)) {
       this.logBusy("the database stayed locked by another process; writes refused", { error });
       return new StorageBusyError("The database is busy; retry shortly.", 1, { cause: error });
@@ -310,6 +310,6 @@ export class GroupCommitWriter implements CommitWriter {
 
 /** Logs a failure of the writer's own jobs, unless the writer logged it already (busy, storage fault). */
 function logUnlessLogged(message: string, error: unknown): void {
-  if (error instanceof StorageBusyError || error instanceof StorageFaultError) return;
+  if (error instanceof StorageError) return;
   logger.error(message, { error });
 }
