@@ -1,70 +1,77 @@
 /**
- * The HTTP side's CPU per request, in process: the real app (createServices + createApp, the real
- * SQLite file in a temp directory, LOG_LEVEL=warn, rate limits off) driven by `app.handle(new
- * Request(...))` in groups of concurrent requests (like the wrk bench makes group commit behave),
- * without sockets, wrk or the kernel in the way. Phases, alternated in rounds so that each sees
- * the same machine and the same database size:
+ * CPU per request in process, without sockets, wrk or the kernel in the way: the real services
+ * (createServices on a real SQLite file in a temp directory, rate limits off) driven in groups of
+ * concurrent requests (like the wrk bench, so that group commit behaves alike). Phases, alternated
+ * in rounds so that each sees the same machine and the same database size:
  *
- *   health   GET /health
- *   track    POST /v1/events/track with realistic bodies (bench/lib/bodies.ts: 20,000 visitors,
- *            300 user agents as header and context.userAgent, 300 IPs in context.ip, UTM urls)
- *   401      the same track requests with an unknown key
- *   write    the same calls straight into services.pipeline.ingest (the write path alone, like
- *            bench/pipeline.ts): track - write is what HTTP costs
+ *   GET /health         through the real app's `app.handle(new Request(...))`
+ *   track (full)        POST /v1/events/track with realistic bodies (bench/lib/bodies.ts)
+ *   track, bad key      the same with an unknown key (401)
+ *   write path, track   the same calls straight into the pipeline: track - write path is what HTTP costs
+ *   write path, identify  identify calls into the pipeline (30% new users, 50% returning, 20% anonymous)
  *
  * CPU is process.cpuUsage (user + system, all threads) around the handling only (building the
- * Request objects is outside the measured span), so it is steadier than wall time on a shared
- * machine. Repeat runs and compare medians.
+ * requests is outside the measured span), steadier than wall time on a shared machine.
  *
  *   bun run bench/handle.ts [requests per phase=20000] [concurrency=32] [rounds=5]
  *   LOG_LEVEL=info bun run bench/handle.ts   # with one (buffered, discarded) log line per request
- *   HANDLE_ONLY=track bun --cpu-prof-md run bench/handle.ts   # one phase (by name prefix), e.g. to profile it
+ *   HANDLE_ONLY=track bun --cpu-prof-md run bench/handle.ts   # the phases whose name starts so, e.g. to profile one
  */
-import { createApp } from "../src/app";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp, createServices } from "../src/app";
+import { loadConfig } from "../src/config";
+import { startCheckpointer } from "../src/db/checkpointer";
+import { openDatabase } from "../src/db/client";
 import { logger, type LogLevel } from "../src/logger";
 import type { Validated } from "../src/pipeline";
-import { MID, trackTemplates, visitors } from "./lib/bodies";
-import { startInProcess } from "./lib/in-process";
+import { identifyTemplates, MID, NEW, trackTemplates, visitors } from "./lib/bodies";
 
 const [requests = 20_000, concurrency = 32, rounds = 5] = process.argv.slice(2, 5).map(Number);
 const logLevel = (process.env.LOG_LEVEL as LogLevel | undefined) ?? "warn";
 logger.setLevel(logLevel);
-if (logLevel === "info" || logLevel === "debug") {
-  // Lines are still built, buffered and written; only not to the terminal.
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-}
+// Lines are still built, buffered and written; only not to the terminal.
+if (logLevel === "info" || logLevel === "debug") process.stdout.write = (() => true) as typeof process.stdout.write;
 const print = (line: string) => process.stderr.write(line + "\n");
 
-const inlet = startInProcess("handle", { INLET_DEMO: "false", LOG_LEVEL: logLevel });
-const { services, tenant, auth } = inlet;
+const dir = mkdtempSync(join(tmpdir(), "inlet-handle-"));
+const config = loadConfig({ INLET_DB: join(dir, "handle.db"), INLET_DEMO: "false", LOG_LEVEL: logLevel, RATE_LIMIT_RPS: "0", RATE_LIMIT_EPS: "0" });
+const database = openDatabase(config.db, { synchronous: config.synchronous });
+const services = createServices(config, database);
+const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
+const tenant = services.tenants.createTenant("bench");
+const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId) };
 const app = createApp(services);
 
-// Templates "<User-Agent>\t<JSON with {{MID}}>", one per visitor.
-const templates = trackTemplates(visitors(), Date.now()).map((line) => {
-  const tab = line.indexOf("\t");
-  const json = line.slice(tab + 1);
-  const [before, after] = json.split(MID) as [string, string];
-  return { ua: line.slice(0, tab), before, after, parsed: JSON.parse(json) as Record<string, unknown> };
-});
-
+/** Templates "<User-Agent>\t<JSON with {{MID}} and {{NEW}}>", split for fast filling. */
+const split = (lines: string[]) =>
+  lines.map((line) => {
+    const tab = line.indexOf("\t");
+    return { ua: line.slice(0, tab), json: line.slice(tab + 1) };
+  });
+const vs = visitors();
+const tracks = split(trackTemplates(vs, Date.now()));
+const identifies = split(identifyTemplates(vs, Date.now()));
 let counter = 0;
-const nextId = () => `h-${++counter}`;
+/** A template's body with fresh ids. */
+const fill = (json: string) => {
+  const id = `h-${++counter}`;
+  return json.replaceAll(MID, id).replaceAll(NEW, id);
+};
+const pickOf = <T>(list: T[], i: number) => list[(i * 7919) % list.length]!;
 
 const base = "http://inlet.local";
-const healthRequest = () => new Request(`${base}/health`);
 const trackRequest = (i: number, key: string) => {
-  const t = templates[(i * 7919) % templates.length]!;
-  const body = t.before + nextId() + t.after;
-  return new Request(`${base}/v1/events/track`, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${key}`,
-      "content-type": "application/json",
-      "content-length": String(Buffer.byteLength(body)),
-      "user-agent": t.ua,
-    },
-    body,
-  });
+  const t = pickOf(tracks, i);
+  const body = fill(t.json);
+  const headers = { authorization: `Bearer ${key}`, "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), "user-agent": t.ua };
+  return new Request(`${base}/v1/events/track`, { method: "POST", headers, body });
+};
+const writePath = (template: { ua: string; json: string }, type: "track" | "identify") => {
+  const calls = [{ call: { ...JSON.parse(fill(template.json)), type } } as Validated];
+  const facts = { peerIp: null, header: (name: string) => (name === "user-agent" ? template.ua : null) };
+  return () => services.pipeline.ingest(auth, calls, { receivedAt: Date.now() }, facts, null);
 };
 
 interface Phase {
@@ -76,28 +83,16 @@ interface Phase {
   wallMs: number[];
   unexpected: number;
 }
-
+const phase = (name: string, prepare: Phase["prepare"], expect?: number): Phase => ({ name, prepare, expect, cpuUs: [], wallMs: [], unexpected: 0 });
 const badKey = "wk_" + "x".repeat(40);
-const phases: Phase[] = [
-  { name: "GET /health", prepare: () => { const r = healthRequest(); return () => app.handle(r); }, expect: 200, cpuUs: [], wallMs: [], unexpected: 0 },
-  { name: "track (full)", prepare: (i) => { const r = trackRequest(i, tenant.writeKey); return () => app.handle(r); }, expect: 200, cpuUs: [], wallMs: [], unexpected: 0 },
-  { name: "track, bad key (401)", prepare: (i) => { const r = trackRequest(i, badKey); return () => app.handle(r); }, expect: 401, cpuUs: [], wallMs: [], unexpected: 0 },
-  {
-    name: "write path alone",
-    prepare: (i) => {
-      const t = templates[(i * 7919) % templates.length]!;
-      const calls = [{ call: { ...t.parsed, messageId: nextId(), type: "track" } } as Validated];
-      const facts = { peerIp: null, header: (name: string) => (name === "user-agent" ? t.ua : null) };
-      return () => services.pipeline.ingest(auth, calls, { receivedAt: Date.now() }, facts, null);
-    },
-    cpuUs: [],
-    wallMs: [],
-    unexpected: 0,
-  },
-];
-
-const only = process.env.HANDLE_ONLY;
-if (only) phases.splice(0, phases.length, ...phases.filter((p) => p.name.startsWith(only)));
+const handled = (request: Request) => () => app.handle(request);
+const phases = [
+  phase("GET /health", () => handled(new Request(`${base}/health`)), 200),
+  phase("track (full)", (i) => handled(trackRequest(i, tenant.writeKey)), 200),
+  phase("track, bad key (401)", (i) => handled(trackRequest(i, badKey)), 401),
+  phase("write path, track", (i) => writePath(pickOf(tracks, i), "track")),
+  phase("write path, identify", (i) => writePath(pickOf(identifies, i), "identify")),
+].filter((p) => !process.env.HANDLE_ONLY || p.name.startsWith(process.env.HANDLE_ONLY));
 
 async function run(phase: Phase, count: number, offset: number): Promise<{ cpuUs: number; wallMs: number }> {
   let cpuUs = 0;
@@ -107,30 +102,28 @@ async function run(phase: Phase, count: number, offset: number): Promise<{ cpuUs
     for (let k = 0; k < concurrency && i + k < count; k++) group.push(phase.prepare(offset + i + k));
     const wall = performance.now();
     const cpu = process.cpuUsage();
-    const results = await Promise.all(group.map((go) => go()));
+    const answers = await Promise.all(group.map((go) => go()));
     const used = process.cpuUsage(cpu);
     wallMs += performance.now() - wall;
     cpuUs += used.user + used.system;
-    if (phase.expect !== undefined) {
-      for (const r of results) if ((r as Response).status !== phase.expect) phase.unexpected++;
-    }
+    if (phase.expect !== undefined) for (const r of answers) if ((r as Response).status !== phase.expect) phase.unexpected++;
     // Consume the bodies outside the measured span (a server writes them to the socket natively).
-    await Promise.all(results.map((r) => (r instanceof Response ? r.arrayBuffer() : null)));
+    await Promise.all(answers.map((r) => (r instanceof Response ? r.arrayBuffer() : null)));
   }
   return { cpuUs, wallMs };
 }
 
 // Warm-up: every phase, so that the JIT, the key, user agent and session caches are warm.
-for (const phase of phases) await run(phase, Math.min(5_000, requests / 2), 10_000_000);
-for (const phase of phases) phase.unexpected = 0;
+for (const p of phases) await run(p, Math.min(5_000, requests / 2), 10_000_000);
+for (const p of phases) p.unexpected = 0;
 
 const perRound = Math.ceil(requests / rounds);
 for (let round = 0; round < rounds; round++) {
-  for (const phase of phases) {
+  for (const p of phases) {
     Bun.gc(true); // not inside a measured span
-    const { cpuUs, wallMs } = await run(phase, perRound, round * perRound);
-    phase.cpuUs.push(cpuUs / perRound);
-    phase.wallMs.push(wallMs);
+    const { cpuUs, wallMs } = await run(p, perRound, round * perRound);
+    p.cpuUs.push(cpuUs / perRound);
+    p.wallMs.push(wallMs);
   }
 }
 
@@ -138,21 +131,21 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const fmt = (n: number, width: number) => n.toFixed(1).padStart(width);
 print(`bench/handle.ts: ${perRound * rounds} requests per phase in ${rounds} rounds, groups of ${concurrency}, LOG_LEVEL=${logLevel}`);
 print(`${"phase".padEnd(22)} ${"CPU µs/req".padStart(10)} ${"(min-max)".padStart(14)} ${"wall req/s".padStart(10)} unexpected`);
 for (const p of phases) {
-  const cpu = median(p.cpuUs);
-  const wall = median(p.wallMs);
   const range = `${Math.min(...p.cpuUs).toFixed(0)}-${Math.max(...p.cpuUs).toFixed(0)}`;
-  print(`${p.name.padEnd(22)} ${fmt(cpu, 10)} ${range.padStart(14)} ${String(Math.round((perRound / wall) * 1000)).padStart(10)} ${p.unexpected}`);
+  print(`${p.name.padEnd(22)} ${median(p.cpuUs).toFixed(1).padStart(10)} ${range.padStart(14)} ${String(Math.round((perRound / median(p.wallMs)) * 1000)).padStart(10)} ${p.unexpected}`);
 }
-const track = median(phases.find((p) => p.name === "track (full)")?.cpuUs ?? [NaN]);
-const write = median(phases.find((p) => p.name === "write path alone")?.cpuUs ?? [NaN]);
-if (!Number.isNaN(track - write)) print(`HTTP share of a track request (track - write path): ${(track - write).toFixed(1)} µs CPU (${Math.round(((track - write) / track) * 100)}%)`);
-print(`user agent cache: ${JSON.stringify(services.enricher.stats().userAgent)}; writer commits: ${services.writer.stats.commits}`);
-const round1 = (n: number) => Math.round(n * 10) / 10;
-print(JSON.stringify({ bench: "handle", logLevel, requests: perRound * rounds, concurrency, median: Object.fromEntries(phases.map((p) => [p.name, round1(median(p.cpuUs))])), min: Object.fromEntries(phases.map((p) => [p.name, round1(Math.min(...p.cpuUs))])) }));
+const cpuOf = (name: string) => median(phases.find((p) => p.name === name)?.cpuUs ?? [NaN]);
+const http = cpuOf("track (full)") - cpuOf("write path, track");
+if (!Number.isNaN(http)) print(`HTTP share of a track request (track - write path): ${http.toFixed(1)} µs CPU (${Math.round((http / cpuOf("track (full)")) * 100)}%)`);
+print(`user agent cache: ${JSON.stringify(services.enricher.stats().userAgent)}; writer commits: ${services.writer.stats.commits}; session cache hit rate: ${(services.sessions.hits / (services.sessions.hits + services.sessions.misses)).toFixed(3)}`);
+print(JSON.stringify({ bench: "handle", logLevel, requests: perRound * rounds, concurrency, median: Object.fromEntries(phases.map((p) => [p.name, Math.round(median(p.cpuUs) * 10) / 10])) }));
 
-await inlet.close();
+await services.writer.close();
+services.enricher.close();
+await checkpointer.stop();
+database.close();
+rmSync(dir, { recursive: true, force: true });
 process.exit(0);

@@ -1,20 +1,21 @@
 /**
  * `bun run bench`: Inlet's benchmark, every figure beside its baseline from the same run.
- * See bench/README.md for what each phase measures and how to read the table.
+ * docs/performance.md says what each phase measures and how to read the table.
  *
  * Environment: BENCH_SECONDS (10) per measured phase, BENCH_WARMUP (3), BENCH_CONNECTIONS (50),
- * BENCH_THREADS (2, wrk threads), BENCH_ROUNDS (5: track and baseline alternate in 5 slices each), BENCH_MILLION=1 (also 1M track events, then RSS),
- * BENCH_ONLY=track,info,batch,identify (a subset; the baseline always runs), BENCH_PROFILE=1
- * (CPU profile of each Inlet server into bench/results/profile/<phase>/), BENCH_KEEP=1 (keep the temp dir).
+ * BENCH_THREADS (2, wrk threads), BENCH_ROUNDS (5: track and baseline alternate in 5 slices each),
+ * BENCH_MILLION=1 (also 1M track events, then RSS), BENCH_ONLY=track,info,batch,identify (a subset;
+ * the baseline always runs), BENCH_PROFILE=1 (CPU profile of each Inlet server into
+ * bench/results/profile/<phase>/), BENCH_KEEP=1 (keep the temp dir).
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { writeBodyFiles } from "./lib/bodies";
+import { writeBodyFiles, type BodyFiles } from "./lib/bodies";
 import { killChildrenOnExit, sleep } from "./lib/proc";
 import { f1, f2, n0, pct, phaseTable, verdictTable, type PhaseRow, type Verdict } from "./lib/report";
-import { ROOT, startBaseline, startInlet, storedEvents, type InletServer, type RunningServer } from "./lib/servers";
-import { combine, findWrk, runLoad, type LoadResult } from "./lib/wrk";
+import { ROOT, startFloor, startInlet, storedEvents, type InletServer, type RunningServer } from "./lib/servers";
+import { alternate, combine, findWrk, runLoad, type LoadResult } from "./lib/wrk";
 
 const env = process.env;
 const cfg = {
@@ -34,10 +35,14 @@ const BATCH_SIZE = 100;
 const say = (text = "") => process.stdout.write(text + "\n");
 const step = (text: string) => process.stderr.write(`· ${text}\n`);
 
-let wrkPath = "";
-let dir = "";
-/** The bare Bun.serve, up for the whole run: compared phases alternate with it. */
-let baseline: RunningServer;
+/** What one run sets up once: wrk, the temp dir, the bodies, and the baseline (up for the track phases). */
+interface Run {
+  wrk: { path: string; version: string };
+  dir: string;
+  bodies: BodyFiles;
+  track: { path: string; data: string };
+  baseline: RunningServer;
+}
 
 // What the report collects.
 const rows: PhaseRow[] = [];
@@ -46,6 +51,8 @@ const verdicts: Verdict[] = [];
 const memory: Record<string, { rss: number; peak: number }> = {};
 const notes: string[] = [];
 const results: Record<string, unknown> = {};
+const compared: LoadResult[] = [];
+let trackLoad: LoadResult | undefined;
 let failed = false;
 
 /** Runs one phase; a failure is reported and the other phases still run. */
@@ -71,37 +78,28 @@ interface Driven {
 
 /**
  * Warm-up, then the measured load. With `against` (the baseline), the measured time is cut into
- * BENCH_ROUNDS slices that alternate between the baseline and the server, so that both see the
- * same machine: on a shared machine, conditions change within seconds.
+ * BENCH_ROUNDS slices that alternate between the baseline and the server.
  */
-async function drive(server: RunningServer, o: { path: string; data: string; tag: string; writeKey: string; batch?: number }, against?: RunningServer): Promise<Driven> {
-  const run = (target: RunningServer, tag: string, seconds: number) =>
-    runLoad(wrkPath, { server: target, path: o.path, data: o.data, connections: cfg.connections, threads: cfg.threads, writeKey: o.writeKey, batch: o.batch, tag, seconds });
+async function drive(run: Run, server: RunningServer, o: { path: string; data: string; tag: string; writeKey: string; batch?: number }, against?: RunningServer): Promise<Driven> {
+  const load = (target: RunningServer, tag: string, seconds: number) =>
+    runLoad(run.wrk.path, { server: target, path: o.path, data: o.data, connections: cfg.connections, threads: cfg.threads, writeKey: o.writeKey, batch: o.batch, tag, seconds });
   let acknowledged = 0;
   let runs = 0;
   if (cfg.warmup > 0) {
     step(`${server.name}: warm-up ${cfg.warmup} s`);
-    acknowledged += (await run(server, `${o.tag}w`, cfg.warmup)).ok;
+    acknowledged += (await load(server, `${o.tag}w`, cfg.warmup)).ok;
     runs++;
   }
   if (!against) {
     step(`${server.name}: measuring ${cfg.seconds} s`);
-    const load = await run(server, o.tag, cfg.seconds);
-    return { load, acknowledged: acknowledged + load.ok, runs: runs + 1 };
+    const measured = await load(server, o.tag, cfg.seconds);
+    return { load: measured, acknowledged: acknowledged + measured.ok, runs: runs + 1 };
   }
   const slice = cfg.seconds / cfg.rounds;
   step(`${server.name}: measuring ${cfg.rounds} x ${slice} s, alternating with ${against.name}`);
-  const slices: LoadResult[] = [];
-  const baseSlices: LoadResult[] = [];
-  for (let r = 0; r < cfg.rounds; r++) {
-    baseSlices.push(await run(against, `${o.tag}b${r}`, slice));
-    const load = await run(server, `${o.tag}${r}`, slice);
-    slices.push(load);
-    acknowledged += load.ok;
-    runs++;
-  }
-  const ratios = slices.map((load, r) => load.rps / baseSlices[r]!.rps);
-  return { load: combine(slices), base: combine(baseSlices), ratios, acknowledged, runs };
+  const { slices, ratios } = await alternate([against, server], cfg.rounds, (target, round, i) => load(target, `${o.tag}${i === 0 ? "b" : ""}${round}`, slice));
+  for (const s of slices[1]!) acknowledged += s.ok;
+  return { load: combine(slices[1]!), base: combine(slices[0]!), ratios: ratios[1], acknowledged, runs: runs + cfg.rounds };
 }
 
 interface StoredCheck {
@@ -121,19 +119,13 @@ function checkStored(phase: string, server: InletServer, type: string, acknowled
 }
 
 /**
- * What the server's Prometheus /metrics (if it has one) says about the phase: cache hit rates
- * (issue 4 asks for them; every `...hits...{labels} n` / `...misses...{labels} n` pair) and the
- * mean group commit (events per commit, ms per commit). Counts include the warm-up.
+ * What the server's /metrics says about the phase (warm-up included): cache hit rates (every
+ * `...hits...{labels} n` / `...misses...{labels} n` pair) and the mean group commit.
  */
 async function serverMetrics(server: RunningServer): Promise<string | null> {
-  let text: string;
-  try {
-    const response = await fetch(`${server.url}/metrics`);
-    if (response.status !== 200) return null;
-    text = await response.text();
-  } catch {
-    return null;
-  }
+  const response = await fetch(`${server.url}/metrics`).catch(() => null);
+  if (response?.status !== 200) return null;
+  const text = await response.text();
   const counts = new Map<string, { hits: number; misses: number }>();
   for (const m of text.matchAll(/^\w*?(hits|misses)\w*\{([^}]*)\}\s+([\d.e+]+)$/gm)) {
     const key = m[2]!.replace(/\w+="([^"]*)"/g, "$1");
@@ -152,7 +144,7 @@ async function serverMetrics(server: RunningServer): Promise<string | null> {
   return parts.length ? parts.join("; ") : null;
 }
 
-/** One request to find out whether an endpoint exists yet: 404 = not built, skip the phase. */
+/** One request to find out whether an endpoint answers: anything but 200 skips the phase, with a note. */
 async function probe(server: InletServer, path: string, body: unknown): Promise<string | null> {
   const response = await fetch(`${server.url}${path}`, {
     method: "POST",
@@ -160,9 +152,7 @@ async function probe(server: InletServer, path: string, body: unknown): Promise<
     body: JSON.stringify(body),
   });
   const text = await response.text();
-  if (response.status === 404) return `POST ${path} answers 404 (not built yet); skipped`;
-  if (response.status !== 200) return `the probe of POST ${path} got ${response.status} ${text.slice(0, 300)}; skipped`;
-  return null;
+  return response.status === 200 ? null : `the probe of POST ${path} got ${response.status} ${text.slice(0, 300)}; skipped`;
 }
 
 interface InletPhase {
@@ -176,7 +166,7 @@ interface InletPhase {
   /** The type the endpoint stores, for the stored-count check. */
   type: "track" | "identify";
   batch?: number;
-  /** A body to probe the endpoint with first (it stores one event); 404 skips the phase. */
+  /** A body to probe the endpoint with first (it stores one event). */
   probe?: unknown;
   /** Alternate the measured slices with the baseline, for a ratio. */
   compare?: boolean;
@@ -184,18 +174,18 @@ interface InletPhase {
 
 /**
  * One Inlet phase: a fresh server, warm-up and measured load, a graceful stop, and the check that
- * every acknowledged event was stored. Returns null when the probe found no endpoint.
+ * every acknowledged event was stored. Returns null when the probe failed.
  */
-async function inletPhase(o: InletPhase): Promise<(Driven & { server: InletServer }) | null> {
+async function inletPhase(run: Run, o: InletPhase): Promise<(Driven & { server: InletServer }) | null> {
   const bunFlags = cfg.profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(RESULTS, "profile", o.name)}`] : [];
-  const server = await startInlet(dir, o.name, { ...o.server, bunFlags });
+  const server = await startInlet(run.dir, o.name, { ...o.server, bunFlags });
   let measured: Driven;
   try {
     if (o.probe !== undefined) {
       const skipped = await probe(server, o.path, o.probe);
       if (skipped) return void notes.push(`${o.name}: ${skipped}`), null;
     }
-    measured = await drive(server, { path: o.path, data: o.data, tag: o.tag, writeKey: server.writeKey, batch: o.batch }, o.compare ? baseline : undefined);
+    measured = await drive(run, server, { path: o.path, data: o.data, tag: o.tag, writeKey: server.writeKey, batch: o.batch }, o.compare ? run.baseline : undefined);
     memory[o.name] = server.memory();
     const metrics = await serverMetrics(server);
     if (metrics) notes.push(`${o.name} (server /metrics, warm-up included): ${metrics}`);
@@ -211,153 +201,139 @@ async function inletPhase(o: InletPhase): Promise<(Driven & { server: InletServe
   return { ...measured, server };
 }
 
-async function main() {
+/** Track alternating with the baseline: LOG_LEVEL=warn (no line per request), or info (the default) with stdout to /dev/null. */
+async function trackPhase(run: Run, info: boolean): Promise<void> {
+  const name = info ? "track-info" : "track";
+  const label = info ? "track  (LOG_LEVEL=info, >/dev/null)" : "track  (LOG_LEVEL=warn)";
+  const server = info ? { logLevel: "info", discardStdout: true } : { logLevel: "warn" };
+  const done = await inletPhase(run, { name, label, server, ...run.track, tag: info ? "i" : "t", type: "track", compare: true });
+  if (!done) return;
+  compared.push(done.base!);
+  const ratio = done.load.rps / done.base!.rps;
+  const range = `${f2(Math.min(...done.ratios!))}-${f2(Math.max(...done.ratios!))}`;
+  verdicts.push({ what: info ? "track, LOG_LEVEL=info / bare" : "track / bare Bun.serve (req/s)", value: `${f2(ratio)} (rounds ${range})`, target: ">= 0.5", met: ratio >= 0.5 });
+  results[info ? "trackInfo" : "track"] = { load: done.load, baseline: done.base, ratios: done.ratios };
+  if (info) return;
+  trackLoad = done.load;
+  verdicts.push({ what: "track p99 latency, 50 connections", value: `${f1(done.load.latencyMs.p99)} ms`, target: "< 20 ms", met: done.load.latencyMs.p99 < 20 });
+  verdicts.push({ what: "track non-2xx", value: n0(done.load.non2xx), target: "0", met: done.load.non2xx === 0 });
+}
+
+/** Batches of 100 track events, beside the storage limit (bare bun:sqlite, the same rows). */
+async function batchPhase(run: Run): Promise<void> {
+  const item = JSON.parse((await Bun.file(run.bodies.batch).text()).split("\n", 1)[0]!.split("\t")[1]!.replace("{{MID}}", "probe-batch-1"));
+  const done = await inletPhase(run, {
+    name: "batch",
+    label: `batch of ${BATCH_SIZE} track events`,
+    path: "/v1/events/batch",
+    data: run.bodies.batch,
+    tag: "B",
+    type: "track",
+    batch: BATCH_SIZE,
+    probe: { batch: [item], sentAt: new Date().toISOString() },
+  });
+  if (!done) return;
+  // With the server's indexes; then, for context only, without the exact-dedupe index, and with none.
+  const limits: Record<string, { rowsPerSecond: number; cpu: number }> = {};
+  for (const [indexes, label] of [["all", ""], ["no-dedupe", "no messageId index"], ["none", "no index at all"]] as const) {
+    step(`storage limit${label && `, ${label} (context)`}: bare bun:sqlite INSERT, ${cfg.seconds} s`);
+    const limit = (limits[indexes] = storageLimit(done.server.db, join(run.dir, `storage-limit-${indexes}.db`), cfg.seconds, indexes));
+    rows.push({ name: label ? `  same, ${label} (context)` : `storage limit: bun:sqlite INSERT, ${BATCH_SIZE}/tx`, eventsPerSecond: limit.rowsPerSecond, cpu: limit.cpu });
+  }
+  const { all, "no-dedupe": noDedupe, none } = limits;
+  notes.push(`storage: bare bun:sqlite stores these rows at ${n0(all!.rowsPerSecond)}/s with the server's indexes, ${n0(noDedupe!.rowsPerSecond)}/s without the unique (tenant, messageId) index, ${n0(none!.rowsPerSecond)}/s with no index at all`);
+  const events = (done.load.ok * BATCH_SIZE) / done.load.seconds;
+  verdicts.push({ what: "batch events/s", value: n0(events), target: ">= 150,000", met: events >= 150_000 });
+  verdicts.push({ what: "batch / storage limit", value: f2(events / all!.rowsPerSecond), target: ">= 0.4", met: events / all!.rowsPerSecond >= 0.4 });
+  results.batch = { ...done.load, eventsPerSecond: events };
+  results.storageLimit = limits;
+}
+
+/** Identify: new users, returning users, anonymous visitors leaving an email. */
+async function identifyPhase(run: Run): Promise<void> {
+  const done = await inletPhase(run, {
+    name: "identify",
+    label: "identify (30% new, 50% returning, 20% anon.)",
+    path: "/v1/events/identify",
+    data: run.bodies.identify,
+    tag: "I",
+    type: "identify",
+    probe: { userId: "probe-user", traits: { email: "probe@mail.example.net" }, messageId: "probe-identify-1" },
+  });
+  if (!done) return;
+  verdicts.push({ what: "identify req/s, 50 connections", value: n0(done.load.rps), target: ">= 10,000", met: done.load.rps >= 10_000 });
+  verdicts.push({ what: "identify non-2xx", value: n0(done.load.non2xx), target: "0", met: done.load.non2xx === 0 });
+  results.identify = done.load;
+}
+
+/** One million track events into one server, then its RSS: as the load stops (the verdict), along the way, and 5 s later. */
+async function millionPhase(run: Run): Promise<void> {
+  let acknowledged = 0;
+  let runs = 0;
+  const rss: { acknowledged: number; rss: number }[] = [];
+  let idleRss = NaN;
+  const started = performance.now();
+  const server = await startInlet(run.dir, "million", {});
+  try {
+    while (acknowledged < 1_000_000) {
+      const seconds = Math.max(10, Math.min(60, Math.ceil((1_000_000 - acknowledged) / Math.max(1000, trackLoad?.rps ?? 5000))));
+      step(`million: ${n0(acknowledged)} acknowledged so far; ${seconds} s more`);
+      const load = await runLoad(run.wrk.path, { server, ...run.track, tag: `m${runs}`, seconds, connections: cfg.connections, threads: cfg.threads, writeKey: server.writeKey });
+      acknowledged += load.ok;
+      runs++;
+      rss.push({ acknowledged, rss: Math.round(server.memory().rss) });
+    }
+    memory.million = server.memory();
+    await sleep(5_000);
+    idleRss = server.memory().rss;
+  } finally {
+    await server.stop();
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  checkStored("1M track", server, "track", acknowledged, runs * cfg.connections);
+  const end = memory.million!.rss;
+  verdicts.push({ what: `RSS after ${n0(acknowledged)} track events`, value: `${f1(end)} MiB`, target: "< 150 MiB", met: end < 150 });
+  notes.push(`million: RSS (MiB) by events acknowledged: ${rss.map((r) => `${n0(r.acknowledged)}: ${r.rss}`).join(", ")}; 5 s after the load stopped: ${f1(idleRss)}`);
+  results.million = { acknowledged, seconds: elapsed, rps: acknowledged / elapsed, memory: memory.million, rss, idleRss };
+}
+
+async function setUp(): Promise<Run> {
   const wrk = findWrk();
-  wrkPath = wrk.path;
-  dir = mkdtempSync(join(tmpdir(), "inlet-bench-"));
+  const dir = mkdtempSync(join(tmpdir(), "inlet-bench-"));
   killChildrenOnExit(() => {
     if (!cfg.keep) rmSync(dir, { recursive: true, force: true });
   });
-  const meta = { ...machine(), wrk: wrk.version, ...cfg };
   step(`temp dir ${dir}; generating bodies`);
   const bodies = await writeBodyFiles(dir);
   const track = { path: "/v1/events/track", data: bodies.track };
-
-  // 1. The baseline server, up for the whole run, warmed up once.
-  baseline = await startBaseline(dir);
+  const baseline = await startFloor(dir);
   if (cfg.warmup > 0) {
     step(`baseline: warm-up ${cfg.warmup} s`);
-    await runLoad(wrkPath, { server: baseline, ...track, tag: "bw", seconds: cfg.warmup, connections: cfg.connections, threads: cfg.threads, writeKey: "none" });
+    await runLoad(wrk.path, { server: baseline, ...track, tag: "bw", seconds: cfg.warmup, connections: cfg.connections, threads: cfg.threads, writeKey: "none" });
   }
-  const compared: { name: string; base: LoadResult; load: LoadResult }[] = [];
-  const ratioVerdict = (what: string, d: Driven) => {
-    const ratio = d.load.rps / d.base!.rps;
-    const range = `${f2(Math.min(...d.ratios!))}-${f2(Math.max(...d.ratios!))}`;
-    verdicts.push({ what, value: `${f2(ratio)} (rounds ${range})`, target: ">= 0.5", met: ratio >= 0.5 });
-  };
+  return { wrk, dir, bodies, track, baseline };
+}
 
-  // 2. Track, LOG_LEVEL=warn (no line per request), alternating with the baseline.
-  let trackLoad: LoadResult | undefined;
-  if (cfg.only.includes("track")) {
-    await phase("track", async () => {
-      const done = await inletPhase({ name: "track", label: "track  (LOG_LEVEL=warn)", server: { logLevel: "warn" }, ...track, tag: "t", type: "track", compare: true });
-      if (!done) return;
-      trackLoad = done.load;
-      compared.push({ name: "track", base: done.base!, load: done.load });
-      ratioVerdict("track / bare Bun.serve (req/s)", done);
-      verdicts.push({ what: "track p99 latency, 50 connections", value: `${f1(done.load.latencyMs.p99)} ms`, target: "< 20 ms", met: done.load.latencyMs.p99 < 20 });
-      verdicts.push({ what: "track non-2xx", value: n0(done.load.non2xx), target: "0", met: done.load.non2xx === 0 });
-      results.track = { load: done.load, baseline: done.base, ratios: done.ratios };
-    });
+async function main() {
+  const meta = { ...machine(), ...cfg };
+  const run = await setUp();
+  if (cfg.only.includes("track")) await phase("track", () => trackPhase(run, false));
+  if (cfg.only.includes("info")) await phase("track (info)", () => trackPhase(run, true));
+  await run.baseline.stop();
+  if (cfg.only.includes("batch")) await phase("batch", () => batchPhase(run));
+  if (cfg.only.includes("identify")) await phase("identify", () => identifyPhase(run));
+  if (cfg.million) await phase("million", () => millionPhase(run));
+  else verdicts.push({ what: "RSS after 1M track events", value: "BENCH_MILLION=1", target: "< 150 MiB", met: null });
+  await report(run, meta);
+  if (checks.some((c) => !c.ok)) {
+    process.stderr.write("bench: the stored count does not match the acknowledged count (see above)\n");
+    failed = true;
   }
+  if (failed) process.exitCode = 1;
+}
 
-  // 3. Track, LOG_LEVEL=info (the default: one JSON line per request), stdout to /dev/null.
-  if (cfg.only.includes("info")) {
-    await phase("track (info)", async () => {
-      const server = { logLevel: "info", discardStdout: true };
-      const done = await inletPhase({ name: "track-info", label: "track  (LOG_LEVEL=info, >/dev/null)", server, ...track, tag: "i", type: "track", compare: true });
-      if (!done) return;
-      compared.push({ name: "track-info", base: done.base!, load: done.load });
-      ratioVerdict("track, LOG_LEVEL=info / bare", done);
-      results.trackInfo = { load: done.load, baseline: done.base, ratios: done.ratios };
-    });
-  }
-  await baseline.stop();
-
-  // 5. Batches of 100 track events, beside the storage limit (bare bun:sqlite, same rows).
-  if (cfg.only.includes("batch")) {
-    await phase("batch", async () => {
-      const item = JSON.parse((await Bun.file(bodies.batch).text()).split("\n", 1)[0]!.split("\t")[1]!.replace("{{MID}}", "probe-batch-1"));
-      const done = await inletPhase({
-        name: "batch",
-        label: `batch of ${BATCH_SIZE} track events`,
-        path: "/v1/events/batch",
-        data: bodies.batch,
-        tag: "B",
-        type: "track",
-        batch: BATCH_SIZE,
-        probe: { batch: [item], sentAt: new Date().toISOString() },
-      });
-      if (!done) return;
-      step(`storage limit: bare bun:sqlite INSERT, ${cfg.seconds} s`);
-      const limit = storageLimit(done.server.db, join(dir, "storage-limit.db"), cfg.seconds);
-      rows.push({ name: `storage limit: bun:sqlite INSERT, ${BATCH_SIZE}/tx`, eventsPerSecond: limit.rowsPerSecond, cpu: limit.cpu });
-      // For context only: what the same rows cost without the exact-dedupe index, and with no index.
-      const context: Record<string, { rowsPerSecond: number; cpu: number }> = {};
-      for (const [indexes, label] of [["no-dedupe", "no messageId index"], ["none", "no index at all"]] as const) {
-        step(`storage limit, ${label} (context): bare bun:sqlite INSERT, ${cfg.seconds} s`);
-        context[indexes] = storageLimit(done.server.db, join(dir, `storage-limit-${indexes}.db`), cfg.seconds, [`--indexes=${indexes}`]);
-        rows.push({ name: `  same, ${label} (context)`, eventsPerSecond: context[indexes]!.rowsPerSecond, cpu: context[indexes]!.cpu });
-      }
-      notes.push(
-        `storage: bare bun:sqlite stores these rows at ${n0(limit.rowsPerSecond)}/s with the server's indexes, ` +
-          `${n0(context["no-dedupe"]!.rowsPerSecond)}/s without the unique (tenant, messageId) index, ${n0(context.none!.rowsPerSecond)}/s with no index at all`,
-      );
-      const events = (done.load.ok * BATCH_SIZE) / done.load.seconds;
-      verdicts.push({ what: "batch events/s", value: n0(events), target: ">= 150,000", met: events >= 150_000 });
-      verdicts.push({ what: "batch / storage limit", value: f2(events / limit.rowsPerSecond), target: ">= 0.4", met: events / limit.rowsPerSecond >= 0.4 });
-      results.batch = { ...done.load, eventsPerSecond: events };
-      results.storageLimit = limit;
-      results.storageLimitContext = context;
-    });
-  }
-
-  // 6. Identify: new users, returning users, anonymous visitors leaving an email.
-  if (cfg.only.includes("identify")) {
-    await phase("identify", async () => {
-      const done = await inletPhase({
-        name: "identify",
-        label: "identify (30% new, 50% returning, 20% anon.)",
-        path: "/v1/events/identify",
-        data: bodies.identify,
-        tag: "I",
-        type: "identify",
-        probe: { userId: "probe-user", traits: { email: "probe@mail.example.net" }, messageId: "probe-identify-1" },
-      });
-      if (!done) return;
-      verdicts.push({ what: "identify req/s, 50 connections", value: n0(done.load.rps), target: ">= 10,000", met: done.load.rps >= 10_000 });
-      verdicts.push({ what: "identify non-2xx", value: n0(done.load.non2xx), target: "0", met: done.load.non2xx === 0 });
-      results.identify = done.load;
-    });
-  }
-
-  // 7. Optional: one million track events into one server, then its RSS.
-  if (cfg.million) {
-    await phase("million", async () => {
-      let acknowledged = 0;
-      let runs = 0;
-      const rss: { acknowledged: number; rss: number }[] = [];
-      let idleRss = NaN;
-      const started = performance.now();
-      const server = await startInlet(dir, "million", {});
-      try {
-        while (acknowledged < 1_000_000) {
-          const seconds = Math.max(10, Math.min(60, Math.ceil((1_000_000 - acknowledged) / Math.max(1000, trackLoad?.rps ?? 5000))));
-          step(`million: ${n0(acknowledged)} acknowledged so far; ${seconds} s more`);
-          const load = await runLoad(wrkPath, { server, ...track, tag: `m${runs}`, seconds, connections: cfg.connections, threads: cfg.threads, writeKey: server.writeKey });
-          acknowledged += load.ok;
-          runs++;
-          rss.push({ acknowledged, rss: Math.round(server.memory().rss) });
-        }
-        memory.million = server.memory();
-        // For context (the verdict uses the reading above, taken as the load stops).
-        await sleep(5_000);
-        idleRss = server.memory().rss;
-      } finally {
-        await server.stop();
-      }
-      const elapsed = (performance.now() - started) / 1000;
-      checkStored("1M track", server, "track", acknowledged, runs * cfg.connections);
-      const end = memory.million!.rss;
-      verdicts.push({ what: `RSS after ${n0(acknowledged)} track events`, value: `${f1(end)} MiB`, target: "< 150 MiB", met: end < 150 });
-      notes.push(`million: RSS (MiB) by events acknowledged: ${rss.map((r) => `${n0(r.acknowledged)}: ${r.rss}`).join(", ")}; 5 s after the load stopped: ${f1(idleRss)}`);
-      results.million = { acknowledged, seconds: elapsed, rps: acknowledged / elapsed, memory: memory.million, rss, idleRss };
-    });
-  } else {
-    verdicts.push({ what: "RSS after 1M track events", value: "BENCH_MILLION=1", target: "< 150 MiB", met: null });
-  }
-
-  // Report.
+async function report(run: Run, meta: ReturnType<typeof machine> & typeof cfg): Promise<void> {
+  const { bodies, wrk } = run;
   const loadAfter = loadavg().map((x) => Number(x.toFixed(2)));
   say();
   say(`Inlet benchmark  ${meta.date}  commit ${meta.commit}${meta.uncommitted ? ` + ${meta.uncommitted} uncommitted file(s) in src/, drizzle/` : ""}`);
@@ -378,22 +354,18 @@ async function main() {
   say("2xx means stored (events counted in SQLite after a graceful stop):");
   for (const c of checks) {
     const extra = c.stored - c.acknowledged;
-    say(`  ${c.ok ? "ok  " : "FAIL"} ${c.phase}: ${n0(c.stored)} ${c.type} events stored, ${n0(c.acknowledged)} acknowledged` +
-      (extra > 0 ? ` (+${n0(extra)} sent before wrk stopped; bound ${n0(c.inFlightBound)})` : extra < 0 ? ` (${n0(-extra)} ACKNOWLEDGED BUT NOT STORED)` : ""));
+    const detail = extra > 0 ? ` (+${n0(extra)} sent before wrk stopped; bound ${n0(c.inFlightBound)})` : extra < 0 ? ` (${n0(-extra)} ACKNOWLEDGED BUT NOT STORED)` : "";
+    say(`  ${c.ok ? "ok  " : "FAIL"} ${c.phase}: ${n0(c.stored)} ${c.type} events stored, ${n0(c.acknowledged)} acknowledged${detail}`);
   }
   say();
   say("server memory at the end of each phase (VmRSS / peak VmHWM): " + Object.entries(memory).map(([k, m]) => `${k} ${f1(m.rss)} / ${f1(m.peak)} MiB`).join("; "));
-  if (compared.length) say(generatorNote(combine(compared.map((c) => c.base)), trackLoad, meta.cpus));
+  if (compared.length) say(generatorNote(combine(compared), trackLoad, meta.cpus));
   for (const note of notes) say(`note: ${note}`);
 
   mkdirSync(RESULTS, { recursive: true });
-  await Bun.write(join(RESULTS, "latest.json"), JSON.stringify({ meta: { ...meta, loadAfter, bodies: { distinct: bodies.distinct, trackBytes: bodies.trackBytes } }, results, verdicts, checks, memory, notes }, null, 2) + "\n");
+  const summary = { meta: { ...meta, wrk: wrk.version, loadAfter, bodies: { distinct: bodies.distinct, trackBytes: bodies.trackBytes } }, results, verdicts, checks, memory, notes };
+  await Bun.write(join(RESULTS, "latest.json"), JSON.stringify(summary, null, 2) + "\n");
   say(`\nresults: bench/results/latest.json${cfg.profile ? "; CPU profile: bench/results/profile/" : ""}`);
-  if (checks.some((c) => !c.ok)) {
-    process.stderr.write("bench: the stored count does not match the acknowledged count (see above)\n");
-    failed = true;
-  }
-  if (failed) process.exitCode = 1;
 }
 
 function machine() {
@@ -411,30 +383,22 @@ function machine() {
 }
 
 /** Runs bench/storage-limit.ts in its own process (fresh heap; nothing else of the bench running). */
-function storageLimit(source: string, target: string, seconds: number, flags: string[] = []): { rows: number; seconds: number; rowsPerSecond: number; cpu: number } {
-  const out = Bun.spawnSync(["bun", "run", join(ROOT, "bench", "storage-limit.ts"), source, target, String(seconds), String(BATCH_SIZE), ...flags], { cwd: ROOT });
+function storageLimit(source: string, target: string, seconds: number, indexes: string): { rows: number; seconds: number; rowsPerSecond: number; cpu: number } {
+  const out = Bun.spawnSync(["bun", "run", join(ROOT, "bench", "storage-limit.ts"), source, target, String(seconds), String(BATCH_SIZE), `--indexes=${indexes}`], { cwd: ROOT });
   if (out.exitCode !== 0) throw new Error(`storage limit failed:\n${out.stderr.toString()}`);
   return JSON.parse(out.stdout.toString());
 }
 
 /** Says, from the CPU figures, whether wrk could have been the limit. */
 function generatorNote(bare: LoadResult, track: LoadResult | undefined, cores: number): string {
-  const lines = [
-    `generator: during the baseline wrk used ${pct(bare.cpu.wrk)} of a core, the bare server ${pct(bare.cpu.server)}, other processes ${pct(bare.cpu.others)},`,
-    `  idle ${pct(bare.cpu.idle)} of ${cores} cores. Generator, server and the kernel's loopback TCP share this machine, so the bare rate is`,
-    `  the ceiling this machine reaches with wrk on it, not the bare server's own (with the client on another machine it would be higher,`,
-    `  and every ratio to it lower).`,
-  ];
+  let note =
+    `generator: during the baseline wrk used ${pct(bare.cpu.wrk)} of a core, the bare server ${pct(bare.cpu.server)}, other processes ${pct(bare.cpu.others)}, idle ${pct(bare.cpu.idle)} of ${cores} cores:\n` +
+    `  the bare rate is the ceiling this machine reaches with wrk on it (with the client on another machine it would be higher, every ratio lower).`;
   if (track) {
-    const why =
-      track.cpu.server >= 0.9
-        ? "Inlet's own CPU was the limit"
-        : track.cpu.idle >= 0.15
-          ? `less than a core while ${pct(track.cpu.idle)} of one stood idle, so its event loop was waiting (I/O), not computing`
-          : `other processes took ${pct(track.cpu.others)} of a core from it`;
-    lines.push(`  during track, wrk used ${pct(track.cpu.wrk)} of a core, so it was not the limit there; Inlet used ${pct(track.cpu.server)}: ${why}.`);
+    const why = track.cpu.server >= 0.9 ? "its own CPU was the limit" : track.cpu.idle >= 0.15 ? `${pct(track.cpu.idle)} of a core stood idle, so it was waiting (I/O)` : `other processes took ${pct(track.cpu.others)} of a core`;
+    note += `\n  during track, wrk used ${pct(track.cpu.wrk)} of a core, so it was not the limit there; Inlet used ${pct(track.cpu.server)}: ${why}.`;
   }
-  return lines.join("\n");
+  return note;
 }
 
 // Any failure: the exit hook kills the children and removes the temp dir.

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { freePort } from "./lib/proc";
 
 const root = join(import.meta.dir, "..");
 const { values } = parseArgs({
@@ -27,13 +28,6 @@ const command = values.source ? ["bun", "run", join(root, "src/main.ts")] : [bin
 if (!values.source && !(await Bun.file(binary).exists())) {
   console.error(`${binary} does not exist: run \`bun run build\` first.`);
   process.exit(1);
-}
-
-function freePort(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
 }
 
 /** Milliseconds from spawn until GET /ready answers 200. */

@@ -1,22 +1,15 @@
 /**
  * The storage limit for the batch benchmark: how fast bare bun:sqlite stores the very rows the
- * server stored, with nothing else going on. It copies the `events` table definition (columns and
- * indexes) and up to 20,000 rows from the server's database, then, for the given time, inserts
- * them again (with fresh messageIds) into a fresh database through one prepared INSERT, one
- * transaction per 100 rows, with the server's pragmas (WAL, synchronous=NORMAL, ...); checkpoints are
- * not timed (the server runs them on another thread).
+ * server stored, with nothing else going on. Copies the `events` table (columns and indexes) and
+ * up to 20,000 of its rows, then for the given time inserts them again (fresh messageIds) into a
+ * fresh database through one prepared INSERT, `perTx` rows per transaction, with the server's
+ * pragmas. `--indexes=no-dedupe` leaves out the unique (tenant_id, message_id) index, `none` every
+ * index, for comparison: a random messageId lands each row in a random page of its index.
  *
- *   bun run bench/storage-limit.ts <server.db> <fresh.db> <seconds> [rows per transaction] [--indexes=all|no-dedupe|none]
+ *   bun run bench/storage-limit.ts <server.db> <fresh.db> <seconds> [perTx=100] [--indexes=all|no-dedupe|none]
  *
- * `--indexes` (default `all`, the server's table) leaves indexes out, for comparison only:
- * `no-dedupe` drops the unique (tenant_id, message_id) index that makes a repeated messageId a
- * duplicate, `none` every index (the rows alone). A random messageId lands each row in a random
- * leaf page of its index, so once an index outgrows the page cache every row dirties a page of
- * its own, written to the WAL and again by the checkpoint; the event-time index behaves alike
- * when timestamps arrive jittered.
- *
- * Prints one JSON line: { rows, seconds, rowsPerSecond, rowsPerTransaction, sampleRows, indexes, cpu }, where
- * cpu is the CPU time used per second of the run (below 1: it waited, for the disk or for a core).
+ * Prints one JSON line: { rows, seconds, rowsPerSecond, rowsPerTransaction, sampleRows, indexes, cpu },
+ * cpu being the CPU time per second of the run (below 1: it waited, for the disk or for a core).
  */
 import { Database } from "bun:sqlite";
 

@@ -15,8 +15,10 @@ import { GroupCommitWriter } from "./db/sqlite/writer";
 import { Enricher } from "./enrich";
 import { keyAuth } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
-import { TenantRateLimiter } from "./http/rate-limit";
+import { AuthFailureLimiter, TenantRateLimiter } from "./http/rate-limit";
+import type { AuthGuard } from "./http/auth";
 import { requestContext } from "./http/request-context";
+import { ClientIpResolver } from "./enrich/client-ip";
 import { docsController } from "./modules/docs";
 import { eventsController } from "./modules/events";
 import { MAX_BATCH_BYTES } from "./modules/events/model";
@@ -45,6 +47,8 @@ export interface Services {
   pipeline: Pipeline;
   enricher: Enricher;
   limiter: TenantRateLimiter;
+  /** Failed authentications per client address. */
+  authFailures: AuthFailureLimiter;
   metrics: Metrics;
   business: BusinessStats;
   /** The request-tracing plugin; null when tracing is off. */
@@ -60,7 +64,12 @@ const MS_PER_MINUTE = 60_000;
  */
 const SERVER_BODY_LIMIT_BYTES = 2 * MAX_BATCH_BYTES;
 
-export function createServices(config: Config, database: DatabaseHandle): Services {
+export interface ServiceOptions {
+  /** The clock of the limits (milliseconds, monotonic): tests move it instead of waiting. */
+  clock?: () => number;
+}
+
+export function createServices(config: Config, database: DatabaseHandle, options: ServiceOptions = {}): Services {
   const { db, sqlite } = database;
   const store = new StoreHealth(sqlite, database.path);
   const tenants = new TenantService(db);
@@ -68,11 +77,13 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
   const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
   const visitors = new VisitorStore(db, config.sessionCacheSize);
   const identity = new IdentityResolver(db, () => visitors.clear());
-  const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds);
+  const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds, options.clock);
+  const authFailures = new AuthFailureLimiter(config.authFailuresPerMinute, options.clock);
   const metrics = new Metrics();
   sessions.start((work) => sqlite.transaction(work)());
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
+    maxOwnerWeight: Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100)),
     hooks: sessions.hooks([visitors]),
     onCommit: (jobs, ms) => metrics.committed(jobs, ms),
   });
@@ -97,7 +108,7 @@ export function createServices(config: Config, database: DatabaseHandle): Servic
     config.businessMetricsTtlSeconds * 1000,
   );
   const tracing = startTracing(config);
-  return { config, database, store, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, metrics, business, tracing };
+  return { config, database, store, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, authFailures, metrics, business, tracing };
 }
 
 /** Every header an SDK sends (Segment's, RudderStack's AnonymousId, Inlet's own). */
@@ -106,12 +117,14 @@ export const CORS_ALLOWED_HEADERS = ["Content-Type", "Content-Encoding", "Author
 export function createApp(services: Services) {
   // The socket address is known to the server only; the app is created before it listens.
   let server: { requestIP(request: Request): { address: string } | null } | null = null;
-  const auth = keyAuth(services.keys, services.limiter);
-  const events = {
-    auth,
-    pipeline: services.pipeline,
-    peerIp: (request: Request): string | null => server?.requestIP(request)?.address ?? null,
+  const peerIp = (request: Request): string | null => server?.requestIP(request)?.address ?? null;
+  // Failed authentications count against the client address, seen through TRUST_PROXY proxies.
+  const clientIp = new ClientIpResolver(services.config.trustProxy);
+  const guard: AuthGuard = {
+    failures: services.authFailures,
+    address: (request) => clientIp.resolve({ peerIp: () => peerIp(request), header: (name) => request.headers.get(name), payloadIp: undefined }),
   };
+  const auth = keyAuth(services.keys, services.limiter, guard);
   // normalize: false — Elysia's normalization coerces e.g. a string into an object before
   // validating; Inlet must reject such input instead of storing a garbled value.
   // reusePort: false — Elysia turns it on, which lets a second Inlet bind the same port and silently
@@ -134,8 +147,8 @@ export function createApp(services: Services) {
     .use(sdkController())
     .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken }))
     .use(statsController({ auth, business: services.business }))
-    .use(eventsController(events))
-    .use(segmentSettingsController(services.keys))
+    .use(eventsController({ auth, pipeline: services.pipeline, peerIp }))
+    .use(segmentSettingsController({ keys: services.keys, publicUrl: services.config.publicUrl, trustProxy: services.config.trustProxy, peerIp, guard }))
     .onStart(({ server: started }) => {
       server = started;
     });

@@ -77,6 +77,15 @@ export const settings = {
     default: "50000",
     doc: "Events waiting for a commit above which writes answer 503 with Retry-After",
   },
+  tenantQueueShare: {
+    env: "TENANT_QUEUE_SHARE",
+    flag: "tenant-queue-share",
+    kind: "int",
+    min: 1,
+    max: 100,
+    default: "50",
+    doc: "The most of MAX_QUEUED_EVENTS (percent) one tenant may fill; past it that tenant's writes get 503 with Retry-After while the others' still get in (100: no per-tenant bound)",
+  },
   rateLimitRps: {
     env: "RATE_LIMIT_RPS",
     flag: "rate-limit-rps",
@@ -104,12 +113,28 @@ export const settings = {
     default: "2",
     doc: "Bursts allowed above the rates: a tenant's buckets hold this many seconds' worth",
   },
+  authFailuresPerMinute: {
+    env: "AUTH_FAILURES_PER_MINUTE",
+    flag: "auth-failure-limit",
+    kind: "int",
+    min: 0,
+    max: 1_000_000,
+    default: "60",
+    doc: "Failed authentications each client address (IPv6: each /64) may make per minute; past that, requests without a valid key get 429 before their body is read (0: no limit)",
+  },
   trustProxy: {
     env: "TRUST_PROXY",
     flag: "trust-proxy",
     kind: "list",
     default: "",
     doc: "Comma-separated CIDRs of proxies whose X-Forwarded-For / X-Real-IP are trusted",
+  },
+  publicUrl: {
+    env: "PUBLIC_URL",
+    flag: "public-url",
+    kind: "string",
+    default: "",
+    doc: "The URL browsers reach Inlet at (e.g. `https://events.example.com`); Segment's settings route names it. Empty: the request's host, never cached",
   },
   geoipDb: { env: "GEOIP_DB", flag: "geoip-db", kind: "path", default: "", doc: "GeoLite2/GeoIP2 City or Country mmdb (default: the embedded country database)" },
   geoipAsnDb: { env: "GEOIP_ASN_DB", flag: "geoip-asn-db", kind: "path", default: "", doc: "Optional GeoLite2 ASN mmdb" },
@@ -224,10 +249,24 @@ function parseValue(name: string, spec: Setting, raw: string, source: string): u
     }
     case "string":
       if (name === "host" && raw !== "localhost" && isIP(raw) === 0) fail("expected an IP address or localhost");
+      if (name === "publicUrl" && raw.trim() !== "") return publicUrl(raw.trim(), fail);
       return raw;
     case "path":
       return raw.trim();
   }
+}
+
+/** PUBLIC_URL: an absolute http(s) URL, without credentials, query or fragment; kept without a trailing slash. */
+function publicUrl(raw: string, fail: (why: string) => never): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail("expected an absolute URL such as https://events.example.com");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") fail("expected an http or https URL");
+  if (url.username || url.password || url.search || url.hash) fail("expected no user, query or fragment");
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
 }
 
 /**

@@ -5,7 +5,8 @@
 import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
 import { openDatabase } from "./db/client";
-import { createApp, createServices, type App, type Services } from "./app";
+import { dataPermissionWarnings } from "./db/files";
+import { createApp, createServices, type App, type ServiceOptions, type Services } from "./app";
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
 import { requestCount } from "./http/request-context";
 import { logger } from "./logger";
@@ -30,10 +31,10 @@ export class ServeError extends Error {}
 /** Stopping lost something acknowledged (the cause says what and why); the process exits non-zero. */
 export class ShutdownError extends Error {}
 
-export function startServer(config: Config): RunningServer {
+export function startServer(config: Config, options: ServiceOptions = {}): RunningServer {
   logger.setLevel(config.logLevel);
   const database = openDatabase(config.db, { synchronous: config.synchronous });
-  const services = createServices(config, database);
+  const services = createServices(config, database, options);
   const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
   const stopHeapPacer = startHeapPacer({ intervalMs: HEAP_PACER_INTERVAL_MS, activity: requestCount });
 
@@ -51,6 +52,7 @@ export function startServer(config: Config): RunningServer {
   }
   const server = app.server!;
   logger.info("listening", { url: server.url.href, db: config.db });
+  if (config.db !== ":memory:") for (const warning of dataPermissionWarnings(config.db)) logger.warn(warning);
   if (config.demo && services.tenants.countTenants() === 0) {
     const demo = services.tenants.createTenant("demo");
     logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.writeKey });

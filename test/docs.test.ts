@@ -71,7 +71,7 @@ describe("/swagger", () => {
     expect(Object.keys(doc.paths).some((p) => p.startsWith("/swagger"))).toBe(false);
   });
 
-  test.skipIf(!existsSync(CHROMIUM))("renders the operations in headless Chromium without any request to another host", async () => {
+  test.skipIf(!existsSync(CHROMIUM))("renders the operations in headless Chromium without any request to another host, and runs a request, within its Content-Security-Policy", async () => {
     const { chromium } = await import("playwright-core");
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -81,10 +81,27 @@ describe("/swagger", () => {
       const page = await browser.newPage();
       const requested: string[] = [];
       page.on("request", (request) => requested.push(request.url()));
+      // Anything the page's Content-Security-Policy blocks (see src/http/html-page.ts).
+      const refused: string[] = [];
+      page.on("console", (message) => {
+        if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
+      });
+      await page.addInitScript(() => {
+        document.addEventListener("securitypolicyviolation", (e) => console.error(`Refused to ${e.violatedDirective} ${e.blockedURI}`));
+      });
       await page.goto(`${server.url}/swagger`, { waitUntil: "networkidle" });
       await page.waitForSelector(".opblock-summary-path", { timeout: 15_000 });
       const paths = await page.$$eval(".opblock-summary-path", (nodes) => nodes.map((n) => n.textContent));
       expect(paths).toEqual(expect.arrayContaining(["/v1/events/track", "/v1/events/batch", "/health"]));
+      // Try it out: GET /health from the page.
+      const health = page.locator(".opblock", { has: page.locator(".opblock-summary-path", { hasText: /^\/health$/ }) }).first();
+      await health.locator(".opblock-summary").click();
+      await health.locator("button.try-out__btn").click();
+      await health.locator("button.execute").click();
+      const status = health.locator(".live-responses-table tr.response .response-col_status").first();
+      await status.waitFor({ timeout: 15_000 });
+      expect(await status.textContent()).toContain("200");
+      expect(refused).toEqual([]);
       expect(requested.filter((url) => !url.startsWith(`${server.url}/`))).toEqual([]);
     } finally {
       await browser.close();
@@ -168,6 +185,23 @@ describe("pages for users", () => {
     const text = await Bun.file(join(repoRoot, page)).text();
     const found = internal.flatMap(([what, pattern]) => [...text.matchAll(pattern)].map((m) => `${what}: ${m[0].trim()}`));
     expect(found).toEqual([]);
+  });
+
+  /** GitHub's anchors: the heading lower-cased, punctuation dropped, spaces as hyphens. */
+  const anchors = (markdown: string) =>
+    new Set([...markdown.replace(/```[\s\S]*?```/g, "").matchAll(/^#+ (.*)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^\w\- ]/g, "").replaceAll(" ", "-")));
+
+  test.each(pages)("%s links only to files and headings that exist", async (page) => {
+    const text = await Bun.file(join(repoRoot, page)).text();
+    const broken: string[] = [];
+    for (const [, link] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(link!)) continue;
+      const [path, anchor] = link!.split("#") as [string, string | undefined];
+      const target = path ? join(repoRoot, page, "..", path) : join(repoRoot, page);
+      if (!existsSync(target)) broken.push(link!);
+      else if (anchor && target.endsWith(".md") && !anchors(await Bun.file(target).text()).has(anchor)) broken.push(link!);
+    }
+    expect(broken).toEqual([]);
   });
 
   test("the check finds what it looks for", () => {

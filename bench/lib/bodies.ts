@@ -29,7 +29,7 @@ const pick = <T>(r: Rand, list: readonly T[]): T => list[Math.floor(r() * list.l
 const int = (r: Rand, min: number, max: number) => min + Math.floor(r() * (max - min + 1));
 
 /** Picks index i of n with probability ∝ 1/(i+1)^s: a few values dominate, the tail is long. */
-function zipf(n: number, s = 1): (r: Rand) => number {
+export function zipf(n: number, s = 1): (r: Rand) => number {
   const cumulative: number[] = [];
   let total = 0;
   for (let i = 0; i < n; i++) cumulative.push((total += 1 / Math.pow(i + 1, s)));

@@ -137,3 +137,16 @@ export function combine(slices: LoadResult[]): LoadResult {
     cpu: { wrk: share((r) => r.cpu.wrk), server: share((r) => r.cpu.server), others: share((r) => r.cpu.others), idle: share((r) => r.cpu.idle) },
   };
 }
+
+/**
+ * Alternating rounds: each round drives every server for one slice, in order, so that all of them
+ * see the same machine (on a shared machine, conditions change within seconds). Returns each
+ * server's slices, and each round's rate as a ratio of the first server's.
+ */
+export async function alternate<S>(servers: S[], rounds: number, slice: (server: S, round: number, index: number) => Promise<LoadResult>): Promise<{ slices: LoadResult[][]; ratios: number[][] }> {
+  const slices: LoadResult[][] = servers.map(() => []);
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < servers.length; i++) slices[i]!.push(await slice(servers[i]!, round, i));
+  }
+  return { slices, ratios: slices.map((own) => own.map((load, round) => load.rps / slices[0]![round]!.rps)) };
+}

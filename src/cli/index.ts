@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
 import { openDatabase } from "../db/client";
-import { exportEvents } from "../modules/export/service";
+import { exportEvents, ndjsonLine } from "../modules/export/service";
 import { showLead } from "../modules/leads/service";
 import { TenantService } from "../modules/tenants/service";
 import { settingsPatchFromFlags } from "../modules/tenants/settings-flags";
@@ -75,7 +75,7 @@ async function writeNdjson(rows: Iterable<unknown>): Promise<void> {
   const writer = Bun.stdout.writer();
   let pending = 0;
   for (const row of rows) {
-    writer.write(JSON.stringify(row) + "\n");
+    writer.write(ndjsonLine(row) + "\n");
     if (++pending >= 500) {
       await writer.flush();
       pending = 0;

@@ -3,12 +3,11 @@
  * single-writer service, and the embedded drizzle migrations applied before anything else runs.
  */
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import type { MigrationMeta } from "drizzle-orm/migrator";
 import * as schema from "./schema";
 import { embeddedMigrations } from "./migrations.generated";
+import { createDatabaseFile } from "./files";
 
 export type Db = BunSQLiteDatabase<typeof schema>;
 
@@ -26,7 +25,8 @@ export interface OpenOptions {
 }
 
 export function openDatabase(path: string, options: OpenOptions = {}): DatabaseHandle {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  // 0600 in a 0700 folder when Inlet creates them; SQLite gives the -wal and -shm files the same mode.
+  if (path !== ":memory:" && !options.readonly) createDatabaseFile(path);
   const sqlite = new Database(path, { create: !options.readonly, readonly: options.readonly, strict: true });
   // busy_timeout first: another process (the CLI beside a running server) may hold the lock.
   sqlite.run("PRAGMA busy_timeout = 5000");

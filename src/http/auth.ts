@@ -1,5 +1,5 @@
 /**
- * Derive-based tenant authentication. The write key may come as `Authorization: Bearer <key>`,
+ * Key authentication. The write key may come as `Authorization: Bearer <key>`,
  * `Authorization: Basic base64(<key>:)` (Segment's convention), `X-API-Key`, or a `writeKey`
  * field in the JSON body (sendBeacon cannot set headers). Every failure is the same 401, so the
  * answer never tells whether a tenant or key exists.
@@ -8,7 +8,7 @@ import { Elysia } from "elysia";
 import type { EnrichSettings } from "../enrich/settings";
 import type { TenantAuth } from "../pipeline";
 import { ApiError, unauthorized } from "./errors";
-import { eventCount, type RateLimitOverrides, type TenantRateLimiter } from "./rate-limit";
+import { eventCount, type AuthFailureLimiter, type RateLimitOverrides, type TenantRateLimiter } from "./rate-limit";
 import { requestInfo } from "./request-context";
 import { step } from "../observability/tracing";
 
@@ -61,9 +61,26 @@ export function originAllowed(allowed: readonly string[], origin: string): boole
   return allowed.includes("*") || allowed.includes(origin);
 }
 
-/** The tenant each authenticated request was let in for, between the steps and the handler. */
-const authenticated = new WeakMap<Request, TenantAuth>();
-const authenticatedAdmin = new WeakMap<Request, AdminAuth>();
+/**
+ * Bounds what failed authentications cost (see AuthFailureLimiter): the limiter, and the address
+ * a request counts against (the client address, through TRUST_PROXY proxies).
+ */
+export interface AuthGuard {
+  failures: AuthFailureLimiter;
+  address: (request: Request) => string | null;
+}
+
+/** The key in a request's headers (Authorization or X-API-Key), or null. */
+function headerKey(request: Request): string | null {
+  return keyFromRequest({ authorization: request.headers.get("authorization") ?? undefined, "x-api-key": request.headers.get("x-api-key") ?? undefined }, undefined);
+}
+
+/** The key resolved when it is a key of `kind`; else the failure is counted against the address and thrown. */
+function authenticate(keys: KeyResolver, key: string | null, kind: ResolvedKey["kind"], failure: () => ApiError, guard: AuthGuard | undefined, request: Request): ResolvedKey {
+  const resolved = key && key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
+  if (resolved && resolved.kind === kind) return resolved;
+  throw guard ? guard.failures.failed(guard.address(request), failure()) : failure();
+}
 
 export interface AdminAuth {
   tenantId: string;
@@ -74,57 +91,75 @@ const adminRequired = () =>
   new ApiError(401, "unauthorized", "An admin key (ak_...) is required (Bearer, Basic or X-API-Key); write keys can only ingest.");
 
 /**
- * Key authentication as a named plugin with two route options:
+ * Key authentication as a named plugin with two route options.
  *
- * - `{ writeKey: true }` (ingestion): three named steps, before the body is validated, so a
- *   refused request costs no validation or pipeline work: `authenticate` (a write key; admin keys
- *   are secrets and are not accepted here, write keys are public in browsers and the two must
- *   not be confused), `checkOrigin` (the tenant's allowed origins), `enforceRateLimit` (the
- *   tenant's limits; a batch counts its items). The handler gets `auth`.
- * - `{ adminKey: true }` (reading routes: stats, exports): only `ak_` admin keys, from a header
- *   (admin keys are secrets and do not belong in bodies). The handler gets `admin`.
+ * `{ writeKey: true }` (ingestion), in named steps before the body is validated, so a refused
+ * request costs no validation or pipeline work: `authenticate` (a write key; admin keys are
+ * secrets and are not accepted here, write keys are public in browsers and the two must not be
+ * confused), `checkOrigin` (the tenant's allowed origins), `enforceRateLimit` (the tenant's
+ * limits; a batch counts its items). The handler gets `auth`. No work before authentication: a
+ * key in a header is resolved before the body is read (`keyBeforeBody`: an unknown one costs no
+ * reading, decompressing or parsing), and an address over its failed-authentication limit is
+ * refused then too. Only a request without a header key has its body read for a `writeKey`
+ * (sendBeacon cannot set headers).
+ *
+ * `{ adminKey: true }` (reading routes: stats, exports): only `ak_` admin keys, from a header
+ * (admin keys are secrets and do not belong in bodies). The handler gets `admin`.
  */
-export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter) {
+export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: AuthGuard) {
+  /** Keys resolved from a header before the body was read. */
+  const early = new WeakMap<Request, ResolvedKey>();
+  const authenticated = new WeakMap<Request, ResolvedKey>();
   type Step = (context: { headers: Record<string, string | undefined>; body: unknown; request: Request }) => void;
 
-  const authenticate: Step = ({ headers, body, request }) => {
-    const key = keyFromRequest(headers, body);
-    if (!key || key.length > MAX_KEY_LENGTH) throw unauthorized();
-    const resolved = step("auth", () => keys.resolve(key));
-    if (!resolved || resolved.kind !== "write") throw unauthorized();
+  const keyBeforeBody = ({ request }: { request: Request }) => {
+    const key = headerKey(request);
+    if (key === null) guard?.failures.check(guard.address(request));
+    else {
+      const resolved = key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
+      // Which kind the route wants is checked by its step; an unknown key is refused here.
+      if (!resolved) throw guard ? guard.failures.failed(guard.address(request), unauthorized()) : unauthorized();
+      early.set(request, resolved);
+    }
+    // Nothing returned: the route's own parser reads the body next.
+  };
+  const authenticateWriteKey: Step = ({ headers, body, request }) => {
+    const known = early.get(request);
+    const resolved = known?.kind === "write" ? known : authenticate(keys, known ? null : keyFromRequest(headers, body), "write", unauthorized, guard, request);
     requestInfo(request).tenantId = resolved.tenantId;
-    authenticated.set(request, { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings });
-    settingsOf.set(request, resolved.settings);
+    authenticated.set(request, resolved);
   };
   const checkOrigin: Step = ({ headers, request }) => {
     const origin = headers.origin;
-    if (origin && !originAllowed(settingsOf.get(request)!.corsOrigins, origin)) {
+    if (origin && !originAllowed(authenticated.get(request)!.settings.corsOrigins, origin)) {
       throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
     }
   };
   const enforceRateLimit: Step = ({ body, request }) => {
-    limiter?.enforce(authenticated.get(request)!.tenantId, eventCount(body), settingsOf.get(request));
+    const resolved = authenticated.get(request)!;
+    limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
   };
-  const authenticateAdmin: Step = ({ headers, request }) => {
-    const key = keyFromRequest(headers, undefined);
-    if (!key || key.length > MAX_KEY_LENGTH) throw adminRequired();
-    const resolved = keys.resolve(key);
-    if (!resolved || resolved.kind !== "admin") throw adminRequired();
+  const authenticateAdminKey: Step = ({ request }) => {
+    const known = early.get(request);
+    const resolved = known?.kind === "admin" ? known : authenticate(keys, known ? null : headerKey(request), "admin", adminRequired, guard, request);
     requestInfo(request).tenantId = resolved.tenantId;
-    authenticatedAdmin.set(request, { tenantId: resolved.tenantId, keyId: resolved.keyId });
+    authenticated.set(request, resolved);
   };
 
-  return new Elysia({ name: "key-auth" }).macro({
+  return new Elysia({ name: "key-auth" }).onParse({ as: "scoped" }, keyBeforeBody).macro({
     writeKey: {
-      transform: [authenticate, checkOrigin, enforceRateLimit],
-      resolve: ({ request }) => ({ auth: authenticated.get(request)! }),
+      transform: [authenticateWriteKey, checkOrigin, enforceRateLimit],
+      resolve: ({ request }): { auth: TenantAuth } => {
+        const { tenantId, keyId, settings } = authenticated.get(request)!;
+        return { auth: { tenantId, keyId, settings } };
+      },
     },
     adminKey: {
-      transform: [authenticateAdmin],
-      resolve: ({ request }) => ({ admin: authenticatedAdmin.get(request)! }),
+      transform: [authenticateAdminKey],
+      resolve: ({ request }): { admin: AdminAuth } => {
+        const { tenantId, keyId } = authenticated.get(request)!;
+        return { admin: { tenantId, keyId } };
+      },
     },
   });
 }
-
-/** The settings of the key a request was let in with, for the steps after `authenticate`. */
-const settingsOf = new WeakMap<Request, ResolvedKey["settings"]>();

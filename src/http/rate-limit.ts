@@ -8,7 +8,9 @@
  * capacity from the others; refusing early (before validation and the pipeline) costs almost
  * nothing, and a restart forgetting the buckets only grants one extra burst.
  */
-import { tooManyRequests } from "./errors";
+import { LRUCache } from "lru-cache";
+import { ipFamily, ipv6Words } from "../enrich/ip-address";
+import { type ApiError, tooManyRequests } from "./errors";
 
 /** Rates per second; 0 means no limit. */
 export interface RateLimits {
@@ -144,4 +146,63 @@ export function eventCount(body: unknown): number {
     if (Array.isArray(batch)) return batch.length;
   }
   return 1;
+}
+
+/**
+ * What an unauthenticated caller can cost: each address may fail authentication `perMinute`
+ * times a minute (a bucket of that many, refilling over the minute); past that, a request from
+ * it that does not bring a valid key is answered 429 before any work (a body is not even read).
+ * A valid key is always let through, so a client behind the same NAT as a key guesser keeps
+ * working. IPv6 addresses count per /64 (one host usually holds a whole /64). The buckets live in
+ * an LRU of `maxAddresses`, so a flood from many addresses costs bounded memory.
+ */
+export class AuthFailureLimiter {
+  private readonly buckets: LRUCache<string, TokenBucket>;
+  /** Requests refused with 429 since start, for metrics. */
+  refused = 0;
+
+  constructor(
+    /** Failures per minute per address; 0: no limit. */
+    readonly perMinute: number,
+    private readonly clock: () => number = () => performance.now(),
+    maxAddresses = 100_000,
+  ) {
+    this.buckets = new LRUCache({ max: maxAddresses });
+  }
+
+  /** Throws 429 when `address` has no failures left. */
+  check(address: string | null): void {
+    const bucket = this.bucketOf(address, false);
+    if (!bucket) return;
+    const wait = bucket.waitFor(1, this.clock());
+    if (wait > 0) throw this.refuse(wait);
+  }
+
+  /** Counts a failed authentication from `address`: the error to answer (429 once over the limit, else `error`). */
+  failed(address: string | null, error: ApiError): ApiError {
+    const bucket = this.bucketOf(address, true);
+    if (!bucket) return error;
+    const now = this.clock();
+    const wait = bucket.waitFor(1, now);
+    if (wait > 0) return this.refuse(wait);
+    bucket.take(1, now);
+    return error;
+  }
+
+  private refuse(waitSeconds: number): ApiError {
+    this.refused++;
+    const retryAfter = Math.max(1, Math.ceil(waitSeconds));
+    return tooManyRequests(`Too many failed authentications from this address; retry after ${retryAfter} s.`, retryAfter);
+  }
+
+  private bucketOf(address: string | null, create: boolean): TokenBucket | undefined {
+    if (this.perMinute <= 0 || address === null) return undefined;
+    const key = ipFamily(address) === 6 ? ipv6Words(address).slice(0, 4).map((w) => w.toString(16)).join(":") + "::/64" : address;
+    let bucket = this.buckets.get(key);
+    if (!bucket && create) {
+      bucket = new TokenBucket(this.perMinute / 60, this.perMinute, this.clock());
+      this.buckets.set(key, bucket);
+    }
+    return bucket;
+  }
 }

@@ -4,6 +4,7 @@
  */
 import { Elysia } from "elysia";
 import { logger } from "../logger";
+import { redactKeys } from "../observability/redact";
 
 export interface RequestInfo {
   id: string;
@@ -41,7 +42,8 @@ export const requestContext = new Elysia({ name: "request-context" })
     const info = requestInfo(request);
     logger.info("request", {
       method: request.method,
-      path,
+      // Never a whole key (Segment's settings route carries one in its path).
+      path: redactKeys(path),
       status: typeof set.status === "number" ? set.status : 200,
       latencyMs: Math.round((performance.now() - info.start) * 100) / 100,
       tenantId: info.tenantId,

@@ -4,6 +4,7 @@
  * browsers revalidate with a 304 instead of downloading it again.
  */
 import { ApiError } from "./errors";
+import { NOSNIFF } from "./html-page";
 
 export interface StaticAssetOptions {
   contentType: string;
@@ -32,7 +33,7 @@ export function staticAsset(path: () => Promise<string>, options: StaticAssetOpt
       loaded = null; // it may appear later (e.g. built while the server runs from source)
       throw new ApiError(404, "not_found", options.missing);
     }
-    const headers = { "content-type": options.contentType, "cache-control": options.cacheControl, etag: asset.etag };
+    const headers = { "content-type": options.contentType, "cache-control": options.cacheControl, etag: asset.etag, ...NOSNIFF };
     if (request.headers.get("if-none-match") === asset.etag) return new Response(null, { status: 304, headers });
     return new Response(asset.body, { headers });
   };

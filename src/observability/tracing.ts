@@ -19,6 +19,7 @@ import type * as OtelPlugin from "@elysiajs/opentelemetry";
 import { Elysia } from "elysia";
 import type { Config } from "../config";
 import { logger } from "../logger";
+import { redactKeys } from "./redact";
 
 type Otel = typeof OtelPlugin;
 export type Span = ReturnType<Otel["startSpan"]>;
@@ -165,6 +166,7 @@ export const privacyFilter: SpanProcessor = {
   onEnd(span: ReadableSpan) {
     const attributes = span.attributes as Record<string, unknown>;
     for (const key of Object.keys(attributes)) if (!attributeAllowed(key)) delete attributes[key];
+    if (typeof attributes["url.path"] === "string") attributes["url.path"] = redactKeys(attributes["url.path"]);
     for (const event of span.events) {
       const eventAttributes = event.attributes as Record<string, unknown> | undefined;
       if (!eventAttributes) continue;

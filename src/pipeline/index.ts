@@ -118,6 +118,7 @@ export class Pipeline {
     const ordered = accepted.length > 1 ? [...accepted].sort((a, b) => a.event.timestamp - b.event.timestamp) : accepted;
     const recorded = await writer.submit(ordered.length, () =>
       ordered.map(({ event }, k) => this.record(tenantId, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
+      tenantId,
     );
     for (let k = 0; k < ordered.length; k++) outcomes[ordered[k]!.index] = recorded[k]!;
     // Read right after this commit settled: no other commit runs before this continuation.

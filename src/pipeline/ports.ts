@@ -101,7 +101,8 @@ export interface WriterHooks {
  * settles after the COMMIT. Rejects with StorageBusyError or StorageFaultError (src/pipeline/errors.ts).
  */
 export interface CommitWriter {
-  submit<T>(weight: number, work: () => T): Promise<T>;
+  /** `weight`: the events it writes (the queue's bound); `owner`: the tenant, whose share of the queue is bounded too. */
+  submit<T>(weight: number, work: () => T, owner?: string): Promise<T>;
   readonly queuedEvents: number;
   readonly stats: { readonly lastCommitJobs: number };
 }

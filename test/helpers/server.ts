@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../src/config";
 import { startServer, type RunningServer } from "../../src/server";
+import type { ServiceOptions } from "../../src/app";
 
 export const repoRoot = join(import.meta.dir, "../..");
 export const mainTs = join(repoRoot, "src/main.ts");
@@ -30,11 +31,11 @@ export interface TestServer {
   sessionsWritten(): Promise<boolean>;
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, options: ServiceOptions = {}): Promise<TestServer> {
   const dir = tempDir();
   const dbPath = join(dir, "inlet.db");
   const config: Config = loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: dbPath, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env });
-  const running = startServer(config);
+  const running = startServer(config, options);
   const url = `http://127.0.0.1:${running.port}`;
   const first = running.services.tenants.createTenant("test");
   const post = (path: string, body: unknown, init: { key?: string; headers?: Record<string, string> } = {}) =>

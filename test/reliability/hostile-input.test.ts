@@ -2,6 +2,7 @@
  * Hostile input: JSON shape limits (depth, keys, members, string and key lengths), prototype
  * keys, control characters in ids and event names, and event times out of range. A single call
  * breaking a rule is a 400 naming the path; in a batch only the offending item is rejected.
+ * Slow clients (slowloris) and decompression bombs neither stop the server nor others' requests.
  * (Body size limits while reading and invalid UTF-8 are covered in test/track.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -171,5 +172,67 @@ describe("event times", () => {
     const { results } = await response.json();
     expect(results.map((r: { status: string }) => r.status)).toEqual(["accepted", "rejected", "rejected"]);
     expect(results[1].errors[0].path).toBe("/timestamp");
+  });
+});
+
+describe("slow clients (slowloris)", () => {
+  test("hundreds of connections stalled mid-headers or mid-body do not stop others being served, and the server drops them", { timeout: 60_000 }, async () => {
+    const { port } = new URL(server.url);
+    let closed = 0;
+    const stalled = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        Bun.connect({
+          hostname: "127.0.0.1",
+          port: Number(port),
+          socket: {
+            data() {},
+            close() {
+              closed++;
+            },
+          },
+        }).then((socket) => {
+          // Half stop inside the headers, half after promising a body they never send.
+          socket.write(
+            i % 2 === 0
+              ? "POST /v1/events/track HTTP/1.1\r\nHost: x\r\nX-Slow: "
+              : `POST /v1/events/track HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.writeKey}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"event":`,
+          );
+          return socket;
+        }),
+      ),
+    );
+    try {
+      // Everyone else is served meanwhile.
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => server.track({ ...base, messageId: `slowloris-${i}` })));
+      expect(answers.map((r) => r.status)).toEqual(new Array(20).fill(200));
+      // The stalled connections are not held for ever (the server's idle timeout closes them); a
+      // guard of 45 s only keeps a regression from hanging the suite.
+      const deadline = Date.now() + 45_000;
+      while (closed < stalled.length && Date.now() < deadline) await Bun.sleep(100);
+      expect(closed).toBe(stalled.length);
+    } finally {
+      for (const socket of stalled) socket.end();
+    }
+  });
+});
+
+describe("compressed bodies (decompression bombs)", () => {
+  test("a gzip or deflate bomb with a valid key is a 413 after at most the limit is inflated; the server keeps serving", async () => {
+    const { gzipSync, deflateSync } = await import("node:zlib");
+    const inflated = Buffer.concat([Buffer.from('{"batch":[],"pad":"'), Buffer.alloc(20 * 1024 * 1024, 0x20), Buffer.from('"}')]);
+    for (const [encoding, body] of [
+      ["gzip", gzipSync(inflated)],
+      ["deflate", deflateSync(inflated)],
+    ] as const) {
+      expect(body.byteLength).toBeLessThan(100 * 1024);
+      const response = await fetch(`${server.url}/v1/batch`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${server.writeKey}`, "content-type": "application/json", "content-encoding": encoding },
+        body,
+      });
+      expect([encoding, response.status]).toEqual([encoding, 413]);
+      expect((await response.json()).error.code).toBe("payload_too_large");
+    }
+    expect((await server.track({ ...base, messageId: "after-bombs" })).status).toBe(200);
   });
 });

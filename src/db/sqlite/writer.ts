@@ -12,6 +12,8 @@ import type { CommitWriter, WriterHooks } from "../../pipeline/ports";
 interface Job {
   work: () => unknown;
   weight: number;
+  /** Who the work is for (a tenant id), for the per-owner share of the queue. */
+  owner: string | undefined;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
   /** Runs that failed on lock contention so far. */
@@ -64,6 +66,8 @@ export function isBusy(failure: unknown): boolean {
 export class GroupCommitWriter implements CommitWriter {
   private queue: Job[] = [];
   private queuedWeight = 0;
+  /** Queued weight per owner (only owners with something queued). */
+  private readonly ownerWeight = new Map<string, number>();
   private scheduled = false;
   private closed = false;
   /** The next run is the idle one (deferred work done in full). */
@@ -85,6 +89,12 @@ export class GroupCommitWriter implements CommitWriter {
     private readonly sqlite: Database,
     private readonly options: {
       maxQueuedWeight: number;
+      /**
+       * The most one owner (tenant) may have queued, so one flooding tenant cannot fill the queue
+       * and make every other tenant's writes fail; past it, that owner's writes are refused as busy
+       * (503, Retry-After). Default: the whole queue.
+       */
+      maxOwnerWeight?: number;
       /**
        * What modules keep in memory beside the database (src/pipeline/sessions): told of
        * rollbacks, and their deferred work shares the writer's transactions (`idle` when the
@@ -116,18 +126,25 @@ export class GroupCommitWriter implements CommitWriter {
    * Queues `work` (synchronous database work) for the next group commit. `weight` is the number
    * of events it writes, for the backpressure bound. Resolves with its result after the commit.
    */
-  submit<T>(weight: number, work: () => T): Promise<T> {
+  submit<T>(weight: number, work: () => T, owner?: string): Promise<T> {
     if (this.closed) return Promise.reject(new StorageBusyError("The server is shutting down.", 5));
     if (this.queuedWeight + weight > this.options.maxQueuedWeight && this.queue.length > 0) {
       return Promise.reject(new StorageBusyError("The write queue is full; retry shortly.", 1));
     }
-    return this.enqueue(weight, work);
+    // An owner with nothing queued is always let in (within the bound above): a request larger
+    // than the share alone is slowed to one at a time, never refused for ever.
+    const owned = owner === undefined ? 0 : (this.ownerWeight.get(owner) ?? 0);
+    if (owned > 0 && owned + weight > (this.options.maxOwnerWeight ?? Infinity)) {
+      return Promise.reject(new StorageBusyError("This tenant's share of the write queue is full; retry shortly.", 1));
+    }
+    return this.enqueue(weight, work, owner, owned);
   }
 
-  private enqueue<T>(weight: number, work: () => T): Promise<T> {
+  private enqueue<T>(weight: number, work: () => T, owner?: string, owned = 0): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, weight, resolve: resolve as (v: unknown) => void, reject, busyRetries: 0 });
+      this.queue.push({ work, weight, owner, resolve: resolve as (v: unknown) => void, reject, busyRetries: 0 });
       this.queuedWeight += weight;
+      if (owner !== undefined) this.ownerWeight.set(owner, owned + weight);
       this.stats.queued = this.queuedWeight;
       if (!this.scheduled) {
         this.scheduled = true;
@@ -167,6 +184,7 @@ export class GroupCommitWriter implements CommitWriter {
     const jobs = this.queue;
     this.queue = [];
     this.queuedWeight = 0;
+    this.ownerWeight.clear();
     this.stats.queued = 0;
     const results: unknown[] = new Array(jobs.length);
     const failed: boolean[] = new Array(jobs.length).fill(false);
@@ -232,6 +250,7 @@ export class GroupCommitWriter implements CommitWriter {
     for (const job of retry) {
       attempt = Math.max(attempt, job.busyRetries++);
       this.queuedWeight += job.weight;
+      if (job.owner !== undefined) this.ownerWeight.set(job.owner, (this.ownerWeight.get(job.owner) ?? 0) + job.weight);
     }
     this.queue = [...retry, ...this.queue];
     this.stats.queued = this.queuedWeight;

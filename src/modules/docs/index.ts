@@ -8,6 +8,7 @@ import { swagger } from "@elysiajs/swagger";
 import swaggerUiBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import swaggerUiCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import { version } from "../../build-info";
+import { htmlHeaders, scriptHash } from "../../http/html-page";
 import { staticAsset } from "../../http/static-asset";
 
 const DOCS_PATH = "/swagger";
@@ -17,6 +18,9 @@ const ASSETS = `${DOCS_PATH}/assets`;
 // Absolute URLs: the page is also reachable as /swagger/, where relative ones would resolve wrongly.
 // validatorUrl: null — Swagger UI would otherwise send the document to an online validator;
 // the empty icon keeps the browser from asking for a /favicon.ico that does not exist.
+const init = `
+    window.ui = SwaggerUIBundle({ url: ${JSON.stringify(SPEC_PATH)}, dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null });
+  `;
 const page = `<!doctype html>
 <html lang="en">
 <head>
@@ -29,9 +33,7 @@ const page = `<!doctype html>
 <body>
   <div id="swagger-ui"></div>
   <script src="${ASSETS}/swagger-ui-bundle.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({ url: ${JSON.stringify(SPEC_PATH)}, dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null });
-  </script>
+  <script>${init}</script>
 </body>
 </html>
 `;
@@ -73,7 +75,8 @@ export function docsController() {
       // The plugin's own page loads Swagger UI from a CDN, and it has no option to change that.
       // Elysia lets a later registration of the same method and path replace an earlier one, so
       // this page, a static Response like the plugin's, takes its place (test/docs.test.ts checks).
-      .get(DOCS_PATH, new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } }), { detail: { hide: true } })
+      // The inline script is allowed by its hash (see src/http/html-page.ts).
+      .get(DOCS_PATH, new Response(page, { headers: htmlHeaders({ scripts: [scriptHash(init)] }) }), { detail: { hide: true } })
       .get(`${ASSETS}/swagger-ui-bundle.js`, staticAsset(async () => swaggerUiBundle, assetOptions("application/javascript; charset=utf-8")), {
         detail: { hide: true },
       })

@@ -23,7 +23,7 @@ const parsed = (text: string | null): Record<string, unknown> | undefined => (te
 
 /**
  * The canonical event: Segment's field names plus Inlet's own (visitorId, sessionId, leadId).
- * An anonymous event's lead is its session's, once its visitor was identified (src/pipeline/identity.ts).
+ * An anonymous event's lead is its session's, once its visitor was identified (src/db/sqlite/identity.ts).
  */
 export function toCanonical(row: Row, sessionLeadId: string | null): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -82,4 +82,15 @@ export function* exportEvents(db: Db, filter: ExportFilter): Generator<Record<st
     const last = page[page.length - 1]!.event;
     after = { second: secondOf(last.timestamp), timestamp: last.timestamp, id: last.id };
   }
+}
+
+/** Characters some line splitters take for line ends (JavaScript's U+2028/U+2029, Python's and Java's U+0085). */
+const LINE_SPLITTERS = /[\u2028\u2029\u0085]/g;
+
+/**
+ * One NDJSON line (without its newline): JSON, with the characters other languages' line
+ * splitters break on written as escapes, so every consumer sees one event per line.
+ */
+export function ndjsonLine(row: unknown): string {
+  return JSON.stringify(row).replace(LINE_SPLITTERS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
