@@ -41,7 +41,7 @@ const database = openDatabase(config.db, { synchronous: config.synchronous });
 const services = createServices(config, database);
 const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
 const tenant = services.tenants.createTenant("bench");
-const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId) };
+const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId), serverSide: false };
 const app = createApp(services);
 
 /** Templates "<User-Agent>\t<JSON with {{MID}} and {{NEW}}>", split for fast filling. */

@@ -15,13 +15,13 @@ import { GroupCommitWriter } from "./db/sqlite/writer";
 import { Enricher } from "./enrich";
 import { keyAuth } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
+import { fallback } from "./http/fallback";
 import { AuthFailureLimiter, TenantRateLimiter } from "./http/rate-limit";
 import type { AuthGuard } from "./http/auth";
 import { requestContext } from "./http/request-context";
 import { ClientIpResolver } from "./enrich/client-ip";
 import { docsController } from "./modules/docs";
 import { eventsController } from "./modules/events";
-import { MAX_BATCH_BYTES } from "./modules/events/model";
 import { healthController, readiness } from "./modules/health";
 import { metricsController } from "./modules/metrics";
 import { sdkController } from "./modules/sdk";
@@ -56,13 +56,6 @@ export interface Services {
 }
 
 const MS_PER_MINUTE = 60_000;
-
-/**
- * Bun's own limit on a request body, above every route's (the largest is a batch's): a body over
- * a route's limit gets that route's 413 in the one error format; only far larger ones are cut off
- * by Bun without an answer.
- */
-const SERVER_BODY_LIMIT_BYTES = 2 * MAX_BATCH_BYTES;
 
 export interface ServiceOptions {
   /** The clock of the limits (milliseconds, monotonic): tests move it instead of waiting. */
@@ -125,11 +118,16 @@ export function createApp(services: Services) {
     address: (request) => clientIp.resolve({ peerIp: () => peerIp(request), header: (name) => request.headers.get(name), payloadIp: undefined }),
   };
   const auth = keyAuth(services.keys, services.limiter, guard);
+  // The fallback reads the routes at its first request, when every one is registered.
+  let routes: readonly { method: string; path: string }[] = [];
   // normalize: false — Elysia's normalization coerces e.g. a string into an object before
   // validating; Inlet must reject such input instead of storing a garbled value.
   // reusePort: false — Elysia turns it on, which lets a second Inlet bind the same port and silently
   // take half the traffic into another database; a busy port must be an error instead.
-  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: SERVER_BODY_LIMIT_BYTES, reusePort: false } })
+  // maxRequestBodySize: no limit at the socket (Bun's own refusal is a bare 413 without our error
+  // format, request id or log line); each route reads at most its own limit (http/body.ts), and
+  // routes that take no body read none (http/fallback.ts).
+  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: UNLIMITED_AT_SOCKET, reusePort: false } })
     // First, so that the request span encloses every other hook.
     .use(services.tracing ?? new Elysia({ name: "tracing-off" }))
     .use(requestContext)
@@ -145,13 +143,33 @@ export function createApp(services: Services) {
     .use(docsController())
     .use(healthController({ store: services.store, writer: services.writer }))
     .use(sdkController())
-    .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken }))
+    .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken, peerIp, listener: separateMetricsListener(services.config) ? "elsewhere" : "public" }))
     .use(statsController({ auth, business: services.business }))
     .use(eventsController({ auth, pipeline: services.pipeline, peerIp }))
     .use(segmentSettingsController({ keys: services.keys, publicUrl: services.config.publicUrl, trustProxy: services.config.trustProxy, peerIp, guard }))
+    // Last: what no route above takes (405 with Allow, or 404).
+    .use(fallback(() => routes))
     .onStart(({ server: started }) => {
       server = started;
     });
+  routes = app.routes;
   return app;
 }
 export type App = ReturnType<typeof createApp>;
+
+/** Bun's largest body size setting: the routes enforce their own limits while reading. */
+const UNLIMITED_AT_SOCKET = 2 ** 53 - 1;
+
+/** METRICS_PORT without METRICS_TOKEN: /metrics has its own listener (see server.ts). */
+export function separateMetricsListener(config: Config): boolean {
+  return config.metricsPort > 0 && config.metricsToken === "";
+}
+
+/** The separate metrics listener's app: /metrics only, to whoever reaches METRICS_HOST:METRICS_PORT. */
+export function createMetricsApp(services: Services) {
+  return new Elysia({ normalize: false, serve: { reusePort: false } })
+    .use(requestContext)
+    .use(errorHandler)
+    .use(metricsController({ metrics: services.metrics, token: "", peerIp: () => null, listener: "own" }))
+    .use(fallback(() => []));
+}

@@ -161,7 +161,23 @@ export const settings = {
     flag: "metrics-token",
     kind: "string",
     default: "",
-    doc: "When set, `GET /metrics` requires `Authorization: Bearer <token>`",
+    doc: "When set, `GET /metrics` is served on the public port to callers with `Authorization: Bearer <token>`",
+  },
+  metricsHost: {
+    env: "METRICS_HOST",
+    flag: "metrics-host",
+    kind: "string",
+    default: "127.0.0.1",
+    doc: "Address of the separate metrics listener (with METRICS_PORT)",
+  },
+  metricsPort: {
+    env: "METRICS_PORT",
+    flag: "metrics-port",
+    kind: "int",
+    min: 0,
+    max: 65_535,
+    default: "0",
+    doc: "When set (and no METRICS_TOKEN), `GET /metrics` is served only on this port, at METRICS_HOST; 0: on the public port, to loopback callers only",
   },
   businessMetricsTtlSeconds: {
     env: "BUSINESS_METRICS_TTL_SECONDS",
@@ -248,7 +264,7 @@ function parseValue(name: string, spec: Setting, raw: string, source: string): u
       return v;
     }
     case "string":
-      if (name === "host" && raw !== "localhost" && isIP(raw) === 0) fail("expected an IP address or localhost");
+      if ((name === "host" || name === "metricsHost") && raw !== "localhost" && isIP(raw) === 0) fail("expected an IP address or localhost");
       if (name === "publicUrl" && raw.trim() !== "") return publicUrl(raw.trim(), fail);
       return raw;
     case "path":

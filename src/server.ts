@@ -6,7 +6,7 @@ import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
 import { openDatabase } from "./db/client";
 import { dataPermissionWarnings } from "./db/files";
-import { createApp, createServices, type App, type ServiceOptions, type Services } from "./app";
+import { createApp, createMetricsApp, createServices, separateMetricsListener, type App, type ServiceOptions, type Services } from "./app";
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
 import { requestCount } from "./http/request-context";
 import { logger } from "./logger";
@@ -15,6 +15,8 @@ import { flushTracing } from "./observability/tracing";
 export interface RunningServer {
   url: URL;
   port: number;
+  /** The separate metrics listener's URL (METRICS_PORT), or null when /metrics is on the public port. */
+  metricsUrl: URL | null;
   services: Services;
   /** The Elysia app being served (its `routes` are what the server answers). */
   app: App;
@@ -38,20 +40,24 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
   const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
   const stopHeapPacer = startHeapPacer({ intervalMs: HEAP_PACER_INTERVAL_MS, activity: requestCount });
 
-  let app: ReturnType<typeof createApp>;
+  let app: ReturnType<typeof createApp> | undefined;
+  let metricsApp: ReturnType<typeof createMetricsApp> | null = null;
   try {
     app = createApp(services).listen({ port: config.port, hostname: config.host });
+    if (separateMetricsListener(config)) metricsApp = createMetricsApp(services).listen({ port: config.metricsPort, hostname: config.metricsHost });
   } catch (error) {
+    void app?.stop();
     // Leave nothing half-started (and no demo tenant in a database nobody serves).
     services.enricher.close();
     void checkpointer.stop();
     stopHeapPacer();
     database.close();
     const inUse = (error as { code?: string }).code === "EADDRINUSE";
-    throw new ServeError(`Cannot listen on ${config.host}:${config.port}: ${inUse ? "the port is in use (another Inlet?); set PORT or --port" : (error as Error).message}`);
+    const where = app ? `${config.metricsHost}:${config.metricsPort}` : `${config.host}:${config.port}`;
+    throw new ServeError(`Cannot listen on ${where}: ${inUse ? "the port is in use (another Inlet?); set PORT or --port" : (error as Error).message}`);
   }
-  const server = app.server!;
-  logger.info("listening", { url: server.url.href, db: config.db });
+  const server = app!.server!;
+  logger.info("listening", { url: server.url.href, db: config.db, metricsUrl: metricsApp?.server?.url.href });
   if (config.db !== ":memory:") for (const warning of dataPermissionWarnings(config.db)) logger.warn(warning);
   if (config.demo && services.tenants.countTenants() === 0) {
     const demo = services.tenants.createTenant("demo");
@@ -67,7 +73,7 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
-      await Promise.race([server.stop(false), deadline]);
+      await Promise.race([Promise.all([server.stop(false), metricsApp?.server?.stop(false)]), deadline]);
       // What could not be written is reported after everything else is closed: the rest still closes.
       const unwritten = await services.writer.close().then(
         () => null,
@@ -85,7 +91,7 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
     })();
     return stopping;
   };
-  return { url: server.url, port: server.port!, services, app, stop };
+  return { url: server.url, port: server.port!, metricsUrl: metricsApp?.server?.url ?? null, services, app: app!, stop };
 }
 
 /** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0 (1 when the stop lost something). */

@@ -178,5 +178,14 @@ describe("export", () => {
     const bad = await cli(["export", "--tenant", tenant.tenantId, "--since", "soon"], { INLET_DB: db });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--since");
+    // A wrong value or a failure is one line, not the usage.
+    const bogus = await cli(["export", "--tenant", tenant.tenantId, "--type", "bogus"], { INLET_DB: db });
+    expect({ code: bogus.code, stdout: bogus.stdout, stderr: bogus.stderr }).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: 'inlet: --type must be one of track, identify, page, screen, group, alias, got "bogus".\n',
+    });
+    const nope = await cli(["export", "--tenant", "nope"], { INLET_DB: db });
+    expect({ code: nope.code, stderr: nope.stderr }).toEqual({ code: 1, stderr: "inlet: No tenant with id nope.\n" });
   });
 });

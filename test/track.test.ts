@@ -56,15 +56,30 @@ describe("authentication", () => {
 });
 
 describe("validation and errors", () => {
-  test("schema violations give 400 naming each failing path", async () => {
-    const res = await server.track({ event: "", anonymousId: "a", properties: "nope", timestamp: "yesterday" });
+  test("schema violations give 400 naming each failing path once, in words", async () => {
+    const res = await server.track({ event: "", anonymousId: "a", properties: "nope", userId: true });
     expect(res.status).toBe(400);
     const body = await res.json();
     expect(body.error.code).toBe("invalid_request");
-    const paths = body.error.details.map((d: { path: string }) => d.path);
-    expect(paths).toContain("/event");
-    expect(paths).toContain("/properties");
-    expect(paths).toContain("/timestamp");
+    expect(body.error.details).toEqual([
+      { path: "/event", message: "Expected a non-empty string of at most 200 characters" },
+      { path: "/properties", message: "Expected an object or null" },
+      { path: "/userId", message: "Expected a string of at most 255 characters, a number or null" },
+    ]);
+    const missing = await (await server.track({ anonymousId: "a" })).json();
+    expect(missing.error.details).toEqual([{ path: "/event", message: "Required: expected a non-empty string of at most 200 characters" }]);
+  });
+
+  test("an unreadable timestamp keeps the event at the server's time, with a warning in the answer and the stored context", async () => {
+    const tenant = server.tenant("unreadable-time");
+    const before = Date.now();
+    const res = await server.track({ event: "Late", anonymousId: "a", messageId: "unreadable-1", timestamp: "yesterday" }, { key: tenant.writeKey });
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.warnings).toEqual(['timestamp "yesterday" is not a readable ISO 8601 date and time; the server\'s time was used']);
+    const [stored] = await exportEvents(server.dbPath, tenant.tenantId);
+    expect(stored!.context.inlet.warnings).toEqual(body.warnings);
+    expect(Date.parse(stored!.timestamp)).toBeGreaterThanOrEqual(before - 1000);
   });
 
   test("an event name over 200 characters is rejected", async () => {
@@ -118,6 +133,18 @@ describe("validation and errors", () => {
     const body = await res.json();
     expect(body.error.code).toBe("not_found");
     expect(res.headers.get("x-request-id")).toBe(body.requestId);
+  });
+
+  test("a known route with the wrong method gets 405 with Allow", async () => {
+    const res = await fetch(`${server.url}/v1/track`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST");
+    const body = await res.json();
+    expect(body.error.code).toBe("method_not_allowed");
+    expect(res.headers.get("x-request-id")).toBe(body.requestId);
+    const health = await fetch(`${server.url}/health`, { method: "DELETE" });
+    expect(health.status).toBe(405);
+    expect(health.headers.get("allow")).toBe("GET, HEAD");
   });
 });
 

@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
 import { openDatabase } from "../db/client";
 import { exportEvents, ndjsonLine } from "../modules/export/service";
+import { callTypes } from "../modules/events/model";
 import { showLead } from "../modules/leads/service";
 import { TenantService } from "../modules/tenants/service";
 import { settingsPatchFromFlags } from "../modules/tenants/settings-flags";
@@ -25,7 +26,10 @@ Usage:
   inlet tenant set <id> [--rate-rps N] [--rate-eps N] [--ip-policy full|anonymize|drop] [--bots keep|flag|drop]
                    [--cors-origins https://a.example,https://b.example|*]
                                                 change a tenant's settings (a rate of 0: no limit; default: the server's)
-  inlet key create --tenant <id> [--admin]      create a write key (or an admin key)
+  inlet key create --tenant <id> [--server|--admin]
+                                                create a key, shown once: a write key (public, for browsers
+                                                and apps), a server key (secret, for backends: may merge
+                                                two identified leads) or an admin key (secret, reads data)
   inlet key list --tenant <id>                  list keys by prefix (JSON)
   inlet key revoke <key id or prefix>           revoke a key
   inlet lead show --tenant <id> <userId|email>  a lead: merged traits, linked visitors, counts (JSON)
@@ -38,7 +42,12 @@ Usage:
 Every command takes the configuration flags (e.g. --db <file>, --port <n>); see docs/operations.md.
 `;
 
+/** The command line is incomplete or unknown: the message and the usage, exit 2. */
 class UsageError extends Error {}
+/** A value given on the command line is invalid: one line, exit 2. */
+class InvalidValue extends Error {}
+/** The command could not be carried out (no such tenant...): one line, exit 1. */
+class CommandFailed extends Error {}
 
 const commandOptions = {
   tenant: { type: "string" },
@@ -46,6 +55,7 @@ const commandOptions = {
   until: { type: "string" },
   type: { type: "string" },
   admin: { type: "boolean" },
+  server: { type: "boolean" },
   "rate-rps": { type: "string" },
   "rate-eps": { type: "string" },
   "ip-policy": { type: "string" },
@@ -62,7 +72,7 @@ function print(value: unknown): void {
 function isoFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new UsageError(`--${name} must be an ISO date or time, got ${JSON.stringify(value)}.`);
+  if (Number.isNaN(ms)) throw new InvalidValue(`--${name} must be an ISO date or time, got ${JSON.stringify(value)}.`);
   return ms;
 }
 
@@ -148,7 +158,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return 0;
       case "key create": {
         const tenantId = need(values.tenant, "--tenant <id>");
-        print({ tenantId, ...tenants.createKey(tenantId, values.admin ? "admin" : "write") });
+        if (values.admin && values.server) throw new UsageError("A key is of one kind: give --server or --admin, not both.");
+        print({ tenantId, ...tenants.createKey(tenantId, values.admin ? "admin" : values.server ? "server" : "write") });
         return 0;
       }
       case "key list":
@@ -170,7 +181,10 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     if (command === "export") {
       const tenantId = need(values.tenant, "--tenant <id>");
-      if (!tenants.tenantExists(tenantId)) throw new UsageError(`No tenant with id ${tenantId}.`);
+      if (!tenants.tenantExists(tenantId)) throw new CommandFailed(`No tenant with id ${tenantId}.`);
+      if (values.type !== undefined && !(callTypes as string[]).includes(values.type)) {
+        throw new InvalidValue(`--type must be one of ${callTypes.join(", ")}, got ${JSON.stringify(values.type)}.`);
+      }
       await writeNdjson(
         exportEvents(database.db, {
           tenantId,
@@ -185,6 +199,10 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`inlet: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof InvalidValue) {
+      process.stderr.write(`inlet: ${error.message}\n`);
       return 2;
     }
     process.stderr.write(`inlet: ${(error as Error).message}\n`);

@@ -26,8 +26,11 @@ export const apiKeys = sqliteTable(
     tenantId: text("tenant_id")
       .notNull()
       .references(() => tenants.id),
-    /** 'write' keys can only ingest; 'admin' keys can read a tenant's data. */
-    kind: text("kind", { enum: ["write", "admin"] }).notNull().default("write"),
+    /**
+     * 'write' keys (public, in browsers) ingest; 'server' keys (secret, in backends) ingest and may
+     * merge two identified leads; 'admin' keys read a tenant's data.
+     */
+    kind: text("kind", { enum: ["write", "server", "admin"] }).notNull().default("write"),
     /** The first characters of the key, shown in listings so a person can tell keys apart. */
     prefix: text("prefix").notNull(),
     /** SHA-256 of the whole key, hex. The key itself is never stored. */

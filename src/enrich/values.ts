@@ -17,8 +17,10 @@ export function asNonEmptyString(value: unknown): string | undefined {
 
 /**
  * Server-derived fields overlaid with what the payload already says, key by key: the client knows
- * its own device better than our parser does. A payload value that is not an object (a malformed
- * `os: "iOS"`) is kept as sent rather than silently replaced: it is the client's data, not ours.
+ * its own device better than our parser does. An empty payload value (null or "", as in
+ * `os: {name: "", version: ""}`) says nothing and does not override what the server knows. A
+ * payload value that is not an object (a malformed `os: "iOS"`) is kept as sent rather than
+ * silently replaced: it is the client's data, not ours.
  */
 export function preferPayload(server: object, payload: unknown): unknown {
   if (payload === undefined || payload === null) return { ...server };
@@ -26,7 +28,8 @@ export function preferPayload(server: object, payload: unknown): unknown {
   if (fromPayload === undefined) return payload;
   const merged: PlainObject = { ...server };
   for (const key in fromPayload) {
-    if (fromPayload[key] !== undefined) merged[key] = fromPayload[key];
+    const value = fromPayload[key];
+    if (value !== undefined && value !== null && value !== "") merged[key] = value;
   }
   return merged;
 }

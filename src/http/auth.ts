@@ -1,7 +1,8 @@
 /**
  * Key authentication. The write key may come as `Authorization: Bearer <key>`,
  * `Authorization: Basic base64(<key>:)` (Segment's convention), `X-API-Key`, or a `writeKey`
- * field in the JSON body (sendBeacon cannot set headers). Every failure is the same 401, so the
+ * field in the JSON body (sendBeacon cannot set headers), or a `writeKey` query parameter
+ * (RudderStack's beacon transport). Every failure is the same 401, so the
  * answer never tells whether a tenant or key exists.
  */
 import { Elysia } from "elysia";
@@ -18,7 +19,8 @@ const MAX_KEY_LENGTH = 256;
 export interface ResolvedKey {
   keyId: string;
   tenantId: string;
-  kind: "write" | "admin";
+  /** write: public, in browsers; server: secret, in backends (ingests, may merge identified leads); admin: reads. */
+  kind: "write" | "server" | "admin";
   settings: EnrichSettings & RateLimitOverrides & { corsOrigins: readonly string[] };
 }
 
@@ -28,7 +30,7 @@ export interface KeyResolver {
 }
 
 /** The key a request carries, or null. */
-export function keyFromRequest(headers: Record<string, string | undefined>, body: unknown): string | null {
+export function keyFromRequest(headers: Record<string, string | undefined>, body: unknown, query?: Record<string, string | undefined>): string | null {
   const authorization = headers.authorization;
   if (authorization) {
     const space = authorization.indexOf(" ");
@@ -50,6 +52,8 @@ export function keyFromRequest(headers: Record<string, string | undefined>, body
     const writeKey = (body as { writeKey: unknown }).writeKey;
     if (typeof writeKey === "string" && writeKey.length > 0) return writeKey;
   }
+  const fromQuery = query?.writeKey;
+  if (typeof fromQuery === "string" && fromQuery.length > 0) return fromQuery;
   return null;
 }
 
@@ -75,10 +79,14 @@ function headerKey(request: Request): string | null {
   return keyFromRequest({ authorization: request.headers.get("authorization") ?? undefined, "x-api-key": request.headers.get("x-api-key") ?? undefined }, undefined);
 }
 
-/** The key resolved when it is a key of `kind`; else the failure is counted against the address and thrown. */
-function authenticate(keys: KeyResolver, key: string | null, kind: ResolvedKey["kind"], failure: () => ApiError, guard: AuthGuard | undefined, request: Request): ResolvedKey {
+/** The key kinds the ingestion routes take. */
+const INGESTING_KEYS: readonly ResolvedKey["kind"][] = ["write", "server"];
+const ADMIN_KEYS: readonly ResolvedKey["kind"][] = ["admin"];
+
+/** The key resolved when it is of one of `kinds`; else the failure is counted against the address and thrown. */
+function authenticate(keys: KeyResolver, key: string | null, kinds: readonly ResolvedKey["kind"][], failure: () => ApiError, guard: AuthGuard | undefined, request: Request): ResolvedKey {
   const resolved = key && key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
-  if (resolved && resolved.kind === kind) return resolved;
+  if (resolved && kinds.includes(resolved.kind)) return resolved;
   throw guard ? guard.failures.failed(guard.address(request), failure()) : failure();
 }
 
@@ -88,15 +96,15 @@ export interface AdminAuth {
 }
 
 const adminRequired = () =>
-  new ApiError(401, "unauthorized", "An admin key (ak_...) is required (Bearer, Basic or X-API-Key); write keys can only ingest.");
+  new ApiError(401, "unauthorized", "An admin key (ak_...) is required (Bearer, Basic or X-API-Key); write and server keys can only ingest.");
 
 /**
  * Key authentication as a named plugin with two route options.
  *
  * `{ writeKey: true }` (ingestion), in named steps before the body is validated, so a refused
- * request costs no validation or pipeline work: `authenticate` (a write key; admin keys are
- * secrets and are not accepted here, write keys are public in browsers and the two must not be
- * confused), `checkOrigin` (the tenant's allowed origins), `enforceRateLimit` (the tenant's
+ * request costs no validation or pipeline work: `authenticate` (a write key, public, in browsers,
+ * or a server key, secret, in backends; admin keys are secrets for reading and are not accepted
+ * here), `checkOrigin` (the tenant's allowed origins), `enforceRateLimit` (the tenant's
  * limits; a batch counts its items). The handler gets `auth`. No work before authentication: a
  * key in a header is resolved before the body is read (`keyBeforeBody`: an unknown one costs no
  * reading, decompressing or parsing), and an address over its failed-authentication limit is
@@ -110,7 +118,7 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
   /** Keys resolved from a header before the body was read. */
   const early = new WeakMap<Request, ResolvedKey>();
   const authenticated = new WeakMap<Request, ResolvedKey>();
-  type Step = (context: { headers: Record<string, string | undefined>; body: unknown; request: Request }) => void;
+  type Step = (context: { headers: Record<string, string | undefined>; body: unknown; query: Record<string, string | undefined>; request: Request }) => void;
 
   const keyBeforeBody = ({ request }: { request: Request }) => {
     const key = headerKey(request);
@@ -123,15 +131,18 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
     }
     // Nothing returned: the route's own parser reads the body next.
   };
-  const authenticateWriteKey: Step = ({ headers, body, request }) => {
+  const authenticateWriteKey: Step = ({ headers, body, query, request }) => {
     const known = early.get(request);
-    const resolved = known?.kind === "write" ? known : authenticate(keys, known ? null : keyFromRequest(headers, body), "write", unauthorized, guard, request);
+    const resolved = known && INGESTING_KEYS.includes(known.kind) ? known : authenticate(keys, known ? null : keyFromRequest(headers, body, query), INGESTING_KEYS, unauthorized, guard, request);
     requestInfo(request).tenantId = resolved.tenantId;
     authenticated.set(request, resolved);
   };
   const checkOrigin: Step = ({ headers, request }) => {
     const origin = headers.origin;
-    if (origin && !originAllowed(authenticated.get(request)!.settings.corsOrigins, origin)) {
+    const resolved = authenticated.get(request)!;
+    // A browser sends Origin; a server key seen there has leaked, and its power must not be used.
+    if (origin && resolved.kind === "server") throw new ApiError(403, "origin_not_allowed", "A server key is a secret for backends; browsers must use a write key.");
+    if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
       throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
     }
   };
@@ -141,7 +152,7 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
   };
   const authenticateAdminKey: Step = ({ request }) => {
     const known = early.get(request);
-    const resolved = known?.kind === "admin" ? known : authenticate(keys, known ? null : headerKey(request), "admin", adminRequired, guard, request);
+    const resolved = known?.kind === "admin" ? known : authenticate(keys, known ? null : headerKey(request), ADMIN_KEYS, adminRequired, guard, request);
     requestInfo(request).tenantId = resolved.tenantId;
     authenticated.set(request, resolved);
   };
@@ -150,8 +161,8 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
     writeKey: {
       transform: [authenticateWriteKey, checkOrigin, enforceRateLimit],
       resolve: ({ request }): { auth: TenantAuth } => {
-        const { tenantId, keyId, settings } = authenticated.get(request)!;
-        return { auth: { tenantId, keyId, settings } };
+        const { tenantId, keyId, settings, kind } = authenticated.get(request)!;
+        return { auth: { tenantId, keyId, settings, serverSide: kind === "server" } };
       },
     },
     adminKey: {

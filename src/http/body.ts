@@ -3,8 +3,8 @@
  * content type), read with a byte limit that is enforced while reading, never after buffering
  * an unbounded body. Invalid UTF-8 and invalid JSON are client errors.
  */
-import { ApiError, invalidRequest, payloadTooLarge } from "./errors";
-import { findJsonViolation } from "./json-limits";
+import { ApiError, invalidRequest, payloadTooLarge, unsupportedMediaType } from "./errors";
+import { findJsonViolation } from "../lib/json-limits";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -93,6 +93,7 @@ export function parseJsonBytes(bytes: Uint8Array): unknown {
  */
 export function jsonBody(limit: number, options: { separateItems?: string } = {}) {
   return async ({ request }: { request: Request }): Promise<unknown> => {
+    checkContentType(request.headers.get("content-type"));
     const value = parseJsonBytes(await readBodyLimited(request, limit));
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       throw invalidRequest("The request body must be a JSON object.");
@@ -101,4 +102,19 @@ export function jsonBody(limit: number, options: { separateItems?: string } = {}
     if (violation) throw invalidRequest(`The request body breaks a limit: ${violation.message} at ${violation.path}.`, [violation]);
     return value;
   };
+}
+
+/**
+ * The body is read as JSON whatever these say: real clients send JSON under each of them
+ * (sendBeacon and Segment's browser library: text/plain; rudder-sdk-node's gzip and `curl -d`:
+ * application/x-www-form-urlencoded; raw byte senders: application/octet-stream).
+ */
+const READ_AS_JSON = new Set(["", "application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]);
+
+/** A Content-Type that names some other format (XML, a form upload, an image...) is a 415. */
+export function checkContentType(header: string | null): void {
+  if (header === null) return;
+  const type = header.split(";")[0]!.trim().toLowerCase();
+  if (READ_AS_JSON.has(type) || type.endsWith("+json")) return;
+  throw unsupportedMediaType(type);
 }

@@ -3,9 +3,10 @@
  * where domain failures get their status codes: storage busy or at fault is a 503 with
  * Retry-After (the client retries; nothing was stored).
  */
-import { Elysia, ValidationError } from "elysia";
+import { Elysia, ValidationError, type TSchema } from "elysia";
 import { logger } from "../logger";
 import { StorageError } from "../pipeline/errors";
+import { humanErrors } from "../schema-errors";
 import { ApiError, errorBody, unavailable, type ErrorDetail } from "./errors";
 
 /** A failure as the client is told it: ApiErrors as they are, domain failures mapped. */
@@ -16,13 +17,7 @@ function asApiError(error: unknown): unknown {
 import { requestInfo } from "./request-context";
 
 function validationDetails(error: ValidationError): ErrorDetail[] {
-  const details: ErrorDetail[] = [];
-  for (const e of error.all) {
-    const path = typeof e.path === "string" ? e.path : "";
-    const message = e.message ?? e.summary ?? "Invalid value";
-    if (!details.some((d) => d.path === path && d.message === message)) details.push({ path, message });
-  }
-  return details;
+  return humanErrors(error.all as Iterable<{ path?: unknown; schema?: TSchema; value?: unknown }>);
 }
 
 export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error: raised, request, set }) => {
@@ -31,6 +26,10 @@ export const errorHandler = new Elysia({ name: "error-handler" }).onError({ as: 
   const error = asApiError(cause instanceof ApiError ? cause : raised);
   const requestId = requestInfo(request).id;
   const reply = (status: number, code: string, message: string, details: ErrorDetail[] = []) => {
+    // For the request's log line: why it failed, without asking the client.
+    const info = requestInfo(request);
+    info.errorCode = code;
+    info.errorPath = details[0]?.path;
     set.status = status;
     set.headers["content-type"] = "application/json";
     return errorBody(code, message, details, requestId);

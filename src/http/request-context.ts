@@ -10,6 +10,9 @@ export interface RequestInfo {
   id: string;
   start: number;
   tenantId?: string;
+  /** The error code of a failed request, and the first failing path of an invalid one (logged). */
+  errorCode?: string;
+  errorPath?: string;
 }
 
 const infos = new WeakMap<Request, RequestInfo>();
@@ -48,5 +51,7 @@ export const requestContext = new Elysia({ name: "request-context" })
       latencyMs: Math.round((performance.now() - info.start) * 100) / 100,
       tenantId: info.tenantId,
       requestId: info.id,
+      errorCode: info.errorCode,
+      errorPath: info.errorPath,
     });
   });

@@ -80,6 +80,12 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  private readonly identityConflicts = new Counter({
+    name: "inlet_identity_conflicts_total",
+    help: "Calls kept apart from another person's lead instead of merging two identified leads (a client-side key may not), by tenant and reason (same_email, alias, email_only)",
+    labelNames: ["tenant", "reason"] as const,
+    registers: [this.registry],
+  });
   private readonly rateLimited = new Counter({
     name: "inlet_rate_limited_requests_total",
     help: "Requests refused with 429 by a tenant's rate limit, by tenant",
@@ -174,6 +180,11 @@ export class Metrics {
   /** One call's outcome by tenant, type and status (the pipeline tells). */
   call(tenantId: string, type: string, status: string): void {
     this.events.inc({ tenant: tenantId, type: EVENT_TYPES.has(type) ? type : "unknown", status });
+  }
+
+  /** A call kept apart from another person's lead (the pipeline tells; src/pipeline/ports.ts). */
+  identityConflict(tenantId: string, reason: string): void {
+    this.identityConflicts.inc({ tenant: tenantId, reason });
   }
 
   /** One answered HTTP request. `route` must be a route template (bounded), never a raw path. */

@@ -1,18 +1,20 @@
 /**
- * The event pipeline, one straight path per call:
- *   validate → normalize → enrich → [writer transaction: dedupe → visitor → session → identity → insert → count in session] → commit
+ * The event pipeline, one straight path per call (validated before, by the events module's
+ * validateEvent): normalize → enrich → [writer transaction: dedupe → visitor → session → identity → insert → count in session] → commit
  * The bracketed steps run inside the group-commit writer, one call after another, so that the
  * state they share (sessions, leads) never races; the promise resolves only after the commit.
  */
 import type { PeerIp } from "../enrich/client-ip";
 import type { EnrichSettings } from "../enrich/settings";
 import { step, stepUnder, type Span } from "../observability/tracing";
-import type { CallType, CanonicalEvent, Envelope, ErrorDetail, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
+import type { CallType, CanonicalEvent, Envelope, ErrorDetail, IdentityConflict, IdentityConflictReason, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
 import { normalize } from "./normalize";
+import { isServerSideCall } from "./server-side";
 import type { CommitWriter, EventRepository, IdentityStep, VisitorRepository } from "./ports";
 import type { SessionTracker } from "./sessions";
 
 export type { Call, CallType, CanonicalEvent, Envelope, ErrorDetail, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
+import { rateLimitedLog } from "../logger";
 
 export interface RequestFacts {
   /** The socket peer's address, or its lookup (done only when an event needs it). */
@@ -30,13 +32,20 @@ export interface EnrichStep {
   }): { context: Record<string, unknown>; drop: boolean };
 }
 
-/** Told what was ingested: metrics count requests by version and calls by tenant, type and status. */
+/** Told what was ingested: metrics count requests by version, calls by tenant, type and status, and identity conflicts. */
 export interface IngestObserver {
   /** One request of `calls` calls, in payload version `schemaVersion` (null: none was named). */
   request(calls: number, schemaVersion: string | null): void;
   /** One call's outcome; `type` is "unknown" when it was rejected before its type was known. */
   call(tenantId: string, type: CallType | "unknown", status: ItemStatus): void;
+  /** A call kept apart from another person's lead (never its values: ids and reason only). */
+  identityConflict(tenantId: string, reason: IdentityConflictReason): void;
 }
+
+/** What a server-side library's request tells about the end user: nothing. */
+const SERVER_REQUEST: RequestFacts = { peerIp: null, header: () => null };
+/** Identity conflicts logged per minute at most (the metric counts every one). */
+const CONFLICT_LOG_LINES_PER_MINUTE = 20;
 
 /** Events of one request that get their own session and identity spans (a batch of 2,500 would bury the trace). */
 const TRACED_EVENTS_PER_REQUEST = 10;
@@ -62,9 +71,9 @@ export class Pipeline {
   async ingest(auth: TenantAuth, calls: Validated[], envelope: Envelope, facts: RequestFacts, schemaVersion: string | null = null): Promise<Outcome[]> {
     const outcomes: Outcome[] = new Array(calls.length);
     const tenant = { "inlet.tenant_id": auth.tenantId };
-    const valid = step("validate", (span) => this.validate(calls, envelope, outcomes, span), tenant);
+    const valid = step("normalize", (span) => this.normalize(calls, envelope, outcomes, span), tenant);
     const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span), tenant);
-    if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth.tenantId), tenant);
+    if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth), tenant);
     this.observe(auth.tenantId, calls, outcomes, schemaVersion);
     return outcomes;
   }
@@ -75,12 +84,17 @@ export class Pipeline {
     observer.request(calls.length, schemaVersion);
     for (let i = 0; i < outcomes.length; i++) {
       const validated = calls[i]!;
-      observer.call(tenantId, "call" in validated ? validated.call.type : "unknown", outcomes[i]!.status);
+      const outcome = outcomes[i]!;
+      observer.call(tenantId, "call" in validated ? validated.call.type : "unknown", outcome.status);
+      if (outcome.identityConflict) observer.identityConflict(tenantId, outcome.identityConflict.reason);
     }
   }
 
-  /** Normalizes each call; a call that fails is rejected with its reasons. */
-  private validate(calls: Validated[], envelope: Envelope, outcomes: Outcome[], span: Span | undefined): Indexed[] {
+  /**
+   * Rejects the calls validation refused, and turns the others into canonical events (ids as
+   * strings, event time corrected for clock skew); an impossible event time is rejected too.
+   */
+  private normalize(calls: Validated[], envelope: Envelope, outcomes: Outcome[], span: Span | undefined): Indexed[] {
     const valid: Indexed[] = [];
     for (let i = 0; i < calls.length; i++) {
       const validated = calls[i]!;
@@ -101,9 +115,11 @@ export class Pipeline {
     const accepted: Indexed[] = [];
     for (const item of valid) {
       const { event } = item;
-      const enriched = this.steps.enricher.enrich({ context: event.context, peerIp: facts.peerIp, header: facts.header, settings: auth.settings });
+      // A server-side library's request describes the backend, not the user (server-side.ts).
+      const request = isServerSideCall(event.context, auth.serverSide) ? SERVER_REQUEST : facts;
+      const enriched = this.steps.enricher.enrich({ context: event.context, peerIp: request.peerIp, header: request.header, settings: auth.settings });
       event.context = enriched.context;
-      if (enriched.drop) outcomes[item.index] = { messageId: event.messageId, status: "dropped" };
+      if (enriched.drop) outcomes[item.index] = withWarnings({ messageId: event.messageId, status: "dropped" }, event);
       else accepted.push(item);
     }
     span?.setAttributes({ "inlet.events": valid.length, "inlet.dropped": valid.length - accepted.length });
@@ -111,30 +127,37 @@ export class Pipeline {
   }
 
   /** Stores the accepted events in the next group commit; resolves after the COMMIT. */
-  private async commit(accepted: Indexed[], outcomes: Outcome[], schemaVersion: string | null, span: Span | undefined, tenantId: string): Promise<void> {
+  private async commit(accepted: Indexed[], outcomes: Outcome[], schemaVersion: string | null, span: Span | undefined, auth: TenantAuth): Promise<void> {
     const { writer } = this.steps;
     span?.setAttributes({ "inlet.events": accepted.length, "inlet.queue_depth": writer.queuedEvents });
     // One visitor's events are sessionized in timestamp order (stable for equal times).
     const ordered = accepted.length > 1 ? [...accepted].sort((a, b) => a.event.timestamp - b.event.timestamp) : accepted;
     const recorded = await writer.submit(ordered.length, () =>
-      ordered.map(({ event }, k) => this.record(tenantId, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
-      tenantId,
+      ordered.map(({ event }, k) => this.record(auth, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
+      auth.tenantId,
     );
-    for (let k = 0; k < ordered.length; k++) outcomes[ordered[k]!.index] = recorded[k]!;
+    for (let k = 0; k < ordered.length; k++) {
+      const outcome = recorded[k]!;
+      outcomes[ordered[k]!.index] = outcome;
+      if (outcome.identityConflict) logConflict(auth.tenantId, outcome.messageId!, outcome.identityConflict);
+    }
     // Read right after this commit settled: no other commit runs before this continuation.
     span?.setAttribute("inlet.group_size", writer.stats.lastCommitJobs);
   }
 
   /** Runs inside the writer's transaction; `span` is the request's commit span, when traced. */
-  private record(tenantId: string, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
+  private record(auth: TenantAuth, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
     const { events, visitors, sessions, identity } = this.steps;
-    if (events.exists(tenantId, event.messageId)) return { messageId: event.messageId, status: "duplicate" };
+    const { tenantId } = auth;
+    if (events.exists(tenantId, event.messageId)) return withWarnings({ messageId: event.messageId, status: "duplicate" }, event);
     const { visitor, created } = visitors.touch(tenantId, event);
     const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
-    const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor));
+    const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor, auth));
     const eventId = events.insert(tenantId, event, { visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId }, schemaVersion);
     sessions.recorded({ tenantId, visitorId: visitor.id, span: session, event, eventId, anonymous: lead.leadId === null, leadId: visitor.leadId });
-    return { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
+    const outcome: Outcome = { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
+    if (lead.conflict) outcome.identityConflict = lead.conflict;
+    return withWarnings(outcome, event);
   }
 }
 
@@ -142,6 +165,20 @@ export class Pipeline {
 interface Indexed {
   index: number;
   event: CanonicalEvent;
+}
+
+function withWarnings(outcome: Outcome, event: CanonicalEvent): Outcome {
+  if (event.warnings) outcome.warnings = event.warnings;
+  return outcome;
+}
+
+/**
+ * Identity conflicts are logged after their commit, with ids only: never the email or userIds
+ * that met. Bounded, since anyone holding a public write key can cause one per call.
+ */
+const conflictLog = rateLimitedLog("warn", CONFLICT_LOG_LINES_PER_MINUTE);
+function logConflict(tenantId: string, messageId: string, conflict: IdentityConflict): void {
+  conflictLog("identity conflict: kept apart from another person's lead", { tenantId, messageId, reason: conflict.reason, otherLeadId: conflict.otherLeadId });
 }
 
 function rejected(errors: ErrorDetail[], validated: Validated): Outcome {

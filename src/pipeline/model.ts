@@ -46,13 +46,30 @@ export type Validated = { call: Call } | { errors: ErrorDetail[]; messageId?: st
 /** accepted: stored; duplicate: its messageId was stored before; rejected: invalid; dropped: a bot, by the tenant's setting. */
 export type ItemStatus = "accepted" | "duplicate" | "rejected" | "dropped";
 
+/**
+ * Why a call was kept apart from another person's lead:
+ * - `same_email`: an identify gave its userId an email that a lead of another userId holds;
+ * - `alias`: an alias named, as previousId, another userId or a visitor linked to another userId's lead;
+ * - `email_only`: an identify without a userId gave the email of a lead that has a userId.
+ */
+export type IdentityConflictReason = "same_email" | "alias" | "email_only";
+export interface IdentityConflict {
+  reason: IdentityConflictReason;
+  /** The lead the call was kept apart from (never sent back to the caller). */
+  otherLeadId: string;
+}
+
 /** The answer for one call. */
 export interface Outcome {
   messageId?: string;
   status: ItemStatus;
   errors?: ErrorDetail[];
+  /** Values that could not be read and were replaced (the event was kept). */
+  warnings?: string[];
   leadId?: string | null;
   created?: boolean;
+  /** An identity conflict the call ran into; for operators (metrics, log, debugger), never for the caller. */
+  identityConflict?: IdentityConflict;
 }
 
 export interface CanonicalEvent {
@@ -73,16 +90,18 @@ export interface CanonicalEvent {
   receivedAt: number;
   /** page/screen name and category, group's groupId, alias's previousId. */
   extra?: Json;
+  /** Values that could not be read and were replaced (also in context.inlet.warnings). */
+  warnings?: string[];
 }
 
 /** What a request shares among its calls. */
 export interface Envelope {
   receivedAt: number;
   /** A batch's sentAt, applied to items that have none. */
-  sentAt?: string;
+  sentAt?: string | null;
   /** A batch's context, merged under each item's own. */
-  context?: Json;
-  integrations?: Json;
+  context?: Json | null;
+  integrations?: Json | null;
 }
 
 /** The tenant a request was authenticated for, with the settings the pipeline applies. */
@@ -90,4 +109,10 @@ export interface TenantAuth {
   tenantId: string;
   keyId: string;
   settings: EnrichSettings;
+  /**
+   * True when the call came with a server key: a secret held by the tenant's backend, never by a
+   * browser. Only such calls may merge two identified leads (see docs/identity.md), and their
+   * request describes the backend, not the user (server-side.ts).
+   */
+  serverSide: boolean;
 }

@@ -3,38 +3,33 @@
  * event, the batch's shared sentAt/context applied, and the client's clock skew corrected the
  * Segment way: timestamp = receivedAt − (sentAt − timestamp).
  *
- * It also refuses what the schema cannot express (docs/api.md, "Limits"): control characters in
- * ids and event names (invisible, they make ids that look equal but are not, and break logs),
- * and event times (after skew correction) before 2000 or more than a day in the future, which
- * are clock bugs; storing them would put the event outside every session and report. A refused
- * call is `rejected` on its own (a 400 for a single call, one rejected item in a batch).
+ * Timestamps are read in every ISO 8601 form client libraries emit (see readIsoTime; docs/api.md "What Inlet accepts"). One that
+ * cannot be read does not lose the event: it is stored at the server's time, with a warning in
+ * the answer and in `context.inlet.warnings`. An event time (after skew correction) before 2000
+ * or more than a day in the future is a clock bug and is refused: storing it would put the event
+ * outside every session and report. A refused call is `rejected` on its own.
  */
 import type { Call, CanonicalEvent, Envelope, ErrorDetail, Json } from "./model";
 
-const str = (v: string | number | undefined): string | undefined => (v === undefined ? undefined : String(v));
+/** An id as a string; null and "" are absent. */
+const str = (v: string | number | null | undefined): string | undefined => (v === undefined || v === null || v === "" ? undefined : String(v));
 
 /** The earliest event time accepted: 2000-01-01T00:00:00Z. */
 export const EARLIEST_EVENT_TIME = Date.UTC(2000, 0, 1);
 /** How far past its receipt an event's (corrected) time may lie. */
 export const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
 
-/** C0 and C1 control characters and DEL. */
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
-
 export function normalize(call: Call, envelope: Envelope): { event: CanonicalEvent } | { errors: ErrorDetail[] } {
-  const anonymousId = str(call.anonymousId);
-  const userId = str(call.userId);
-  if (anonymousId === undefined && userId === undefined) {
-    return { errors: [{ path: "/anonymousId", message: "Either userId or anonymousId is required" }] };
-  }
-  const controlErrors = controlCharacterErrors(call);
-  if (controlErrors.length > 0) return { errors: controlErrors };
-
-  const timeField = call.timestamp !== undefined ? "/timestamp" : "/originalTimestamp";
-  const clientTime = parseTime(call.timestamp ?? call.originalTimestamp);
-  const sentAt = parseTime(call.sentAt ?? envelope.sentAt);
-  if (clientTime === null) return { errors: [{ path: timeField, message: "Not a valid date and time" }] };
-  if (sentAt === null) return { errors: [{ path: "/sentAt", message: "Not a valid date and time" }] };
+  const warnings: string[] = [];
+  const read = (field: string, value: string | null | undefined): number | undefined => {
+    if (value === undefined || value === null) return undefined;
+    const ms = readIsoTime(value);
+    if (ms === null) warnings.push(`${field} ${JSON.stringify(value)} is not a readable ISO 8601 date and time; the server's time was used`);
+    return ms ?? undefined;
+  };
+  const timeField = call.timestamp != null ? "/timestamp" : "/originalTimestamp";
+  const clientTime = read(timeField.slice(1), call.timestamp ?? call.originalTimestamp);
+  const sentAt = read("sentAt", call.sentAt ?? envelope.sentAt);
   const { receivedAt } = envelope;
   let timestamp = clientTime ?? receivedAt;
   if (clientTime !== undefined && sentAt !== undefined) timestamp = receivedAt - (sentAt - clientTime);
@@ -45,34 +40,39 @@ export function normalize(call: Call, envelope: Envelope): { event: CanonicalEve
     return { errors: [{ path: timeField, message: "The event time (after clock-skew correction) is more than 24 hours in the future" }] };
   }
 
-  const context = envelope.context ? { ...envelope.context, ...call.context } : (call.context ?? {});
+  const context: Json = envelope.context ? { ...envelope.context, ...call.context } : { ...call.context };
+  if (warnings.length > 0) {
+    const inlet = context.inlet && typeof context.inlet === "object" && !Array.isArray(context.inlet) ? (context.inlet as Json) : {};
+    context.inlet = { ...inlet, warnings };
+  }
   const event: CanonicalEvent = {
     type: call.type,
     messageId: str(call.messageId) ?? crypto.randomUUID(),
-    anonymousId,
-    userId,
+    anonymousId: str(call.anonymousId),
+    userId: str(call.userId),
     context,
-    integrations: call.integrations ?? envelope.integrations,
+    integrations: call.integrations ?? envelope.integrations ?? undefined,
     timestamp,
     originalTimestamp: clientTime,
     sentAt,
     receivedAt,
   };
+  if (warnings.length > 0) event.warnings = warnings;
   switch (call.type) {
     case "track":
       event.event = call.event;
-      event.properties = call.properties;
+      event.properties = call.properties ?? undefined;
       break;
     case "identify":
-      event.traits = call.traits;
+      event.traits = call.traits ?? undefined;
       break;
     case "page":
     case "screen":
-      event.properties = call.properties;
+      event.properties = call.properties ?? undefined;
       event.extra = compact({ name: call.name, category: call.category });
       break;
     case "group":
-      event.traits = call.traits;
+      event.traits = call.traits ?? undefined;
       event.extra = { groupId: String(call.groupId) };
       break;
     case "alias":
@@ -82,29 +82,33 @@ export function normalize(call: Call, envelope: Envelope): { event: CanonicalEve
   return { event };
 }
 
-/** Milliseconds, undefined when absent, null when the string is no real date (e.g. month 13). */
-function parseTime(iso: string | undefined): number | undefined | null {
-  if (iso === undefined) return undefined;
-  const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? null : ms;
+/**
+ * An ISO 8601 date and time as client libraries write it, in milliseconds; null when unreadable.
+ * Read: date only, `T` or a space before the time, non-padded fields (`2015-2-02T0:30:8Z`), 0 to 9
+ * fractional digits (`.` or `,`), `Z`, `±hh`, `±hhmm` or `±hh:mm`, and no offset, which means UTC
+ * (.NET's DateTime of unspecified kind). Fields out of range (month 13, 31 February) are unreadable.
+ */
+export function readIsoTime(text: string): number | null {
+  const m = ISO_8601.exec(text.trim());
+  if (!m) return null;
+  const [, y, mo, d, h = "0", mi = "0", s = "0", fraction = "", zone = ""] = m;
+  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return null;
+  if (hour > 24 || minute > 59 || second > 60 || (hour === 24 && (minute > 0 || second > 0 || /[1-9]/.test(fraction)))) return null;
+  const ms = Number((fraction + "000").slice(0, 3));
+  // A leap second (:60) is read as the last millisecond of its minute.
+  let time = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59), second === 60 ? 999 : ms);
+  if (zone !== "" && zone.toUpperCase() !== "Z") {
+    const sign = zone[0] === "-" ? -1 : 1;
+    const digits = zone.slice(1).replace(":", "");
+    const offsetHours = Number(digits.slice(0, 2)), offsetMinutes = Number(digits.slice(2) || "0");
+    if (offsetHours > 23 || offsetMinutes > 59) return null;
+    time -= sign * (offsetHours * 60 + offsetMinutes) * 60_000;
+  }
+  return time;
 }
 
-/** The ids and names that must be free of control characters, by path. */
-function controlCharacterErrors(call: Call): ErrorDetail[] {
-  const fields: [string, unknown][] = [
-    ["/messageId", call.messageId],
-    ["/userId", call.userId],
-    ["/anonymousId", call.anonymousId],
-  ];
-  if (call.type === "track") fields.push(["/event", call.event]);
-  if (call.type === "group") fields.push(["/groupId", call.groupId]);
-  if (call.type === "alias") fields.push(["/previousId", call.previousId]);
-  const errors: ErrorDetail[] = [];
-  for (const [path, value] of fields) {
-    if (typeof value === "string" && CONTROL_CHARACTER.test(value)) errors.push({ path, message: "Control characters are not allowed" });
-  }
-  return errors;
-}
+const ISO_8601 = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:[.,](\d{0,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
 
 function compact(o: Json): Json | undefined {
   const out: Json = {};

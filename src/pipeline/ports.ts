@@ -3,7 +3,7 @@
  * bun:sqlite; the pipeline never knows which implementation runs. Every method of a repository
  * runs inside a `CommitWriter` job, so in the writer's transaction.
  */
-import type { CanonicalEvent } from "./model";
+import type { CanonicalEvent, IdentityConflict } from "./model";
 
 /** The events table: dedupe by (tenant, messageId) and insert. */
 export interface EventRepository {
@@ -29,11 +29,19 @@ export interface VisitorRepository {
 export interface IdentityOutcome {
   leadId: string | null;
   created?: boolean;
+  /** Set when the call would have merged two identified leads and the rules kept them apart. */
+  conflict?: IdentityConflict;
 }
 
-/** Identity resolution and the identity links: which lead an event belongs to. */
+/** What the identity rules may believe of a call. */
+export interface CallTrust {
+  /** A server key sent it: it may merge two leads that each have their own userId. */
+  serverSide: boolean;
+}
+
+/** Identity resolution and the identity links: which lead an event belongs to (rules: identity-rules.ts). */
 export interface IdentityStep {
-  resolve(tenantId: string, event: CanonicalEvent, visitor: VisitorRef): IdentityOutcome;
+  resolve(tenantId: string, event: CanonicalEvent, visitor: VisitorRef, trust: CallTrust): IdentityOutcome;
 }
 
 /** A session row's moving numbers. */

@@ -85,10 +85,10 @@ const only = (spans: ReceivedSpan[], name: string) => {
 };
 
 describe("tracing (OTLP exporter configured)", () => {
-  test("a track request continues the incoming traceparent; auth, validate, enrich and commit (with the tenant id) are child spans, session and identity run under commit", async () => {
+  test("a track request continues the incoming traceparent; auth, normalize, enrich and commit (with the tenant id) are child spans, session and identity run under commit", async () => {
     const res = await post("/v1/events/track", { event: "Signed Up", anonymousId: "a-1" }, { traceparent: traceparent(TRACE_ID) });
     expect(res.status).toBe(200);
-    const spans = await trace(TRACE_ID, ["auth", "validate", "enrich", "commit", "session", "identity"]);
+    const spans = await trace(TRACE_ID, ["auth", "normalize", "enrich", "commit", "session", "identity"]);
 
     const root = spans.find((s) => s.parentSpanId === PARENT_SPAN_ID)!;
     expect(root.name).toBe("POST /v1/events/track");
@@ -98,8 +98,8 @@ describe("tracing (OTLP exporter configured)", () => {
       "http.request.method": "POST",
       "http.response.status_code": 200,
     });
-    for (const name of ["auth", "validate", "enrich", "commit"]) expect(descends(spans, only(spans, name), root)).toBe(true);
-    for (const name of ["validate", "enrich", "commit"]) expect(only(spans, name).attributes["inlet.tenant_id"]).toBe(tenantId);
+    for (const name of ["auth", "normalize", "enrich", "commit"]) expect(descends(spans, only(spans, name), root)).toBe(true);
+    for (const name of ["normalize", "enrich", "commit"]) expect(only(spans, name).attributes["inlet.tenant_id"]).toBe(tenantId);
 
     const commit = only(spans, "commit");
     expect(commit.attributes).toMatchObject({ "inlet.tenant_id": tenantId, "inlet.events": 1 });
@@ -108,10 +108,10 @@ describe("tracing (OTLP exporter configured)", () => {
     expect(commit.attributes["inlet.queue_depth"]).toBe(0);
     expect(only(spans, "session").parentSpanId).toBe(commit.spanId);
     expect(only(spans, "identity").parentSpanId).toBe(commit.spanId);
-    expect(only(spans, "validate").attributes).toMatchObject({ "inlet.events": 1, "inlet.rejected": 0 });
+    expect(only(spans, "normalize").attributes).toMatchObject({ "inlet.events": 1, "inlet.rejected": 0 });
   });
 
-  test("a batch's spans count its events: rejected ones in validate, stored ones in commit", async () => {
+  test("a batch's spans count its events: rejected ones in normalize, stored ones in commit", async () => {
     const traceId = "1bf7651916cd43dd8448eb211c80319d";
     const res = await post(
       "/v1/events/batch",
@@ -127,7 +127,7 @@ describe("tracing (OTLP exporter configured)", () => {
     );
     expect(res.status).toBe(200);
     const spans = await trace(traceId, ["commit", "identity"]);
-    expect(only(spans, "validate").attributes).toMatchObject({ "inlet.events": 4, "inlet.rejected": 1 });
+    expect(only(spans, "normalize").attributes).toMatchObject({ "inlet.events": 4, "inlet.rejected": 1 });
     const commit = only(spans, "commit");
     expect(commit.attributes["inlet.events"]).toBe(3);
     await receiver.waitFor(() => receiver.spans.filter((s) => s.parentSpanId === commit.spanId && s.name === "session").length === 3);
@@ -255,7 +255,7 @@ describe("shutdown", () => {
       lateServer.proc.kill("SIGTERM");
       expect(await lateServer.proc.exited).toBe(0);
       const names = lateReceiver.spans.filter((s) => s.traceId === traceId).map((s) => s.name);
-      for (const name of ["validate", "enrich", "commit", "session"]) expect(names).toContain(name);
+      for (const name of ["normalize", "enrich", "commit", "session"]) expect(names).toContain(name);
       expect(lateReceiver.spans.some((s) => s.traceId === traceId && s.parentSpanId === PARENT_SPAN_ID)).toBe(true);
     } finally {
       lateServer.proc.kill();

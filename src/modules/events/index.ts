@@ -1,40 +1,33 @@
 /**
  * The ingestion endpoints. Each answers 200 only after its events are committed to SQLite.
  *
- * The same handlers serve three sets of paths (see src/app.ts): Inlet's own (`/v1/events/track`
- * ...), the Segment HTTP Tracking API's (`/v1/track`, `/v1/batch`, `/v1/import` ...) and the short
- * ones Segment's browser library posts to (`/t`, `/i`, `/p`, `/s`, `/g`, `/a`, `/b`).
+ * The same handlers serve several sets of paths (see src/app.ts): Inlet's own (`/v1/events/track`
+ * ...), the Segment HTTP Tracking API's (`/v1/track`, `/v1/batch`, `/v1/import` ...), the short
+ * ones Segment's libraries post to (`/t`, `/i`, `/p`, `/s`, `/g`, `/a`, `/b`, at the root and
+ * under `/v1`), and RudderStack's beacon batch path. Every event goes through one validation
+ * function (service.ts), whichever path it came by.
  */
 import { Elysia } from "elysia";
 import type { keyAuth } from "../../http/auth";
 import { jsonBody } from "../../http/body";
-import { findJsonViolation } from "../../http/json-limits";
-import { ErrorBody, invalidRequest } from "../../http/errors";
-import type { Outcome, Pipeline, RequestFacts, TenantAuth, Validated } from "../../pipeline";
+import { errorResponses, invalidRequest } from "../../http/errors";
+import type { Outcome, Pipeline, RequestFacts, TenantAuth } from "../../pipeline";
+import { t, type Static } from "elysia";
 import {
   BatchRequest,
   BatchResponse,
   callSchemas,
+  compileCallSchemas,
   IdentifyResponse,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
   MAX_EVENT_BYTES,
   TrackResponse,
-  messageIdOf,
-  validateCall,
-  type Call,
   type CallType,
   type ItemResult,
 } from "./model";
-import {
-  CURRENT_VERSION,
-  deprecationNotice,
-  resolveVersion,
-  upgradeToCurrent,
-  VERSION_HEADER,
-  versionModels,
-  type SchemaVersion,
-} from "./versions";
+import { validateEvent } from "./service";
+import { CURRENT_VERSION, deprecationNotice, resolveVersion, VERSION_HEADER, versionModels, type SchemaVersion } from "./versions";
 
 export interface EventsDeps {
   /** The key-auth plugin (src/http/auth.ts): routes take `{ writeKey: true }`. */
@@ -44,7 +37,7 @@ export interface EventsDeps {
   peerIp: (request: Request) => string | null;
 }
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody };
+const errors = errorResponses(400, 401, 403, 413, 415, 429, 503);
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 
 /** A byte limit as the documentation writes it. */
@@ -59,9 +52,13 @@ const descriptions: Record<CallType, { summary: string; description: string }> =
   identify: {
     summary: "Identify a user",
     description:
-      "A Segment identify call. Creates or updates the lead (keyed by userId, else by email), merges traits (newer timestamp wins, null removes), and links the visitor (anonymousId) to the lead; the visitor's earlier events are attributed to it.",
+      "A Segment identify call. Creates or updates the lead (keyed by userId, else by email), merges traits (newer time wins, a time past receipt counts as the receipt; null removes), and links the visitor (anonymousId) to the lead; the visitor's earlier events are attributed to it. An email that another userId's lead has merges the two only with a server key (sk_).",
   },
-  alias: { summary: "Alias a previous id to a user", description: "Links previousId (an anonymousId or an earlier userId) to userId; two leads become one." },
+  alias: {
+    summary: "Alias a previous id to a user",
+    description:
+      "Links previousId (an anonymousId or an earlier userId) to userId; two leads become one. Merging two leads that each have a userId takes a server key (sk_): with a write key they are kept apart.",
+  },
   page: { summary: "Record a page view", description: "A Segment page call: name, category, properties (url, path, referrer, title...)." },
   screen: { summary: "Record a screen view", description: "A Segment screen call (mobile apps): name, category, properties." },
   group: { summary: "Associate a user with a group", description: "A Segment group call: groupId and traits; the group becomes the lead's account." },
@@ -72,41 +69,34 @@ const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of an
 /**
  * The payload version (Inlet-Version header) as a route option, `{ payloadVersion: true }`:
  * unknown is a 400; deprecated answers with Deprecation/Sunset headers and a warning in the body.
- * On a single-call route an older payload is validated against its own schema and upgraded
- * before the route's (current) schema validates it; a batch leaves that to each item. Runs after
- * key auth (whose route option comes first), before validation.
+ * The payload itself is read in its version by validateEvent (service.ts). Runs after key auth
+ * (whose route option comes first), before the handler.
  */
 const payloadVersion = new Elysia({ name: "payload-version" }).model(versionModels()).macro({
   payloadVersion: {
-    // Arrow functions: Elysia's static analysis (Sucrose) misreads a minified method here.
-    transform: (context: { headers: Record<string, string | undefined>; set: { headers: Record<string, unknown> }; request: Request; route: string; body: unknown }) => {
-      const version = resolveVersion(context.headers[VERSION_HEADER]);
-      const notice = deprecationNotice(version);
-      if (notice) Object.assign(context.set.headers, notice.headers);
-      versions.set(context.request, { schemaVersion: version, warnings: notice ? [notice.warning] : undefined });
-      const type = singleCallRoutes.get(context.route);
-      if (type === undefined) return;
-      const upgraded = upgradeToCurrent(context.body, type, version);
-      if ("errors" in upgraded) throw invalidRequest(`The event does not match version ${version.id}.`, upgraded.errors);
-      context.body = upgraded.value;
+    // An arrow function: Elysia's static analysis (Sucrose) misreads a minified method here.
+    resolve: ({ headers, set }: { headers: Record<string, string | undefined>; set: { headers: Record<string, unknown> } }) => {
+      const schemaVersion = resolveVersion(headers[VERSION_HEADER]);
+      const notice = deprecationNotice(schemaVersion);
+      if (notice) Object.assign(set.headers, notice.headers);
+      return { schemaVersion, warnings: notice ? [notice.warning] : undefined };
     },
-    resolve: ({ request }: { request: Request }) => versions.get(request)!,
   },
 });
-const versions = new WeakMap<Request, { schemaVersion: SchemaVersion; warnings: string[] | undefined }>();
-/** Route (its full path) → the call type it takes, for the single-call routes. */
-const singleCallRoutes = new Map<string, CallType>();
 
 /**
- * The three sets of paths the ingestion endpoints answer on (see the file's comment). Each path
- * is written out, not built in a loop: the exported App type then holds every route with its
- * body, and typed clients (eden) check calls at compile time.
+ * Every path the ingestion endpoints answer on (see the file's comment). Each path is written
+ * out, not built in a loop: the exported App type then holds every route with its body, and
+ * typed clients (eden) check calls at compile time.
  */
 export function eventsController(deps: EventsDeps) {
+  compileCallSchemas();
   return new Elysia({ name: "events" })
     .use(specRoutes(deps, "/v1/events", { tag: "Events" }))
     .use(specRoutes(deps, "/v1", { tag: "Segment compatibility" }).post("/import", ingestBatch(deps), batchRoute("/import")))
-    .use(analyticsNextRoutes(deps));
+    .use(shortRoutes(deps, ""))
+    .use(shortRoutes(deps, "/v1"))
+    .use(rudderBeaconRoutes(deps));
 }
 
 interface RouteDoc {
@@ -117,7 +107,6 @@ interface RouteDoc {
 
 /** Inlet's own paths (`/v1/events/track` ...) and the Segment HTTP Tracking API's (`/v1/track` ...). */
 function specRoutes<const Prefix extends "/v1/events" | "/v1">(deps: EventsDeps, prefix: Prefix, doc: RouteDoc) {
-  track(prefix, { track: "/track", identify: "/identify", alias: "/alias", page: "/page", screen: "/screen", group: "/group" });
   return new Elysia({ prefix, tags: [doc.tag] })
     .use(deps.auth)
     .use(payloadVersion)
@@ -130,11 +119,14 @@ function specRoutes<const Prefix extends "/v1/events" | "/v1">(deps: EventsDeps,
     .post("/batch", ingestBatch(deps), batchRoute("/batch", doc));
 }
 
-/** Where Segment's browser library (analytics-next) posts: the first letter of the type, and /b for batches. */
-function analyticsNextRoutes(deps: EventsDeps) {
+/**
+ * The short paths: the first letter of the type, and /b for batches. Segment's browser libraries
+ * post to `<apiHost>/t` ..., and analytics-swift, analytics-kotlin and Analytics-CSharp to
+ * `<apiHost>/b`; apiHost is the host alone or the host with `/v1` (Segment's proxy setup).
+ */
+function shortRoutes<const Prefix extends "" | "/v1">(deps: EventsDeps, prefix: Prefix) {
   const doc = { tag: "Segment compatibility", hide: true };
-  track("", { track: "/t", identify: "/i", alias: "/a", page: "/p", screen: "/s", group: "/g" });
-  return new Elysia({ tags: [doc.tag] })
+  return new Elysia({ prefix, tags: [doc.tag] })
     .use(deps.auth)
     .use(payloadVersion)
     .post("/t", ingestOne(deps, "track"), singleRoute("track", doc))
@@ -146,9 +138,13 @@ function analyticsNextRoutes(deps: EventsDeps) {
     .post("/b", ingestBatch(deps), batchRoute("/b", doc));
 }
 
-/** Remembers which call type each single-call route takes (the payload-version upgrade needs it). */
-function track(prefix: string, paths: Record<CallType, string>): void {
-  for (const [type, path] of Object.entries(paths)) singleCallRoutes.set(prefix + path, type as CallType);
+/** RudderStack's beacon transport (rudder-sdk-js): a text/plain batch, the write key in the query string. */
+function rudderBeaconRoutes(deps: EventsDeps) {
+  const doc = { tag: "RudderStack compatibility", hide: true };
+  return new Elysia({ prefix: "/beacon/v1", tags: [doc.tag] })
+    .use(deps.auth)
+    .use(payloadVersion)
+    .post("/batch", ingestBatch(deps), batchRoute("/batch", doc));
 }
 
 /** What a handler reads of its context (Elysia's, with the auth and version route options resolved). */
@@ -167,39 +163,46 @@ function requestFacts(peerIp: EventsDeps["peerIp"], request: Request): RequestFa
 }
 
 /** A single call: 200 once committed; a rejected call is a 400 with its reasons. */
-async function ingestCall({ pipeline, peerIp }: EventsDeps, type: CallType, { body, auth, request, schemaVersion }: IngestContext<object>): Promise<Outcome> {
-  const call = { ...body, type } as Call;
-  const [outcome] = await pipeline.ingest(auth, [{ call }], { receivedAt: Date.now() }, requestFacts(peerIp, request), schemaVersion.id);
-  if (outcome!.status === "rejected") throw invalidRequest("The event is invalid.", outcome!.errors);
-  return outcome!;
+async function ingestCall({ pipeline, peerIp }: EventsDeps, type: CallType, { body, auth, request, schemaVersion, warnings }: IngestContext<unknown>) {
+  const validated = validateEvent(body, type, schemaVersion);
+  const [outcome] = await pipeline.ingest(auth, [validated], { receivedAt: Date.now() }, requestFacts(peerIp, request), schemaVersion.id);
+  if (outcome!.status === "rejected") {
+    throw invalidRequest(schemaVersion === CURRENT_VERSION ? "The event is invalid." : `The event does not match version ${schemaVersion.id}.`, outcome!.errors);
+  }
+  const allWarnings = [...(warnings ?? []), ...(outcome!.warnings ?? [])];
+  return { outcome: outcome!, answer: { success: true, messageId: outcome!.messageId!, status: outcome!.status, warnings: allWarnings.length > 0 ? allWarnings : undefined } };
 }
 
 function ingestOne(deps: EventsDeps, type: Exclude<CallType, "identify" | "alias">) {
-  return async (context: IngestContext<object>) => {
-    const outcome = await ingestCall(deps, type, context);
-    return { success: true, messageId: outcome.messageId!, status: outcome.status, warnings: context.warnings };
-  };
+  return async (context: IngestContext<unknown>) => (await ingestCall(deps, type, context)).answer;
 }
 
 /** identify and alias also answer the lead. */
 function ingestIdentifying(deps: EventsDeps, type: "identify" | "alias") {
-  return async (context: IngestContext<object>) => {
-    const outcome = await ingestCall(deps, type, context);
-    return { success: true, messageId: outcome.messageId!, status: outcome.status, warnings: context.warnings, leadId: outcome.leadId ?? null, created: outcome.created ?? false };
+  return async (context: IngestContext<unknown>) => {
+    const { outcome, answer } = await ingestCall(deps, type, context);
+    return { ...answer, leadId: outcome.leadId ?? null, created: outcome.created ?? false };
   };
 }
 
 /** identify and alias answer the lead; the other calls only their status. */
 const responses = { track: TrackResponse, identify: IdentifyResponse, alias: IdentifyResponse, page: TrackResponse, screen: TrackResponse, group: TrackResponse } as const;
 
+/**
+ * The body's type for typed clients, checked by nothing at run time: validateEvent (service.ts)
+ * validates every event the same way, single call or batch item, null and empty ids included.
+ */
+const typedBody = <T extends CallType>(type: T) => t.Unsafe<Static<(typeof callSchemas)[T]>>(t.Unknown());
+
 function singleRoute<T extends CallType>(type: T, doc: RouteDoc) {
   return {
     writeKey: true,
     payloadVersion: true,
     parse: jsonBody(MAX_EVENT_BYTES),
-    body: callSchemas[type],
+    body: typedBody(type),
     response: { 200: responses[type], ...errors },
-    detail: { ...descriptions[type], security, hide: doc.hide },
+    // The schema the OpenAPI document shows (the body above is for types only).
+    detail: { ...descriptions[type], security, hide: doc.hide, requestBody: requestBodyOf(callSchemas[type]) },
   } as const;
 }
 
@@ -210,7 +213,7 @@ function ingestBatch({ pipeline, peerIp }: EventsDeps) {
         { path: "/batch", message: `Expected at most ${MAX_BATCH_EVENTS} items` },
       ]);
     }
-    const calls: Validated[] = body.batch.map((item) => validateBatchItem(item, schemaVersion));
+    const calls = body.batch.map((item) => validateEvent(item, undefined, schemaVersion));
     const outcomes = await pipeline.ingest(
       auth,
       calls,
@@ -226,7 +229,7 @@ function batchRoute(path: string, doc: RouteDoc = { tag: "Segment compatibility"
   return {
     writeKey: true,
     payloadVersion: true,
-    // Items are checked against the JSON limits one by one (validateBatchItem): a hostile item is rejected alone.
+    // Items are checked against the JSON limits one by one (validateEvent): a hostile item is rejected alone.
     parse: jsonBody(MAX_BATCH_BYTES, { separateItems: "batch" }),
     body: BatchRequest,
     response: { 200: BatchResponse, ...errors },
@@ -234,29 +237,15 @@ function batchRoute(path: string, doc: RouteDoc = { tag: "Segment compatibility"
   } as const;
 }
 
-/**
- * A batch item: over MAX_EVENT_BYTES it is rejected alone; otherwise validated against its type's schema
- * in the request's payload version, upgraded to the current version, and validated again.
- */
-function validateBatchItem(item: unknown, version: SchemaVersion): Validated {
-  // First: the JSON limits (depth, keys, string lengths, prototype keys), before anything walks the item.
-  const violation = findJsonViolation(item);
-  if (violation) return { errors: [violation], messageId: messageIdOf(item) };
-  const bytes = Buffer.byteLength(JSON.stringify(item) ?? "");
-  if (bytes > MAX_EVENT_BYTES) {
-    return { errors: [{ path: "", message: `The event is ${bytes} bytes; at most ${MAX_EVENT_BYTES} are allowed` }], messageId: messageIdOf(item) };
-  }
-  if (version === CURRENT_VERSION) return validateCall(item);
-  const type = item && typeof item === "object" ? (item as { type?: unknown }).type : undefined;
-  if (typeof type !== "string" || !(type in callSchemas)) return validateCall(item);
-  const upgraded = upgradeToCurrent(item, type as CallType, version);
-  if ("errors" in upgraded) return { errors: upgraded.errors, messageId: messageIdOf(item) };
-  return validateCall(upgraded.value);
+/** The OpenAPI request body of an event route: JSON, or the same as text/plain (sendBeacon). */
+function requestBodyOf(schema: object) {
+  return { required: true, content: { "application/json": { schema }, "text/plain": { schema } } };
 }
 
 function toItemResult(outcome: Outcome): ItemResult {
   const result: ItemResult = { status: outcome.status };
   if (outcome.messageId !== undefined) result.messageId = outcome.messageId;
   if (outcome.errors) result.errors = outcome.errors;
+  if (outcome.warnings) result.warnings = outcome.warnings;
   return result;
 }

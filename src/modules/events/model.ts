@@ -5,6 +5,7 @@
 import { t, type Static, type TSchema } from "elysia";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import type { ErrorDetail } from "../../pipeline/model";
+import { humanErrors } from "../../schema-errors";
 
 /** Segment's per-event limit; a larger event is rejected. */
 export const MAX_EVENT_BYTES = 32 * 1024;
@@ -14,37 +15,51 @@ export const MAX_BATCH_BYTES = 500 * 1024;
 export const MAX_BATCH_EVENTS = 2500;
 
 const Id = t.String({ minLength: 1, maxLength: 255 });
-/** Segment libraries send ids as strings; some callers send numbers, which are kept as strings. */
-const UserId = t.Union([Id, t.Number()], { description: "The user's id in your database" });
-const IsoTime = t.String({ format: "date-time", maxLength: 64, examples: ["2026-11-27T10:00:00.000Z"] });
+/**
+ * An id that may be absent: Segment and RudderStack clients send `null` (analytics-next, classic
+ * analytics.js, analytics-python, Analytics.NET) or `""` (rudder-sdk-js) for the id they do not
+ * have; both mean absent. Numbers are kept as strings.
+ */
+const OptionalId = (description: string) =>
+  t.Optional(t.Union([t.String({ maxLength: 255 }), t.Number(), t.Null()], { description: `${description}; null or "" mean absent` }));
+/**
+ * An ISO 8601 date and time in any form client libraries emit (no offset means UTC, non-padded
+ * fields, 0 to 9 fractional digits). One that cannot be read does not reject the event: it is
+ * stored at the server's time with a warning (see docs/api.md).
+ */
+const IsoTime = t.Optional(t.Union([t.String({ maxLength: 64 }), t.Null()], { example: "2026-11-27T10:00:00.000Z" }));
 const JsonObject = t.Record(t.String(), t.Unknown());
+/** An optional object; null means absent. */
+const OptionalObject = (description?: string) => t.Optional(t.Union([JsonObject, t.Null()], description ? { description } : {}));
+/** An optional name; null means absent. */
+const OptionalName = t.Optional(t.Union([t.String({ maxLength: 200 }), t.Null()]));
 
-/** Fields every call has. */
+/** Fields every call has. `null` in any of them means absent. */
 const common = {
-  userId: t.Optional(UserId),
-  anonymousId: t.Optional(t.Union([Id, t.Number()], { description: "A pseudo-unique id of the browser or device" })),
-  messageId: t.Optional(t.Union([Id, t.Number()], { description: "Unique per event; a repeat is acknowledged and not stored twice" })),
-  context: t.Optional(JsonObject),
-  integrations: t.Optional(JsonObject),
-  timestamp: t.Optional(IsoTime),
-  originalTimestamp: t.Optional(IsoTime),
-  sentAt: t.Optional(IsoTime),
+  userId: OptionalId("The user's id in your database"),
+  anonymousId: OptionalId("A pseudo-unique id of the browser or device"),
+  messageId: OptionalId("Unique per event; a repeat is acknowledged and not stored twice"),
+  context: OptionalObject(),
+  integrations: OptionalObject(),
+  timestamp: IsoTime,
+  originalTimestamp: IsoTime,
+  sentAt: IsoTime,
   /** For sendBeacon and Segment's browser library, which cannot set headers. */
-  writeKey: t.Optional(t.String({ maxLength: 256 })),
+  writeKey: t.Optional(t.Union([t.String({ maxLength: 256 }), t.Null()])),
 };
 
 export const TrackCall = t.Object(
   {
     type: t.Optional(t.Literal("track")),
-    event: t.String({ minLength: 1, maxLength: 200, description: "The action the user performed", examples: ["Order Completed"] }),
-    properties: t.Optional(JsonObject),
+    event: t.String({ minLength: 1, maxLength: 200, description: "The action the user performed", example: "Order Completed" }),
+    properties: OptionalObject(),
     ...common,
   },
   {
     description: "A Segment track call",
     // Segment clients send more top-level fields (channel, version, _metadata...): allowed, not stored.
     additionalProperties: true,
-    examples: [
+    example:
       {
         event: "Order Completed",
         anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11",
@@ -52,11 +67,13 @@ export const TrackCall = t.Object(
         context: { page: { url: "https://shop.example/checkout?utm_source=newsletter&utm_medium=email" } },
         timestamp: "2026-11-27T10:00:00.000Z",
       },
-    ],
   },
 );
 
-/** Free-form traits; `email`, when present, must be an email address (or null to remove it). */
+/**
+ * Free-form traits; `email`, when present, must be an email address (or null to remove it).
+ * `traits: null` means absent, like every top-level null (the events service removes them first).
+ */
 const Traits = t.Object(
   { email: t.Optional(t.Union([t.String({ format: "email", maxLength: 320 }), t.Null()])) },
   { additionalProperties: true, description: "Free-form; null removes a trait" },
@@ -64,34 +81,50 @@ const Traits = t.Object(
 
 export const IdentifyCall = t.Object(
   { type: t.Optional(t.Literal("identify")), traits: t.Optional(Traits), ...common },
-  { description: "A Segment identify call", additionalProperties: true },
+  {
+    description: "A Segment identify call",
+    additionalProperties: true,
+    example: { userId: "user-4711", anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", traits: { email: "grace@example.com", name: "Grace Hopper", plan: "pro" } },
+  },
 );
 
-/** page and screen calls: a view, named and categorised (screen is the mobile apps' page). */
-function viewCall<const Type extends "page" | "screen">(type: Type, description: string) {
-  return t.Object(
-    {
-      type: t.Optional(t.Literal(type)),
-      name: t.Optional(t.String({ maxLength: 200 })),
-      category: t.Optional(t.String({ maxLength: 200 })),
-      properties: t.Optional(JsonObject),
-      ...common,
-    },
-    { description, additionalProperties: true },
-  );
-}
+/** Page and screen calls have the same fields. */
+const viewFields = (type: "page" | "screen") => ({
+  type: t.Optional(t.Literal(type)),
+  name: OptionalName,
+  category: OptionalName,
+  properties: OptionalObject(),
+  ...common,
+});
 
-export const PageCall = viewCall("page", "A Segment page call");
-export const ScreenCall = viewCall("screen", "A Segment screen call");
+export const PageCall = t.Object(viewFields("page"), {
+  description: "A Segment page call",
+  additionalProperties: true,
+  example: { anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", name: "Pricing", properties: { url: "https://shop.example/pricing", path: "/pricing", title: "Pricing" } },
+});
+
+export const ScreenCall = t.Object(viewFields("screen"), {
+  description: "A Segment screen call",
+  additionalProperties: true,
+  example: { anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", name: "Checkout", category: "Shop" },
+});
 
 export const GroupCall = t.Object(
-  { type: t.Optional(t.Literal("group")), groupId: t.Union([Id, t.Number()]), traits: t.Optional(JsonObject), ...common },
-  { description: "A Segment group call", additionalProperties: true },
+  { type: t.Optional(t.Literal("group")), groupId: t.Union([Id, t.Number()]), traits: OptionalObject(), ...common },
+  {
+    description: "A Segment group call",
+    additionalProperties: true,
+    example: { userId: "user-4711", groupId: "acme", traits: { name: "Acme Inc.", employees: 120 } },
+  },
 );
 
 export const AliasCall = t.Object(
-  { type: t.Optional(t.Literal("alias")), previousId: t.Union([Id, t.Number()]), ...common, userId: UserId },
-  { description: "A Segment alias call", additionalProperties: true },
+  { type: t.Optional(t.Literal("alias")), previousId: t.Union([Id, t.Number()]), ...common, userId: t.Union([Id, t.Number()], { description: "The user's id in your database" }) },
+  {
+    description: "A Segment alias call",
+    additionalProperties: true,
+    example: { userId: "user-4711", previousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11" },
+  },
 );
 
 export type TrackCall = Static<typeof TrackCall>;
@@ -126,12 +159,22 @@ export const BatchRequest = t.Object(
     batch: t.Array(t.Unknown({ description: "A track, identify, page, screen, group or alias call with its `type`" }), {
       description: `At most ${MAX_BATCH_EVENTS} calls; each is validated on its own`,
     }),
-    sentAt: t.Optional(IsoTime),
-    context: t.Optional(JsonObject),
-    integrations: t.Optional(JsonObject),
-    writeKey: t.Optional(t.String({ maxLength: 256 })),
+    sentAt: IsoTime,
+    context: OptionalObject("Merged under each call's own context"),
+    integrations: OptionalObject(),
+    writeKey: t.Optional(t.Union([t.String({ maxLength: 256 }), t.Null()])),
   },
-  { description: "A Segment batch: calls of any type, each with a `type` field", additionalProperties: true },
+  {
+    description: "A Segment batch: calls of any type, each with a `type` field",
+    additionalProperties: true,
+    example:
+      {
+        batch: [
+          { type: "page", anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", name: "Pricing", properties: { path: "/pricing" } },
+          { type: "track", anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", event: "Plan Selected", properties: { plan: "pro" } },
+        ],
+      },
+  },
 );
 export type BatchRequest = Static<typeof BatchRequest>;
 
@@ -139,8 +182,8 @@ export const EventStatus = t.Union([t.Literal("accepted"), t.Literal("duplicate"
   description: "accepted: stored; duplicate: this messageId was already stored; rejected: invalid (see errors); dropped: a bot, by the tenant's setting",
 });
 
-/** Present when the request used a deprecated payload version (see the Inlet-Version header). */
-const Warnings = t.Optional(t.Array(t.String(), { description: "Deprecation warnings" }));
+/** Present when the request used a deprecated payload version, or a value was read with a fallback (an unreadable timestamp). */
+const Warnings = t.Optional(t.Array(t.String(), { description: "Deprecation warnings, and values Inlet could not read and replaced (also stored in context.inlet.warnings)" }));
 
 export const TrackResponse = t.Object({
   success: t.Boolean(),
@@ -153,7 +196,9 @@ export const IdentifyResponse = t.Object({
   success: t.Boolean(),
   messageId: t.String(),
   status: EventStatus,
-  leadId: t.Union([t.String(), t.Null()], { description: "The lead (known person); null for an identify with neither userId nor email" }),
+  leadId: t.Union([t.String(), t.Null()], {
+    description: "The lead (known person) of the identity the call claims (its userId, else its email); null when the call reached no lead (e.g. neither userId nor email)",
+  }),
   created: t.Boolean({ description: "true when this call created the lead, false when it updated one" }),
   warnings: Warnings,
 });
@@ -162,6 +207,7 @@ export const ItemResult = t.Object({
   messageId: t.Optional(t.String()),
   status: EventStatus,
   errors: t.Optional(t.Array(t.Object({ path: t.String(), message: t.String() }))),
+  warnings: Warnings,
 });
 export type ItemResult = Static<typeof ItemResult>;
 
@@ -172,43 +218,20 @@ export const BatchResponse = t.Object({
 });
 
 const compiled = new Map<TSchema, TypeCheck<TSchema>>();
-/** Failing paths reported per call: enough to fix it, bounded for a hostile one. */
-const MAX_ERRORS_PER_CALL = 20;
-
-/** Every failing path of `value` against `schema` (at most MAX_ERRORS_PER_CALL), with the schema compiled once. */
-export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
+function compiledCheck(schema: TSchema): TypeCheck<TSchema> {
   let check = compiled.get(schema);
   if (!check) compiled.set(schema, (check = TypeCompiler.Compile(schema)));
+  return check;
+}
+
+/** Every failing path of `value` against `schema`, one human message each, with the schema compiled once. */
+export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
+  const check = compiledCheck(schema);
   if (check.Check(value)) return [];
-  const errors: ErrorDetail[] = [];
-  for (const error of check.Errors(value)) {
-    errors.push({ path: error.path, message: error.message });
-    if (errors.length >= MAX_ERRORS_PER_CALL) break;
-  }
-  return errors;
+  return humanErrors(check.Errors(value));
 }
 
-/** The messageId a (possibly invalid) call names, to report it beside the call's errors. */
-export function messageIdOf(value: unknown): string | undefined {
-  const id = value && typeof value === "object" ? (value as { messageId?: unknown }).messageId : undefined;
-  return typeof id === "string" || typeof id === "number" ? String(id).slice(0, 255) : undefined;
-}
-
-/**
- * Validates one call of a batch against the schema of its `type` (or `expected` for the
- * single-call endpoints), returning the call or every failing path.
- */
-export function validateCall(value: unknown, expected?: CallType): { call: Call } | { errors: ErrorDetail[]; messageId?: string } {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return { errors: [{ path: "", message: "Expected an object" }] };
-  }
-  const messageId = messageIdOf(value);
-  const rawType = (value as { type?: unknown }).type;
-  const type = (expected ?? rawType) as CallType;
-  if (!expected && (typeof rawType !== "string" || !(rawType in callSchemas))) {
-    return { errors: [{ path: "/type", message: `Expected one of ${callTypes.join(", ")}` }], messageId };
-  }
-  const errors = schemaErrors(callSchemas[type], value);
-  if (errors.length > 0) return { errors, messageId };
-  return { call: { ...(value as object), type } as Call };
+/** Compiles the call schemas now (at start), so that the first requests do not wait for it. */
+export function compileCallSchemas(): void {
+  for (const schema of Object.values(callSchemas)) compiledCheck(schema);
 }

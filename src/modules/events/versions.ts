@@ -25,7 +25,8 @@ export interface SchemaVersion {
 }
 
 const Id = t.String({ minLength: 1, maxLength: 255 });
-const IsoTime = t.String({ format: "date-time", maxLength: 64 });
+/** Read like the current version's timestamps (see normalize.ts readIsoTime). */
+const IsoTime = t.String({ maxLength: 64 });
 const JsonObject = t.Record(t.String(), t.Unknown());
 
 /** The first design's field names: visitorId, eventName, props. Only track and identify existed. */

@@ -20,7 +20,10 @@ export function healthController(deps: ReadinessDeps) {
         return result;
       },
       {
-        response: { 200: ReadinessBody, 503: ReadinessBody },
+        response: {
+          200: ReadinessBody,
+          503: t.Object({ ready: t.Boolean({ example: false }), checks: t.Record(t.String(), t.Boolean(), { example: { database: true, writer: false } }) }, { description: "Not ready: a check failed (see checks)" }),
+        },
         detail: { summary: "Readiness: the database is migrated and writable, with free space and no storage fault" },
       },
     );

@@ -13,7 +13,7 @@ import { Elysia, t } from "elysia";
 import { TrustedProxies } from "../../enrich";
 import { normalizeIp } from "../../enrich/ip-address";
 import type { AuthGuard } from "../../http/auth";
-import { ErrorBody, unauthorized } from "../../http/errors";
+import { errorResponses, unauthorized } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 
 export interface SegmentSettingsDeps {
@@ -92,7 +92,7 @@ export function segmentSettingsController({ keys, publicUrl, trustProxy, peerIp,
     },
     {
       params: t.Object({ writeKey: t.String({ maxLength: 256 }) }),
-      response: { 200: t.Object({ integrations: t.Record(t.String(), t.Unknown()) }, { additionalProperties: true }), 401: ErrorBody, 429: ErrorBody },
+      response: { 200: t.Object({ integrations: t.Record(t.String(), t.Unknown()) }, { additionalProperties: true }), ...errorResponses(401, 429) },
       detail: {
         summary: "Settings for Segment's browser library",
         description:

@@ -4,7 +4,7 @@
  */
 import { Elysia } from "elysia";
 import type { keyAuth } from "../../http/auth";
-import { ErrorBody, invalidRequest } from "../../http/errors";
+import { errorResponses, invalidRequest } from "../../http/errors";
 import type { BusinessStats } from "../../observability/business";
 import { StatsQuery, StatsResponse } from "./model";
 import { tenantStats } from "./service";
@@ -26,7 +26,7 @@ export function statsController({ auth, business }: StatsDeps) {
     {
       adminKey: true,
       query: StatsQuery,
-      response: { 200: StatsResponse, 400: ErrorBody, 401: ErrorBody },
+      response: { 200: StatsResponse, ...errorResponses(400, 401) },
       detail: {
         summary: "A tenant's business metrics",
         description:

@@ -7,8 +7,12 @@ import type { Db } from "../../db/client";
 import { apiKeys, tenants } from "../../db/schema";
 import { parseSettings, type TenantSettings } from "./settings";
 
-export type KeyKind = "write" | "admin";
-const KEY_PREFIX: Record<KeyKind, string> = { write: "wk_", admin: "ak_" };
+/**
+ * write: public (ships in web pages), ingests; server: secret (a tenant's backend), ingests and
+ * may merge two identified leads; admin: secret, reads the tenant's data.
+ */
+export type KeyKind = "write" | "server" | "admin";
+const KEY_PREFIX: Record<KeyKind, string> = { write: "wk_", server: "sk_", admin: "ak_" };
 /** Characters of the key kept in clear: the kind marker and 8 random characters. */
 const VISIBLE = 11;
 
