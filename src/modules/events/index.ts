@@ -12,6 +12,7 @@ import type { keyAuth } from "../../http/auth";
 import { jsonBody } from "../../http/body";
 import { errorResponses, invalidRequest } from "../../http/errors";
 import type { Outcome, Pipeline, RequestFacts, TenantAuth } from "../../pipeline";
+import { Kind } from "@sinclair/typebox";
 import { t, type Static } from "elysia";
 import {
   BatchRequest,
@@ -189,10 +190,11 @@ function ingestIdentifying(deps: EventsDeps, type: "identify" | "alias") {
 const responses = { track: TrackResponse, identify: IdentifyResponse, alias: IdentifyResponse, page: TrackResponse, screen: TrackResponse, group: TrackResponse } as const;
 
 /**
- * The body's type for typed clients, checked by nothing at run time: validateEvent (service.ts)
- * validates every event the same way, single call or batch item, null and empty ids included.
+ * The route's body: the call's schema as typed clients and the OpenAPI document see it, but of
+ * TypeBox's kind Unknown, so that Elysia checks nothing at run time. validateEvent (service.ts)
+ * validates every event the one way, single call or batch item, nulls and empty ids included.
  */
-const typedBody = <T extends CallType>(type: T) => t.Unsafe<Static<(typeof callSchemas)[T]>>(t.Unknown());
+const typedBody = <T extends CallType>(type: T) => t.Unsafe<Static<(typeof callSchemas)[T]>>({ ...callSchemas[type], [Kind]: "Unknown" });
 
 function singleRoute<T extends CallType>(type: T, doc: RouteDoc) {
   return {
@@ -201,7 +203,6 @@ function singleRoute<T extends CallType>(type: T, doc: RouteDoc) {
     parse: jsonBody(MAX_EVENT_BYTES),
     body: typedBody(type),
     response: { 200: responses[type], ...errors },
-    // The schema the OpenAPI document shows (the body above is for types only).
     detail: { ...descriptions[type], security, hide: doc.hide, requestBody: requestBodyOf(callSchemas[type]) },
   } as const;
 }
