@@ -41,7 +41,7 @@ const database = openDatabase(config.db, { synchronous: config.synchronous });
 const services = createServices(config, database);
 const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
 const tenant = services.tenants.createTenant("bench");
-const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId) };
+const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId), serverSide: false };
 const app = createApp(services);
 
 /** Templates "<User-Agent>\t<JSON with {{MID}} and {{NEW}}>", split for fast filling. */
@@ -143,7 +143,7 @@ if (!Number.isNaN(http)) print(`HTTP share of a track request (track - write pat
 print(`user agent cache: ${JSON.stringify(services.enricher.stats().userAgent)}; writer commits: ${services.writer.stats.commits}; session cache hit rate: ${(services.sessions.hits / (services.sessions.hits + services.sessions.misses)).toFixed(3)}`);
 print(JSON.stringify({ bench: "handle", logLevel, requests: perRound * rounds, concurrency, median: Object.fromEntries(phases.map((p) => [p.name, Math.round(median(p.cpuUs) * 10) / 10])) }));
 
-services.writer.close();
+await services.writer.close();
 services.enricher.close();
 await checkpointer.stop();
 database.close();

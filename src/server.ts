@@ -30,6 +30,9 @@ const TRACE_FLUSH_TIMEOUT_MS = 2_000;
 /** Starting failed for a reason the operator can fix (the message says which). */
 export class ServeError extends Error {}
 
+/** Stopping lost something acknowledged (the cause says what and why); the process exits non-zero. */
+export class ShutdownError extends Error {}
+
 export function startServer(config: Config, options: ServiceOptions = {}): RunningServer {
   logger.setLevel(config.logLevel);
   const database = openDatabase(config.db, { synchronous: config.synchronous });
@@ -71,13 +74,18 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
     stopping ??= (async () => {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([Promise.all([server.stop(false), metricsApp?.server?.stop(false)]), deadline]);
-      services.writer.close();
+      // What could not be written is reported after everything else is closed: the rest still closes.
+      const unwritten = await services.writer.close().then(
+        () => null,
+        (error: unknown) => error,
+      );
       services.enricher.close();
       stopHeapPacer();
       await checkpointer.stop();
       database.close();
       // Last: the spans of the final requests and commits have ended by now.
       await flushTracing(TRACE_FLUSH_TIMEOUT_MS);
+      if (unwritten !== null) throw new ShutdownError("stopped, but acknowledged data could not be written", { cause: unwritten });
       logger.info("stopped");
       logger.flush();
     })();
@@ -86,7 +94,7 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
   return { url: server.url, port: server.port!, metricsUrl: metricsApp?.server?.url ?? null, services, app: app!, stop };
 }
 
-/** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0. */
+/** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0 (1 when the stop lost something). */
 export function serveForever(config: Config): void {
   const running = startServer(config);
   const onSignal = (signal: string) => {

@@ -11,7 +11,9 @@ const newDb = () => {
   dirs.push(dir);
   return join(dir, "nested", "inlet.db");
 };
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 describe("starting the server", () => {
   test("first start on an empty database applies migrations, uses WAL, and prints a demo key once", async () => {

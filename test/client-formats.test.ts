@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
-import { exportEvents, startTestServer, type TestServer } from "./helpers/server";
+import { cli, exportEvents, startTestServer, type TestServer } from "./helpers/server";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -261,5 +261,21 @@ describe("the tolerant reader's limits", () => {
     expect(stored!.context.ip).toBe("203.0.113.9");
     expect(stored!.context.userAgent).toBe(CHROME_UA);
     expect(stored!.context.browser.name).toBe("Chrome");
+  });
+
+  test("a call made with a server key takes neither the peer address nor the request's user agent, whatever its library", async () => {
+    const tenant = server.tenant("server-key");
+    const created = await cli(["key", "create", "--tenant", tenant.tenantId, "--server"], { INLET_DB: server.dbPath });
+    const serverKey = JSON.parse(created.stdout).key as string;
+    const call = (messageId: string, key: string) =>
+      server.post("/v1/track", { event: "Backend", userId: "u", messageId, context: { library: { name: "my-own-http-client" } } }, { key, headers: { "user-agent": CHROME_UA } });
+    expect((await call("sk-1", serverKey)).status).toBe(200);
+    expect((await call("wk-1", tenant.writeKey)).status).toBe(200);
+    const byId = Object.fromEntries((await exportEvents(server.dbPath, tenant.tenantId)).map((event) => [event.messageId, event]));
+    expect(byId["sk-1"]!.context.ip).toBeUndefined();
+    expect(byId["sk-1"]!.context.userAgent).toBeUndefined();
+    // The same call with the public write key is a browser's or an app's: it takes both.
+    expect(byId["wk-1"]!.context.ip).toBeDefined();
+    expect(byId["wk-1"]!.context.userAgent).toBe(CHROME_UA);
   });
 });

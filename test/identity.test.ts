@@ -22,6 +22,8 @@ const query = (sql: string, ...params: string[]) => {
   }
 };
 const ts = (iso: string) => new Date(iso).toISOString();
+/** A server key (secret, for backends) of the tenant: the only client-side way to merge two identified leads. */
+const serverKey = (tenantId: string) => server.running.services.tenants.createKey(tenantId, "server").key;
 
 describe("identify", () => {
   test("creates the lead, then updates it; the answer says which", async () => {
@@ -94,15 +96,16 @@ describe("identify", () => {
     expect(bobLead.visitors[0].unlinkedAt).toBeNull();
   });
 
-  test("two leads with the same email are merged into the first, with a record, links and events re-pointed", async () => {
+  test("with a server key, two leads with the same email are merged into the first, with a record, links and events re-pointed", async () => {
     const t = server.tenant("i6");
+    const backend = serverKey(t.tenantId);
     const first = (await (await identify(t.writeKey, { userId: "crm-1", anonymousId: "laptop", traits: { email: "sam@example.com", role: "cto" } })).json()).leadId;
     await server.track({ event: "On laptop", anonymousId: "laptop" }, { key: t.writeKey });
     const second = (await (await identify(t.writeKey, { userId: "app-9", anonymousId: "phone", traits: { name: "Sam" } })).json()).leadId;
     await server.track({ event: "On phone", anonymousId: "phone" }, { key: t.writeKey });
     expect(second).not.toBe(first);
     // The app user turns out to have the same email: one person.
-    const merged = await (await identify(t.writeKey, { userId: "app-9", anonymousId: "phone", traits: { email: "SAM@example.com" } })).json();
+    const merged = await (await identify(backend, { userId: "app-9", anonymousId: "phone", traits: { email: "SAM@example.com" } })).json();
     expect(merged.leadId).toBe(first);
     const lead = await leadShow(t.tenantId, "app-9");
     expect(lead.leadId).toBe(first);
@@ -116,7 +119,7 @@ describe("identify", () => {
     expect(merges).toHaveLength(1);
   });
 
-  test("a changed email moves the lead: found by the new one, not the old; only the new one merges", async () => {
+  test("a changed email moves the lead: found by the new one, not the old; only the new one merges (server key)", async () => {
     const t = server.tenant("i6b");
     const lee = (await (await identify(t.writeKey, { userId: "lee", traits: { email: "lee@old.example", plan: "free" } })).json()).leadId;
     // Same email again (only another trait changes), then a new email.
@@ -127,7 +130,7 @@ describe("identify", () => {
     expect(await leadShow(t.tenantId, "lee@old.example")).toBeNull();
     const other = (await (await identify(t.writeKey, { userId: "someone", traits: { email: "lee@old.example" } })).json()).leadId;
     expect(other).not.toBe(lee);
-    const again = (await (await identify(t.writeKey, { userId: "lee-2", traits: { email: "lee@new.example" } })).json()).leadId;
+    const again = (await (await identify(serverKey(t.tenantId), { userId: "lee-2", traits: { email: "lee@new.example" } })).json()).leadId;
     expect(again).toBe(lee);
     // The merge took lee-2's newer email spelling (newer values win).
     expect((await leadShow(t.tenantId, "lee")).traits).toMatchObject({ email: "lee@new.example", plan: "pro" });
@@ -141,7 +144,7 @@ describe("identify", () => {
     expect((await leadShow(t.tenantId, "kim")).userId).toBe("kim");
   });
 
-  test("alias links an anonymous previousId, and merges a previous userId's lead", async () => {
+  test("alias links an anonymous previousId, and (server key) merges a previous userId's lead", async () => {
     const t = server.tenant("i8");
     await server.track({ event: "Before signup", anonymousId: "anon-z" }, { key: t.writeKey });
     const aliased = await (await server.post("/v1/events/alias", { previousId: "anon-z", userId: "zoe" }, { key: t.writeKey })).json();
@@ -154,7 +157,7 @@ describe("identify", () => {
     expect(later.find((e) => e.event === "After alias")!.leadId).toBe(aliased.leadId);
 
     const old = (await (await identify(t.writeKey, { userId: "zoe-old-id", traits: { legacy: true } })).json()).leadId;
-    await server.post("/v1/events/alias", { previousId: "zoe-old-id", userId: "zoe" }, { key: t.writeKey });
+    await server.post("/v1/events/alias", { previousId: "zoe-old-id", userId: "zoe" }, { key: serverKey(t.tenantId) });
     const lead = await leadShow(t.tenantId, "zoe-old-id");
     expect(lead.leadId).toBe(aliased.leadId);
     expect(lead.traits).toMatchObject({ legacy: true });

@@ -185,7 +185,9 @@ window.queued = function () {
   const queued = async (p: Page, prefix = "") =>
     ((await p.evaluate(() => (window as any).queued())) as { id: string; name: string }[]).filter((e) => e.name.startsWith(prefix)).map((e) => e.id);
   const track = (p: Page, names: string[]) =>
-    p.evaluate((names) => names.forEach((n) => (window as any).inlet.track(n, { e2e: true })), names);
+    p.evaluate((names) => {
+      for (const n of names) (window as any).inlet.track(n, { e2e: true });
+    }, names);
   const anonymousId = (p: Page) => p.evaluate(() => (window as any).inlet.user().anonymousId as string);
   /** Every event of one visitor in the export, once it holds at least `n`. */
   const storedFor = (aid: string, n: number) =>

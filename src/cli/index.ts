@@ -26,7 +26,10 @@ Usage:
   inlet tenant set <id> [--rate-rps N] [--rate-eps N] [--ip-policy full|anonymize|drop] [--bots keep|flag|drop]
                    [--cors-origins https://a.example,https://b.example|*]
                                                 change a tenant's settings (a rate of 0: no limit; default: the server's)
-  inlet key create --tenant <id> [--admin]      create a write key (or an admin key)
+  inlet key create --tenant <id> [--server|--admin]
+                                                create a key, shown once: a write key (public, for browsers
+                                                and apps), a server key (secret, for backends: may merge
+                                                two identified leads) or an admin key (secret, reads data)
   inlet key list --tenant <id>                  list keys by prefix (JSON)
   inlet key revoke <key id or prefix>           revoke a key
   inlet lead show --tenant <id> <userId|email>  a lead: merged traits, linked visitors, counts (JSON)
@@ -52,6 +55,7 @@ const commandOptions = {
   until: { type: "string" },
   type: { type: "string" },
   admin: { type: "boolean" },
+  server: { type: "boolean" },
   "rate-rps": { type: "string" },
   "rate-eps": { type: "string" },
   "ip-policy": { type: "string" },
@@ -91,9 +95,10 @@ async function writeNdjson(rows: Iterable<unknown>): Promise<void> {
 }
 
 export async function runCli(argv: string[]): Promise<number> {
-  let parsed;
+  const parse = () => parseArgs({ args: argv, options: { ...configFlagOptions(), ...commandOptions }, allowPositionals: true, strict: true });
+  let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parseArgs({ args: argv, options: { ...configFlagOptions(), ...commandOptions }, allowPositionals: true, strict: true });
+    parsed = parse();
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
     return 2;
@@ -153,7 +158,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return 0;
       case "key create": {
         const tenantId = need(values.tenant, "--tenant <id>");
-        print(tenants.createKey(tenantId, values.admin ? "admin" : "write"));
+        if (values.admin && values.server) throw new UsageError("A key is of one kind: give --server or --admin, not both.");
+        print(tenants.createKey(tenantId, values.admin ? "admin" : values.server ? "server" : "write"));
         return 0;
       }
       case "key list":

@@ -26,8 +26,11 @@ export const apiKeys = sqliteTable(
     tenantId: text("tenant_id")
       .notNull()
       .references(() => tenants.id),
-    /** 'write' keys can only ingest; 'admin' keys can read a tenant's data. */
-    kind: text("kind", { enum: ["write", "admin"] }).notNull().default("write"),
+    /**
+     * 'write' keys (public, in browsers) ingest; 'server' keys (secret, in backends) ingest and may
+     * merge two identified leads; 'admin' keys read a tenant's data.
+     */
+    kind: text("kind", { enum: ["write", "server", "admin"] }).notNull().default("write"),
     /** The first characters of the key, shown in listings so a person can tell keys apart. */
     prefix: text("prefix").notNull(),
     /** SHA-256 of the whole key, hex. The key itself is never stored. */
@@ -73,7 +76,7 @@ export const sessions = sqliteTable(
     /**
      * The lead the session's anonymous events belong to: set when its visitor is first linked to
      * a lead (instead of rewriting each anonymous event), or at start when the visitor is known.
-     * An event's lead is its own lead_id, else its session's (src/pipeline/identity.ts).
+     * An event's lead is its own lead_id, else its session's (src/db/sqlite/identity.ts).
      */
     leadId: text("lead_id"),
     /** How many of event_count were stored anonymous (lead_id null): they count for lead_id. */

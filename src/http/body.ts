@@ -4,7 +4,7 @@
  * an unbounded body. Invalid UTF-8 and invalid JSON are client errors.
  */
 import { ApiError, invalidRequest, payloadTooLarge, unsupportedMediaType } from "./errors";
-import { findJsonViolation } from "./json-limits";
+import { findJsonViolation } from "../lib/json-limits";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 

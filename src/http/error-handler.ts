@@ -1,9 +1,20 @@
-/** Maps every failure to the one error format; internals never reach the client. */
+/**
+ * Maps every failure to the one error format; internals never reach the client. The one place
+ * where domain failures get their status codes: storage busy or at fault is a 503 with
+ * Retry-After (the client retries; nothing was stored).
+ */
 import { Elysia, ValidationError, type TSchema } from "elysia";
 import { logger } from "../logger";
+import { StorageError } from "../pipeline/errors";
 import { humanErrors } from "../schema-errors";
-import { ApiError, errorBody, type ErrorDetail } from "./errors";
+import { ApiError, errorBody, unavailable, type ErrorDetail } from "./errors";
 import { requestInfo } from "./request-context";
+
+/** A failure as the client is told it: ApiErrors as they are, domain failures mapped. */
+function asApiError(error: unknown): unknown {
+  if (error instanceof StorageError) return unavailable(error.message, error.retryAfter);
+  return error;
+}
 
 function validationDetails(error: ValidationError): ErrorDetail[] {
   return humanErrors(error.all as Iterable<{ path?: unknown; schema?: TSchema; value?: unknown }>);
@@ -22,7 +33,7 @@ export interface Failure {
 export function describeFailure(code: string | number, raised: unknown, request: Request): Failure | null {
   // Elysia wraps what a body parser throws in a ParseError; ours are ApiErrors with their own status.
   const cause = code === "PARSE" ? (raised as Error).cause : undefined;
-  const error = cause instanceof ApiError ? cause : raised;
+  const error = asApiError(cause instanceof ApiError ? cause : raised);
   const reply = (status: number, code: string, message: string, details: ErrorDetail[] = []): Failure => ({ status, code, message, details });
 
   if (error instanceof ApiError) return { ...reply(error.status, error.code, error.message, error.details), retryAfter: error.retryAfter };

@@ -37,7 +37,7 @@ export function fallback(routes: () => readonly RouteLike[]) {
       throw methodNotAllowed(request.method, path, allowed);
     }
     throw new ApiError(404, "not_found", `No route for ${request.method} ${path}.`);
-  }, { detail: { hide: true } });
+  }, { detail: { hide: true }, parse: "none" });
 }
 
 /** `/v1/projects/:writeKey/settings` → a pattern matching its paths. */

@@ -5,28 +5,21 @@
  * state they share (sessions, leads) never races; the promise resolves only after the commit.
  */
 import type { PeerIp } from "../enrich/client-ip";
-import type { ErrorDetail } from "../http/errors";
-import type { ItemResult } from "../modules/events/model";
-import type { TenantSettings } from "../modules/tenants/settings";
-import type { EventStore } from "./events-store";
-import { normalize, type CanonicalEvent, type Envelope } from "./normalize";
-import type { SessionTracker } from "./sessions";
-import { isServerSideCall } from "./server-side";
-import type { VisitorStore } from "./visitors";
-import type { GroupCommitWriter } from "./writer";
-import type { Call } from "../modules/events/model";
+import type { EnrichSettings } from "../enrich/settings";
 import { step, stepUnder, type Span } from "../observability/tracing";
+import type { CallType, CanonicalEvent, Envelope, ErrorDetail, IdentityConflict, IdentityConflictReason, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
+import { normalize } from "./normalize";
+import { isServerSideCall } from "./server-side";
+import type { CommitWriter, EventRepository, IdentityStep, VisitorRepository } from "./ports";
+import type { SessionTracker } from "./sessions";
+
+export type { Call, CallType, CanonicalEvent, Envelope, ErrorDetail, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
+import { rateLimitedLog } from "../logger";
 
 export interface RequestFacts {
   /** The socket peer's address, or its lookup (done only when an event needs it). */
   peerIp: PeerIp;
   header: (name: string) => string | null;
-}
-
-export interface TenantAuth {
-  tenantId: string;
-  keyId: string;
-  settings: TenantSettings;
 }
 
 /** The enrichment step's contract (src/enrich implements it). */
@@ -35,33 +28,24 @@ export interface EnrichStep {
     context: Record<string, unknown> | undefined;
     peerIp: PeerIp;
     header: (name: string) => string | null;
-    settings: TenantSettings;
+    settings: EnrichSettings;
   }): { context: Record<string, unknown>; drop: boolean };
 }
 
-/** The identity step's contract: which lead an event belongs to (src/pipeline/identity.ts). */
-export interface IdentityStep {
-  resolve(tenantId: string, event: CanonicalEvent, visitor: { id: string; leadId: string | null }): IdentityOutcome;
-}
-export interface IdentityOutcome {
-  leadId: string | null;
-  created?: boolean;
-}
-
-export type Validated = { call: Call } | { errors: ErrorDetail[]; messageId?: string };
-
-export interface Outcome extends ItemResult {
-  leadId?: string | null;
-  created?: boolean;
-}
-
-/** Told the outcome of every ingestion request (metrics count them by tenant, type and status). */
+/** Told what was ingested: metrics count requests by version, calls by tenant, type and status, and identity conflicts. */
 export interface IngestObserver {
-  ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[], schemaVersion: string | null): void;
+  /** One request of `calls` calls, in payload version `schemaVersion` (null: none was named). */
+  request(calls: number, schemaVersion: string | null): void;
+  /** One call's outcome; `type` is "unknown" when it was rejected before its type was known. */
+  call(tenantId: string, type: CallType | "unknown", status: ItemStatus): void;
+  /** A call kept apart from another person's lead (never its values: ids and reason only). */
+  identityConflict(tenantId: string, reason: IdentityConflictReason): void;
 }
 
 /** What a server-side library's request tells about the end user: nothing. */
 const SERVER_REQUEST: RequestFacts = { peerIp: null, header: () => null };
+/** Identity conflicts logged per minute at most (the metric counts every one). */
+const CONFLICT_LOG_LINES_PER_MINUTE = 20;
 
 /** Events of one request that get their own session and identity spans (a batch of 2,500 would bury the trace). */
 const TRACED_EVENTS_PER_REQUEST = 10;
@@ -69,10 +53,10 @@ const TRACED_EVENTS_PER_REQUEST = 10;
 export class Pipeline {
   constructor(
     private readonly steps: {
-      writer: GroupCommitWriter;
+      writer: CommitWriter;
       enricher: EnrichStep;
-      events: EventStore;
-      visitors: VisitorStore;
+      events: EventRepository;
+      visitors: VisitorRepository;
       sessions: SessionTracker;
       identity: IdentityStep;
       observer?: IngestObserver;
@@ -89,9 +73,21 @@ export class Pipeline {
     const tenant = { "inlet.tenant_id": auth.tenantId };
     const valid = step("normalize", (span) => this.normalize(calls, envelope, outcomes, span), tenant);
     const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span), tenant);
-    if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth.tenantId), tenant);
-    this.steps.observer?.ingested(auth.tenantId, calls, outcomes, schemaVersion);
+    if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth), tenant);
+    this.observe(auth.tenantId, calls, outcomes, schemaVersion);
     return outcomes;
+  }
+
+  private observe(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[], schemaVersion: string | null): void {
+    const { observer } = this.steps;
+    if (!observer) return;
+    observer.request(calls.length, schemaVersion);
+    for (let i = 0; i < outcomes.length; i++) {
+      const validated = calls[i]!;
+      const outcome = outcomes[i]!;
+      observer.call(tenantId, "call" in validated ? validated.call.type : "unknown", outcome.status);
+      if (outcome.identityConflict) observer.identityConflict(tenantId, outcome.identityConflict.reason);
+    }
   }
 
   /**
@@ -120,7 +116,7 @@ export class Pipeline {
     for (const item of valid) {
       const { event } = item;
       // A server-side library's request describes the backend, not the user (server-side.ts).
-      const request = isServerSideCall(event.context, false) ? SERVER_REQUEST : facts;
+      const request = isServerSideCall(event.context, auth.serverSide) ? SERVER_REQUEST : facts;
       const enriched = this.steps.enricher.enrich({ context: event.context, peerIp: request.peerIp, header: request.header, settings: auth.settings });
       event.context = enriched.context;
       if (enriched.drop) outcomes[item.index] = withWarnings({ messageId: event.messageId, status: "dropped" }, event);
@@ -131,30 +127,37 @@ export class Pipeline {
   }
 
   /** Stores the accepted events in the next group commit; resolves after the COMMIT. */
-  private async commit(accepted: Indexed[], outcomes: Outcome[], schemaVersion: string | null, span: Span | undefined, tenantId: string): Promise<void> {
+  private async commit(accepted: Indexed[], outcomes: Outcome[], schemaVersion: string | null, span: Span | undefined, auth: TenantAuth): Promise<void> {
     const { writer } = this.steps;
     span?.setAttributes({ "inlet.events": accepted.length, "inlet.queue_depth": writer.queuedEvents });
     // One visitor's events are sessionized in timestamp order (stable for equal times).
     const ordered = accepted.length > 1 ? [...accepted].sort((a, b) => a.event.timestamp - b.event.timestamp) : accepted;
     const recorded = await writer.submit(ordered.length, () =>
-      ordered.map(({ event }, k) => this.record(tenantId, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
-      tenantId,
+      ordered.map(({ event }, k) => this.record(auth, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
+      auth.tenantId,
     );
-    for (let k = 0; k < ordered.length; k++) outcomes[ordered[k]!.index] = recorded[k]!;
+    for (let k = 0; k < ordered.length; k++) {
+      const outcome = recorded[k]!;
+      outcomes[ordered[k]!.index] = outcome;
+      if (outcome.identityConflict) logConflict(auth.tenantId, outcome.messageId!, outcome.identityConflict);
+    }
     // Read right after this commit settled: no other commit runs before this continuation.
     span?.setAttribute("inlet.group_size", writer.stats.lastCommitJobs);
   }
 
   /** Runs inside the writer's transaction; `span` is the request's commit span, when traced. */
-  private record(tenantId: string, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
+  private record(auth: TenantAuth, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
     const { events, visitors, sessions, identity } = this.steps;
+    const { tenantId } = auth;
     if (events.exists(tenantId, event.messageId)) return withWarnings({ messageId: event.messageId, status: "duplicate" }, event);
     const { visitor, created } = visitors.touch(tenantId, event);
     const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
-    const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor));
+    const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor, auth));
     const eventId = events.insert(tenantId, event, { visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId }, schemaVersion);
-    sessions.recorded(tenantId, visitor.id, session, event, eventId, lead.leadId === null, visitor.leadId);
-    return withWarnings({ messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created }, event);
+    sessions.recorded({ tenantId, visitorId: visitor.id, span: session, event, eventId, anonymous: lead.leadId === null, leadId: visitor.leadId });
+    const outcome: Outcome = { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
+    if (lead.conflict) outcome.identityConflict = lead.conflict;
+    return withWarnings(outcome, event);
   }
 }
 
@@ -167,6 +170,15 @@ interface Indexed {
 function withWarnings(outcome: Outcome, event: CanonicalEvent): Outcome {
   if (event.warnings) outcome.warnings = event.warnings;
   return outcome;
+}
+
+/**
+ * Identity conflicts are logged after their commit, with ids only: never the email or userIds
+ * that met. Bounded, since anyone holding a public write key can cause one per call.
+ */
+const conflictLog = rateLimitedLog("warn", CONFLICT_LOG_LINES_PER_MINUTE);
+function logConflict(tenantId: string, messageId: string, conflict: IdentityConflict): void {
+  conflictLog("identity conflict: kept apart from another person's lead", { tenantId, messageId, reason: conflict.reason, otherLeadId: conflict.otherLeadId });
 }
 
 function rejected(errors: ErrorDetail[], validated: Validated): Outcome {

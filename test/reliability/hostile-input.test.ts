@@ -236,3 +236,31 @@ describe("compressed bodies (decompression bombs)", () => {
     expect((await server.track({ ...base, messageId: "after-bombs" })).status).toBe(200);
   });
 });
+
+describe("bodies where no body is taken", () => {
+  // The socket takes bodies of any size (so that every refusal gets the JSON error format); a
+  // route that takes no body must therefore not read one, or any caller could make it buffer GBs.
+  test("a 64 MiB body to an unknown path or a wrong method is answered without being read", async () => {
+    const total = 64 * 1024 * 1024;
+    const chunk = new Uint8Array(1024 * 1024).fill(0x20);
+    for (const [method, path, status] of [
+      ["POST", "/nowhere", 404],
+      ["POST", "/health", 405],
+      ["PUT", "/v1/track", 405],
+    ] as const) {
+      let pulled = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulled >= total) return controller.close();
+          pulled += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      });
+      const response = await fetch(`${server.url}${path}`, { method, body, headers: { "content-type": "application/json" }, duplex: "half" } as RequestInit);
+      expect(response.status).toBe(status);
+      expect((await response.json()).error.code).toBe(status === 404 ? "not_found" : "method_not_allowed");
+      // The client stops sending once answered; what the server pulled is far below the whole body.
+      expect(pulled).toBeLessThan(total / 2);
+    }
+  });
+});

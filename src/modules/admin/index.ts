@@ -9,7 +9,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import { Elysia, t } from "elysia";
-import { adminAuth, keyFromRequest, type AuthGuard } from "../../http/auth";
+import { keyFromRequest, type AuthGuard, type keyAuth } from "../../http/auth";
 import { ApiError, errorResponses } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { AmbiguousKeyError, hashKey, NotFoundError, type KeyKind, type TenantService } from "../tenants/service";
@@ -128,20 +128,23 @@ const revokeDescription = (who: string) =>
   `Revokes the key with this id or prefix (a prefix must name one live key; several: 409). It stops working on this server at once, and on other servers sharing the database within KEY_CACHE_TTL_SECONDS (30 s by default). ${who}`;
 
 /** A tenant's own keys, with one of its admin keys. */
-export function tenantKeysController({ tenants, keys, guard }: Omit<AdminDeps, "operatorToken">) {
+export function tenantKeysController({ tenants, keys, auth }: Omit<AdminDeps, "operatorToken" | "guard"> & { auth: ReturnType<typeof keyAuth> }) {
   return new Elysia({ prefix: "/v1/keys", tags: ["Admin"] })
-    .use(adminAuth(keys, guard))
+    .use(auth)
     .post("/", ({ admin, body, set }) => ((set.status = 201), answer(() => tenants.createKey(admin.tenantId, (body?.kind ?? "write") as KeyKind))), {
       body: t.Optional(CreateKeyBody),
+      adminKey: true,
       response: { 201: NewKey, ...errors },
       detail: { summary: "Create a key", description: "A write key (default) or an admin key for the admin key's tenant. Admin key; write keys get 403.", security: keySecurity },
     })
     .get("/", ({ admin }) => tenants.listKeys(admin.tenantId), {
+      adminKey: true,
       response: { 200: t.Array(KeyInfo), ...errors },
       detail: { summary: "List keys", description: "The admin key's tenant's keys, by prefix. Admin key; write keys get 403.", security: keySecurity },
     })
     .delete("/:keyIdOrPrefix", ({ admin, params }) => revoke(tenants, keys, params.keyIdOrPrefix, admin.tenantId), {
       params: KeyParams,
+      adminKey: true,
       response: { 200: Revoked, ...errors },
       detail: { summary: "Revoke a key", description: revokeDescription("Only the admin key's tenant's keys (another tenant's key is a 404). Admin key; write keys get 403."), security: keySecurity },
     });

@@ -5,22 +5,20 @@
  */
 import { Elysia, t } from "elysia";
 import type { Db } from "../../db/client";
-import { adminAuth, type AuthGuard } from "../../http/auth";
+import type { keyAuth } from "../../http/auth";
 import { ApiError, errorResponses } from "../../http/errors";
 import { htmlHeaders, NOSNIFF } from "../../http/html-page";
 import { staticAsset } from "../../http/static-asset";
 import { StoredEvent } from "../export/model";
 import { findEvent } from "../export/service";
-import type { KeyCache } from "../tenants/key-cache";
 import { buildPageScript, fromSource } from "./bundle";
 import { PAGE_CSS, PAGE_HTML } from "./page";
 import type { DebuggerEntry, DebuggerService } from "./service";
 
 export interface DebuggerDeps {
-  keys: KeyCache;
+  /** The key-auth plugin (src/http/auth.ts): these routes take `{ adminKey: true }`. */
+  auth: ReturnType<typeof keyAuth>;
   db: Db;
-  /** The failed-authentication limit per client address. */
-  guard?: AuthGuard;
   debugger: DebuggerService;
 }
 
@@ -41,7 +39,7 @@ const scriptPath = async (): Promise<string> =>
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 
-export function debuggerController({ keys, db, guard, debugger: debug }: DebuggerDeps) {
+export function debuggerController({ auth, db, debugger: debug }: DebuggerDeps) {
   const page = new Elysia({ name: "debugger-page" })
     .get("/debugger", () => new Response(PAGE_HTML, { headers: PAGE_HEADERS }), { detail: { hide: true } })
     .get("/debugger/debugger.css", () => new Response(PAGE_CSS, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "no-cache", ...NOSNIFF } }), {
@@ -54,7 +52,7 @@ export function debuggerController({ keys, db, guard, debugger: debug }: Debugge
     );
 
   const api = new Elysia({ prefix: "/v1/debugger", tags: ["Debugger"] })
-    .use(adminAuth(keys, guard))
+    .use(auth)
     .get(
       "/stream",
       ({ admin, request, server }) => {
@@ -63,6 +61,7 @@ export function debuggerController({ keys, db, guard, debugger: debug }: Debugge
         return stream(debug, admin.tenantId, request.signal);
       },
       {
+        adminKey: true,
         response: { 200: t.String({ description: "text/event-stream" }), ...errorResponses(401, 403) },
         detail: {
           summary: "Live calls (Server-Sent Events)",
@@ -81,6 +80,7 @@ export function debuggerController({ keys, db, guard, debugger: debug }: Debugge
       },
       {
         params: t.Object({ messageId: t.String({ minLength: 1, maxLength: 255 }) }),
+        adminKey: true,
         response: { 200: StoredEvent, ...errorResponses(401, 403, 404) },
         detail: { summary: "One stored event", description: "The stored (enriched) event with this messageId, as `inlet export` writes it. Admin key.", security },
       },

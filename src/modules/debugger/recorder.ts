@@ -35,10 +35,11 @@ interface RequestFacts {
  */
 export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf: (path: string) => string) {
   return new Elysia().onAfterResponse({ as: "scoped" }, (context) => {
-    const { request, headers, body, path } = context;
-    const key = keyFromRequest(headers, body);
+    const { request, headers, body, query, path } = context;
+    const key = keyFromRequest(headers, body, query);
     const resolved = key ? keys.resolve(key) : null;
-    if (!key || !resolved || resolved.kind !== "write") return;
+    // Ingestion takes write and server keys; an admin key's call was refused before any tenant's data.
+    if (!key || !resolved || resolved.kind === "admin") return;
     const routeType = typeOf(path);
     const facts: RequestFacts = {
       endpoint: `${request.method} ${path}`,

@@ -6,7 +6,7 @@
  * Free of HTTP: the recorder (./recorder.ts) fills it, the stream (./index.ts) reads it.
  */
 import { LRUCache } from "lru-cache";
-import type { ErrorDetail } from "../../http/errors";
+import type { ErrorDetail } from "../../pipeline/model";
 
 /** Calls kept per tenant. */
 export const RING_SIZE = 500;

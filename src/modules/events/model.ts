@@ -4,7 +4,7 @@
  */
 import { t, type Static, type TSchema } from "elysia";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
-import type { ErrorDetail } from "../../http/errors";
+import type { ErrorDetail } from "../../pipeline/model";
 import { humanErrors } from "../../schema-errors";
 
 /** Segment's per-event limit; a larger event is rejected. */
@@ -196,7 +196,9 @@ export const IdentifyResponse = t.Object({
   success: t.Boolean(),
   messageId: t.String(),
   status: EventStatus,
-  leadId: t.Union([t.String(), t.Null()], { description: "The lead (known person); null for an identify with neither userId nor email" }),
+  leadId: t.Union([t.String(), t.Null()], {
+    description: "The lead (known person) of the identity the call claims (its userId, else its email); null when the call reached no lead (e.g. neither userId nor email)",
+  }),
   created: t.Boolean({ description: "true when this call created the lead, false when it updated one" }),
   warnings: Warnings,
 });
@@ -216,7 +218,6 @@ export const BatchResponse = t.Object({
 });
 
 const compiled = new Map<TSchema, TypeCheck<TSchema>>();
-
 function compiledCheck(schema: TSchema): TypeCheck<TSchema> {
   let check = compiled.get(schema);
   if (!check) compiled.set(schema, (check = TypeCompiler.Compile(schema)));
@@ -233,4 +234,13 @@ export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
 /** Compiles the call schemas now (at start), so that the first requests do not wait for it. */
 export function compileCallSchemas(): void {
   for (const schema of Object.values(callSchemas)) compiledCheck(schema);
+}
+
+const SHORT_PATH_TYPES: Record<string, CallType> = { t: "track", i: "identify", a: "alias", p: "page", s: "screen", g: "group" };
+
+/** The call type an ingestion path takes (`/v1/track`, `/v1/events/page`, `/t`...), or "batch". */
+export function callTypeOfPath(path: string): CallType | "batch" {
+  const last = path.slice(path.lastIndexOf("/") + 1);
+  if (last in callSchemas) return last as CallType;
+  return SHORT_PATH_TYPES[last] ?? "batch";
 }

@@ -6,17 +6,15 @@
  */
 import { Elysia } from "elysia";
 import type { Db } from "../../db/client";
-import { adminAuth, type AuthGuard } from "../../http/auth";
+import type { keyAuth } from "../../http/auth";
 import { errorResponses, invalidRequest } from "../../http/errors";
-import type { KeyCache } from "../tenants/key-cache";
 import { DEFAULT_PAGE, EventsPage, EventsQuery, MAX_PAGE } from "./model";
 import { decodeCursor, encodeCursor, ndjsonLine, readEvents, type ExportFilter, type Position } from "./service";
 
 export interface ReadEventsDeps {
-  keys: KeyCache;
+  /** The key-auth plugin (src/http/auth.ts): these routes take `{ adminKey: true }`. */
+  auth: ReturnType<typeof keyAuth>;
   db: Db;
-  /** The failed-authentication limit per client address. */
-  guard?: AuthGuard;
 }
 
 /** Events per query while streaming NDJSON: one page of rows in memory at a time. */
@@ -31,8 +29,8 @@ function time(name: string, value: string | undefined): number | undefined {
   return ms;
 }
 
-export function readEventsController({ keys, db, guard }: ReadEventsDeps) {
-  return new Elysia({ prefix: "/v1", tags: ["Read"] }).use(adminAuth(keys, guard)).get(
+export function readEventsController({ auth, db }: ReadEventsDeps) {
+  return new Elysia({ prefix: "/v1", tags: ["Read"] }).use(auth).get(
     "/events",
     ({ admin, query, headers }) => {
       let after: Position | undefined;
@@ -60,6 +58,7 @@ export function readEventsController({ keys, db, guard }: ReadEventsDeps) {
     },
     {
       query: EventsQuery,
+      adminKey: true,
       response: { 200: EventsPage, ...errorResponses(400, 401, 403) },
       detail: {
         summary: "Read stored events",

@@ -3,7 +3,8 @@
  * pages (keyset on timestamp and id) so an export of millions of rows runs in constant memory.
  * `inlet export` and `GET /v1/events` both read through here.
  */
-import { and, asc, eq, gt, gte, lt, lte, or, type SQL } from "drizzle-orm";
+import { isoTime } from "../../lib/time";
+import { and, asc, eq, gt, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { events, eventSecond, secondOf, sessions } from "../../db/schema";
 
@@ -27,12 +28,13 @@ export interface Position {
 type Row = typeof events.$inferSelect;
 const PAGE = 1000;
 
-const iso = (ms: number | null): string | undefined => (ms === null ? undefined : new Date(ms).toISOString());
+/** Absent times are left out of the exported line. */
+const iso = (ms: number | null): string | undefined => isoTime(ms) ?? undefined;
 const parsed = (text: string | null): Record<string, unknown> | undefined => (text === null ? undefined : JSON.parse(text));
 
 /**
  * The canonical event: Segment's field names plus Inlet's own (visitorId, sessionId, leadId).
- * An anonymous event's lead is its session's, once its visitor was identified (src/pipeline/identity.ts).
+ * An anonymous event's lead is its session's, once its visitor was identified (src/db/sqlite/identity.ts).
  */
 export function toCanonical(row: Row, sessionLeadId: string | null): Record<string, unknown> {
   const out: Record<string, unknown> = {

@@ -4,25 +4,23 @@
  */
 import { Elysia, t } from "elysia";
 import type { Db } from "../../db/client";
-import { adminAuth, type AuthGuard } from "../../http/auth";
+import type { keyAuth } from "../../http/auth";
 import { ApiError, errorResponses } from "../../http/errors";
-import type { KeyCache } from "../tenants/key-cache";
 import { Lead, Visitor } from "./model";
 import { showLead, showVisitor } from "./service";
 
 export interface LeadsDeps {
-  keys: KeyCache;
+  /** The key-auth plugin (src/http/auth.ts): these routes take `{ adminKey: true }`. */
+  auth: ReturnType<typeof keyAuth>;
   db: Db;
-  /** The failed-authentication limit per client address. */
-  guard?: AuthGuard;
 }
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 const errors = errorResponses(401, 403, 404);
 
-export function leadsController({ keys, db, guard }: LeadsDeps) {
+export function leadsController({ auth, db }: LeadsDeps) {
   return new Elysia({ prefix: "/v1", tags: ["Read"] })
-    .use(adminAuth(keys, guard))
+    .use(auth)
     .get(
       "/leads/:userIdOrEmail",
       ({ admin, params }) => {
@@ -32,6 +30,7 @@ export function leadsController({ keys, db, guard }: LeadsDeps) {
       },
       {
         params: t.Object({ userIdOrEmail: t.String({ minLength: 1, maxLength: 255, examples: ["user-42", "ada@example.com"] }) }),
+        adminKey: true,
         response: { 200: Lead, ...errors },
         detail: {
           summary: "A lead",
@@ -50,6 +49,7 @@ export function leadsController({ keys, db, guard }: LeadsDeps) {
       },
       {
         params: t.Object({ anonymousId: t.String({ minLength: 1, maxLength: 255 }) }),
+        adminKey: true,
         response: { 200: Visitor, ...errors },
         detail: {
           summary: "A visitor",

@@ -2,13 +2,9 @@
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { identityLinks, leadMerges, leads, sessions, visitors } from "../../db/schema";
-
-function iso(ms: number): string;
-function iso(ms: number | null): string | null;
-function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
-}
-import { normalizeEmail } from "../../pipeline/identity";
+import { normalizeEmail } from "../../lib/email";
+import { isoTime as iso } from "../../lib/time";
+import { followMerges } from "../../pipeline/identity-rules";
 
 export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
   let lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.userId, userIdOrEmail))).get();
@@ -17,10 +13,7 @@ export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
     lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.email, email), isNull(leads.mergedInto))).get();
   }
   // A merged lead answers with the lead it was merged into.
-  for (let hops = 0; lead?.mergedInto && hops < 16; hops++) {
-    lead = db.select().from(leads).where(eq(leads.id, lead.mergedInto)).get();
-  }
-  return lead ?? null;
+  return followMerges(lead, (id) => db.select().from(leads).where(eq(leads.id, id)).get()) ?? null;
 }
 
 export function showLead(db: Db, tenantId: string, userIdOrEmail: string) {

@@ -7,8 +7,12 @@ import type { Db } from "../../db/client";
 import { apiKeys, tenants } from "../../db/schema";
 import { parseSettings, type TenantSettings } from "./settings";
 
-export type KeyKind = "write" | "admin";
-const KEY_PREFIX: Record<KeyKind, string> = { write: "wk_", admin: "ak_" };
+/**
+ * write: public (ships in web pages), ingests; server: secret (a tenant's backend), ingests and
+ * may merge two identified leads; admin: secret, reads the tenant's data.
+ */
+export type KeyKind = "write" | "server" | "admin";
+const KEY_PREFIX: Record<KeyKind, string> = { write: "wk_", server: "sk_", admin: "ak_" };
 /** Every kind of key, as the API and the CLI name them. */
 export const KEY_KINDS = Object.keys(KEY_PREFIX) as [KeyKind, ...KeyKind[]];
 /** Characters of the key kept in clear: the kind marker and 8 random characters. */
@@ -124,13 +128,13 @@ export class TenantService {
   findKey(key: string): ResolvedKey | null {
     const row = this.findKeyQuery.get({ hash: hashKey(key) });
     if (!row || row.revokedAt !== null) return null;
-    return { keyId: row.keyId, tenantId: row.tenantId, kind: row.kind, settings: parseSettings(row.settings) };
+    return { keyId: row.keyId, tenantId: row.tenantId, kind: row.kind, settings: parseSettings(row.settings, row.tenantId) };
   }
 
   getSettings(tenantId: string): TenantSettings {
     const row = this.db.select({ settings: tenants.settings }).from(tenants).where(eq(tenants.id, tenantId)).get();
     if (!row) throw new NotFoundError(`No tenant with id ${tenantId}.`);
-    return parseSettings(row.settings);
+    return parseSettings(row.settings, tenantId);
   }
 
   setSettings(tenantId: string, patch: Partial<TenantSettings>): TenantSettings {

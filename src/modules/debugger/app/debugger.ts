@@ -107,7 +107,7 @@ function details(entry: Entry): HTMLElement {
 
 async function show(entry: Entry): Promise<void> {
   selected = entry.seq;
-  $("rows").querySelectorAll("tr.selected").forEach((tr) => tr.classList.remove("selected"));
+  for (const tr of Array.from($("rows").querySelectorAll("tr.selected"))) tr.classList.remove("selected");
   $("rows").querySelector(`tr[data-seq="${entry.seq}"]`)?.classList.add("selected");
   const detail = $("detail");
   detail.className = "";
