@@ -76,7 +76,7 @@ test("a stop that cannot write acknowledged session numbers says why, once, and 
   for (const messageId of ["m1", "m2"]) {
     const res = await fetch(`${server.url}/v1/events/track`, {
       method: "POST",
-      headers: { authorization: `Bearer ${tenant.writeKey}` },
+      headers: { authorization: `Bearer ${tenant.key}` },
       body: JSON.stringify({ event: "Load", anonymousId: "v", messageId }),
     });
     expect(res.status).toBe(200);

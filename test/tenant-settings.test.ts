@@ -44,7 +44,7 @@ test("through the real server: a tenant whose settings row is damaged stores no 
   try {
     const res = await fetch(`${server.url}/v1/events/track`, {
       method: "POST",
-      headers: { authorization: `Bearer ${tenant.writeKey}`, "x-forwarded-for": "81.2.69.142" },
+      headers: { authorization: `Bearer ${tenant.key}`, "x-forwarded-for": "81.2.69.142" },
       body: JSON.stringify({ event: "E", anonymousId: "a", context: { ip: "81.2.69.142" } }),
     });
     expect(res.status).toBe(200);
