@@ -25,7 +25,7 @@ import { openDatabase } from "../src/db/client";
 import { Enricher } from "../src/enrich";
 import { callSchemas, TrackResponse } from "../src/modules/events/model";
 import { parseSettings } from "../src/modules/tenants/settings";
-import { GroupCommitWriter } from "../src/pipeline/writer";
+import { GroupCommitWriter } from "../src/db/sqlite/writer";
 
 type Row = (string | number | null)[];
 type Store = (rows: Row[]) => Promise<void>;
@@ -57,7 +57,7 @@ function parseOptions(argv: string[]): Options {
 function openStore(path: string): Store {
   const { sqlite } = openDatabase(path);
   const insert = sqlite.prepare(`INSERT OR IGNORE INTO events (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
-  const writer = new GroupCommitWriter(sqlite, { maxQueuedWeight: Number.MAX_SAFE_INTEGER, onRollback: () => {} });
+  const writer = new GroupCommitWriter(sqlite, { maxQueuedWeight: Number.MAX_SAFE_INTEGER });
   startCheckpointer(sqlite, path, { writer, walLimitBytes: 64 * 1024 * 1024 });
   return (rows) =>
     writer.submit(rows.length, () => {

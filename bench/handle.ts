@@ -88,7 +88,7 @@ const badKey = "wk_" + "x".repeat(40);
 const handled = (request: Request) => () => app.handle(request);
 const phases = [
   phase("GET /health", () => handled(new Request(`${base}/health`)), 200),
-  phase("track (full)", (i) => handled(trackRequest(i, tenant.writeKey)), 200),
+  phase("track (full)", (i) => handled(trackRequest(i, tenant.key)), 200),
   phase("track, bad key (401)", (i) => handled(trackRequest(i, badKey)), 401),
   phase("write path, track", (i) => writePath(pickOf(tracks, i), "track")),
   phase("write path, identify", (i) => writePath(pickOf(identifies, i), "identify")),
@@ -143,7 +143,7 @@ if (!Number.isNaN(http)) print(`HTTP share of a track request (track - write pat
 print(`user agent cache: ${JSON.stringify(services.enricher.stats().userAgent)}; writer commits: ${services.writer.stats.commits}; session cache hit rate: ${(services.sessions.hits / (services.sessions.hits + services.sessions.misses)).toFixed(3)}`);
 print(JSON.stringify({ bench: "handle", logLevel, requests: perRound * rounds, concurrency, median: Object.fromEntries(phases.map((p) => [p.name, Math.round(median(p.cpuUs) * 10) / 10])) }));
 
-services.writer.close();
+await services.writer.close();
 services.enricher.close();
 await checkpointer.stop();
 database.close();

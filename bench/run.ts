@@ -4,7 +4,8 @@
  *
  * Environment: BENCH_SECONDS (10) per measured phase, BENCH_WARMUP (3), BENCH_CONNECTIONS (50),
  * BENCH_THREADS (2, wrk threads), BENCH_ROUNDS (5: track and baseline alternate in 5 slices each),
- * BENCH_MILLION=1 (also 1M track events, then RSS), BENCH_ONLY=track,info,batch,identify (a subset;
+ * BENCH_MILLION=1 (also 1M track events, then RSS), BENCH_ONLY=track,info,batch,identify (a subset; add
+ * `debugger` for track with the live debugger's stream open, compared with track alone;
  * the baseline always runs; `erase` and `retention` are opt-in: BENCH_ERASE_EVENTS (100000),
  * BENCH_RETENTION_EVENTS (1000000), see bench/lib/privacy.ts), BENCH_PROFILE=1 (CPU profile of each Inlet server into
  * bench/results/profile/<phase>/), BENCH_KEEP=1 (keep the temp dir).
@@ -174,6 +175,28 @@ interface InletPhase {
   probe?: unknown;
   /** Alternate the measured slices with the baseline, for a ratio. */
   compare?: boolean;
+  /** Keep the live debugger's stream (GET /v1/debugger/stream) open and read while measuring. */
+  watch?: boolean;
+}
+
+/** Opens the debugger's stream with a new admin key of the server's tenant and reads it until stopped. */
+function watchDebugger(server: InletServer): () => void {
+  const created = Bun.spawnSync(["bun", "run", "src/main.ts", "key", "create", "--tenant", server.tenantId, "--admin"], {
+    cwd: ROOT,
+    env: { ...process.env, INLET_DB: server.db, LOG_LEVEL: "warn" },
+  });
+  if (created.exitCode !== 0) throw new Error(`inlet key create --admin failed:\n${created.stderr.toString()}`);
+  const { key } = JSON.parse(created.stdout.toString()) as { key: string };
+  const abort = new AbortController();
+  void (async () => {
+    const response = await fetch(`${server.url}/v1/debugger/stream`, { headers: { authorization: `Bearer ${key}` }, signal: abort.signal });
+    if (response.status !== 200) throw new Error(`the debugger stream answered ${response.status}`);
+    const reader = response.body!.getReader();
+    for (;;) if ((await reader.read()).done) break;
+  })().catch((error) => {
+    if (!abort.signal.aborted) notes.push(`the debugger stream failed: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  return () => abort.abort();
 }
 
 /**
@@ -189,7 +212,12 @@ async function inletPhase(run: Run, o: InletPhase): Promise<(Driven & { server: 
       const skipped = await probe(server, o.path, o.probe);
       if (skipped) return void notes.push(`${o.name}: ${skipped}`), null;
     }
-    measured = await drive(run, server, { path: o.path, data: o.data, tag: o.tag, writeKey: server.writeKey, batch: o.batch }, o.compare ? run.baseline : undefined);
+    const unwatch = o.watch ? watchDebugger(server) : () => {};
+    try {
+      measured = await drive(run, server, { path: o.path, data: o.data, tag: o.tag, writeKey: server.writeKey, batch: o.batch }, o.compare ? run.baseline : undefined);
+    } finally {
+      unwatch();
+    }
     memory[o.name] = server.memory();
     const metrics = await serverMetrics(server);
     if (metrics) notes.push(`${o.name} (server /metrics, warm-up included): ${metrics}`);
@@ -221,6 +249,22 @@ async function trackPhase(run: Run, info: boolean): Promise<void> {
   trackLoad = done.load;
   verdicts.push({ what: "track p99 latency, 50 connections", value: `${f1(done.load.latencyMs.p99)} ms`, target: "< 20 ms", met: done.load.latencyMs.p99 < 20 });
   verdicts.push({ what: "track non-2xx", value: n0(done.load.non2xx), target: "0", met: done.load.non2xx === 0 });
+}
+
+/** Track with the live debugger's stream open: recording each call in the ring and sending it to a watcher should cost next to nothing. */
+async function debuggerPhase(run: Run): Promise<void> {
+  const label = "track  (LOG_LEVEL=warn, debugger open)";
+  const done = await inletPhase(run, { name: "track-debugger", label, server: { logLevel: "warn" }, ...run.track, tag: "d", type: "track", compare: true, watch: true });
+  if (!done) return;
+  compared.push(done.base!);
+  const ratio = done.load.rps / done.base!.rps;
+  const range = `${f2(Math.min(...done.ratios!))}-${f2(Math.max(...done.ratios!))}`;
+  verdicts.push({ what: "track with /debugger open / bare Bun.serve (req/s)", value: `${f2(ratio)} (rounds ${range})`, target: ">= 0.5", met: ratio >= 0.5 });
+  if (trackLoad) {
+    const alone = done.load.rps / trackLoad.rps;
+    verdicts.push({ what: "track with /debugger open / track alone (req/s)", value: f2(alone), target: ">= 0.95", met: alone >= 0.95 });
+  }
+  results.trackDebugger = { load: done.load, baseline: done.base, ratios: done.ratios };
 }
 
 /** Batches of 100 track events, beside the storage limit (bare bun:sqlite, the same rows). */
@@ -342,6 +386,7 @@ async function main() {
   const run = await setUp();
   if (cfg.only.includes("track")) await phase("track", () => trackPhase(run, false));
   if (cfg.only.includes("info")) await phase("track (info)", () => trackPhase(run, true));
+  if (cfg.only.includes("debugger")) await phase("track (debugger)", () => debuggerPhase(run));
   await run.baseline.stop();
   if (cfg.only.includes("batch")) await phase("batch", () => batchPhase(run));
   if (cfg.only.includes("identify")) await phase("identify", () => identifyPhase(run));

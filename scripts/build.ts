@@ -1,8 +1,8 @@
 /**
  * `bun run build`: the one deployable file, dist/inlet (`bun build --compile`). Migrations, the
- * geo database, the browser SDK bundle and the Swagger UI assets are embedded by their imports;
- * this script makes sure the SDK bundle is built and bakes in the version and commit, and writes
- * LICENSE and THIRD-PARTY-NOTICES.txt (scripts/licenses.ts) beside the binary.
+ * geo database, the browser SDK bundle, the debugger page's script and the Swagger UI assets are
+ * embedded by their imports; this script builds the two bundles, bakes in the version and commit,
+ * and writes LICENSE and THIRD-PARTY-NOTICES.txt (scripts/licenses.ts) beside the binary.
  *
  *   bun run build                                   # for this machine
  *   bun run build -- --target bun-linux-arm64       # or bun-linux-x64, bun-linux-x64-musl, bun-linux-arm64-musl
@@ -14,6 +14,7 @@ import { copyFileSync, existsSync, readdirSync, rmSync, statSync } from "node:fs
 import { dirname, join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import pkg from "../package.json";
+import { buildPageScript } from "../src/modules/debugger/bundle";
 import { noticesBeside, writeNotices } from "./licenses.ts";
 
 const root = join(import.meta.dir, "..");
@@ -71,6 +72,8 @@ function ensureSdkBundle(): void {
 }
 
 ensureSdkBundle();
+// The debugger page's script (dist/debugger/debugger.js), embedded like the SDK bundle.
+await buildPageScript();
 const commit = buildCommit();
 const started = performance.now();
 const result = await Bun.build({

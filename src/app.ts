@@ -6,41 +6,51 @@ import { Elysia } from "elysia";
 import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
 import type { DatabaseHandle } from "./db/client";
+import { StoreHealth } from "./db/health";
+import { EventStore } from "./db/sqlite/events";
+import { IdentityResolver } from "./db/sqlite/identity";
+import { SqliteSessions } from "./db/sqlite/sessions";
+import { VisitorStore } from "./db/sqlite/visitors";
+import { GroupCommitWriter } from "./db/sqlite/writer";
+import { Enricher } from "./enrich";
+import { keyAuth } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
 import { fallback } from "./http/fallback";
-import { requestContext } from "./http/request-context";
 import { AuthFailureLimiter, TenantRateLimiter } from "./http/rate-limit";
 import type { AuthGuard } from "./http/auth";
+import { requestContext } from "./http/request-context";
 import { ClientIpResolver } from "./enrich/client-ip";
 import { docsController } from "./modules/docs";
-import { analyticsNextRoutes, eventsController, inletRoutes, rudderBeaconRoutes, segmentRoutes, shortV1Routes } from "./modules/events";
-import { segmentSettingsController } from "./modules/segment";
-import { healthController } from "./modules/health";
+import { operatorController, tenantKeysController } from "./modules/admin";
+import { debuggerController } from "./modules/debugger";
+import { debuggerRecorder } from "./modules/debugger/recorder";
+import { DebuggerService } from "./modules/debugger/service";
+import { eventsController } from "./modules/events";
+import { callTypeOfPath } from "./modules/events/model";
+import { readEventsController } from "./modules/export";
+import { healthController, readiness } from "./modules/health";
+import { leadsController } from "./modules/leads";
+import { metricsController } from "./modules/metrics";
 import { sdkController } from "./modules/sdk";
+import { segmentSettingsController } from "./modules/segment";
+import { statsController } from "./modules/stats";
 import { KeyCache } from "./modules/tenants/key-cache";
 import { TenantService } from "./modules/tenants/service";
-import { Enricher } from "./enrich";
-import { Pipeline } from "./pipeline";
-import { EventStore } from "./pipeline/events-store";
-import { IdentityResolver } from "./pipeline/identity";
-import { SessionTracker } from "./pipeline/sessions";
-import { VisitorStore } from "./pipeline/visitors";
-import { GroupCommitWriter } from "./pipeline/writer";
-import { readiness } from "./modules/health";
-import { metricsController } from "./modules/metrics";
-import { statsController } from "./modules/stats";
 import { privacyController } from "./modules/privacy";
-import { PrivacyService } from "./modules/privacy/service";
 import { RetentionTask } from "./modules/privacy/retention";
+import { PrivacyService } from "./modules/privacy/service";
 import type { PrivacyStore } from "./modules/privacy/store";
 import { SuppressionList } from "./modules/privacy/suppressions";
 import { BusinessStats } from "./observability/business";
 import { Metrics } from "./observability/metrics";
 import { startTracing } from "./observability/tracing";
+import { Pipeline } from "./pipeline";
+import { SessionTracker } from "./pipeline/sessions";
 
 export interface Services {
   config: Config;
   database: DatabaseHandle;
+  store: StoreHealth;
   tenants: TenantService;
   keys: KeyCache;
   writer: GroupCommitWriter;
@@ -53,6 +63,8 @@ export interface Services {
   authFailures: AuthFailureLimiter;
   metrics: Metrics;
   business: BusinessStats;
+  /** The live debugger's per-tenant ring of recent calls. */
+  debugger: DebuggerService;
   suppressions: SuppressionList;
   privacy: PrivacyService;
   retention: RetentionTask;
@@ -62,6 +74,8 @@ export interface Services {
   tracing: ReturnType<typeof startTracing>;
 }
 
+const MS_PER_MINUTE = 60_000;
+
 export interface ServiceOptions {
   /** The clock of the limits (milliseconds, monotonic): tests move it instead of waiting. */
   clock?: () => number;
@@ -69,38 +83,21 @@ export interface ServiceOptions {
 
 export function createServices(config: Config, database: DatabaseHandle, options: ServiceOptions = {}): Services {
   const { db, sqlite } = database;
+  const store = new StoreHealth(sqlite, database.path);
   const tenants = new TenantService(db);
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
-  const sessions = new SessionTracker(db, config.sessionTimeoutMinutes * 60_000, config.sessionCacheSize);
+  const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
   const visitors = new VisitorStore(db, config.sessionCacheSize);
   const identity = new IdentityResolver(db, () => visitors.clear());
   const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds, options.clock);
   const authFailures = new AuthFailureLimiter(config.authFailuresPerMinute, options.clock);
   const metrics = new Metrics();
-  // After a rollback the database is the truth: cached visitors and session spans may hold what it lacks.
-  const dropCachedState = () => {
-    sessions.clear();
-    visitors.clear();
-  };
-  // Session counts the last run kept in memory only (a crash) are counted again from the events.
-  sqlite.transaction(() => sessions.resync())();
+  sessions.start((work) => sqlite.transaction(work)());
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
     maxOwnerWeight: Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100)),
-    onRollback: dropCachedState,
-    // Inside the transaction: the session rows are made exact again before the next job.
-    onJobRolledBack: () => {
-      dropCachedState();
-      sessions.resync();
-    },
+    hooks: sessions.hooks([visitors]),
     onCommit: (jobs, ms) => metrics.committed(jobs, ms),
-    deferred: {
-      before: () => {
-        if (sessions.needsResync) sessions.resync();
-      },
-      after: (idle) => sessions.writeDue(idle),
-      pending: () => sessions.pending,
-    },
   });
   const enricher = new Enricher({
     geoDbPath: config.geoipDb || undefined,
@@ -133,13 +130,15 @@ export function createServices(config: Config, database: DatabaseHandle, options
       queuedEvents: () => writer.queuedEvents,
       caches: () => ({ keys, visitors, sessions, user_agents: enricher.stats().userAgent }),
       cachedSessions: () => sessions.size,
-      ready: () => readiness({ sqlite, dbPath: database.path, writer }).ready,
-      tenantActivity: (from, to) => business.allTenants(tenants.listTenants().map(({ id }) => id), from, to),
+      ready: () => readiness({ store, writer }).ready,
+      diskFreeBytes: () => store.freeBytes(),
+      tenantActivity: (from, to) => business.allTenants(tenants.listTenants().map(({ tenantId }) => tenantId), from, to),
     },
     config.businessMetricsTtlSeconds * 1000,
   );
   const tracing = startTracing(config);
-  return { config, database, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, authFailures, metrics, business, suppressions, privacy, retention, privacyStore, tracing };
+  const debug = new DebuggerService();
+  return { config, database, store, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, authFailures, metrics, business, suppressions, privacy, retention, privacyStore, debugger: debug, tracing };
 }
 
 /** Every header an SDK sends (Segment's, RudderStack's AnonymousId, Inlet's own). */
@@ -148,8 +147,6 @@ export const CORS_ALLOWED_HEADERS = ["Content-Type", "Content-Encoding", "Author
 export function createApp(services: Services) {
   // The socket address is known to the server only; the app is created before it listens.
   let server: { requestIP(request: Request): { address: string } | null } | null = null;
-  // normalize: false — Elysia's normalization coerces e.g. a string into an object before
-  // validating; Inlet must reject such input instead of storing a garbled value.
   const peerIp = (request: Request): string | null => server?.requestIP(request)?.address ?? null;
   // Failed authentications count against the client address, seen through TRUST_PROXY proxies.
   const clientIp = new ClientIpResolver(services.config.trustProxy);
@@ -157,13 +154,18 @@ export function createApp(services: Services) {
     failures: services.authFailures,
     address: (request) => clientIp.resolve({ peerIp: () => peerIp(request), header: (name) => request.headers.get(name), payloadIp: undefined }),
   };
-  const events = { keys: services.keys, pipeline: services.pipeline, limiter: services.limiter, peerIp, guard };
+  const auth = keyAuth(services.keys, services.limiter, guard);
+  const recorder = debuggerRecorder(services.debugger, services.keys, callTypeOfPath);
+  const reading = { auth, db: services.database.db };
   // The fallback reads the routes at its first request, when every one is registered.
   let routes: readonly { method: string; path: string }[] = [];
+  // normalize: false — Elysia's normalization coerces e.g. a string into an object before
+  // validating; Inlet must reject such input instead of storing a garbled value.
   // reusePort: false — Elysia turns it on, which lets a second Inlet bind the same port and silently
   // take half the traffic into another database; a busy port must be an error instead.
   // maxRequestBodySize: no limit at the socket (Bun's own refusal is a bare 413 without our error
-  // format, request id or log line); each route reads at most its own limit (http/body.ts).
+  // format, request id or log line); each route reads at most its own limit (http/body.ts), and
+  // routes that take no body read none (http/fallback.ts).
   const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: UNLIMITED_AT_SOCKET, reusePort: false } })
     // First, so that the request span encloses every other hook.
     .use(services.tracing ?? new Elysia({ name: "tracing-off" }))
@@ -178,17 +180,18 @@ export function createApp(services: Services) {
     // join every request's header names on every request, preflight or not (~6 µs each, measured).
     .use(cors({ origin: () => true, credentials: false, maxAge: 86400, allowedHeaders: CORS_ALLOWED_HEADERS, exposeHeaders: ["Retry-After", "X-Request-Id"] }))
     .use(docsController())
-    .use(healthController({ sqlite: services.database.sqlite, dbPath: services.database.path, writer: services.writer }))
+    .use(healthController({ store: services.store, writer: services.writer }))
     .use(sdkController())
     .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken, peerIp, listener: separateMetricsListener(services.config) ? "elsewhere" : "public" }))
-    .use(statsController({ keys: services.keys, business: services.business, guard }))
-    .use(privacyController({ keys: services.keys, privacy: services.privacy, guard }))
-    .use(eventsController(events, inletRoutes))
-    .use(eventsController(events, segmentRoutes))
-    .use(eventsController(events, analyticsNextRoutes))
-    .use(eventsController(events, shortV1Routes))
-    .use(eventsController(events, rudderBeaconRoutes))
+    .use(statsController({ auth, business: services.business }))
+    .use(privacyController({ auth, privacy: services.privacy }))
+    .use(eventsController({ auth, pipeline: services.pipeline, peerIp, recorder }))
     .use(segmentSettingsController({ keys: services.keys, publicUrl: services.config.publicUrl, trustProxy: services.config.trustProxy, peerIp, guard }))
+    .use(readEventsController(reading))
+    .use(leadsController(reading))
+    .use(operatorController({ tenants: services.tenants, keys: services.keys, operatorToken: services.config.operatorToken, guard }))
+    .use(tenantKeysController({ tenants: services.tenants, keys: services.keys, auth }))
+    .use(debuggerController({ ...reading, debugger: services.debugger }))
     // Last: what no route above takes (405 with Allow, or 404).
     .use(fallback(() => routes))
     .onStart(({ server: started }) => {

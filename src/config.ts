@@ -179,6 +179,13 @@ export const settings = {
     default: "0",
     doc: "When set (and no METRICS_TOKEN), `GET /metrics` is served only on this port, at METRICS_HOST; 0: on the public port, to loopback callers only",
   },
+  operatorToken: {
+    env: "INLET_OPERATOR_TOKEN",
+    flag: "operator-token",
+    kind: "string",
+    default: "",
+    doc: "When set, the admin API (`/v1/admin/*`: tenants, settings, keys) accepts `Authorization: Bearer <token>`; unset, those routes answer 404",
+  },
   businessMetricsTtlSeconds: {
     env: "BUSINESS_METRICS_TTL_SECONDS",
     flag: "business-metrics-ttl",

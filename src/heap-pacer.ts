@@ -14,6 +14,14 @@ export interface HeapPacerOptions {
   activity: () => number;
   /** For tests; `Bun.gc(false)` by default. */
   collect?: () => void;
+  /** Calls `tick` every `ms` until the returned function is called; an unref'd setInterval by default (tests pass their own clock). */
+  every?: (ms: number, tick: () => void) => () => void;
+}
+
+function everyInterval(ms: number, tick: () => void): () => void {
+  const timer = setInterval(tick, ms);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 export const HEAP_PACER_INTERVAL_MS = 100;
@@ -22,11 +30,9 @@ export const HEAP_PACER_INTERVAL_MS = 100;
 export function startHeapPacer(options: HeapPacerOptions): () => void {
   const collect = options.collect ?? (() => Bun.gc(false));
   let seen = options.activity();
-  const timer = setInterval(() => {
+  return (options.every ?? everyInterval)(options.intervalMs, () => {
     const now = options.activity();
     if (now !== seen) collect();
     seen = now;
-  }, options.intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  });
 }

@@ -39,7 +39,8 @@ function emit(level: Exclude<LogLevel, "silent">, msg: string, fields?: Fields):
 }
 
 function errorReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
+  // With its cause: a wrapped failure is logged once, with why it happened.
+  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack, cause: value.cause };
   if (typeof value === "bigint") return value.toString();
   return value;
 }

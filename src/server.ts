@@ -33,6 +33,9 @@ const TRACE_FLUSH_TIMEOUT_MS = 2_000;
 /** Starting failed for a reason the operator can fix (the message says which). */
 export class ServeError extends Error {}
 
+/** Stopping lost something acknowledged (the cause says what and why); the process exits non-zero. */
+export class ShutdownError extends Error {}
+
 export function startServer(config: Config, options: ServiceOptions = {}): RunningServer {
   logger.setLevel(config.logLevel);
   const database = openDatabase(config.db, { synchronous: config.synchronous });
@@ -68,10 +71,10 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
   if (config.db !== ":memory:") for (const warning of dataPermissionWarnings(config.db)) logger.warn(warning);
   if (config.demo && services.tenants.countTenants() === 0) {
     const demo = services.tenants.createTenant("demo");
-    logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.writeKey });
+    logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.key });
     logger.flush();
     process.stderr.write(
-      `\n  Inlet created a demo tenant.\n  tenant id: ${demo.tenantId}\n  write key: ${demo.writeKey}\n  (shown once; keep it, or create another with \`inlet key create --tenant ${demo.tenantId}\`)\n\n`,
+      `\n  Inlet created a demo tenant.\n  tenant id: ${demo.tenantId}\n  write key: ${demo.key}\n  (shown once; keep it, or create another with \`inlet key create --tenant ${demo.tenantId}\`)\n\n`,
     );
   }
 
@@ -83,13 +86,18 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
       await Promise.race([Promise.all([server.stop(false), metricsApp?.server?.stop(false)]), deadline]);
       services.retention.stop();
       clearInterval(reloadSuppressions);
-      services.writer.close();
+      // What could not be written is reported after everything else is closed: the rest still closes.
+      const unwritten = await services.writer.close().then(
+        () => null,
+        (error: unknown) => error,
+      );
       services.enricher.close();
       stopHeapPacer();
       await checkpointer.stop();
       database.close();
       // Last: the spans of the final requests and commits have ended by now.
       await flushTracing(TRACE_FLUSH_TIMEOUT_MS);
+      if (unwritten !== null) throw new ShutdownError("stopped, but acknowledged data could not be written", { cause: unwritten });
       logger.info("stopped");
       logger.flush();
     })();
@@ -98,7 +106,7 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
   return { url: server.url, port: server.port!, metricsUrl: metricsApp?.server?.url ?? null, services, app: app!, stop };
 }
 
-/** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0. */
+/** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0 (1 when the stop lost something). */
 export function serveForever(config: Config): void {
   const running = startServer(config);
   const onSignal = (signal: string) => {

@@ -21,3 +21,8 @@ declare module "*/sdk/dist/inlet.js" {
   const path: string;
   export default path;
 }
+// The debugger page's bundled script (src/modules/debugger/bundle.ts), embedded the same way.
+declare module "*/dist/debugger/debugger.js" {
+  const path: string;
+  export default path;
+}

@@ -89,7 +89,7 @@ describe("the executable alone in an empty folder", () => {
     // The CLI and the server use the default database, ./data/inlet.db in the folder it runs in.
     const created = await inlet(["tenant", "create", "x"]);
     expect(created.code).toBe(0);
-    const { tenantId, writeKey } = JSON.parse(created.stdout) as { tenantId: string; writeKey: string };
+    const { tenantId, key: writeKey } = JSON.parse(created.stdout) as { tenantId: string; key: string };
 
     const port = freePort();
     const url = `http://127.0.0.1:${port}`;
@@ -137,6 +137,13 @@ describe("the executable alone in an empty folder", () => {
       }
       const spec = (await (await fetch(`${url}/swagger/json`)).json()) as { paths: Record<string, unknown> };
       expect(Object.keys(spec.paths)).toContain("/v1/events/track");
+      // The debugger page and its bundled script.
+      const debuggerPage = await fetch(`${url}/debugger`);
+      expect(debuggerPage.status).toBe(200);
+      expect(await debuggerPage.text()).toContain("/debugger/debugger.js");
+      const debuggerScript = await fetch(`${url}/debugger/debugger.js`);
+      expect(debuggerScript.status).toBe(200);
+      expect(await debuggerScript.text()).toContain("/v1/debugger/stream");
 
       const backup = await inlet(["backup", "backup.db"]);
       expect(backup.stderr).toBe("");

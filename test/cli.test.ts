@@ -11,7 +11,9 @@ const newDb = () => {
   dirs.push(dir);
   return join(dir, "nested", "inlet.db");
 };
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 describe("starting the server", () => {
   test("first start on an empty database applies migrations, uses WAL, and prints a demo key once", async () => {
@@ -96,17 +98,24 @@ describe("tenants and keys from the CLI", () => {
     expect(created.code).toBe(0);
     const tenant = JSON.parse(created.stdout);
     expect(tenant.name).toBe("Acme");
-    expect(tenant.writeKey).toMatch(/^wk_[\w-]{32}$/);
+    // The same field names and ISO times as the admin API (docs/api.md).
+    expect(tenant.key).toMatch(/^wk_[\w-]{32}$/);
+    expect(tenant).toMatchObject({ kind: "write", prefix: tenant.key.slice(0, 11) });
+    expect(new Date(tenant.createdAt).toISOString()).toBe(tenant.createdAt);
+    expect(tenant.writeKey).toBeUndefined();
+    const tenantList = JSON.parse((await cli(["tenant", "list"], env)).stdout);
+    expect(tenantList).toEqual([{ tenantId: tenant.tenantId, name: "Acme", createdAt: tenant.createdAt, settings: expect.any(Object) }]);
 
     const key = JSON.parse((await cli(["key", "create", "--tenant", tenant.tenantId], env)).stdout);
     expect(key.key).toMatch(/^wk_/);
-    expect(key.key).not.toBe(tenant.writeKey);
+    expect(key.key).not.toBe(tenant.key);
+    expect(key).toMatchObject({ tenantId: tenant.tenantId, kind: "write", prefix: key.key.slice(0, 11) });
 
     const listed = JSON.parse((await cli(["key", "list", "--tenant", tenant.tenantId], env)).stdout);
     expect(listed).toHaveLength(2);
     // Listings show prefixes only, never keys.
     const listing = JSON.stringify(listed);
-    expect(listing).not.toContain(tenant.writeKey);
+    expect(listing).not.toContain(tenant.key);
     expect(listing).not.toContain(key.key);
     expect(listed.map((k: { prefix: string }) => k.prefix)).toContain(key.key.slice(0, 11));
 
@@ -120,7 +129,10 @@ describe("tenants and keys from the CLI", () => {
     const revoked = await cli(["key", "revoke", key.key.slice(0, 11)], env);
     expect(revoked.code).toBe(0);
     const after = JSON.parse((await cli(["key", "list", "--tenant", tenant.tenantId], env)).stdout);
-    expect(after.find((k: { id: string }) => k.id === key.keyId).revokedAt).toBeNumber();
+    const revokedKey = after.find((k: { keyId: string }) => k.keyId === key.keyId);
+    expect(new Date(revokedKey.revokedAt).toISOString()).toBe(revokedKey.revokedAt);
+    expect(new Date(revokedKey.createdAt).toISOString()).toBe(revokedKey.createdAt);
+    expect(after.find((k: { keyId: string }) => k.keyId !== key.keyId).revokedAt).toBeNull();
 
     // The revoked key no longer authenticates a (freshly started) server.
     const server = await spawnServer({ INLET_DB: db });
@@ -128,7 +140,7 @@ describe("tenants and keys from the CLI", () => {
       const send = (k: string) =>
         fetch(`${server.url}/v1/events/track`, { method: "POST", headers: { authorization: `Bearer ${k}` }, body: JSON.stringify({ event: "E", anonymousId: "a" }) });
       expect((await send(key.key)).status).toBe(401);
-      expect((await send(tenant.writeKey)).status).toBe(200);
+      expect((await send(tenant.key)).status).toBe(200);
     } finally {
       server.proc.kill("SIGTERM");
       await server.proc.exited;
@@ -158,7 +170,7 @@ describe("export", () => {
       for (const [i, timestamp] of times.entries()) {
         const res = await fetch(`${server.url}/v1/events/track`, {
           method: "POST",
-          headers: { authorization: `Bearer ${tenant.writeKey}` },
+          headers: { authorization: `Bearer ${tenant.key}` },
           body: JSON.stringify({ event: `E${i}`, anonymousId: "a", timestamp }),
         });
         expect(res.status).toBe(200);

@@ -9,14 +9,15 @@ import { join } from "node:path";
 
 let server: ServerProcess;
 let writeKey: string;
+let tenantId: string;
 let adminKey: string;
 let db: string;
+const OPERATOR_TOKEN = "operator-token-for-the-errors-test";
 beforeAll(async () => {
   db = join(tempDir(), "inlet.db");
-  const tenant = JSON.parse((await cli(["tenant", "create", "errors"], { INLET_DB: db })).stdout);
-  writeKey = tenant.writeKey;
-  adminKey = JSON.parse((await cli(["key", "create", "--tenant", tenant.tenantId, "--admin"], { INLET_DB: db })).stdout).key;
-  server = await spawnServer({ INLET_DB: db, LOG_LEVEL: "info" });
+  ({ key: writeKey, tenantId } = JSON.parse((await cli(["tenant", "create", "errors"], { INLET_DB: db })).stdout));
+  adminKey = JSON.parse((await cli(["key", "create", "--tenant", tenantId, "--admin"], { INLET_DB: db })).stdout).key;
+  server = await spawnServer({ INLET_DB: db, LOG_LEVEL: "info", INLET_OPERATOR_TOKEN: OPERATOR_TOKEN });
 });
 afterAll(async () => {
   server.proc.kill("SIGTERM");
@@ -89,10 +90,14 @@ describe("the OpenAPI document as Swagger UI uses it", () => {
         const schema = operation.requestBody?.content?.["application/json"]?.schema;
         if (!schema) continue;
         expect({ path, example: schema.example }).toEqual({ path, example: expect.any(Object) });
-        // Admin routes (privacy) take the tenant's admin key; the rest are ingestion.
-        const key = path.startsWith("/v1/privacy/") ? adminKey : writeKey;
-        const response = await fetch(server.url + path, { method: method.toUpperCase(), headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(schema.example) });
-        expect({ path, status: response.status, body: await response.json() }).toMatchObject({ path, status: 200 });
+        // Each route with the credential it takes: ingestion a write key, the admin API the operator token or an admin key.
+        const operator = (operation.security ?? []).some((s: Record<string, unknown>) => "operator" in s);
+        const key = operator ? OPERATOR_TOKEN : operation.tags?.includes("Admin") || path.startsWith("/v1/privacy/") ? adminKey : writeKey;
+        const url = server.url + path.replace("{tenantId}", tenantId);
+        const response = await fetch(url, { method: method.toUpperCase(), headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(schema.example) });
+        // 201 for what the admin API creates.
+        const created = method === "post" && operation.tags?.includes("Admin");
+        expect({ path, status: response.status, body: await response.json() }).toMatchObject({ path, status: created ? 201 : 200 });
         posted++;
       }
     }

@@ -5,9 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { findLead } from "../src/modules/leads/service";
-import type { CallTrust } from "../src/pipeline";
-import { followMerges, IdentityResolver, identityTime, MAX_MERGE_HOPS, mergeOrder } from "../src/pipeline/identity";
-import type { CanonicalEvent } from "../src/pipeline/normalize";
+import { IdentityResolver } from "../src/db/sqlite/identity";
+import { followMerges, identityTime, MAX_MERGE_HOPS, mergeOrder } from "../src/pipeline/identity-rules";
+import type { CanonicalEvent } from "../src/pipeline/model";
+import type { CallTrust } from "../src/pipeline/ports";
 import { memoryStore, T0, type MemoryStore } from "./helpers/memory-store";
 
 const CLIENT: CallTrust = { serverSide: false };

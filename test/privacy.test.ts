@@ -217,7 +217,7 @@ describe("erasing a person", () => {
           const response = await server.post("/v1/events/batch", { batch });
           if (response.status === 200) {
             const body = await response.json();
-            body.results.forEach((r: { status: string; messageId: string }) => r.status === "accepted" && acknowledged.push(r.messageId));
+            for (const result of body.results as { status: string; messageId: string }[]) if (result.status === "accepted") acknowledged.push(result.messageId);
           } else await response.text();
         }
       });
@@ -256,7 +256,7 @@ describe("suppression", () => {
   beforeAll(async () => {
     dir = tempDir("inlet-suppress-");
     start();
-    ({ tenantId, writeKey } = running.services.tenants.createTenant("s"));
+    ({ tenantId, key: writeKey } = running.services.tenants.createTenant("s"));
     admin = api({ get url() { return url; } }, running.services.tenants.createKey(tenantId, "admin").key);
     await ok(post("/v1/events/identify", { anonymousId: "anon-s1", userId: "u-s", traits: { email: "s@example.com" } }));
     await ok(post("/v1/events/identify", { anonymousId: "anon-s2", userId: "u-s" }));

@@ -27,7 +27,7 @@ test("SIGTERM with requests in flight: every acknowledged event is committed, se
       try {
         const res = await fetch(`${server.url}/v1/events/track`, {
           method: "POST",
-          headers: { authorization: `Bearer ${tenant.writeKey}` },
+          headers: { authorization: `Bearer ${tenant.key}` },
           body: JSON.stringify({ event: "Load", anonymousId: `v${w}`, messageId }),
         });
         if (res.ok) acknowledged.push(messageId);
@@ -44,14 +44,14 @@ test("SIGTERM with requests in flight: every acknowledged event is committed, se
     }
   };
   const workers = Array.from({ length: 20 }, (_, w) => worker(w));
-  await Bun.sleep(300);
+  // SIGTERM once the load runs, however slow the machine: some events acknowledged before it.
+  while (acknowledged.length <= 20) await Bun.sleep(10);
   server.proc.kill("SIGTERM");
   stop = true;
   stopAt = Date.now();
   await Promise.all(workers);
   const code = await server.proc.exited;
   expect(code).toBe(0);
-  expect(acknowledged.length).toBeGreaterThan(20);
 
   const sqlite = new Database(db, { readonly: true });
   const rows = sqlite.query("SELECT message_id AS id, count(*) AS n FROM events GROUP BY message_id").all() as { id: string; n: number }[];
@@ -63,4 +63,33 @@ test("SIGTERM with requests in flight: every acknowledged event is committed, se
   // The numbers of the active sessions were in memory until the stop: written by it, no restart needed.
   expect(sessionsOutOfStep(db)).toEqual([]);
   console.log(`shutdown test: ${sent} sent, ${acknowledged.length} acknowledged and stored, ${failed} refused or cut off`);
+});
+
+test("a stop that cannot write acknowledged session numbers says why, once, and exits 1 instead of logging 'stopped'", async () => {
+  const db = join(dir, "unwritable-sessions.db");
+  const tenant = JSON.parse((await cli(["tenant", "create", "t"], { INLET_DB: db })).stdout);
+  const server = await spawnServer({ INLET_DB: db });
+  // Session rows can be inserted but no longer updated: the numbers of an ongoing session stay in memory.
+  const sqlite = new Database(db);
+  sqlite.run("CREATE TRIGGER no_session_updates BEFORE UPDATE ON sessions BEGIN SELECT RAISE(ABORT, 'session rows are frozen'); END");
+  sqlite.close();
+  for (const messageId of ["m1", "m2"]) {
+    const res = await fetch(`${server.url}/v1/events/track`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.key}` },
+      body: JSON.stringify({ event: "Load", anonymousId: "v", messageId }),
+    });
+    expect(res.status).toBe(200);
+  }
+  server.proc.kill("SIGTERM");
+  expect(await server.proc.exited).toBe(1);
+  const lines = server
+    .output()
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as { msg: string; error?: unknown });
+  const failed = lines.filter((line) => line.msg === "shutdown failed");
+  expect(failed).toHaveLength(1);
+  expect(JSON.stringify(failed[0]!.error)).toContain("session rows are frozen");
+  expect(lines.some((line) => line.msg === "stopped")).toBe(false);
 });

@@ -52,10 +52,10 @@ export async function startInlet(dir: string, name: string, options: { logLevel?
   const db = join(dir, `${name}.db`);
   const created = Bun.spawnSync(["bun", "run", "src/main.ts", "tenant", "create", `bench-${name}`], { cwd: ROOT, env: { ...process.env, INLET_DB: db, LOG_LEVEL: "warn" } });
   if (created.exitCode !== 0) throw new Error(`inlet tenant create failed:\n${created.stderr.toString()}`);
-  const tenant = JSON.parse(created.stdout.toString()) as { tenantId: string; writeKey: string };
+  const tenant = JSON.parse(created.stdout.toString()) as { tenantId: string; key: string };
   const env = { INLET_DB: db, HOST: "127.0.0.1", INLET_DEMO: "false", LOG_LEVEL: options.logLevel ?? "warn" };
   const server = await launch(`inlet (${name})`, dir, name, ["bun", ...(options.bunFlags ?? []), "run", "src/main.ts", "serve"], env, options.discardStdout);
-  return { ...server, db, tenantId: tenant.tenantId, writeKey: tenant.writeKey };
+  return { ...server, db, tenantId: tenant.tenantId, writeKey: tenant.key };
 }
 
 /** Events stored in a database, by type (open read-only, after the server has stopped). */

@@ -114,7 +114,7 @@ export function createInlet(o: InletOptions, env: Partial<InletEnv> = {}): Inlet
     cancel(timer);
     timer = 0;
     const sent = ids(batch);
-    sent.forEach((id) => flying.add(id));
+    for (const id of sent) flying.add(id);
     let res: Response | undefined;
     try {
       res = await post(url, {
@@ -127,7 +127,7 @@ export function createInlet(o: InletOptions, env: Partial<InletEnv> = {}): Inlet
     } catch (e) {
       log("network error", e);
     }
-    sent.forEach((id) => flying.delete(id));
+    for (const id of sent) flying.delete(id);
     const st = res ? res.status : 0;
     if (st >= 200 && st < 300) {
       failures = 0;

@@ -68,7 +68,7 @@ describe.skipIf(!!skip)("browser SDK end to end (headless Chromium, real Inlet s
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "inlet-sdk-e2e-"));
-    ({ tenantId, writeKey } = JSON.parse(cli("tenant", "create", "sdk-e2e")));
+    ({ tenantId, key: writeKey } = JSON.parse(cli("tenant", "create", "sdk-e2e")));
 
     // The script-tag bundle, built from the current source into sdk/dist (what Inlet serves at /sdk/inlet.js).
     const build = Bun.spawnSync(["bun", "run", join(import.meta.dir, "..", "build.ts")], { cwd: ROOT });
@@ -185,7 +185,9 @@ window.queued = function () {
   const queued = async (p: Page, prefix = "") =>
     ((await p.evaluate(() => (window as any).queued())) as { id: string; name: string }[]).filter((e) => e.name.startsWith(prefix)).map((e) => e.id);
   const track = (p: Page, names: string[]) =>
-    p.evaluate((names) => names.forEach((n) => (window as any).inlet.track(n, { e2e: true })), names);
+    p.evaluate((names) => {
+      for (const n of names) (window as any).inlet.track(n, { e2e: true });
+    }, names);
   const anonymousId = (p: Page) => p.evaluate(() => (window as any).inlet.user().anonymousId as string);
   /** Every event of one visitor in the export, once it holds at least `n`. */
   const storedFor = (aid: string, n: number) =>

@@ -135,7 +135,7 @@ describe("two tabs", () => {
     const { w, clock, make } = setup();
     const old = make("A");
     const events = [ev(), ev(), ev()];
-    events.forEach((e) => old.add(e));
+    for (const e of events) old.add(e);
     old.release();
     expect(queues(w)["inlet.k.A"]!.r).toBe(1);
 
@@ -173,7 +173,7 @@ describe("two tabs", () => {
   test("two tabs claiming the same orphan at once: only the last claim adopts it", async () => {
     const { w, s, clock, make } = setup();
     const a = make("A");
-    [ev(), ev()].forEach((e) => a.add(e));
+    for (const e of [ev(), ev()]) a.add(e);
     a.release();
     const b = make("B"),
       c = make("C");

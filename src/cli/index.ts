@@ -24,7 +24,7 @@ export const USAGE = `Inlet ${version}: self-hosted event ingestion (Segment-com
 
 Usage:
   inlet serve                                   start the HTTP server
-  inlet tenant create <name>                    create a tenant and its first write key (JSON)
+  inlet tenant create <name>                    create a tenant and its first write key (JSON: tenantId, key...)
   inlet tenant list                             list tenants (JSON)
   inlet tenant set <id> [--rate-rps N] [--rate-eps N] [--ip-policy full|anonymize|drop] [--bots keep|flag|drop]
                    [--cors-origins https://a.example,https://b.example|*] [--retention-days N|forever]
@@ -113,9 +113,10 @@ async function writeNdjson(rows: Iterable<unknown>): Promise<void> {
 }
 
 export async function runCli(argv: string[]): Promise<number> {
-  let parsed;
+  const parse = () => parseArgs({ args: argv, options: { ...configFlagOptions(), ...commandOptions }, allowPositionals: true, strict: true });
+  let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parseArgs({ args: argv, options: { ...configFlagOptions(), ...commandOptions }, allowPositionals: true, strict: true });
+    parsed = parse();
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
     return 2;
@@ -176,7 +177,7 @@ export async function runCli(argv: string[]): Promise<number> {
       case "key create": {
         const tenantId = need(values.tenant, "--tenant <id>");
         if (values.admin && values.server) throw new UsageError("A key is of one kind: give --server or --admin, not both.");
-        print({ tenantId, ...tenants.createKey(tenantId, values.admin ? "admin" : values.server ? "server" : "write") });
+        print(tenants.createKey(tenantId, values.admin ? "admin" : values.server ? "server" : "write"));
         return 0;
       }
       case "key list":

@@ -81,7 +81,7 @@ export const sessions = sqliteTable(
     /**
      * The lead the session's anonymous events belong to: set when its visitor is first linked to
      * a lead (instead of rewriting each anonymous event), or at start when the visitor is known.
-     * An event's lead is its own lead_id, else its session's (src/pipeline/identity.ts).
+     * An event's lead is its own lead_id, else its session's (src/db/sqlite/identity.ts).
      */
     leadId: text("lead_id"),
     /** How many of event_count were stored anonymous (lead_id null): they count for lead_id. */

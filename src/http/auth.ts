@@ -1,20 +1,33 @@
 /**
- * Derive-based tenant authentication. The write key may come as `Authorization: Bearer <key>`,
+ * Key authentication. The write key may come as `Authorization: Bearer <key>`,
  * `Authorization: Basic base64(<key>:)` (Segment's convention), `X-API-Key`, or a `writeKey`
  * field in the JSON body (sendBeacon cannot set headers), or a `writeKey` query parameter
  * (RudderStack's beacon transport). Every failure is the same 401, so the
  * answer never tells whether a tenant or key exists.
  */
 import { Elysia } from "elysia";
-import type { KeyCache } from "../modules/tenants/key-cache";
-import type { ResolvedKey } from "../modules/tenants/service";
+import type { EnrichSettings } from "../enrich/settings";
 import type { TenantAuth } from "../pipeline";
 import { ApiError, unauthorized } from "./errors";
-import { eventCount, type AuthFailureLimiter, type TenantRateLimiter } from "./rate-limit";
+import { eventCount, type AuthFailureLimiter, type RateLimitOverrides, type TenantRateLimiter } from "./rate-limit";
 import { requestInfo } from "./request-context";
 import { step } from "../observability/tracing";
 
 const MAX_KEY_LENGTH = 256;
+
+/** What a key stands for: its tenant, its kind, and the tenant's settings that requests apply. */
+export interface ResolvedKey {
+  keyId: string;
+  tenantId: string;
+  /** write: public, in browsers; server: secret, in backends (ingests, may merge identified leads); admin: reads. */
+  kind: "write" | "server" | "admin";
+  settings: EnrichSettings & RateLimitOverrides & { corsOrigins: readonly string[] };
+}
+
+/** Finds what a key stands for (src/modules/tenants implements it, with a cache); null for an unknown or revoked key. */
+export interface KeyResolver {
+  resolve(key: string): ResolvedKey | null;
+}
 
 /** The key a request carries, or null. */
 export function keyFromRequest(headers: Record<string, string | undefined>, body: unknown, query?: Record<string, string | undefined>): string | null {
@@ -25,12 +38,8 @@ export function keyFromRequest(headers: Record<string, string | undefined>, body
     const value = authorization.slice(space + 1).trim();
     if (scheme === "bearer") return value || null;
     if (scheme === "basic") {
-      let decoded: string;
-      try {
-        decoded = Buffer.from(value, "base64").toString("utf8");
-      } catch {
-        return null;
-      }
+      // Buffer.from never throws on base64: invalid characters are skipped.
+      const decoded = Buffer.from(value, "base64").toString("utf8");
       const colon = decoded.indexOf(":");
       // Segment sends the write key as the user name with an empty password.
       return (colon === -1 ? decoded : decoded.slice(0, colon)) || null;
@@ -75,45 +84,10 @@ const INGESTING_KEYS: readonly ResolvedKey["kind"][] = ["write", "server"];
 const ADMIN_KEYS: readonly ResolvedKey["kind"][] = ["admin"];
 
 /** The key resolved when it is of one of `kinds`; else the failure is counted against the address and thrown. */
-function authenticate(keys: KeyCache, key: string | null, kinds: readonly ResolvedKey["kind"][], failure: () => ApiError, guard: AuthGuard | undefined, request: Request): ResolvedKey {
+function authenticate(keys: KeyResolver, key: string | null, kinds: readonly ResolvedKey["kind"][], failure: () => ApiError, guard: AuthGuard | undefined, request: Request): ResolvedKey {
   const resolved = key && key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
   if (resolved && kinds.includes(resolved.kind)) return resolved;
   throw guard ? guard.failures.failed(guard.address(request), failure()) : failure();
-}
-
-/**
- * Ingestion auth: a write or server key, then the tenant's rate limits (as soon as the tenant is known, so
- * a request over the limit costs no validation or pipeline work; a batch counts its items).
- *
- * No work before authentication: a key in a header is checked before the body is read (a bad one
- * costs no reading, decompressing or parsing), and an address over its failed-authentication
- * limit is refused then too. Only a request without a header key has its body read for a
- * `writeKey` (sendBeacon cannot set headers).
- */
-export function tenantAuth(keys: KeyCache, limiter?: TenantRateLimiter, guard?: AuthGuard) {
-  const early = new WeakMap<Request, ResolvedKey>();
-  return new Elysia()
-    .onParse({ as: "scoped" }, ({ request }) => {
-      const key = headerKey(request);
-      if (key === null) guard?.failures.check(guard.address(request));
-      else early.set(request, authenticate(keys, key, INGESTING_KEYS, unauthorized, guard, request));
-      // Nothing returned: the route's own parser reads the body next.
-    })
-    .derive({ as: "scoped" }, ({ headers, body, query, request }): { auth: TenantAuth } => {
-      // Write keys (public, in browsers) and server keys (secret, in backends) ingest; admin keys
-      // are for reading and are not accepted here.
-      const resolved = early.get(request) ?? authenticate(keys, keyFromRequest(headers, body, query), INGESTING_KEYS, unauthorized, guard, request);
-      requestInfo(request).tenantId = resolved.tenantId;
-      const serverSide = resolved.kind === "server";
-      const origin = headers.origin;
-      // A browser sends Origin; a server key seen there has leaked, and its power must not be used.
-      if (origin && serverSide) throw new ApiError(403, "origin_not_allowed", "A server key is a secret for backends; browsers must use a write key.");
-      if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
-        throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
-      }
-      limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
-      return { auth: { tenantId: resolved.tenantId, keyId: resolved.keyId, settings: resolved.settings, serverSide } };
-    });
 }
 
 export interface AdminAuth {
@@ -121,26 +95,89 @@ export interface AdminAuth {
   keyId: string;
 }
 
-const forbidden = () => new ApiError(403, "forbidden", "This route needs an admin key (ak_...); write and server keys can only ingest.");
-
+const ingestingKeyRefused = () =>
+  new ApiError(403, "forbidden", "This key can only ingest (write and server keys). Reading and managing a tenant needs an admin key (ak_...).");
 const adminRequired = () =>
   new ApiError(401, "unauthorized", "An admin key (ak_...) is required (Bearer, Basic or X-API-Key); write and server keys can only ingest.");
 
 /**
- * Admin auth for reading routes (stats, exports): only `ak_` admin keys, from a header; a write
- * key is refused because write keys are public (they ship in browsers), a server key because it
- * is made for ingesting only. The body is not looked at: admin keys are secrets and do not belong
- * in bodies.
+ * Key authentication as a named plugin with two route options.
+ *
+ * `{ writeKey: true }` (ingestion), in named steps before the body is validated, so a refused
+ * request costs no validation or pipeline work: `authenticate` (a write key, public, in browsers,
+ * or a server key, secret, in backends; admin keys are secrets for reading and are not accepted
+ * here), `checkOrigin` (the tenant's allowed origins), `enforceRateLimit` (the tenant's
+ * limits; a batch counts its items). The handler gets `auth`. No work before authentication: a
+ * key in a header is resolved before the body is read (`keyBeforeBody`: an unknown one costs no
+ * reading, decompressing or parsing), and an address over its failed-authentication limit is
+ * refused then too. Only a request without a header key has its body read for a `writeKey`
+ * (sendBeacon cannot set headers).
+ *
+ * `{ adminKey: true }` (reading and managing routes: stats, events, leads, the debugger, keys, privacy):
+ * only `ak_` admin keys, from a header (admin keys are secrets and do not belong in bodies); a
+ * write or server key there is a 403. The handler gets `admin`.
  */
-export function adminAuth(keys: KeyCache, guard?: AuthGuard, options: { writeKeyForbidden?: boolean } = {}) {
-  return new Elysia().derive({ as: "scoped" }, ({ request }): { admin: AdminAuth } => {
+export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: AuthGuard) {
+  /** Keys resolved from a header before the body was read. */
+  const early = new WeakMap<Request, ResolvedKey>();
+  const authenticated = new WeakMap<Request, ResolvedKey>();
+  type Step = (context: { headers: Record<string, string | undefined>; body: unknown; query: Record<string, string | undefined>; request: Request }) => void;
+
+  const keyBeforeBody = ({ request }: { request: Request }) => {
     const key = headerKey(request);
-    // `writeKeyForbidden`: a valid key of another kind is told so (403) rather than unknown (401).
-    const failure = options.writeKeyForbidden
-      ? () => (key && key.length <= MAX_KEY_LENGTH && keys.resolve(key) ? forbidden() : adminRequired())
-      : adminRequired;
-    const resolved = authenticate(keys, key, ADMIN_KEYS, failure, guard, request);
+    if (key === null) guard?.failures.check(guard.address(request));
+    else {
+      const resolved = key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
+      // Which kind the route wants is checked by its step; an unknown key is refused here.
+      if (!resolved) throw guard ? guard.failures.failed(guard.address(request), unauthorized()) : unauthorized();
+      early.set(request, resolved);
+    }
+    // Nothing returned: the route's own parser reads the body next.
+  };
+  const authenticateWriteKey: Step = ({ headers, body, query, request }) => {
+    const known = early.get(request);
+    const resolved = known && INGESTING_KEYS.includes(known.kind) ? known : authenticate(keys, known ? null : keyFromRequest(headers, body, query), INGESTING_KEYS, unauthorized, guard, request);
     requestInfo(request).tenantId = resolved.tenantId;
-    return { admin: { tenantId: resolved.tenantId, keyId: resolved.keyId } };
+    authenticated.set(request, resolved);
+  };
+  const checkOrigin: Step = ({ headers, request }) => {
+    const origin = headers.origin;
+    const resolved = authenticated.get(request)!;
+    // A browser sends Origin; a server key seen there has leaked, and its power must not be used.
+    if (origin && resolved.kind === "server") throw new ApiError(403, "origin_not_allowed", "A server key is a secret for backends; browsers must use a write key.");
+    if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
+      throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
+    }
+  };
+  const enforceRateLimit: Step = ({ body, request }) => {
+    const resolved = authenticated.get(request)!;
+    limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
+  };
+  const authenticateAdminKey: Step = ({ request }) => {
+    // Reading routes mostly have no body, so no keyBeforeBody step resolved their key.
+    const key = headerKey(request);
+    const known = early.get(request) ?? (key && key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null);
+    // A valid key of another kind is told so: it is authenticated, just not allowed here.
+    if (known && known.kind !== "admin") throw ingestingKeyRefused();
+    const resolved = known ?? authenticate(keys, null, ADMIN_KEYS, adminRequired, guard, request);
+    requestInfo(request).tenantId = resolved.tenantId;
+    authenticated.set(request, resolved);
+  };
+
+  return new Elysia({ name: "key-auth" }).onParse({ as: "scoped" }, keyBeforeBody).macro({
+    writeKey: {
+      transform: [authenticateWriteKey, checkOrigin, enforceRateLimit],
+      resolve: ({ request }): { auth: TenantAuth } => {
+        const { tenantId, keyId, settings, kind } = authenticated.get(request)!;
+        return { auth: { tenantId, keyId, settings, serverSide: kind === "server" } };
+      },
+    },
+    adminKey: {
+      transform: [authenticateAdminKey],
+      resolve: ({ request }): { admin: AdminAuth } => {
+        const { tenantId, keyId } = authenticated.get(request)!;
+        return { admin: { tenantId, keyId } };
+      },
+    },
   });
 }

@@ -4,7 +4,7 @@
  * an unbounded body. Invalid UTF-8 and invalid JSON are client errors.
  */
 import { ApiError, invalidRequest, payloadTooLarge, unsupportedMediaType } from "./errors";
-import { findJsonViolation } from "./json-limits";
+import { findJsonViolation } from "../lib/json-limits";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -84,6 +84,9 @@ export function parseJsonBytes(bytes: Uint8Array): unknown {
     throw new ApiError(400, "invalid_json", `The request body is not valid JSON: ${(error as Error).message}`);
   }
 }
+
+/** The largest body of an administration route (privacy, tenants, keys): a few fields. */
+export const ADMIN_BODY_BYTES = 16 * 1024;
 
 /**
  * An Elysia `parse` function for routes that take a JSON body of at most `limit` bytes, within

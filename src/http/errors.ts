@@ -33,6 +33,7 @@ const ERROR_STATUSES: Record<number, { description: string; code: string; messag
   403: { description: "Refused: an origin the key's tenant does not accept (or a write key on an admin route, or /metrics from outside loopback)", code: "origin_not_allowed", message: "This write key does not accept events from https://other.example." },
   404: { description: "Not found", code: "not_found", message: "No route for GET /nowhere." },
   405: { description: "The path exists but not for this method (see the Allow header)", code: "method_not_allowed", message: "GET is not allowed on /v1/track; allowed: POST." },
+  409: { description: "A key prefix that names more than one live key", code: "ambiguous_key", message: "wk_ matches 3 keys (wk_Vb3k9QxZ, wk_8fJ2kLmQ, wk_Qa1b2C3d); give more of it or the key id." },
   413: { description: "The body (or one event) is too large", code: "payload_too_large", message: "The request body is larger than 32768 bytes." },
   415: {
     description: "Unsupported Content-Type or Content-Encoding",

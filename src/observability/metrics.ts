@@ -9,10 +9,8 @@
  * Labels are bounded: routes are route templates, tenants are tenant ids (bounded by the
  * tenants an operator creates), event types are the six Segment types. Never user ids.
  */
-import { statSync, statfsSync } from "node:fs";
-import { dirname } from "node:path";
+import { statSync } from "node:fs";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { IngestObserver, Outcome, Validated } from "../pipeline";
 import type { Activity } from "./business";
 
 /** What the scrape-time collectors read: each service's own counters. */
@@ -25,6 +23,8 @@ export interface MetricSources {
   /** Visitors whose latest session is in the session cache. */
   cachedSessions(): number;
   ready(): boolean;
+  /** Free bytes on the database's file system. */
+  diskFreeBytes(): number;
   /** Each tenant's activity over the last `BUSINESS_WINDOW_MS`. */
   tenantActivity(from: number, to: number): { tenantId: string; activity: Activity }[];
 }
@@ -35,7 +35,7 @@ export const BUSINESS_WINDOW_MS = 60 * 60_000;
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const EVENT_TYPES = new Set(["track", "identify", "page", "screen", "group", "alias"]);
 
-export class Metrics implements IngestObserver {
+export class Metrics {
   readonly registry = new Registry();
   private readonly requests = new Counter({
     name: "inlet_http_requests_total",
@@ -176,7 +176,7 @@ export class Metrics implements IngestObserver {
       help: "Free bytes (for unprivileged users) on the file system holding the database",
       registers,
       collect() {
-        this.set(diskFreeBytes(sources.dbPath));
+        this.set(sources.diskFreeBytes());
       },
     });
     new Gauge({
@@ -190,17 +190,20 @@ export class Metrics implements IngestObserver {
     this.watchBusiness(sources, businessTtlMs);
   }
 
-  /** Counts a request's calls by tenant, type and status (the pipeline calls this). */
-  ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[], schemaVersion: string | null): void {
-    this.batchSize.observe(calls.length);
-    if (schemaVersion !== null) this.versions.inc({ version: schemaVersion }, calls.length);
-    for (let i = 0; i < outcomes.length; i++) {
-      const validated = calls[i]!;
-      const type = "call" in validated && EVENT_TYPES.has(validated.call.type) ? validated.call.type : "unknown";
-      const outcome = outcomes[i]!;
-      this.events.inc({ tenant: tenantId, type, status: outcome.status });
-      if (outcome.identityConflict) this.identityConflicts.inc({ tenant: tenantId, reason: outcome.identityConflict.reason });
-    }
+  /** One ingestion request of `calls` calls, in payload version `schemaVersion` (the pipeline tells). */
+  request(calls: number, schemaVersion: string | null): void {
+    this.batchSize.observe(calls);
+    if (schemaVersion !== null) this.versions.inc({ version: schemaVersion }, calls);
+  }
+
+  /** One call's outcome by tenant, type and status (the pipeline tells). */
+  call(tenantId: string, type: string, status: string): void {
+    this.events.inc({ tenant: tenantId, type: EVENT_TYPES.has(type) ? type : "unknown", status });
+  }
+
+  /** A call kept apart from another person's lead (the pipeline tells; src/pipeline/ports.ts). */
+  identityConflict(tenantId: string, reason: string): void {
+    this.identityConflicts.inc({ tenant: tenantId, reason });
   }
 
   /** One answered HTTP request. `route` must be a route template (bounded), never a raw path. */
@@ -258,14 +261,5 @@ function fileSize(path: string): number {
     return statSync(path).size;
   } catch {
     return 0; // no WAL file right after a checkpoint, or an in-memory database
-  }
-}
-
-function diskFreeBytes(dbPath: string): number {
-  try {
-    const fs = statfsSync(dirname(dbPath));
-    return fs.bavail * fs.bsize;
-  } catch {
-    return 0;
   }
 }

@@ -109,11 +109,6 @@ export function headSampler(env: Record<string, string | undefined>): (tracepare
   };
 }
 
-/** Whether spans are being made (for callers that would otherwise compute span attributes for nothing). */
-export function tracingOn(): boolean {
-  return otel !== null;
-}
-
 /**
  * Runs `fn` as a child span `name` (with `attributes`) of the active span when tracing is on and
  * the request is traced (not sampled out), else just runs it. `fn` gets the span (undefined

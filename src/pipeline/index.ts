@@ -5,17 +5,15 @@
  * state they share (sessions, leads) never races; the promise resolves only after the commit.
  */
 import type { PeerIp } from "../enrich/client-ip";
-import type { ErrorDetail } from "../http/errors";
-import type { ItemResult } from "../modules/events/model";
-import type { TenantSettings } from "../modules/tenants/settings";
-import type { EventStore } from "./events-store";
-import { normalize, type CanonicalEvent, type Envelope } from "./normalize";
-import type { SessionTracker } from "./sessions";
-import { isServerSideCall } from "./server-side";
-import type { VisitorStore } from "./visitors";
-import type { GroupCommitWriter } from "./writer";
-import type { Call } from "../modules/events/model";
+import type { EnrichSettings } from "../enrich/settings";
 import { step, stepUnder, type Span } from "../observability/tracing";
+import type { CallType, CanonicalEvent, Envelope, ErrorDetail, IdentityConflict, IdentityConflictReason, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
+import { normalize } from "./normalize";
+import { isServerSideCall } from "./server-side";
+import type { CommitWriter, EventRepository, IdentityStep, SuppressionCheck, VisitorRepository } from "./ports";
+import type { SessionTracker } from "./sessions";
+
+export type { Call, CallType, CanonicalEvent, Envelope, ErrorDetail, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
 import { rateLimitedLog } from "../logger";
 
 export interface RequestFacts {
@@ -24,76 +22,24 @@ export interface RequestFacts {
   header: (name: string) => string | null;
 }
 
-export interface TenantAuth {
-  tenantId: string;
-  keyId: string;
-  settings: TenantSettings;
-  /**
-   * True when the call came with a server key: a secret held by the tenant's backend, never by a
-   * browser. Only such calls may merge two identified leads (see docs/identity.md).
-   */
-  serverSide: boolean;
-}
-
 /** The enrichment step's contract (src/enrich implements it). */
 export interface EnrichStep {
   enrich(input: {
     context: Record<string, unknown> | undefined;
     peerIp: PeerIp;
     header: (name: string) => string | null;
-    settings: TenantSettings;
+    settings: EnrichSettings;
   }): { context: Record<string, unknown>; drop: boolean };
 }
 
-/** The identity step's contract: which lead an event belongs to (src/pipeline/identity.ts). */
-export interface IdentityStep {
-  resolve(tenantId: string, event: CanonicalEvent, visitor: { id: string; leadId: string | null }, trust: CallTrust): IdentityOutcome;
-}
-/** What the identity rules may believe of a call. */
-export interface CallTrust {
-  /** A server key sent it: it may merge two leads that each have their own userId. */
-  serverSide: boolean;
-}
-export interface IdentityOutcome {
-  leadId: string | null;
-  created?: boolean;
-  /** Set when the call would have merged two identified leads and the rules kept them apart. */
-  conflict?: IdentityConflict;
-}
-/**
- * Why a call was kept apart from another person's lead:
- * - `same_email`: an identify gave its userId an email that a lead of another userId holds;
- * - `alias`: an alias named, as previousId, another userId or a visitor linked to another userId's lead;
- * - `email_only`: an identify without a userId gave the email of a lead that has a userId.
- */
-export type IdentityConflictReason = "same_email" | "alias" | "email_only";
-export interface IdentityConflict {
-  reason: IdentityConflictReason;
-  /** The lead the call was kept apart from (never sent back to the caller). */
-  otherLeadId: string;
-}
-
-/**
- * Suppressed people (src/modules/privacy): an event carrying one of their identifiers is not
- * stored. Asked in the writer's transaction, so a suppression committed before a call's commit
- * applies to it; answered from memory.
- */
-export interface SuppressionCheck {
-  suppressed(tenantId: string, event: CanonicalEvent): boolean;
-}
-
-export type Validated = { call: Call } | { errors: ErrorDetail[]; messageId?: string };
-
-export interface Outcome extends ItemResult {
-  leadId?: string | null;
-  created?: boolean;
-  /** An identity conflict the call ran into; for operators (metrics, log, debugger), never for the caller. */
-  identityConflict?: IdentityConflict;
-}
-
-/** Told the outcome of every ingestion request (metrics count them by tenant, type and status). */
+/** Told what was ingested: metrics count requests by version, calls by tenant, type and status, and identity conflicts. */
 export interface IngestObserver {
-  ingested(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[], schemaVersion: string | null): void;
+  /** One request of `calls` calls, in payload version `schemaVersion` (null: none was named). */
+  request(calls: number, schemaVersion: string | null): void;
+  /** One call's outcome; `type` is "unknown" when it was rejected before its type was known. */
+  call(tenantId: string, type: CallType | "unknown", status: ItemStatus): void;
+  /** A call kept apart from another person's lead (never its values: ids and reason only). */
+  identityConflict(tenantId: string, reason: IdentityConflictReason): void;
 }
 
 /** What a server-side library's request tells about the end user: nothing. */
@@ -107,10 +53,10 @@ const TRACED_EVENTS_PER_REQUEST = 10;
 export class Pipeline {
   constructor(
     private readonly steps: {
-      writer: GroupCommitWriter;
+      writer: CommitWriter;
       enricher: EnrichStep;
-      events: EventStore;
-      visitors: VisitorStore;
+      events: EventRepository;
+      visitors: VisitorRepository;
       sessions: SessionTracker;
       identity: IdentityStep;
       suppression?: SuppressionCheck;
@@ -129,8 +75,20 @@ export class Pipeline {
     const valid = step("normalize", (span) => this.normalize(calls, envelope, outcomes, span), tenant);
     const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span), tenant);
     if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth), tenant);
-    this.steps.observer?.ingested(auth.tenantId, calls, outcomes, schemaVersion);
+    this.observe(auth.tenantId, calls, outcomes, schemaVersion);
     return outcomes;
+  }
+
+  private observe(tenantId: string, calls: readonly Validated[], outcomes: readonly Outcome[], schemaVersion: string | null): void {
+    const { observer } = this.steps;
+    if (!observer) return;
+    observer.request(calls.length, schemaVersion);
+    for (let i = 0; i < outcomes.length; i++) {
+      const validated = calls[i]!;
+      const outcome = outcomes[i]!;
+      observer.call(tenantId, "call" in validated ? validated.call.type : "unknown", outcome.status);
+      if (outcome.identityConflict) observer.identityConflict(tenantId, outcome.identityConflict.reason);
+    }
   }
 
   /**
@@ -198,7 +156,7 @@ export class Pipeline {
     const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
     const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor, auth));
     const eventId = events.insert(tenantId, event, { visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId }, schemaVersion);
-    sessions.recorded(tenantId, visitor.id, session, event, eventId, lead.leadId === null, visitor.leadId);
+    sessions.recorded({ tenantId, visitorId: visitor.id, span: session, event, eventId, anonymous: lead.leadId === null, leadId: visitor.leadId });
     const outcome: Outcome = { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
     if (lead.conflict) outcome.identityConflict = lead.conflict;
     return withWarnings(outcome, event);

@@ -9,41 +9,7 @@
  * or more than a day in the future is a clock bug and is refused: storing it would put the event
  * outside every session and report. A refused call is `rejected` on its own.
  */
-import type { ErrorDetail } from "../http/errors";
-import type { Call, CallType } from "../modules/events/model";
-
-type Json = Record<string, unknown>;
-
-export interface CanonicalEvent {
-  type: CallType;
-  messageId: string;
-  event?: string;
-  anonymousId?: string;
-  userId?: string;
-  properties?: Json;
-  traits?: Json;
-  context: Json;
-  integrations?: Json;
-  /** Skew-corrected event time, ms. */
-  timestamp: number;
-  /** The client's own time for the event, ms, as sent. */
-  originalTimestamp?: number;
-  sentAt?: number;
-  receivedAt: number;
-  /** page/screen name and category, group's groupId, alias's previousId. */
-  extra?: Json;
-  /** Values that could not be read and were replaced (also in context.inlet.warnings). */
-  warnings?: string[];
-}
-
-export interface Envelope {
-  receivedAt: number;
-  /** A batch's sentAt, applied to items that have none. */
-  sentAt?: string | null;
-  /** A batch's context, merged under each item's own. */
-  context?: Json | null;
-  integrations?: Json | null;
-}
+import type { Call, CanonicalEvent, Envelope, ErrorDetail, Json } from "./model";
 
 /** An id as a string; null and "" are absent. */
 const str = (v: string | number | null | undefined): string | undefined => (v === undefined || v === null || v === "" ? undefined : String(v));

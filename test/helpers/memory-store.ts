@@ -1,7 +1,7 @@
 /** For unit tests of the pipeline's steps: a migrated database in memory, one tenant, its visitor store. */
 import { openDatabase, type DatabaseHandle } from "../../src/db/client";
 import { TenantService } from "../../src/modules/tenants/service";
-import { VisitorStore } from "../../src/pipeline/visitors";
+import { VisitorStore } from "../../src/db/sqlite/visitors";
 
 export const T0 = Date.parse("2026-11-20T12:00:00.000Z");
 

@@ -41,20 +41,20 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   const post = (path: string, body: unknown, init: { key?: string; headers?: Record<string, string> } = {}) =>
     fetch(url + path, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${init.key ?? first.writeKey}`, ...init.headers },
+      headers: { "content-type": "application/json", authorization: `Bearer ${init.key ?? first.key}`, ...init.headers },
       body: typeof body === "string" ? body : JSON.stringify(body),
     });
   return {
     url,
     tenantId: first.tenantId,
-    writeKey: first.writeKey,
+    writeKey: first.key,
     dbPath,
     running,
     post,
     track: (body, init) => post("/v1/events/track", body, init),
     tenant: (name = "other") => {
       const t = running.services.tenants.createTenant(name);
-      return { tenantId: t.tenantId, writeKey: t.writeKey };
+      return { tenantId: t.tenantId, writeKey: t.key };
     },
     async sessionsWritten() {
       const deadline = Date.now() + 5_000;

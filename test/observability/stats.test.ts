@@ -82,12 +82,15 @@ describe("GET /v1/stats", () => {
     expect(body).toMatchObject({ tenantId: other.tenantId, events: 2, newVisitors: 1, identifiedVisitors: 1, identifyConversion: 1 });
   });
 
-  test("needs an admin key: none, an unknown key or a write key is a 401", async () => {
-    for (const key of [null, "ak_unknown_key_000000000000000000", tenant.writeKey]) {
+  test("needs an admin key: none or an unknown key is a 401, a write key a 403", async () => {
+    for (const key of [null, "ak_unknown_key_000000000000000000"]) {
       const res = await stats("?window=1h", key);
       expect(res.status).toBe(401);
       expect((await res.json()).error.code).toBe("unauthorized");
     }
+    const res = await stats("?window=1h", tenant.writeKey);
+    expect(res.status).toBe(403);
+    expect((await res.json()).error.code).toBe("forbidden");
   });
 
   test.each(["abc", "0m", "60s", "32d", "1h;drop"])("a bad window (%p) is a 400 naming /window", async (window) => {

@@ -56,17 +56,17 @@ async function load(server: ServerProcess, writeKey: string, tag: string, connec
 
 test(`overload with MAX_QUEUED_EVENTS=${BOUND}: 503 + Retry-After past the bound, no 2xx lost, memory flat`, { timeout: 120_000 }, async () => {
   const db = join(dir, "inlet.db");
-  const tenant = JSON.parse((await cli(["tenant", "create", "load"], { INLET_DB: db })).stdout) as { writeKey: string };
+  const tenant = JSON.parse((await cli(["tenant", "create", "load"], { INLET_DB: db })).stdout) as { key: string };
   const server = await spawnServer({ INLET_DB: db, MAX_QUEUED_EVENTS: String(BOUND), LOG_LEVEL: "info" });
   try {
     // One request larger than the whole bound is admitted when the queue is empty (else it could never be).
-    const big = await load(server, tenant.writeKey, "big", 1, 1, 4 * BOUND);
+    const big = await load(server, tenant.key, "big", 1, 1, 4 * BOUND);
     expect(big.accepted.length).toBe(4 * BOUND);
 
-    const warm = await load(server, tenant.writeKey, "warm", 20, 20, 10);
+    const warm = await load(server, tenant.key, "warm", 20, 20, 10);
     const warmRss = rssMiB(server.proc.pid);
 
-    const over = await load(server, tenant.writeKey, "over", 100, 40, 20);
+    const over = await load(server, tenant.key, "over", 100, 40, 20);
     const overRss = rssMiB(server.proc.pid);
     console.log(
       `backpressure: overload ${over.accepted.length} events accepted, ${over.refused.length} refused with 503; RSS ${warmRss.toFixed(1)} MiB after warm-up, ${overRss.toFixed(1)} MiB after overload`,

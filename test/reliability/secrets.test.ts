@@ -1,13 +1,13 @@
 /**
  * Secrets: write keys only ingest (they are public, shipped in browsers); admin routes take only
- * `ak_` admin keys through the `adminAuth` plugin, over real HTTP and a real database.
+ * `ak_` admin keys through the key-auth plugin's `{ adminKey: true }`, over real HTTP and a real database.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Elysia } from "elysia";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { openDatabase, type DatabaseHandle } from "../../src/db/client";
-import { adminAuth } from "../../src/http/auth";
+import { keyAuth } from "../../src/http/auth";
 import { errorHandler } from "../../src/http/error-handler";
 import { requestContext } from "../../src/http/request-context";
 import { logger } from "../../src/logger";
@@ -15,7 +15,7 @@ import { KeyCache } from "../../src/modules/tenants/key-cache";
 import { TenantService } from "../../src/modules/tenants/service";
 import { startTestServer, tempDir, type TestServer } from "../helpers/server";
 
-describe("adminAuth", () => {
+describe("admin keys ({ adminKey: true })", () => {
   const dir = tempDir();
   let database: DatabaseHandle;
   let tenants: TenantService;
@@ -28,9 +28,9 @@ describe("adminAuth", () => {
     tenants = new TenantService(database.db);
     const keys = new KeyCache(tenants, { max: 100, ttlSeconds: 0 });
     const admin = new Elysia({ prefix: "/v1/admin" })
-      .use(adminAuth(keys))
-      .get("/whoami", ({ admin }) => admin)
-      .post("/whoami", ({ admin }) => admin);
+      .use(keyAuth(keys))
+      .get("/whoami", ({ admin }) => admin, { adminKey: true })
+      .post("/whoami", ({ admin }) => admin, { adminKey: true });
     const started = new Elysia().use(requestContext).use(errorHandler).use(admin).listen({ port: 0, hostname: "127.0.0.1" });
     app = started as unknown as typeof app;
     url = `http://127.0.0.1:${started.server!.port}`;
@@ -59,12 +59,14 @@ describe("adminAuth", () => {
     }
   });
 
-  test("a write key, no key, an unknown or a revoked admin key get 401 in the error format", async () => {
+  test("no key, an unknown or a revoked admin key get 401, a write key 403, in the error format", async () => {
     const tenant = tenants.createTenant("t");
     const admin = tenants.createKey(tenant.tenantId, "admin");
     tenants.revokeKey(admin.keyId);
+    const written = await whoami({ authorization: `Bearer ${tenant.key}` });
+    expect(written.status).toBe(403);
+    expect((await written.json()).error.code).toBe("forbidden");
     const refused: Record<string, string>[] = [
-      { authorization: `Bearer ${tenant.writeKey}` },
       {},
       { authorization: "Bearer ak_notakeyatallnotakeyatallnotake" },
       { authorization: `Bearer ${admin.key}` },

@@ -70,12 +70,12 @@ async function ready(server: ServerProcess): Promise<{ status: number; body: any
 test.skipIf("skip" in tmpfs)("a full disk: 503 with Retry-After and /ready false while it lasts; both recover once space is freed", { timeout: 120_000 }, async () => {
   const point = (tmpfs as { point: string }).point;
   const db = join(point, "inlet.db");
-  const tenant = JSON.parse((await cli(["tenant", "create", "full"], { INLET_DB: db })).stdout) as { writeKey: string };
+  const tenant = JSON.parse((await cli(["tenant", "create", "full"], { INLET_DB: db })).stdout) as { key: string };
   const server = await spawnServer({ INLET_DB: db });
   try {
     const acknowledged: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const response = await track(server, tenant.writeKey, `before-${i}`);
+      const response = await track(server, tenant.key, `before-${i}`);
       expect(response.status).toBe(200);
       acknowledged.push(`before-${i}`);
     }
@@ -92,7 +92,7 @@ test.skipIf("skip" in tmpfs)("a full disk: 503 with Retry-After and /ready false
     // Writes: some may still fit in space SQLite already holds; then 503s, never a 200 that did not commit, never a 500.
     const refused: string[] = [];
     for (let i = 0; i < 300 && refused.length < 5; i++) {
-      const response = await track(server, tenant.writeKey, `during-${i}`, 4000);
+      const response = await track(server, tenant.key, `during-${i}`, 4000);
       const body = await response.json();
       expect([200, 503]).toContain(response.status);
       if (response.status === 200) acknowledged.push(body.messageId);
@@ -115,7 +115,7 @@ test.skipIf("skip" in tmpfs)("a full disk: 503 with Retry-After and /ready false
 
     // Writes work again, and what was refused was not stored: a resend is accepted, not a duplicate.
     for (const messageId of refused) {
-      const response = await track(server, tenant.writeKey, messageId);
+      const response = await track(server, tenant.key, messageId);
       expect(response.status).toBe(200);
       expect((await response.json()).status).toBe("accepted");
       acknowledged.push(messageId);
@@ -134,14 +134,14 @@ test.skipIf("skip" in tmpfs)("a full disk: 503 with Retry-After and /ready false
 test.skipIf("skip" in ext4)("a file system turned read-only under the server: 503 with Retry-After, /ready false, no crash, nothing lost", { timeout: 120_000 }, async () => {
   const { point, trigger } = ext4 as { point: string; trigger: string };
   const db = join(point, "inlet.db");
-  const tenant = JSON.parse((await cli(["tenant", "create", "ro"], { INLET_DB: db })).stdout) as { writeKey: string };
+  const tenant = JSON.parse((await cli(["tenant", "create", "ro"], { INLET_DB: db })).stdout) as { key: string };
   // A failing file system drops what is not yet on the device, like a power loss: only
   // synchronous=FULL (an fsync per commit) keeps every acknowledged event then (docs/api.md, "Guarantees").
   const server = await spawnServer({ INLET_DB: db, INLET_SYNCHRONOUS: "FULL" });
   const acknowledged: string[] = [];
   try {
     for (let i = 0; i < 20; i++) {
-      expect((await track(server, tenant.writeKey, `before-${i}`)).status).toBe(200);
+      expect((await track(server, tenant.key, `before-${i}`)).status).toBe(200);
       acknowledged.push(`before-${i}`);
     }
     // The kernel's error path: ext4 with errors=remount-ro turns itself read-only, open files and all.
@@ -149,7 +149,7 @@ test.skipIf("skip" in ext4)("a file system turned read-only under the server: 50
     expect(run(["findmnt", "-n", "-o", "OPTIONS", point]).output).toMatch(/(^|,)ro(,|$)|emergency_ro/);
 
     for (let i = 0; i < 10; i++) {
-      const response = await track(server, tenant.writeKey, `during-${i}`);
+      const response = await track(server, tenant.key, `during-${i}`);
       const body = await response.json();
       expect(response.status).toBe(503);
       expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);

@@ -10,9 +10,10 @@ import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { ApiError } from "../../src/http/errors";
 import { logger } from "../../src/logger";
-import { GroupCommitWriter } from "../../src/pipeline/writer";
+import { GroupCommitWriter } from "../../src/db/sqlite/writer";
+import { StorageBusyError } from "../../src/pipeline/errors";
+import type { WriterHooks } from "../../src/pipeline/ports";
 import { tempDir } from "../helpers/server";
 
 const dir = tempDir("inlet-writer-");
@@ -27,7 +28,7 @@ function open(name: string): { path: string; writerDb: Database; other: Database
   // No busy wait: the lock shows at once, as it does on the WAL paths that skip busy_timeout.
   writerDb.run("PRAGMA busy_timeout = 0");
   const other = new Database(path);
-  const writer = new GroupCommitWriter(writerDb, { maxQueuedWeight: 100, onRollback: () => {} });
+  const writer = new GroupCommitWriter(writerDb, { maxQueuedWeight: 100 });
   return { path, writerDb, other, writer };
 }
 
@@ -45,14 +46,14 @@ test("a lock held a moment by another connection is waited out: the write commit
   writerDb.close();
 });
 
-test("a lock that lasts is a 503 with Retry-After, not a storage fault, and nothing is written", async () => {
+test("a lock that lasts is a busy refusal with Retry-After (answered 503), not a storage fault, and nothing is written", async () => {
   const { writerDb, other, writer } = open("lasting.db");
   other.run("BEGIN IMMEDIATE");
   const insert = writerDb.prepare("INSERT INTO t VALUES ('a')");
   const refused = await writer.submit(1, () => insert.run()).catch((error: unknown) => error);
   other.run("COMMIT");
-  expect(refused).toBeInstanceOf(ApiError);
-  expect(refused).toMatchObject({ status: 503, retryAfter: 1 });
+  expect(refused).toBeInstanceOf(StorageBusyError);
+  expect(refused).toMatchObject({ retryAfter: 1 });
   expect(writer.storageFault).toBeNull();
   expect(count(other)).toBe(0);
   // And the writer works again once the lock is gone.
@@ -100,7 +101,7 @@ test("paused commits (the WAL rewinding): writes wait unanswered and uncommitted
   const insert = writerDb.prepare("INSERT INTO t VALUES ('a')");
   const resume = writer.pauseCommits();
   let answered = 0;
-  const writes = [1, 2, 3].map(() => writer.submit(1, () => insert.run().changes).then((n) => (answered++, n)));
+  const writes = [1, 2, 3].map(() => writer.submit(1, () => insert.run().changes).then((n: number) => (answered++, n)));
   await Bun.sleep(30);
   expect(answered).toBe(0);
   expect(count(other)).toBe(0);
@@ -114,9 +115,40 @@ test("paused commits (the WAL rewinding): writes wait unanswered and uncommitted
   const last = writer.submit(1, () => insert.run().changes);
   await Bun.sleep(20);
   expect(count(other)).toBe(3);
-  writer.close();
+  await writer.close();
   expect(await Promise.race([last, Bun.sleep(2_000).then(() => "still waiting")])).toBe(1);
   expect(count(other)).toBe(4);
   other.close();
   writerDb.close();
+});
+
+test("close() reports deferred work it could not write, with the cause; without deferred work pending it resolves", async () => {
+  const path = join(dir, "deferred.db");
+  const db = new Database(path, { create: true });
+  db.run("CREATE TABLE t (x TEXT NOT NULL)");
+  let pending = true;
+  const hooks: WriterHooks = {
+    onRollback: () => {},
+    onJobRolledBack: () => {},
+    deferred: {
+      before: () => {},
+      after: (idle) => {
+        if (idle) throw new Error("session update refused");
+      },
+      pending: () => pending,
+    },
+  };
+  const failing = new GroupCommitWriter(db, { maxQueuedWeight: 100, hooks });
+  const error = (await failing.close().then(
+    () => null,
+    (e: unknown) => e,
+  )) as Error;
+  expect(error).toBeInstanceOf(Error);
+  expect(error.message).toContain("deferred writes");
+  expect((error.cause as Error).message).toBe("session update refused");
+
+  pending = false;
+  const quiet = new GroupCommitWriter(db, { maxQueuedWeight: 100, hooks });
+  expect(await quiet.close()).toBeUndefined();
+  db.close();
 });

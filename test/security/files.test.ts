@@ -92,7 +92,7 @@ describe("inlet backup", () => {
     const planted: string[] = [];
     for (let pid = lastPid + 1; pid <= lastPid + 3000; pid++) planted.push(`${target}.partial-${pid}`);
     planted.push(`${target}.partial`, `${target}.tmp`, `${target}.partial-`, `${target}-journal`, `${target}-wal`, join(shared, ".copy.db.partial"));
-    planted.forEach((path, i) => symlinkSync(join(attacker, `stolen-${i}.db`), path));
+    for (const [i, path] of planted.entries()) symlinkSync(join(attacker, `stolen-${i}.db`), path);
 
     const result = await cli(["backup", target], { INLET_DB: server.dbPath });
     expect(result.stderr).toBe("");

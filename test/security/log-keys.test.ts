@@ -14,7 +14,7 @@ let key: string;
 beforeAll(async () => {
   const db = join(tempDir("inlet-logkeys-"), "inlet.db");
   const created = await cli(["tenant", "create", "logs"], { INLET_DB: db });
-  key = JSON.parse(created.stdout).writeKey;
+  key = JSON.parse(created.stdout).key;
   server = await spawnServer({ INLET_DB: db, INLET_DEMO: "false", LOG_LEVEL: "info" });
 });
 afterAll(() => {

@@ -61,12 +61,16 @@ export function docsController() {
             tags: [
               { name: "Events", description: "Ingestion (Segment spec)" },
               { name: "Operations", description: "Health and readiness" },
+              { name: "Read", description: "A tenant's stored events, leads and visitors (admin key)" },
+              { name: "Debugger", description: "The live debugger's feed (admin key); the page is at /debugger" },
+              { name: "Admin", description: "Tenants, settings and keys: the operator token, or a tenant's own admin key for its keys" },
             ],
             components: {
               securitySchemes: {
                 bearer: { type: "http", scheme: "bearer", description: "The write key as a bearer token" },
                 basic: { type: "http", scheme: "basic", description: "The write key as the user name, empty password (Segment's convention)" },
                 apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
+                operator: { type: "http", scheme: "bearer", description: "The operator token (INLET_OPERATOR_TOKEN) as a bearer token" },
               },
             },
           },

@@ -8,12 +8,13 @@
  * function (service.ts), whichever path it came by.
  */
 import { Elysia } from "elysia";
-import { tenantAuth, type AuthGuard } from "../../http/auth";
+import type { debuggerRecorder } from "../debugger/recorder";
+import type { keyAuth } from "../../http/auth";
 import { jsonBody } from "../../http/body";
-import type { TenantRateLimiter } from "../../http/rate-limit";
 import { errorResponses, invalidRequest } from "../../http/errors";
-import type { KeyCache } from "../tenants/key-cache";
-import type { Outcome, Pipeline, RequestFacts } from "../../pipeline";
+import type { Outcome, Pipeline, RequestFacts, TenantAuth } from "../../pipeline";
+import { Kind } from "@sinclair/typebox";
+import { t, type Static } from "elysia";
 import {
   BatchRequest,
   BatchResponse,
@@ -28,71 +29,29 @@ import {
   type ItemResult,
 } from "./model";
 import { validateEvent } from "./service";
-import { CURRENT_VERSION, deprecationNotice, resolveVersion, VERSION_HEADER, versionModels } from "./versions";
+import { CURRENT_VERSION, deprecationNotice, resolveVersion, VERSION_HEADER, versionModels, type SchemaVersion } from "./versions";
 
 export interface EventsDeps {
-  keys: KeyCache;
+  /** The key-auth plugin (src/http/auth.ts): routes take `{ writeKey: true }`. */
+  auth: ReturnType<typeof keyAuth>;
   pipeline: Pipeline;
   /** The socket peer address of a request. */
   peerIp: (request: Request) => string | null;
-  /** Per-tenant rate limits, applied as soon as the key names the tenant. */
-  limiter?: TenantRateLimiter;
-  /** The failed-authentication limit per client address. */
-  guard?: AuthGuard;
+  /** Told every call and its outcome after the answer is sent: the live debugger's recorder. */
+  recorder: ReturnType<typeof debuggerRecorder>;
 }
-
-export interface EventRoutes {
-  prefix: string;
-  /** Path (under prefix) → the call type it takes. */
-  single: Record<string, CallType>;
-  /** Paths (under prefix) that take a batch. */
-  batch: string[];
-  /** OpenAPI tag; `hide` keeps near-duplicate paths out of the document. */
-  tag: string;
-  hide?: boolean;
-}
-
-export const inletRoutes: EventRoutes = {
-  prefix: "/v1/events",
-  single: { "/track": "track", "/identify": "identify", "/alias": "alias", "/page": "page", "/screen": "screen", "/group": "group" },
-  batch: ["/batch"],
-  tag: "Events",
-};
-
-/** The Segment HTTP Tracking API's paths: a client pointed at Inlet's host works unchanged. */
-export const segmentRoutes: EventRoutes = {
-  prefix: "/v1",
-  single: { "/track": "track", "/identify": "identify", "/alias": "alias", "/page": "page", "/screen": "screen", "/group": "group" },
-  batch: ["/batch", "/import"],
-  tag: "Segment compatibility",
-};
-
-/**
- * The short paths: the first letter of the type, and /b for batches. Segment's browser libraries
- * post to `<apiHost>/t` ..., and analytics-swift, analytics-kotlin and Analytics-CSharp to
- * `<apiHost>/b`; apiHost is the host alone or the host with `/v1` (Segment's proxy setup).
- */
-const shortRoutes = (prefix: string): EventRoutes => ({
-  prefix,
-  single: { "/t": "track", "/i": "identify", "/a": "alias", "/p": "page", "/s": "screen", "/g": "group" },
-  batch: ["/b"],
-  tag: "Segment compatibility",
-  hide: true,
-});
-export const analyticsNextRoutes = shortRoutes("");
-export const shortV1Routes = shortRoutes("/v1");
-
-/** RudderStack's beacon transport (rudder-sdk-js): a text/plain batch, the write key in the query string. */
-export const rudderBeaconRoutes: EventRoutes = { prefix: "/beacon/v1", single: {}, batch: ["/batch"], tag: "RudderStack compatibility", hide: true };
 
 const errors = errorResponses(400, 401, 403, 413, 415, 429, 503);
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
+
+/** A byte limit as the documentation writes it. */
+const kb = (bytes: number) => `${bytes / 1024} KB`;
 
 const descriptions: Record<CallType, { summary: string; description: string }> = {
   track: {
     summary: "Track an event",
     description:
-      "A Segment-spec track call. Answers 200 after the event is committed; a repeated messageId answers 200 with status `duplicate` and is not stored twice. Bodies over 32 KB get 413.",
+      `A Segment-spec track call. Answers 200 after the event is committed; a repeated messageId answers 200 with status \`duplicate\` and is not stored twice. Bodies over ${kb(MAX_EVENT_BYTES)} get 413.`,
   },
   identify: {
     summary: "Identify a user",
@@ -109,81 +68,180 @@ const descriptions: Record<CallType, { summary: string; description: string }> =
   group: { summary: "Associate a user with a group", description: "A Segment group call: groupId and traits; the group becomes the lead's account." },
 };
 
-const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (500 KB per request, 32 KB per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`;
+const batchDescription = `A Segment batch: up to ${MAX_BATCH_EVENTS} calls of any type (${kb(MAX_BATCH_BYTES)} per request, ${kb(MAX_EVENT_BYTES)} per call). Each call is validated and stored on its own: the answer lists, in input order, accepted, duplicate, rejected (with reasons) or dropped. The status is 200 whenever the body parsed, even when some calls were rejected. All accepted calls are committed in one transaction before the answer.`;
 
-export function eventsController({ keys, pipeline, peerIp, limiter, guard }: EventsDeps, routes: EventRoutes) {
-  const facts = (request: Request): RequestFacts => {
-    // Looked up once per request, and only if an event has no context.ip of its own.
-    let peer: string | null | undefined;
-    return { peerIp: () => (peer === undefined ? (peer = peerIp(request)) : peer), header: (name) => request.headers.get(name) };
-  };
-
-  compileCallSchemas();
-  let app = new Elysia({ prefix: routes.prefix, tags: [routes.tag] })
-    .use(tenantAuth(keys, limiter, guard))
-    .model(versionModels())
-    // The payload version (Inlet-Version header): unknown is a 400; deprecated answers with
-    // Deprecation/Sunset headers and a warning in the body.
-    .derive({ as: "local" }, ({ headers, set }) => {
+/**
+ * The payload version (Inlet-Version header) as a route option, `{ payloadVersion: true }`:
+ * unknown is a 400; deprecated answers with Deprecation/Sunset headers and a warning in the body.
+ * The payload itself is read in its version by validateEvent (service.ts). Runs after key auth
+ * (whose route option comes first), before the handler.
+ */
+const payloadVersion = new Elysia({ name: "payload-version" }).model(versionModels()).macro({
+  payloadVersion: {
+    // An arrow function: Elysia's static analysis (Sucrose) misreads a minified method here.
+    resolve: ({ headers, set }: { headers: Record<string, string | undefined>; set: { headers: Record<string, unknown> } }) => {
       const schemaVersion = resolveVersion(headers[VERSION_HEADER]);
       const notice = deprecationNotice(schemaVersion);
       if (notice) Object.assign(set.headers, notice.headers);
       return { schemaVersion, warnings: notice ? [notice.warning] : undefined };
-    });
+    },
+  },
+});
 
-  for (const [path, type] of Object.entries(routes.single)) {
-    const identifies = type === "identify" || type === "alias";
-    app = app.post(
-      path,
-      async ({ body, auth, request, schemaVersion, warnings }) => {
-        const validated = validateEvent(body, type, schemaVersion);
-        const [outcome] = await pipeline.ingest(auth, [validated], { receivedAt: Date.now() }, facts(request), schemaVersion.id);
-        if (outcome!.status === "rejected") {
-          throw invalidRequest(schemaVersion === CURRENT_VERSION ? "The event is invalid." : `The event does not match version ${schemaVersion.id}.`, outcome!.errors);
-        }
-        const allWarnings = [...(warnings ?? []), ...(outcome!.warnings ?? [])];
-        const answer = { success: true, messageId: outcome!.messageId!, status: outcome!.status, warnings: allWarnings.length > 0 ? allWarnings : undefined };
-        return identifies ? { ...answer, leadId: outcome!.leadId ?? null, created: outcome!.created ?? false } : answer;
-      },
-      {
-        // The body is validated by validateEvent (service.ts), like a batch item; its schema is
-        // named here for the OpenAPI document.
-        parse: jsonBody(MAX_EVENT_BYTES),
-        response: { 200: identifies ? IdentifyResponse : TrackResponse, ...errors },
-        detail: { ...descriptions[type], security, hide: routes.hide, requestBody: requestBodyOf(callSchemas[type]) },
-      },
-    ) as unknown as typeof app;
-  }
+/**
+ * Every path the ingestion endpoints answer on (see the file's comment). Each path is written
+ * out, not built in a loop: the exported App type then holds every route with its body, and
+ * typed clients (eden) check calls at compile time.
+ */
+export function eventsController(deps: EventsDeps) {
+  compileCallSchemas();
+  return new Elysia({ name: "events" })
+    .use(specRoutes(deps, "/v1/events", { tag: "Events" }))
+    .use(specRoutes(deps, "/v1", { tag: "Segment compatibility" }).post("/import", ingestBatch(deps), batchRoute("/import")))
+    .use(shortRoutes(deps, ""))
+    .use(shortRoutes(deps, "/v1"))
+    .use(rudderBeaconRoutes(deps));
+}
 
-  for (const path of routes.batch) {
-    app = app.post(
-      path,
-      async ({ body, auth, request, schemaVersion, warnings }) => {
-        if (body.batch.length > MAX_BATCH_EVENTS) {
-          throw invalidRequest(`A batch holds at most ${MAX_BATCH_EVENTS} events; this one has ${body.batch.length}.`, [
-            { path: "/batch", message: `Expected at most ${MAX_BATCH_EVENTS} items` },
-          ]);
-        }
-        const calls = body.batch.map((item) => validateEvent(item, undefined, schemaVersion));
-        const outcomes = await pipeline.ingest(
-          auth,
-          calls,
-          { receivedAt: Date.now(), sentAt: body.sentAt, context: body.context, integrations: body.integrations },
-          facts(request),
-          schemaVersion.id,
-        );
-        return { success: true, results: outcomes.map(toItemResult), warnings };
-      },
-      {
-        // Items are checked against the JSON limits one by one (validateEvent): a hostile item is rejected alone.
-        parse: jsonBody(MAX_BATCH_BYTES, { separateItems: "batch" }),
-        body: BatchRequest,
-        response: { 200: BatchResponse, ...errors },
-        detail: { summary: path === "/import" ? "Import a batch of historical calls" : "Send a batch of calls", description: batchDescription, security, hide: routes.hide },
-      },
-    ) as unknown as typeof app;
+interface RouteDoc {
+  tag: string;
+  /** Keeps near-duplicate paths out of the OpenAPI document. */
+  hide?: boolean;
+}
+
+/** Inlet's own paths (`/v1/events/track` ...) and the Segment HTTP Tracking API's (`/v1/track` ...). */
+function specRoutes<const Prefix extends "/v1/events" | "/v1">(deps: EventsDeps, prefix: Prefix, doc: RouteDoc) {
+  return new Elysia({ prefix, tags: [doc.tag] })
+    .use(deps.recorder)
+    .use(deps.auth)
+    .use(payloadVersion)
+    .post("/track", ingestOne(deps, "track"), singleRoute("track", doc))
+    .post("/identify", ingestIdentifying(deps, "identify"), singleRoute("identify", doc))
+    .post("/alias", ingestIdentifying(deps, "alias"), singleRoute("alias", doc))
+    .post("/page", ingestOne(deps, "page"), singleRoute("page", doc))
+    .post("/screen", ingestOne(deps, "screen"), singleRoute("screen", doc))
+    .post("/group", ingestOne(deps, "group"), singleRoute("group", doc))
+    .post("/batch", ingestBatch(deps), batchRoute("/batch", doc));
+}
+
+/**
+ * The short paths: the first letter of the type, and /b for batches. Segment's browser libraries
+ * post to `<apiHost>/t` ..., and analytics-swift, analytics-kotlin and Analytics-CSharp to
+ * `<apiHost>/b`; apiHost is the host alone or the host with `/v1` (Segment's proxy setup).
+ */
+function shortRoutes<const Prefix extends "" | "/v1">(deps: EventsDeps, prefix: Prefix) {
+  const doc = { tag: "Segment compatibility", hide: true };
+  return new Elysia({ prefix, tags: [doc.tag] })
+    .use(deps.recorder)
+    .use(deps.auth)
+    .use(payloadVersion)
+    .post("/t", ingestOne(deps, "track"), singleRoute("track", doc))
+    .post("/i", ingestIdentifying(deps, "identify"), singleRoute("identify", doc))
+    .post("/a", ingestIdentifying(deps, "alias"), singleRoute("alias", doc))
+    .post("/p", ingestOne(deps, "page"), singleRoute("page", doc))
+    .post("/s", ingestOne(deps, "screen"), singleRoute("screen", doc))
+    .post("/g", ingestOne(deps, "group"), singleRoute("group", doc))
+    .post("/b", ingestBatch(deps), batchRoute("/b", doc));
+}
+
+/** RudderStack's beacon transport (rudder-sdk-js): a text/plain batch, the write key in the query string. */
+function rudderBeaconRoutes(deps: EventsDeps) {
+  const doc = { tag: "RudderStack compatibility", hide: true };
+  return new Elysia({ prefix: "/beacon/v1", tags: [doc.tag] })
+    .use(deps.recorder)
+    .use(deps.auth)
+    .use(payloadVersion)
+    .post("/batch", ingestBatch(deps), batchRoute("/batch", doc));
+}
+
+/** What a handler reads of its context (Elysia's, with the auth and version route options resolved). */
+interface IngestContext<Body> {
+  body: Body;
+  auth: TenantAuth;
+  request: Request;
+  schemaVersion: SchemaVersion;
+  warnings: string[] | undefined;
+}
+
+function requestFacts(peerIp: EventsDeps["peerIp"], request: Request): RequestFacts {
+  // Looked up once per request, and only if an event has no context.ip of its own.
+  let peer: string | null | undefined;
+  return { peerIp: () => (peer === undefined ? (peer = peerIp(request)) : peer), header: (name) => request.headers.get(name) };
+}
+
+/** A single call: 200 once committed; a rejected call is a 400 with its reasons. */
+async function ingestCall({ pipeline, peerIp }: EventsDeps, type: CallType, { body, auth, request, schemaVersion, warnings }: IngestContext<unknown>) {
+  const validated = validateEvent(body, type, schemaVersion);
+  const [outcome] = await pipeline.ingest(auth, [validated], { receivedAt: Date.now() }, requestFacts(peerIp, request), schemaVersion.id);
+  if (outcome!.status === "rejected") {
+    throw invalidRequest(schemaVersion === CURRENT_VERSION ? "The event is invalid." : `The event does not match version ${schemaVersion.id}.`, outcome!.errors);
   }
-  return app;
+  const allWarnings = [...(warnings ?? []), ...(outcome!.warnings ?? [])];
+  return { outcome: outcome!, answer: { success: true, messageId: outcome!.messageId!, status: outcome!.status, warnings: allWarnings.length > 0 ? allWarnings : undefined } };
+}
+
+function ingestOne(deps: EventsDeps, type: Exclude<CallType, "identify" | "alias">) {
+  return async (context: IngestContext<unknown>) => (await ingestCall(deps, type, context)).answer;
+}
+
+/** identify and alias also answer the lead. */
+function ingestIdentifying(deps: EventsDeps, type: "identify" | "alias") {
+  return async (context: IngestContext<unknown>) => {
+    const { outcome, answer } = await ingestCall(deps, type, context);
+    return { ...answer, leadId: outcome.leadId ?? null, created: outcome.created ?? false };
+  };
+}
+
+/** identify and alias answer the lead; the other calls only their status. */
+const responses = { track: TrackResponse, identify: IdentifyResponse, alias: IdentifyResponse, page: TrackResponse, screen: TrackResponse, group: TrackResponse } as const;
+
+/**
+ * The route's body: the call's schema as typed clients and the OpenAPI document see it, but of
+ * TypeBox's kind Unknown, so that Elysia checks nothing at run time. validateEvent (service.ts)
+ * validates every event the one way, single call or batch item, nulls and empty ids included.
+ */
+const typedBody = <T extends CallType>(type: T) => t.Unsafe<Static<(typeof callSchemas)[T]>>({ ...callSchemas[type], [Kind]: "Unknown" });
+
+function singleRoute<T extends CallType>(type: T, doc: RouteDoc) {
+  return {
+    writeKey: true,
+    payloadVersion: true,
+    parse: jsonBody(MAX_EVENT_BYTES),
+    body: typedBody(type),
+    response: { 200: responses[type], ...errors },
+    detail: { ...descriptions[type], security, hide: doc.hide, requestBody: requestBodyOf(callSchemas[type]) },
+  } as const;
+}
+
+function ingestBatch({ pipeline, peerIp }: EventsDeps) {
+  return async ({ body, auth, request, schemaVersion, warnings }: IngestContext<BatchRequest>) => {
+    if (body.batch.length > MAX_BATCH_EVENTS) {
+      throw invalidRequest(`A batch holds at most ${MAX_BATCH_EVENTS} events; this one has ${body.batch.length}.`, [
+        { path: "/batch", message: `Expected at most ${MAX_BATCH_EVENTS} items` },
+      ]);
+    }
+    const calls = body.batch.map((item) => validateEvent(item, undefined, schemaVersion));
+    const outcomes = await pipeline.ingest(
+      auth,
+      calls,
+      { receivedAt: Date.now(), sentAt: body.sentAt, context: body.context, integrations: body.integrations },
+      requestFacts(peerIp, request),
+      schemaVersion.id,
+    );
+    return { success: true, results: outcomes.map(toItemResult), warnings };
+  };
+}
+
+function batchRoute(path: string, doc: RouteDoc = { tag: "Segment compatibility" }) {
+  return {
+    writeKey: true,
+    payloadVersion: true,
+    // Items are checked against the JSON limits one by one (validateEvent): a hostile item is rejected alone.
+    parse: jsonBody(MAX_BATCH_BYTES, { separateItems: "batch" }),
+    body: BatchRequest,
+    response: { 200: BatchResponse, ...errors },
+    detail: { summary: path === "/import" ? "Import a batch of historical calls" : "Send a batch of calls", description: batchDescription, security, hide: doc.hide },
+  } as const;
 }
 
 /** The OpenAPI request body of an event route: JSON, or the same as text/plain (sendBeacon). */

@@ -4,7 +4,7 @@
  */
 import { t, type Static, type TSchema } from "elysia";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
-import type { ErrorDetail } from "../../http/errors";
+import type { ErrorDetail } from "../../pipeline/model";
 import { humanErrors } from "../../schema-errors";
 
 /** Segment's per-event limit; a larger event is rejected. */
@@ -219,7 +219,6 @@ export const BatchResponse = t.Object({
 });
 
 const compiled = new Map<TSchema, TypeCheck<TSchema>>();
-
 function compiledCheck(schema: TSchema): TypeCheck<TSchema> {
   let check = compiled.get(schema);
   if (!check) compiled.set(schema, (check = TypeCompiler.Compile(schema)));
@@ -236,4 +235,13 @@ export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
 /** Compiles the call schemas now (at start), so that the first requests do not wait for it. */
 export function compileCallSchemas(): void {
   for (const schema of Object.values(callSchemas)) compiledCheck(schema);
+}
+
+const SHORT_PATH_TYPES: Record<string, CallType> = { t: "track", i: "identify", a: "alias", p: "page", s: "screen", g: "group" };
+
+/** The call type an ingestion path takes (`/v1/track`, `/v1/events/page`, `/t`...), or "batch". */
+export function callTypeOfPath(path: string): CallType | "batch" {
+  const last = path.slice(path.lastIndexOf("/") + 1);
+  if (last in callSchemas) return last as CallType;
+  return SHORT_PATH_TYPES[last] ?? "batch";
 }

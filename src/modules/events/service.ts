@@ -4,10 +4,9 @@
  * then the tolerant reading of what real clients send (docs/api.md "What Inlet accepts"):
  * `null` in an optional field and `""` as an id mean absent; an event still needs one id.
  */
-import type { ErrorDetail } from "../../http/errors";
-import { findJsonViolation } from "../../http/json-limits";
-import type { Validated } from "../../pipeline";
-import { callSchemas, callTypes, MAX_EVENT_BYTES, schemaErrors, type Call, type CallType } from "./model";
+import { findJsonViolation } from "../../lib/json-limits";
+import type { Call, ErrorDetail, Validated } from "../../pipeline/model";
+import { callSchemas, callTypes, MAX_EVENT_BYTES, schemaErrors, type CallType } from "./model";
 import { CURRENT_VERSION, upgradeToCurrent, type SchemaVersion } from "./versions";
 
 type Json = Record<string, unknown>;
@@ -55,7 +54,8 @@ export function validateEvent(item: unknown, type: CallType | undefined, version
   }
   const controlErrors = controlCharacterErrors(call);
   if (controlErrors.length > 0) return fail(controlErrors);
-  return { call: call as Call };
+  // Nulls and empty ids are gone (tolerantRead): what is left is the pipeline's Call.
+  return { call: call as unknown as Call };
 }
 
 /** The messageId a (possibly invalid) call names, to report it beside the call's errors. */

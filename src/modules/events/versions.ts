@@ -79,12 +79,11 @@ export const schemaVersions: SchemaVersion[] = [
 ];
 
 export const CURRENT_VERSION = schemaVersions[schemaVersions.length - 1]!;
-export const DEFAULT_VERSION = CURRENT_VERSION;
 export const supportedVersions = schemaVersions.map((v) => v.id);
 
 /** The version a request names, or the default; an unknown one is a 400 listing the supported. */
 export function resolveVersion(header: string | null | undefined): SchemaVersion {
-  if (header === null || header === undefined || header.trim() === "") return DEFAULT_VERSION;
+  if (header === null || header === undefined || header.trim() === "") return CURRENT_VERSION;
   const version = schemaVersions.find((v) => v.id === header.trim());
   if (!version) {
     throw new ApiError(400, "unsupported_version", `Inlet-Version ${JSON.stringify(header.slice(0, 64))} is not supported; supported versions: ${supportedVersions.join(", ")}.`, [

@@ -1,8 +1,10 @@
 /** Reading a lead back: its merged traits, linked visitors, merges, and event and session counts. */
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
-import { identityLinks, leadMerges, leads, visitors } from "../../db/schema";
-import { followMerges, normalizeEmail } from "../../pipeline/identity";
+import { identityLinks, leadMerges, leads, sessions, visitors } from "../../db/schema";
+import { normalizeEmail } from "../../lib/email";
+import { isoTime as iso } from "../../lib/time";
+import { followMerges } from "../../pipeline/identity-rules";
 
 export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
   let lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.userId, userIdOrEmail))).get();
@@ -16,7 +18,11 @@ export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
 
 export function showLead(db: Db, tenantId: string, userIdOrEmail: string) {
   const lead = findLead(db, tenantId, userIdOrEmail);
-  if (!lead) return null;
+  return lead ? describeLead(db, tenantId, lead) : null;
+}
+
+/** What `inlet lead show` prints of a lead. */
+function describeLead(db: Db, tenantId: string, lead: typeof leads.$inferSelect) {
   const links = db
     .select({
       visitorId: identityLinks.visitorId,
@@ -44,7 +50,6 @@ export function showLead(db: Db, tenantId: string, userIdOrEmail: string) {
         SELECT session_id FROM events WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id}
         UNION
         SELECT id FROM sessions WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id} AND anonymous_events > 0)) AS sessions`);
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     leadId: lead.id,
     userId: lead.userId,
@@ -57,5 +62,42 @@ export function showLead(db: Db, tenantId: string, userIdOrEmail: string) {
     mergedFrom: merges.map((m) => ({ ...m, mergedAt: iso(m.mergedAt) })),
     eventCount: counts!.events,
     sessionCount: counts!.sessions,
+  };
+}
+
+/** Sessions of a visitor shown, newest first. */
+export const VISITOR_SESSIONS = 100;
+
+/** A visitor by anonymousId: first and last seen, its sessions (newest first), and the lead it is linked to. */
+export function showVisitor(db: Db, tenantId: string, anonymousId: string) {
+  const visitor = db.select().from(visitors).where(and(eq(visitors.tenantId, tenantId), eq(visitors.key, anonymousId))).get();
+  if (!visitor || visitor.anonymousId === null) return null;
+  const rows = db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.tenantId, tenantId), eq(sessions.visitorId, visitor.id)))
+    .orderBy(desc(sessions.startedAt))
+    .limit(VISITOR_SESSIONS)
+    .all();
+  let lead = visitor.leadId ? db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.id, visitor.leadId))).get() : undefined;
+  for (let hops = 0; lead?.mergedInto && hops < 16; hops++) lead = db.select().from(leads).where(eq(leads.id, lead.mergedInto)).get();
+  return {
+    visitorId: visitor.id,
+    anonymousId: visitor.anonymousId,
+    userId: visitor.userId,
+    firstSeenAt: iso(visitor.firstSeenAt),
+    lastSeenAt: iso(visitor.lastSeenAt),
+    sessions: rows.map((s) => ({
+      sessionId: s.id,
+      startedAt: iso(s.startedAt),
+      lastEventAt: iso(s.lastEventAt),
+      eventCount: s.eventCount,
+      landingPage: s.landingPage,
+      referrer: s.referrer,
+      channel: s.channel,
+      campaign: s.campaign === null ? null : JSON.parse(s.campaign),
+      leadId: s.leadId,
+    })),
+    lead: lead ? describeLead(db, tenantId, lead) : null,
   };
 }

@@ -4,9 +4,9 @@
  * are refused with 403: they are public. See docs/privacy.md.
  */
 import { Elysia } from "elysia";
-import { adminAuth, type AuthGuard } from "../../http/auth";
+import type { keyAuth } from "../../http/auth";
+import { ADMIN_BODY_BYTES, jsonBody } from "../../http/body";
 import { ApiError, errorResponses, invalidRequest } from "../../http/errors";
-import type { KeyCache } from "../tenants/key-cache";
 import { DeletionReceipt, DeletionRequest, Suppression, SuppressionList, SuppressionRequest } from "./model";
 import type { PrivacyService, Subject } from "./service";
 
@@ -26,9 +26,15 @@ function subjectOf(body: { userId?: string | number; email?: string; anonymousId
   return subject;
 }
 
-export function privacyController({ keys, privacy, guard }: { keys: KeyCache; privacy: PrivacyService; guard?: AuthGuard }) {
+export interface PrivacyDeps {
+  /** The key-auth plugin (src/http/auth.ts): these routes take `{ adminKey: true }`. */
+  auth: ReturnType<typeof keyAuth>;
+  privacy: PrivacyService;
+}
+
+export function privacyController({ auth, privacy }: PrivacyDeps) {
   return new Elysia({ prefix: "/v1/privacy", tags: ["Privacy"] })
-    .use(adminAuth(keys, guard, { writeKeyForbidden: true }))
+    .use(auth)
     .post(
       "/deletions",
       ({ admin, body, server, request }) => {
@@ -37,7 +43,9 @@ export function privacyController({ keys, privacy, guard }: { keys: KeyCache; pr
         return privacy.delete(admin.tenantId, subjectOf(body.subject), { suppress: body.suppress === true, by: privacy.requester(admin.keyId) });
       },
       {
+        parse: jsonBody(ADMIN_BODY_BYTES),
         body: DeletionRequest,
+        adminKey: true,
         response: { 200: DeletionReceipt, ...errors },
         detail: {
           summary: "Erase a person",
@@ -54,14 +62,17 @@ export function privacyController({ keys, privacy, guard }: { keys: KeyCache; pr
         if (!receipt) throw notFound("deletion");
         return receipt;
       },
-      { response: { 200: DeletionReceipt, ...readErrors }, detail: { summary: "Read an erasure's receipt", security } },
+      { adminKey: true, response: { 200: DeletionReceipt, ...readErrors }, detail: { summary: "Read an erasure's receipt", security } },
     )
     .get("/suppressions", ({ admin }) => ({ suppressions: privacy.suppressionsOf(admin.tenantId) }), {
+      adminKey: true,
       response: { 200: SuppressionList, ...errorResponses(401, 403) },
       detail: { summary: "List suppressed people", description: "Each suppression shows a salted hash of its subject, never the subject.", security },
     })
     .post("/suppressions", ({ admin, body }) => privacy.suppress(admin.tenantId, subjectOf(body.subject), privacy.requester(admin.keyId)), {
+      parse: jsonBody(ADMIN_BODY_BYTES),
       body: SuppressionRequest,
+      adminKey: true,
       response: { 200: Suppression, ...errors },
       detail: { summary: "Suppress a person", description: "Later events with any of the person's userIds, emails or anonymousIds are not stored (status `suppressed`). Nothing is deleted.", security },
     })
@@ -71,6 +82,6 @@ export function privacyController({ keys, privacy, guard }: { keys: KeyCache; pr
         if (!(await privacy.lift(admin.tenantId, params.id))) throw notFound("suppression");
         return { lifted: true, suppressionId: params.id };
       },
-      { response: readErrors, detail: { summary: "Lift a suppression", description: "The person's later events are stored again.", security } },
+      { adminKey: true, response: readErrors, detail: { summary: "Lift a suppression", description: "The person's later events are stored again.", security } },
     );
 }

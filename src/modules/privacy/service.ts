@@ -1,7 +1,7 @@
 /**
  * Erasing a person, suppressing one, and the audit of both (docs/privacy.md).
  *
- * A person is who identity resolution (src/pipeline/identity.ts) sees: the lead named by the
+ * A person is who identity resolution (src/db/sqlite/identity.ts) sees: the lead named by the
  * subject (followed to the lead it was merged into), every lead merged into that one, the
  * visitors now linked to any of them (and the visitor the anonymousId or `user:<userId>` names),
  * and their sessions. Their events are the events stored with one of those leads or userIds, and
@@ -20,7 +20,7 @@ import { and, desc, eq, isNull } from "drizzle-orm";
 import { anonymizeIp } from "../../enrich/privacy";
 import { apiKeys, privacyDeletions, privacySuppressions, tenants } from "../../db/schema";
 import { logger } from "../../logger";
-import { normalizeEmail } from "../../pipeline/identity";
+import { normalizeEmail } from "../../lib/email";
 import { parseSettings } from "../tenants/settings";
 import { jsonList, nextTurn, type PrivacyStore } from "./store";
 import { identifierHash, storedSalt, type IdentifierKind, type SuppressionList } from "./suppressions";

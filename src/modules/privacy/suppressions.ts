@@ -8,9 +8,9 @@
 import { eq, isNotNull } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { privacySuppressions, tenants } from "../../db/schema";
-import type { SuppressionCheck } from "../../pipeline";
-import { normalizeEmail } from "../../pipeline/identity";
-import type { CanonicalEvent } from "../../pipeline/normalize";
+import type { SuppressionCheck } from "../../pipeline/ports";
+import { normalizeEmail } from "../../lib/email";
+import type { CanonicalEvent } from "../../pipeline/model";
 
 export type IdentifierKind = "userId" | "email" | "anonymousId";
 

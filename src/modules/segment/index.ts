@@ -55,8 +55,8 @@ export function segmentSettingsController({ keys, publicUrl, trustProxy, peerIp,
     const peer = proxies.size > 0 ? normalizeIp(peerIp(request)) : null;
     if (peer !== null && proxies.contains(peer)) {
       // Our proxy's view of the request: the first (client-facing) entry of each header.
-      const forwardedHost = request.headers.get("x-forwarded-host")?.split(",")[0]!.trim();
-      const forwardedProto = request.headers.get("x-forwarded-proto")?.split(",")[0]!.trim().toLowerCase();
+      const forwardedHost = request.headers.get("x-forwarded-host")?.split(",")[0]?.trim();
+      const forwardedProto = request.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase();
       if (forwardedHost) host = forwardedHost;
       if (forwardedProto === "https" || forwardedProto === "http") protocol = forwardedProto;
     }

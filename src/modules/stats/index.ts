@@ -3,38 +3,28 @@
  * counted in SQLite with index-only queries (see observability/business.ts).
  */
 import { Elysia } from "elysia";
-import { adminAuth, type AuthGuard } from "../../http/auth";
+import type { keyAuth } from "../../http/auth";
 import { errorResponses, invalidRequest } from "../../http/errors";
-import { parseWindow, type BusinessStats } from "../../observability/business";
-import type { KeyCache } from "../tenants/key-cache";
-import { DEFAULT_WINDOW, MAX_WINDOW_MS, StatsQuery, StatsResponse } from "./model";
+import type { BusinessStats } from "../../observability/business";
+import { StatsQuery, StatsResponse } from "./model";
+import { tenantStats } from "./service";
 
 export interface StatsDeps {
-  keys: KeyCache;
+  /** The key-auth plugin (src/http/auth.ts): the route takes `{ adminKey: true }`. */
+  auth: ReturnType<typeof keyAuth>;
   business: BusinessStats;
-  guard?: AuthGuard;
 }
 
-export function statsController({ keys, business, guard }: StatsDeps) {
-  return new Elysia({ prefix: "/v1", tags: ["Operations"] }).use(adminAuth(keys, guard)).get(
+export function statsController({ auth, business }: StatsDeps) {
+  return new Elysia({ prefix: "/v1", tags: ["Operations"] }).use(auth).get(
     "/stats",
     ({ admin, query }) => {
-      const window = query.window ?? DEFAULT_WINDOW;
-      const windowMs = parseWindow(window);
-      if (windowMs === null || windowMs < 60_000 || windowMs > MAX_WINDOW_MS) {
-        throw invalidRequest("The window must be between 1m and 31d.", [{ path: "/window", message: "Expected 1m to 31d" }]);
-      }
-      const to = Date.now();
-      const from = to - windowMs;
-      return {
-        tenantId: admin.tenantId,
-        window,
-        from: new Date(from).toISOString(),
-        to: new Date(to).toISOString(),
-        ...business.activity(admin.tenantId, from, to),
-      };
+      const stats = tenantStats(business, admin.tenantId, query.window);
+      if (!stats) throw invalidRequest("The window must be between 1m and 31d.", [{ path: "/window", message: "Expected 1m to 31d" }]);
+      return stats;
     },
     {
+      adminKey: true,
       query: StatsQuery,
       response: { 200: StatsResponse, ...errorResponses(400, 401) },
       detail: {

@@ -2,6 +2,8 @@
 import { t, type Static } from "elysia";
 
 export const DEFAULT_WINDOW = "24h";
+/** The shortest window: the counts are per minute. */
+export const MIN_WINDOW_MS = 60_000;
 /** The longest window: its counts scan every event of the window, on the server's one connection. */
 export const MAX_WINDOW_MS = 31 * 86_400_000;
 

@@ -32,6 +32,18 @@ export class KeyCache {
     return found;
   }
 
+  /**
+   * Drops the cached entries of a key id or of a tenant, so that a revocation or a settings change
+   * made through this server applies here at once (other processes: within the TTL).
+   */
+  forget(match: { keyId?: string; tenantId?: string }): void {
+    const stale: string[] = [];
+    for (const [key, value] of this.cache.entries()) {
+      if (value !== MISS && (value.keyId === match.keyId || value.tenantId === match.tenantId)) stale.push(key);
+    }
+    for (const key of stale) this.cache.delete(key);
+  }
+
   clear(): void {
     this.cache.clear();
   }

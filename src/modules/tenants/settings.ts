@@ -2,6 +2,7 @@
 import { t, type Static } from "elysia";
 import { Value } from "@sinclair/typebox/value";
 import { BOT_POLICIES, IP_POLICIES } from "../../enrich/settings";
+import { logger } from "../../logger";
 
 export const TenantSettings = t.Object({
   /** What is stored of the client IP: all of it, IPv4 /24 and IPv6 /48, or nothing. Geo is looked up first. */
@@ -20,20 +21,43 @@ export const TenantSettings = t.Object({
 export type TenantSettings = Static<typeof TenantSettings>;
 
 /**
- * Settings from stored JSON: a missing or invalid value takes its default, field by field, so a
- * tenant row written by an older version (or by hand) still loads.
+ * What a privacy setting that cannot be read becomes: the strictest value, so that a damaged row
+ * (or one written by a newer version, with a value this one does not know) never stores more
+ * than its tenant asked for.
  */
-export function parseSettings(json: string | null | undefined): TenantSettings {
+const STRICTEST: Partial<TenantSettings> = { ipPolicy: "drop" };
+
+/**
+ * Settings from stored JSON. A missing value takes its default (rows written before the setting
+ * existed); an invalid or unreadable one takes its default too, except a privacy setting, which
+ * takes the strictest value, with a warning naming the tenant.
+ */
+export function parseSettings(json: string | null | undefined, tenantId?: string): TenantSettings {
   let raw: Record<string, unknown> = {};
+  let unreadable = false;
   try {
     const parsed = json ? JSON.parse(json) : {};
     if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) raw = parsed;
+    else unreadable = true;
   } catch {
-    // unreadable settings: all defaults
+    unreadable = true;
   }
   const settings = Value.Default(TenantSettings, {}) as Record<string, unknown>;
+  const strictened: string[] = [];
   for (const [key, schema] of Object.entries(TenantSettings.properties)) {
-    if (raw[key] !== undefined && Value.Check(schema, raw[key])) settings[key] = raw[key];
+    const value = raw[key];
+    const strictest = STRICTEST[key as keyof TenantSettings];
+    if (value !== undefined && Value.Check(schema, value)) settings[key] = value;
+    else if (strictest !== undefined && (unreadable || value !== undefined)) {
+      settings[key] = strictest;
+      strictened.push(key);
+    }
+  }
+  if (strictened.length > 0) {
+    logger.warn("a tenant's privacy setting is unreadable; the strictest value applies until it is set again", {
+      tenantId,
+      settings: Object.fromEntries(strictened.map((key) => [key, settings[key]])),
+    });
   }
   return settings as TenantSettings;
 }

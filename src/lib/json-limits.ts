@@ -12,7 +12,11 @@
  * The limits apply per event: to a single call's body, and to each item of a batch on its own
  * (a batch's envelope is checked without its items), so one hostile item rejects only itself.
  */
-import type { ErrorDetail } from "./errors";
+/** What is wrong, by JSON pointer (the same shape as the pipeline's JsonViolation). */
+export interface JsonViolation {
+  path: string;
+  message: string;
+}
 
 export const JSON_LIMITS = {
   /** Levels of objects and arrays, the event itself being level 1. */
@@ -40,7 +44,7 @@ interface Frame {
  * The first limit `value` breaks, with its JSON pointer path, or null. `separateItems` names a
  * top-level array whose items are not descended into (they are checked one by one, later).
  */
-export function findJsonViolation(value: unknown, separateItems?: string): ErrorDetail | null {
+export function findJsonViolation(value: unknown, separateItems?: string): JsonViolation | null {
   if (typeof value === "string") return stringViolation(value, null, "");
   if (value === null || typeof value !== "object") return null;
   const stack: Frame[] = [{ value, depth: 1, parent: null, key: "" }];
@@ -83,7 +87,7 @@ export function findJsonViolation(value: unknown, separateItems?: string): Error
 
 const NOT_WELL_FORMED = "Not well-formed Unicode (an unpaired surrogate)";
 
-function stringViolation(value: string, frame: Frame | null, key: string): ErrorDetail | null {
+function stringViolation(value: string, frame: Frame | null, key: string): JsonViolation | null {
   if (value.length > JSON_LIMITS.maxStringLength) {
     return { path: frame ? pathOf(frame, key) : "", message: `String longer than ${JSON_LIMITS.maxStringLength} characters` };
   }

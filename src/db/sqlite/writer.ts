@@ -5,8 +5,9 @@
  * means committed, and concurrent requests share one commit instead of paying one each.
  */
 import type { Database } from "bun:sqlite";
-import { ApiError, unavailable } from "../http/errors";
-import { logger, rateLimitedLog } from "../logger";
+import { logger, rateLimitedLog } from "../../logger";
+import { StorageBusyError, StorageError, StorageFaultError } from "../../pipeline/errors";
+import type { CommitWriter, WriterHooks } from "../../pipeline/ports";
 
 interface Job {
   work: () => unknown;
@@ -27,7 +28,7 @@ export interface WriterStats {
   queued: number;
 }
 
-/** SQLite failures that mean "storage is unavailable now", answered 503 rather than 500. */
+/** SQLite failures that mean "storage is unavailable now" (a StorageFaultError, not an internal error). */
 const STORAGE_FAULTS = /SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)|disk|readonly/i;
 
 /** The SQLite error itself: drizzle wraps the errors of some queries (`db.run(sql...)`) in its own. */
@@ -62,7 +63,7 @@ export function isBusy(failure: unknown): boolean {
   return BUSY.test((error as { code?: string }).code ?? "") || BUSY.test(error.message);
 }
 
-export class GroupCommitWriter {
+export class GroupCommitWriter implements CommitWriter {
   private queue: Job[] = [];
   private queuedWeight = 0;
   /** Queued weight per owner (only owners with something queued). */
@@ -90,30 +91,23 @@ export class GroupCommitWriter {
       maxQueuedWeight: number;
       /**
        * The most one owner (tenant) may have queued, so one flooding tenant cannot fill the queue
-       * and make every other tenant's writes fail; past it, that owner's writes answer 503 (Retry-After).
-       * Default: the whole queue.
+       * and make every other tenant's writes fail; past it, that owner's writes are refused as busy
+       * (503, Retry-After). Default: the whole queue.
        */
       maxOwnerWeight?: number;
-      /** Called when a transaction was rolled back, so in-memory caches drop state the database lacks. */
-      onRollback: () => void;
       /**
-       * Called inside the transaction when one job failed and its savepoint was rolled back, before
-       * the next job runs (the same purpose; throwing fails the whole transaction).
+       * What modules keep in memory beside the database (src/pipeline/sessions): told of
+       * rollbacks, and their deferred work shares the writer's transactions (`idle` when the
+       * writer has been quiet for IDLE_MS, or is closing).
        */
-      onJobRolledBack?: () => void;
+      hooks?: WriterHooks;
       onCommit?: (jobs: number, ms: number) => void;
-      /**
-       * Deferred work that shares the writer's transactions: `before` runs ahead of the jobs,
-       * `after` behind them (`idle` when the writer has been quiet for IDLE_MS, or is closing),
-       * and `pending` says whether an idle run is wanted. See src/pipeline/sessions.ts.
-       */
-      deferred?: { before(): void; after(idle: boolean): void; pending(): boolean };
     },
   ) {
     // bun:sqlite runs a transaction function inside another one as a SAVEPOINT.
     this.runInSavepoint = sqlite.transaction((job: Job) => job.work());
     this.runAll = sqlite.transaction((jobs: Job[], results: unknown[], failed: boolean[]) => {
-      this.options.deferred?.before();
+      this.options.hooks?.deferred.before();
       for (let i = 0; i < jobs.length; i++) {
         try {
           results[i] = this.runInSavepoint(jobs[i]!);
@@ -121,10 +115,10 @@ export class GroupCommitWriter {
           results[i] = error;
           failed[i] = true;
           // Before the next job: its work must not build on the rolled-back job's cached state.
-          this.options.onJobRolledBack?.();
+          this.options.hooks?.onJobRolledBack();
         }
       }
-      this.options.deferred?.after(this.idleRun);
+      this.options.hooks?.deferred.after(this.idleRun);
     });
   }
 
@@ -133,16 +127,20 @@ export class GroupCommitWriter {
    * of events it writes, for the backpressure bound. Resolves with its result after the commit.
    */
   submit<T>(weight: number, work: () => T, owner?: string): Promise<T> {
-    if (this.closed) return Promise.reject(unavailable("The server is shutting down.", 5));
+    if (this.closed) return Promise.reject(new StorageBusyError("The server is shutting down.", 5));
     if (this.queuedWeight + weight > this.options.maxQueuedWeight && this.queue.length > 0) {
-      return Promise.reject(unavailable("The write queue is full; retry shortly.", 1));
+      return Promise.reject(new StorageBusyError("The write queue is full; retry shortly.", 1));
     }
     // An owner with nothing queued is always let in (within the bound above): a request larger
     // than the share alone is slowed to one at a time, never refused for ever.
     const owned = owner === undefined ? 0 : (this.ownerWeight.get(owner) ?? 0);
     if (owned > 0 && owned + weight > (this.options.maxOwnerWeight ?? Infinity)) {
-      return Promise.reject(unavailable("This tenant's share of the write queue is full; retry shortly.", 1));
+      return Promise.reject(new StorageBusyError("This tenant's share of the write queue is full; retry shortly.", 1));
     }
+    return this.enqueue(weight, work, owner, owned);
+  }
+
+  private enqueue<T>(weight: number, work: () => T, owner?: string, owned = 0): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, weight, owner, resolve: resolve as (v: unknown) => void, reject, busyRetries: 0 });
       this.queuedWeight += weight;
@@ -198,7 +196,7 @@ export class GroupCommitWriter {
       // failed COMMITs; where it does not (e.g. SQLITE_BUSY), roll back here, or every later
       // BEGIN would fail with "cannot start a transaction within a transaction".
       this.rollbackIfOpen();
-      this.options.onRollback();
+      this.options.hooks?.onRollback();
       const retry = this.retryIfBusy(jobs, error);
       const answer = this.toClientError(error);
       for (const job of jobs) if (!retry.has(job)) job.reject(answer);
@@ -225,7 +223,7 @@ export class GroupCommitWriter {
 
   /** After a commit that left deferred work: an idle run once no commit happened for IDLE_MS. */
   private scheduleIdle(): void {
-    if (this.idleTimer !== null || this.closed || !this.options.deferred?.pending()) return;
+    if (this.idleTimer !== null || this.closed || !this.options.hooks?.deferred.pending()) return;
     const check = () => {
       const quiet = performance.now() - this.lastCommitAt;
       if (quiet < IDLE_MS) {
@@ -234,10 +232,10 @@ export class GroupCommitWriter {
         return;
       }
       this.idleTimer = null;
-      if (this.closed || !this.options.deferred?.pending()) return;
+      if (this.closed || !this.options.hooks?.deferred.pending()) return;
       this.idleRun = true;
-      // Nothing to answer: a failure is logged and handled by the writer like any other.
-      this.submit(0, () => undefined).catch(() => {});
+      // No request waits on this job: its failure is logged here (storage faults already were).
+      this.enqueue(0, () => undefined).catch((error) => logUnlessLogged("deferred writes failed; they are tried again with the next commit", error));
     };
     this.idleTimer = setTimeout(check, IDLE_MS);
     this.idleTimer.unref();
@@ -293,28 +291,44 @@ export class GroupCommitWriter {
     }
   }
 
-  /** Stops taking work and commits what is queued. */
-  close(): void {
+  /**
+   * Stops taking work and commits what is queued, with the deferred work in full. Resolves once
+   * committed; rejects when the last commit failed while deferred work was pending, i.e. numbers
+   * of events already acknowledged (session counts) could not be written (the error's cause says
+   * why; the next start counts them again from the events). Queued jobs that failed are answered
+   * to their own callers.
+   */
+  close(): Promise<void> {
     this.closed = true;
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     // The last run does the deferred work in full, with or without jobs left.
     this.idleRun = true;
-    if (this.options.deferred?.pending()) this.queue.push({ work: () => undefined, weight: 0, owner: undefined, resolve: () => {}, reject: () => {}, busyRetries: 0 });
+    const last = this.options.hooks?.deferred.pending() ? this.enqueue(0, () => undefined) : Promise.resolve();
     this.flush();
+    return last.catch((error) => {
+      throw new Error("the last commit failed: deferred writes (session counts) could not be stored", { cause: sqliteError(error) });
+    });
   }
 
+  /** A failure as the pipeline knows it: storage busy or at fault (logged here, once), else as it is. */
   private toClientError(error: unknown): unknown {
-    if (error instanceof ApiError) return error;
+    if (error instanceof StorageError) return error;
     if (isBusy(error)) {
-      this.logBusy("the database stayed locked by another process; writes answered 503", { error });
-      return unavailable("The database is busy; retry shortly.", 1);
+      this.logBusy("the database stayed locked by another process; writes refused", { error });
+      return new StorageBusyError("The database is busy; retry shortly.", 1, { cause: error });
     }
     if (isStorageFault(error)) {
       this.storageFault = (error as Error).message;
-      this.logFault("storage fault; writes answer 503 until it clears", { error });
-      return unavailable("Storage is unavailable; retry later.", 5);
+      this.logFault("storage fault; writes refused until it clears", { error });
+      return new StorageFaultError("Storage is unavailable; retry later.", 5, { cause: error });
     }
     return error;
   }
+}
+
+/** Logs a failure of the writer's own jobs, unless the writer logged it already (busy, storage fault). */
+function logUnlessLogged(message: string, error: unknown): void {
+  if (error instanceof StorageError) return;
+  logger.error(message, { error });
 }

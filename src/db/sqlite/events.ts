@@ -1,13 +1,14 @@
 /** The events table: dedupe by (tenant, messageId) and insert of canonical events. */
 import { and, eq, sql } from "drizzle-orm";
 import type { Changes } from "bun:sqlite";
-import type { Db } from "../db/client";
-import { events } from "../db/schema";
-import type { CanonicalEvent } from "./normalize";
+import type { CanonicalEvent } from "../../pipeline/model";
+import type { EventRepository } from "../../pipeline/ports";
+import type { Db } from "../client";
+import { events } from "../schema";
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
 
-export class EventStore {
+export class EventStore implements EventRepository {
   private readonly existsQuery;
   private readonly insertQuery;
 

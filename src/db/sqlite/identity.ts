@@ -31,10 +31,12 @@
  * another store can run them unchanged.
  */
 import { and, eq, isNull, sql } from "drizzle-orm";
-import type { Db } from "../db/client";
-import { events, identityLinks, leadMerges, leads, sessions, visitors } from "../db/schema";
-import type { CallTrust, IdentityConflict, IdentityOutcome, IdentityStep } from "./index";
-import type { CanonicalEvent } from "./normalize";
+import { normalizeEmail } from "../../lib/email";
+import { followMerges, identityTime, mergeOrder } from "../../pipeline/identity-rules";
+import type { CanonicalEvent, IdentityConflict } from "../../pipeline/model";
+import type { CallTrust, IdentityOutcome, IdentityStep, VisitorRef } from "../../pipeline/ports";
+import type { Db } from "../client";
+import { events, identityLinks, leadMerges, leads, sessions, visitors } from "../schema";
 
 type Json = Record<string, unknown>;
 
@@ -49,57 +51,16 @@ interface LeadRow {
   mergedInto: string | null;
 }
 
-interface VisitorRef {
-  id: string;
-  leadId: string | null;
-}
-
-/**
- * How many merged_into pointers a lookup follows. A merge points the absorbed lead at the
- * survivor, so a chain grows by one each time a survivor is itself absorbed; a person merged more
- * often than this is beyond any real history, and the bound stops a damaged (cyclic) chain.
- */
-export const MAX_MERGE_HOPS = 16;
-
-/** Follows merged_into from `lead` to the lead that stands for the person now. */
-export function followMerges<Lead extends { mergedInto: string | null }>(lead: Lead | undefined, byId: (id: string) => Lead | undefined): Lead | undefined {
-  let current = lead;
-  for (let hops = 0; current?.mergedInto && hops < MAX_MERGE_HOPS; hops++) current = byId(current.mergedInto);
-  return current;
-}
-
-/**
- * The time an identity change is dated by: the event's time, but never after Inlet received it
- * (a client may send a timestamp up to a day ahead; it must not win every later update).
- */
-export function identityTime(event: Pick<CanonicalEvent, "timestamp" | "receivedAt">): number {
-  return Math.min(event.timestamp, event.receivedAt);
-}
-
-/**
- * Of two leads known to be one person, the one that survives: a lead with a userId absorbs one
- * without (it keeps resolving that userId, and an email-only lead never takes in an identified
- * person's history); otherwise the one created first.
- */
-export function mergeOrder<Lead extends { userId: string | null; createdAt: number }>(a: Lead, b: Lead): { survivor: Lead; absorbed: Lead } {
-  if ((a.userId === null) !== (b.userId === null)) return a.userId !== null ? { survivor: a, absorbed: b } : { survivor: b, absorbed: a };
-  return b.createdAt < a.createdAt ? { survivor: b, absorbed: a } : { survivor: a, absorbed: b };
-}
-
 const placeholder = (name: string) => sql.placeholder(name);
 /** A placeholder where drizzle's types want an SQL value (update sets). */
 const value = (name: string) => sql`${sql.placeholder(name)}`;
-
-export function normalizeEmail(email: unknown): string | null {
-  return typeof email === "string" && email.trim() !== "" ? email.trim().toLowerCase() : null;
-}
 
 export class IdentityResolver implements IdentityStep {
   private readonly queries;
 
   /**
    * `visitorsChanged` is told when visitors other than the event's own were re-linked (alias of
-   * an anonymous id, merges), so that cached visitors (src/pipeline/visitors.ts) are dropped.
+   * an anonymous id, merges), so that cached visitors (src/db/sqlite/visitors.ts) are dropped.
    * The event's own visitor object is updated in place.
    */
   constructor(

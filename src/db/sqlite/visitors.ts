@@ -8,15 +8,10 @@
  */
 import { sql } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
-import type { Db } from "../db/client";
-import { visitors } from "../db/schema";
-import type { CanonicalEvent } from "./normalize";
-
-export interface VisitorRef {
-  id: string;
-  /** The lead this visitor is linked to now; identity resolution updates it in place. */
-  leadId: string | null;
-}
+import type { CanonicalEvent } from "../../pipeline/model";
+import type { VisitorRef, VisitorRepository } from "../../pipeline/ports";
+import type { Db } from "../client";
+import { visitors } from "../schema";
 
 interface CachedVisitor extends VisitorRef {
   firstSeenAt: number;
@@ -32,7 +27,7 @@ export function visitorKey(event: Pick<CanonicalEvent, "anonymousId" | "userId">
   return event.anonymousId ?? `user:${event.userId}`;
 }
 
-export class VisitorStore {
+export class VisitorStore implements VisitorRepository {
   private readonly upsert;
   private readonly cache: LRUCache<string, CachedVisitor>;
   hits = 0;

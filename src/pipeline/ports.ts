@@ -1,0 +1,125 @@
+/**
+ * The storage the pipeline needs, as the pipeline sees it. src/db implements these for
+ * bun:sqlite; the pipeline never knows which implementation runs. Every method of a repository
+ * runs inside a `CommitWriter` job, so in the writer's transaction.
+ */
+import type { CanonicalEvent, IdentityConflict } from "./model";
+
+/** The events table: dedupe by (tenant, messageId) and insert. */
+export interface EventRepository {
+  exists(tenantId: string, messageId: string): boolean;
+  /** Stores the event; answers its event id (ids grow with every insert). */
+  insert(tenantId: string, event: CanonicalEvent, ids: { visitorId: string; sessionId: string; leadId: string | null }, schemaVersion: string | null): number;
+}
+
+export interface VisitorRef {
+  id: string;
+  /** The lead this visitor is linked to now; identity resolution updates it in place. */
+  leadId: string | null;
+}
+
+/** Visitors, one per tenant and anonymousId (or userId); may cache. */
+export interface VisitorRepository {
+  /** The event's visitor, created or updated when needed; `created` when this event made it. */
+  touch(tenantId: string, event: CanonicalEvent): { visitor: VisitorRef; created: boolean };
+  /** Forget cached visitors (after a rollback or a change to many visitors' leads). */
+  clear(): void;
+}
+
+export interface IdentityOutcome {
+  leadId: string | null;
+  created?: boolean;
+  /** Set when the call would have merged two identified leads and the rules kept them apart. */
+  conflict?: IdentityConflict;
+}
+
+/** What the identity rules may believe of a call. */
+export interface CallTrust {
+  /** A server key sent it: it may merge two leads that each have their own userId. */
+  serverSide: boolean;
+}
+
+/** Identity resolution and the identity links: which lead an event belongs to (rules: identity-rules.ts). */
+export interface IdentityStep {
+  resolve(tenantId: string, event: CanonicalEvent, visitor: VisitorRef, trust: CallTrust): IdentityOutcome;
+}
+
+/** A session row's moving numbers. */
+export interface SessionRow {
+  id: string;
+  startedAt: number;
+  lastEventAt: number;
+  eventCount: number;
+  anonymousEvents: number;
+  /** The highest event id the numbers include. */
+  countedThrough: number;
+}
+
+/** A new session's row, written with its first event. */
+export interface NewSessionRow {
+  id: string;
+  tenantId: string;
+  visitorId: string;
+  at: number;
+  anonymousEvents: number;
+  eventId: number;
+  leadId: string | null;
+  landingPage: string | null;
+  referrer: string | null;
+  campaign: string | null;
+  channel: string | null;
+}
+
+/** The sessions table and the point below which every session row is complete. */
+export interface SessionRepository {
+  /** The visitor's latest session. */
+  latest(tenantId: string, visitorId: string): SessionRow | undefined;
+  /** The visitor's latest session that started before `upper` and last saw an event after `lower`. */
+  covering(tenantId: string, visitorId: string, lower: number, upper: number): SessionRow | undefined;
+  insert(row: NewSessionRow): void;
+  update(row: SessionRow): void;
+  /** Every session row is complete below this event id. */
+  watermark(): number;
+  setWatermark(eventId: number): void;
+  /** Counts the events above `from` that their session rows lack into them; answers the highest event id. */
+  recount(from: number): number;
+}
+
+/**
+ * What a module keeps in memory beside the database, and how it keeps it right. The writer calls
+ * these inside its transaction (see src/pipeline/sessions).
+ */
+export interface WriterHooks {
+  /** A transaction was rolled back: drop cached state the database lacks. */
+  onRollback(): void;
+  /** One job's savepoint was rolled back, before the next job runs (throwing fails the transaction). */
+  onJobRolledBack(): void;
+  /** Deferred work sharing the writer's transactions: `before` ahead of the jobs, `after` behind them. */
+  deferred: {
+    before(): void;
+    /** `idle`: the writer has been quiet a moment, or is closing: do it all. */
+    after(idle: boolean): void;
+    /** Whether an idle run is wanted. */
+    pending(): boolean;
+  };
+}
+
+/**
+ * The group commit: `work` (synchronous storage work) runs in the next transaction; the promise
+ * settles after the COMMIT. Rejects with StorageBusyError or StorageFaultError (src/pipeline/errors.ts).
+ */
+export interface CommitWriter {
+  /** `weight`: the events it writes (the queue's bound); `owner`: the tenant, whose share of the queue is bounded too. */
+  submit<T>(weight: number, work: () => T, owner?: string): Promise<T>;
+  readonly queuedEvents: number;
+  readonly stats: { readonly lastCommitJobs: number };
+}
+
+/**
+ * Suppressed people (src/modules/privacy): an event carrying one of their identifiers is not
+ * stored. Asked in the writer's transaction, so a suppression committed before a call's commit
+ * applies to it; answered from memory.
+ */
+export interface SuppressionCheck {
+  suppressed(tenantId: string, event: CanonicalEvent): boolean;
+}
