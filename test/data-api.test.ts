@@ -147,6 +147,10 @@ describe("admin API", () => {
   });
 
   test("a tenant's admin key manages its own keys only", async () => {
+    // No body: a write key (every field has a default).
+    const bare = await fetch(`${server.url}/v1/keys`, { method: "POST", headers: { authorization: `Bearer ${adminKey}` } });
+    expect(bare.status).toBe(201);
+    expect((await bare.json()).kind).toBe("write");
     const made = await send("POST", "/v1/keys", adminKey, { kind: "admin" });
     expect(made.status).toBe(201);
     const key = await made.json();

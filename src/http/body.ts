@@ -91,13 +91,17 @@ export const ADMIN_BODY_BYTES = 16 * 1024;
 /**
  * An Elysia `parse` function for routes that take a JSON body of at most `limit` bytes, within
  * the shape limits of src/http/json-limits.ts (depth, keys, string lengths, no prototype keys).
+ * `optional`: an empty body is no body (undefined) rather than a 400.
  * `separateItems` names a top-level array (a batch) whose items the route checks one by one
  * with `findJsonViolation`, so that a hostile item is rejected alone.
  */
-export function jsonBody(limit: number, options: { separateItems?: string } = {}) {
+export function jsonBody(limit: number, options: { separateItems?: string; optional?: boolean } = {}) {
   return async ({ request }: { request: Request }): Promise<unknown> => {
     checkContentType(request.headers.get("content-type"));
-    const value = parseJsonBytes(await readBodyLimited(request, limit));
+    const bytes = await readBodyLimited(request, limit);
+    // A route whose body is optional (all its fields have defaults) takes none.
+    if (options.optional && bytes.byteLength === 0) return undefined;
+    const value = parseJsonBytes(bytes);
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       throw invalidRequest("The request body must be a JSON object.");
     }

@@ -98,7 +98,7 @@ export function operatorController({ tenants, keys, operatorToken, guard }: Admi
     )
     .post(tenantKeys, ({ params, body, set }) => ((set.status = 201), answer(() => tenants.createKey(params.tenantId, (body?.kind ?? "write") as KeyKind))), {
       params: TenantParams,
-      parse: jsonBody(ADMIN_BODY_BYTES),
+      parse: jsonBody(ADMIN_BODY_BYTES, { optional: true }),
       body: t.Optional(CreateKeyBody),
       response: { 201: NewKey, ...errors },
       detail: { summary: "Create a key for a tenant", description: "A write key (default) or an admin key, as `inlet key create` prints it. Operator token.", security: operatorSecurity },
@@ -136,7 +136,7 @@ export function tenantKeysController({ tenants, keys, auth }: Omit<AdminDeps, "o
   return new Elysia({ prefix: "/v1/keys", tags: ["Admin"] })
     .use(auth)
     .post("/", ({ admin, body, set }) => ((set.status = 201), answer(() => tenants.createKey(admin.tenantId, (body?.kind ?? "write") as KeyKind))), {
-      parse: jsonBody(ADMIN_BODY_BYTES),
+      parse: jsonBody(ADMIN_BODY_BYTES, { optional: true }),
       body: t.Optional(CreateKeyBody),
       adminKey: true,
       response: { 201: NewKey, ...errors },
