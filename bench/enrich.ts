@@ -24,7 +24,11 @@ const addresses = ipAddresses();
 const rand = rng(42);
 const pickUa = zipf(agents.length);
 const pickIp = zipf(addresses.length);
-const hintHeaders = { "sec-ch-ua": '"Chromium";v="124", "Google Chrome";v="124", "Not-A.Brand";v="99"', "sec-ch-ua-mobile": "?0", "sec-ch-ua-platform": '"Windows"' };
+const hintHeaders = {
+  "sec-ch-ua": '"Chromium";v="124", "Google Chrome";v="124", "Not-A.Brand";v="99"',
+  "sec-ch-ua-mobile": "?0",
+  "sec-ch-ua-platform": '"Windows"',
+};
 console.log(`${agents.length} distinct user agents, ${addresses.length} addresses, ${EVENTS.toLocaleString()} events\n`);
 
 // Warm the JIT on a few parses first, so the cold number is about parsing, not compiling.

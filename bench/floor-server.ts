@@ -42,12 +42,32 @@ interface Options {
   threads: number;
 }
 
-const COLUMNS = ["tenant_id", "message_id", "type", "event", "anonymous_id", "user_id", "visitor_id", "session_id", "timestamp", "sent_at", "received_at", "properties", "context", "schema_version"];
+const COLUMNS = [
+  "tenant_id",
+  "message_id",
+  "type",
+  "event",
+  "anonymous_id",
+  "user_id",
+  "visitor_id",
+  "session_id",
+  "timestamp",
+  "sent_at",
+  "received_at",
+  "properties",
+  "context",
+  "schema_version",
+];
 const port = Number(process.env.PORT ?? 0);
 
 function parseOptions(argv: string[]): Options {
   const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const options: Options = { elysia: argv.includes("--elysia"), enrich: argv.includes("--enrich"), store: (value("store") ?? "none") as Options["store"], threads: Number(value("threads") ?? 1) };
+  const options: Options = {
+    elysia: argv.includes("--elysia"),
+    enrich: argv.includes("--enrich"),
+    store: (value("store") ?? "none") as Options["store"],
+    threads: Number(value("threads") ?? 1),
+  };
   if (!["none", "main", "worker"].includes(options.store)) throw new Error(`--store must be main or worker, not ${options.store}`);
   if (options.threads > 1 && options.store === "worker") throw new Error("with --threads the writer is on the main thread: use --store=main");
   return options;
@@ -97,8 +117,22 @@ function toRow(body: Record<string, unknown>, receivedAt: number, context: unkno
   const timestamp = Date.parse(str("timestamp") ?? "");
   const visitor = str("anonymousId") ?? str("userId") ?? "unknown";
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-  return ["t_floor", str("messageId") ?? crypto.randomUUID(), "track", str("event"), str("anonymousId"), str("userId"), `v_${visitor}`, `s_${visitor}`,
-    Number.isFinite(timestamp) ? timestamp : receivedAt, Date.parse(str("sentAt") ?? "") || null, receivedAt, json(body.properties), json(context), "2026-11-01"];
+  return [
+    "t_floor",
+    str("messageId") ?? crypto.randomUUID(),
+    "track",
+    str("event"),
+    str("anonymousId"),
+    str("userId"),
+    `v_${visitor}`,
+    `s_${visitor}`,
+    Number.isFinite(timestamp) ? timestamp : receivedAt,
+    Date.parse(str("sentAt") ?? "") || null,
+    receivedAt,
+    json(body.properties),
+    json(context),
+    "2026-11-01",
+  ];
 }
 
 /** Listens with the floor's work per request; `add` stores a row (settled after its COMMIT). */
@@ -106,7 +140,10 @@ function serve(options: Options, add: ((row: Row) => Promise<void>) | null, reus
   const enricher = options.enrich ? new Enricher() : null;
   const settings = parseSettings(null);
   const work = async (body: Record<string, unknown>, request: Request, peer: () => string | null) => {
-    const context = enricher ? enricher.enrich({ context: body.context as Record<string, unknown> | undefined, peerIp: peer, header: (name) => request.headers.get(name), settings }).context : body.context;
+    const context = enricher
+      ? enricher.enrich({ context: body.context as Record<string, unknown> | undefined, peerIp: peer, header: (name) => request.headers.get(name), settings })
+          .context
+      : body.context;
     if (add) await add(toRow(body, Date.now(), context));
   };
   if (options.elysia) {

@@ -135,13 +135,26 @@ print(`bench/handle.ts: ${perRound * rounds} requests per phase in ${rounds} rou
 print(`${"phase".padEnd(22)} ${"CPU µs/req".padStart(10)} ${"(min-max)".padStart(14)} ${"wall req/s".padStart(10)} unexpected`);
 for (const p of phases) {
   const range = `${Math.min(...p.cpuUs).toFixed(0)}-${Math.max(...p.cpuUs).toFixed(0)}`;
-  print(`${p.name.padEnd(22)} ${median(p.cpuUs).toFixed(1).padStart(10)} ${range.padStart(14)} ${String(Math.round((perRound / median(p.wallMs)) * 1000)).padStart(10)} ${p.unexpected}`);
+  print(
+    `${p.name.padEnd(22)} ${median(p.cpuUs).toFixed(1).padStart(10)} ${range.padStart(14)} ${String(Math.round((perRound / median(p.wallMs)) * 1000)).padStart(10)} ${p.unexpected}`,
+  );
 }
 const cpuOf = (name: string) => median(phases.find((p) => p.name === name)?.cpuUs ?? [NaN]);
 const http = cpuOf("track (full)") - cpuOf("write path, track");
-if (!Number.isNaN(http)) print(`HTTP share of a track request (track - write path): ${http.toFixed(1)} µs CPU (${Math.round((http / cpuOf("track (full)")) * 100)}%)`);
-print(`user agent cache: ${JSON.stringify(services.enricher.stats().userAgent)}; writer commits: ${services.writer.stats.commits}; session cache hit rate: ${(services.sessions.hits / (services.sessions.hits + services.sessions.misses)).toFixed(3)}`);
-print(JSON.stringify({ bench: "handle", logLevel, requests: perRound * rounds, concurrency, median: Object.fromEntries(phases.map((p) => [p.name, Math.round(median(p.cpuUs) * 10) / 10])) }));
+if (!Number.isNaN(http))
+  print(`HTTP share of a track request (track - write path): ${http.toFixed(1)} µs CPU (${Math.round((http / cpuOf("track (full)")) * 100)}%)`);
+print(
+  `user agent cache: ${JSON.stringify(services.enricher.stats().userAgent)}; writer commits: ${services.writer.stats.commits}; session cache hit rate: ${(services.sessions.hits / (services.sessions.hits + services.sessions.misses)).toFixed(3)}`,
+);
+print(
+  JSON.stringify({
+    bench: "handle",
+    logLevel,
+    requests: perRound * rounds,
+    concurrency,
+    median: Object.fromEntries(phases.map((p) => [p.name, Math.round(median(p.cpuUs) * 10) / 10])),
+  }),
+);
 
 await services.writer.close();
 services.enricher.close();

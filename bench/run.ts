@@ -85,9 +85,24 @@ interface Driven {
  * Warm-up, then the measured load. With `against` (the baseline), the measured time is cut into
  * BENCH_ROUNDS slices that alternate between the baseline and the server.
  */
-async function drive(run: Run, server: RunningServer, o: { path: string; data: string; tag: string; writeKey: string; batch?: number }, against?: RunningServer): Promise<Driven> {
+async function drive(
+  run: Run,
+  server: RunningServer,
+  o: { path: string; data: string; tag: string; writeKey: string; batch?: number },
+  against?: RunningServer,
+): Promise<Driven> {
   const load = (target: RunningServer, tag: string, seconds: number) =>
-    runLoad(run.wrk.path, { server: target, path: o.path, data: o.data, connections: cfg.connections, threads: cfg.threads, writeKey: o.writeKey, batch: o.batch, tag, seconds });
+    runLoad(run.wrk.path, {
+      server: target,
+      path: o.path,
+      data: o.data,
+      connections: cfg.connections,
+      threads: cfg.threads,
+      writeKey: o.writeKey,
+      batch: o.batch,
+      tag,
+      seconds,
+    });
   let acknowledged = 0;
   let runs = 0;
   if (cfg.warmup > 0) {
@@ -140,7 +155,11 @@ async function serverMetrics(server: RunningServer): Promise<string | null> {
   }
   const value = (name: string) => Number(new RegExp(`^${name}\\s+([\\d.e+]+)$`, "m").exec(text)?.[1] ?? NaN);
   const parts: string[] = [];
-  if (counts.size) parts.push("cache hit rates " + [...counts].map(([key, c]) => `${key} ${((100 * c.hits) / Math.max(1, c.hits + c.misses)).toFixed(1)}% (${n0(c.misses)} misses)`).join(", "));
+  if (counts.size)
+    parts.push(
+      "cache hit rates " +
+        [...counts].map(([key, c]) => `${key} ${((100 * c.hits) / Math.max(1, c.hits + c.misses)).toFixed(1)}% (${n0(c.misses)} misses)`).join(", "),
+    );
   const commits = value("inlet_group_commit_size_count");
   if (commits > 0) {
     const ms = (1000 * value("inlet_group_commit_duration_seconds_sum")) / commits;
@@ -210,11 +229,16 @@ async function inletPhase(run: Run, o: InletPhase): Promise<(Driven & { server: 
   try {
     if (o.probe !== undefined) {
       const skipped = await probe(server, o.path, o.probe);
-      if (skipped) return void notes.push(`${o.name}: ${skipped}`), null;
+      if (skipped) return (void notes.push(`${o.name}: ${skipped}`), null);
     }
     const unwatch = o.watch ? watchDebugger(server) : () => {};
     try {
-      measured = await drive(run, server, { path: o.path, data: o.data, tag: o.tag, writeKey: server.writeKey, batch: o.batch }, o.compare ? run.baseline : undefined);
+      measured = await drive(
+        run,
+        server,
+        { path: o.path, data: o.data, tag: o.tag, writeKey: server.writeKey, batch: o.batch },
+        o.compare ? run.baseline : undefined,
+      );
     } finally {
       unwatch();
     }
@@ -243,18 +267,37 @@ async function trackPhase(run: Run, info: boolean): Promise<void> {
   compared.push(done.base!);
   const ratio = done.load.rps / done.base!.rps;
   const range = `${f2(Math.min(...done.ratios!))}-${f2(Math.max(...done.ratios!))}`;
-  verdicts.push({ what: info ? "track, LOG_LEVEL=info / bare" : "track / bare Bun.serve (req/s)", value: `${f2(ratio)} (rounds ${range})`, target: ">= 0.5", met: ratio >= 0.5 });
+  verdicts.push({
+    what: info ? "track, LOG_LEVEL=info / bare" : "track / bare Bun.serve (req/s)",
+    value: `${f2(ratio)} (rounds ${range})`,
+    target: ">= 0.5",
+    met: ratio >= 0.5,
+  });
   results[info ? "trackInfo" : "track"] = { load: done.load, baseline: done.base, ratios: done.ratios };
   if (info) return;
   trackLoad = done.load;
-  verdicts.push({ what: "track p99 latency, 50 connections", value: `${f1(done.load.latencyMs.p99)} ms`, target: "< 20 ms", met: done.load.latencyMs.p99 < 20 });
+  verdicts.push({
+    what: "track p99 latency, 50 connections",
+    value: `${f1(done.load.latencyMs.p99)} ms`,
+    target: "< 20 ms",
+    met: done.load.latencyMs.p99 < 20,
+  });
   verdicts.push({ what: "track non-2xx", value: n0(done.load.non2xx), target: "0", met: done.load.non2xx === 0 });
 }
 
 /** Track with the live debugger's stream open: recording each call in the ring and sending it to a watcher should cost next to nothing. */
 async function debuggerPhase(run: Run): Promise<void> {
   const label = "track  (LOG_LEVEL=warn, debugger open)";
-  const done = await inletPhase(run, { name: "track-debugger", label, server: { logLevel: "warn" }, ...run.track, tag: "d", type: "track", compare: true, watch: true });
+  const done = await inletPhase(run, {
+    name: "track-debugger",
+    label,
+    server: { logLevel: "warn" },
+    ...run.track,
+    tag: "d",
+    type: "track",
+    compare: true,
+    watch: true,
+  });
   if (!done) return;
   compared.push(done.base!);
   const ratio = done.load.rps / done.base!.rps;
@@ -283,13 +326,23 @@ async function batchPhase(run: Run): Promise<void> {
   if (!done) return;
   // With the server's indexes; then, for context only, without the exact-dedupe index, and with none.
   const limits: Record<string, { rowsPerSecond: number; cpu: number }> = {};
-  for (const [indexes, label] of [["all", ""], ["no-dedupe", "no messageId index"], ["none", "no index at all"]] as const) {
+  for (const [indexes, label] of [
+    ["all", ""],
+    ["no-dedupe", "no messageId index"],
+    ["none", "no index at all"],
+  ] as const) {
     step(`storage limit${label && `, ${label} (context)`}: bare bun:sqlite INSERT, ${cfg.seconds} s`);
     const limit = (limits[indexes] = storageLimit(done.server.db, join(run.dir, `storage-limit-${indexes}.db`), cfg.seconds, indexes));
-    rows.push({ name: label ? `  same, ${label} (context)` : `storage limit: bun:sqlite INSERT, ${BATCH_SIZE}/tx`, eventsPerSecond: limit.rowsPerSecond, cpu: limit.cpu });
+    rows.push({
+      name: label ? `  same, ${label} (context)` : `storage limit: bun:sqlite INSERT, ${BATCH_SIZE}/tx`,
+      eventsPerSecond: limit.rowsPerSecond,
+      cpu: limit.cpu,
+    });
   }
   const { all, "no-dedupe": noDedupe, none } = limits;
-  notes.push(`storage: bare bun:sqlite stores these rows at ${n0(all!.rowsPerSecond)}/s with the server's indexes, ${n0(noDedupe!.rowsPerSecond)}/s without the unique (tenant, messageId) index, ${n0(none!.rowsPerSecond)}/s with no index at all`);
+  notes.push(
+    `storage: bare bun:sqlite stores these rows at ${n0(all!.rowsPerSecond)}/s with the server's indexes, ${n0(noDedupe!.rowsPerSecond)}/s without the unique (tenant, messageId) index, ${n0(none!.rowsPerSecond)}/s with no index at all`,
+  );
   const events = (done.load.ok * BATCH_SIZE) / done.load.seconds;
   verdicts.push({ what: "batch events/s", value: n0(events), target: ">= 150,000", met: events >= 150_000 });
   verdicts.push({ what: "batch / storage limit", value: f2(events / all!.rowsPerSecond), target: ">= 0.4", met: events / all!.rowsPerSecond >= 0.4 });
@@ -326,7 +379,15 @@ async function millionPhase(run: Run): Promise<void> {
     while (acknowledged < 1_000_000) {
       const seconds = Math.max(10, Math.min(60, Math.ceil((1_000_000 - acknowledged) / Math.max(1000, trackLoad?.rps ?? 5000))));
       step(`million: ${n0(acknowledged)} acknowledged so far; ${seconds} s more`);
-      const load = await runLoad(run.wrk.path, { server, ...run.track, tag: `m${runs}`, seconds, connections: cfg.connections, threads: cfg.threads, writeKey: server.writeKey });
+      const load = await runLoad(run.wrk.path, {
+        server,
+        ...run.track,
+        tag: `m${runs}`,
+        seconds,
+        connections: cfg.connections,
+        threads: cfg.threads,
+        writeKey: server.writeKey,
+      });
       acknowledged += load.ok;
       runs++;
       rss.push({ acknowledged, rss: Math.round(server.memory().rss) });
@@ -341,15 +402,27 @@ async function millionPhase(run: Run): Promise<void> {
   checkStored("1M track", server, "track", acknowledged, runs * cfg.connections);
   const end = memory.million!.rss;
   verdicts.push({ what: `RSS after ${n0(acknowledged)} track events`, value: `${f1(end)} MiB`, target: "< 150 MiB", met: end < 150 });
-  notes.push(`million: RSS (MiB) by events acknowledged: ${rss.map((r) => `${n0(r.acknowledged)}: ${r.rss}`).join(", ")}; 5 s after the load stopped: ${f1(idleRss)}`);
+  notes.push(
+    `million: RSS (MiB) by events acknowledged: ${rss.map((r) => `${n0(r.acknowledged)}: ${r.rss}`).join(", ")}; 5 s after the load stopped: ${f1(idleRss)}`,
+  );
   results.million = { acknowledged, seconds: elapsed, rps: acknowledged / elapsed, memory: memory.million, rss, idleRss };
 }
 
 /** Opt-in: erase a person with many events while track runs at full speed. */
 async function erasePrivacyPhase(run: Run): Promise<void> {
-  const done = await erasePhase(run.dir, { path: run.wrk.path, track: run.track, connections: cfg.connections, threads: cfg.threads, warmup: cfg.warmup }, cfg.eraseEvents, step);
+  const done = await erasePhase(
+    run.dir,
+    { path: run.wrk.path, track: run.track, connections: cfg.connections, threads: cfg.threads, warmup: cfg.warmup },
+    cfg.eraseEvents,
+    step,
+  );
   rows.push({ name: `track while erasing a person of ${n0(done.events)} events`, load: done.track });
-  verdicts.push({ what: `erasure of a person with ${n0(done.events)} events`, value: `${f1(done.deletionSeconds)} s (${n0(done.deleted.events!)} deleted)`, target: "all deleted", met: done.deleted.events === done.events });
+  verdicts.push({
+    what: `erasure of a person with ${n0(done.events)} events`,
+    value: `${f1(done.deletionSeconds)} s (${n0(done.deleted.events!)} deleted)`,
+    target: "all deleted",
+    met: done.deleted.events === done.events,
+  });
   verdicts.push({ what: "track p99 during the erasure", value: `${f1(done.track.latencyMs.p99)} ms`, target: "< 50 ms", met: done.track.latencyMs.p99 < 50 });
   verdicts.push({ what: "track non-2xx during the erasure", value: n0(done.track.non2xx), target: "0", met: done.track.non2xx === 0 });
   results.erase = done;
@@ -359,8 +432,15 @@ async function erasePrivacyPhase(run: Run): Promise<void> {
 async function retentionPrivacyPhase(run: Run): Promise<void> {
   const done = await retentionPhase(run.dir, cfg.retentionEvents, step);
   const mib = (bytes: number) => `${f1(bytes / 2 ** 20)} MiB`;
-  verdicts.push({ what: `retention of ${n0(done.events)} old events`, value: `${n0(done.rowsPerSecond)} events/s (${f1(done.seconds)} s)`, target: "all deleted", met: done.deleted.events === done.events });
-  notes.push(`retention: deleted ${JSON.stringify(done.deleted)} in ${f1(done.seconds)} s; file ${mib(done.bytesBefore)} before, ${mib(done.bytesAfter)} after (${n0(done.pagesFreed)} pages given back)`);
+  verdicts.push({
+    what: `retention of ${n0(done.events)} old events`,
+    value: `${n0(done.rowsPerSecond)} events/s (${f1(done.seconds)} s)`,
+    target: "all deleted",
+    met: done.deleted.events === done.events,
+  });
+  notes.push(
+    `retention: deleted ${JSON.stringify(done.deleted)} in ${f1(done.seconds)} s; file ${mib(done.bytesBefore)} before, ${mib(done.bytesAfter)} after (${n0(done.pagesFreed)} pages given back)`,
+  );
   results.retention = done;
 }
 
@@ -376,7 +456,15 @@ async function setUp(): Promise<Run> {
   const baseline = await startFloor(dir);
   if (cfg.warmup > 0) {
     step(`baseline: warm-up ${cfg.warmup} s`);
-    await runLoad(wrk.path, { server: baseline, ...track, tag: "bw", seconds: cfg.warmup, connections: cfg.connections, threads: cfg.threads, writeKey: "none" });
+    await runLoad(wrk.path, {
+      server: baseline,
+      ...track,
+      tag: "bw",
+      seconds: cfg.warmup,
+      connections: cfg.connections,
+      threads: cfg.threads,
+      writeKey: "none",
+    });
   }
   return { wrk, dir, bodies, track, baseline };
 }
@@ -407,10 +495,14 @@ async function report(run: Run, meta: ReturnType<typeof machine> & typeof cfg): 
   const loadAfter = loadavg().map((x) => Number(x.toFixed(2)));
   say();
   say(`Inlet benchmark  ${meta.date}  commit ${meta.commit}${meta.uncommitted ? ` + ${meta.uncommitted} uncommitted file(s) in src/, drizzle/` : ""}`);
-  say(`machine: ${meta.cpus} x ${meta.cpuModel}, ${meta.memoryGiB} GiB, shared; load avg before ${meta.loadBefore.join(" ")}, after ${loadAfter.join(" ")}; bun ${meta.bun}`);
+  say(
+    `machine: ${meta.cpus} x ${meta.cpuModel}, ${meta.memoryGiB} GiB, shared; load avg before ${meta.loadBefore.join(" ")}, after ${loadAfter.join(" ")}; bun ${meta.bun}`,
+  );
   say(`load generator: wrk ${wrk.version}, ${cfg.threads} threads, ${cfg.connections} keep-alive connections on loopback, bench/wrk/post.lua`);
   say(`phases: ${cfg.warmup} s warm-up + ${cfg.seconds} s measured; each Inlet phase on a fresh database; same bodies and connections for baseline and track`);
-  say(`bodies: ${n0(bodies.distinct.visitors)} visitors, ${bodies.distinct.userAgents} user agents, ${bodies.distinct.ips} IPs; track body ${bodies.trackBytes.min}-${bodies.trackBytes.max} B (mean ${bodies.trackBytes.mean})`);
+  say(
+    `bodies: ${n0(bodies.distinct.visitors)} visitors, ${bodies.distinct.userAgents} user agents, ${bodies.distinct.ips} IPs; track body ${bodies.trackBytes.min}-${bodies.trackBytes.max} B (mean ${bodies.trackBytes.mean})`,
+  );
   say();
   say(phaseTable(rows));
   say();
@@ -424,22 +516,38 @@ async function report(run: Run, meta: ReturnType<typeof machine> & typeof cfg): 
   say("2xx means stored (events counted in SQLite after a graceful stop):");
   for (const c of checks) {
     const extra = c.stored - c.acknowledged;
-    const detail = extra > 0 ? ` (+${n0(extra)} sent before wrk stopped; bound ${n0(c.inFlightBound)})` : extra < 0 ? ` (${n0(-extra)} ACKNOWLEDGED BUT NOT STORED)` : "";
+    const detail =
+      extra > 0 ? ` (+${n0(extra)} sent before wrk stopped; bound ${n0(c.inFlightBound)})` : extra < 0 ? ` (${n0(-extra)} ACKNOWLEDGED BUT NOT STORED)` : "";
     say(`  ${c.ok ? "ok  " : "FAIL"} ${c.phase}: ${n0(c.stored)} ${c.type} events stored, ${n0(c.acknowledged)} acknowledged${detail}`);
   }
   say();
-  say("server memory at the end of each phase (VmRSS / peak VmHWM): " + Object.entries(memory).map(([k, m]) => `${k} ${f1(m.rss)} / ${f1(m.peak)} MiB`).join("; "));
+  say(
+    "server memory at the end of each phase (VmRSS / peak VmHWM): " +
+      Object.entries(memory)
+        .map(([k, m]) => `${k} ${f1(m.rss)} / ${f1(m.peak)} MiB`)
+        .join("; "),
+  );
   if (compared.length) say(generatorNote(combine(compared), trackLoad, meta.cpus));
   for (const note of notes) say(`note: ${note}`);
 
   mkdirSync(RESULTS, { recursive: true });
-  const summary = { meta: { ...meta, wrk: wrk.version, loadAfter, bodies: { distinct: bodies.distinct, trackBytes: bodies.trackBytes } }, results, verdicts, checks, memory, notes };
+  const summary = {
+    meta: { ...meta, wrk: wrk.version, loadAfter, bodies: { distinct: bodies.distinct, trackBytes: bodies.trackBytes } },
+    results,
+    verdicts,
+    checks,
+    memory,
+    notes,
+  };
   await Bun.write(join(RESULTS, "latest.json"), JSON.stringify(summary, null, 2) + "\n");
   say(`\nresults: bench/results/latest.json${cfg.profile ? "; CPU profile: bench/results/profile/" : ""}`);
 }
 
 function machine() {
-  const git = (args: string[]) => Bun.spawnSync(["git", ...args], { cwd: ROOT }).stdout.toString().trim();
+  const git = (args: string[]) =>
+    Bun.spawnSync(["git", ...args], { cwd: ROOT })
+      .stdout.toString()
+      .trim();
   return {
     date: new Date().toISOString(),
     commit: git(["rev-parse", "--short", "HEAD"]) || "?",
@@ -454,7 +562,10 @@ function machine() {
 
 /** Runs bench/storage-limit.ts in its own process (fresh heap; nothing else of the bench running). */
 function storageLimit(source: string, target: string, seconds: number, indexes: string): { rows: number; seconds: number; rowsPerSecond: number; cpu: number } {
-  const out = Bun.spawnSync(["bun", "run", join(ROOT, "bench", "storage-limit.ts"), source, target, String(seconds), String(BATCH_SIZE), `--indexes=${indexes}`], { cwd: ROOT });
+  const out = Bun.spawnSync(
+    ["bun", "run", join(ROOT, "bench", "storage-limit.ts"), source, target, String(seconds), String(BATCH_SIZE), `--indexes=${indexes}`],
+    { cwd: ROOT },
+  );
   if (out.exitCode !== 0) throw new Error(`storage limit failed:\n${out.stderr.toString()}`);
   return JSON.parse(out.stdout.toString());
 }
@@ -465,7 +576,12 @@ function generatorNote(bare: LoadResult, track: LoadResult | undefined, cores: n
     `generator: during the baseline wrk used ${pct(bare.cpu.wrk)} of a core, the bare server ${pct(bare.cpu.server)}, other processes ${pct(bare.cpu.others)}, idle ${pct(bare.cpu.idle)} of ${cores} cores:\n` +
     `  the bare rate is the ceiling this machine reaches with wrk on it (with the client on another machine it would be higher, every ratio lower).`;
   if (track) {
-    const why = track.cpu.server >= 0.9 ? "its own CPU was the limit" : track.cpu.idle >= 0.15 ? `${pct(track.cpu.idle)} of a core stood idle, so it was waiting (I/O)` : `other processes took ${pct(track.cpu.others)} of a core`;
+    const why =
+      track.cpu.server >= 0.9
+        ? "its own CPU was the limit"
+        : track.cpu.idle >= 0.15
+          ? `${pct(track.cpu.idle)} of a core stood idle, so it was waiting (I/O)`
+          : `other processes took ${pct(track.cpu.others)} of a core`;
     note += `\n  during track, wrk used ${pct(track.cpu.wrk)} of a core, so it was not the limit there; Inlet used ${pct(track.cpu.server)}: ${why}.`;
   }
   return note;

@@ -42,8 +42,7 @@ db.run("PRAGMA cache_size = -65536");
 // writer thread's own cost (an upper bound for it) and the WAL stays bounded.
 db.run("PRAGMA wal_autocheckpoint = 0");
 const CHECKPOINT_EVERY = 50_000;
-const keep = (sql: string) =>
-  !/^CREATE (UNIQUE )?INDEX/i.test(sql) || indexes === "all" || (indexes === "no-dedupe" && !/events_tenant_message/.test(sql));
+const keep = (sql: string) => !/^CREATE (UNIQUE )?INDEX/i.test(sql) || indexes === "all" || (indexes === "no-dedupe" && !/events_tenant_message/.test(sql));
 for (const { sql } of ddl) if (keep(sql)) db.run(sql);
 
 const insert = db.prepare(`INSERT INTO events (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`);
@@ -77,4 +76,14 @@ while (measured < seconds * 1000) {
 const elapsed = measured / 1000;
 db.close();
 
-process.stdout.write(JSON.stringify({ rows: n, seconds: elapsed, rowsPerSecond: n / elapsed, rowsPerTransaction: perTx, sampleRows: rows.length, indexes, cpu: cpuSeconds / elapsed }) + "\n");
+process.stdout.write(
+  JSON.stringify({
+    rows: n,
+    seconds: elapsed,
+    rowsPerSecond: n / elapsed,
+    rowsPerTransaction: perTx,
+    sampleRows: rows.length,
+    indexes,
+    cpu: cpuSeconds / elapsed,
+  }) + "\n",
+);

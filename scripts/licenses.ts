@@ -14,17 +14,7 @@ import { parseArgs } from "node:util";
 const root = join(import.meta.dir, "..");
 
 /** Permissive licences a production dependency may have (SPDX ids; an `A OR B` needs one of them). */
-export const ALLOWED_LICENSES = [
-  "MIT",
-  "ISC",
-  "BSD-2-Clause",
-  "BSD-3-Clause",
-  "Apache-2.0",
-  "0BSD",
-  "BlueOak-1.0.0",
-  "CC0-1.0",
-  "Unlicense",
-] as const;
+export const ALLOWED_LICENSES = ["MIT", "ISC", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "0BSD", "BlueOak-1.0.0", "CC0-1.0", "Unlicense"] as const;
 
 /** Files that carry a package's terms besides its licence file, by package name. */
 const EXTRA_FILES: Record<string, string[]> = {

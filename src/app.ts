@@ -89,7 +89,11 @@ export function createServices(config: Config, database: DatabaseHandle, options
   const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
   const visitors = new VisitorStore(db, config.sessionCacheSize);
   const identity = new IdentityResolver(db, () => visitors.clear());
-  const limiter = new TenantRateLimiter({ requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps }, config.rateLimitBurstSeconds, options.clock);
+  const limiter = new TenantRateLimiter(
+    { requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps },
+    config.rateLimitBurstSeconds,
+    options.clock,
+  );
   const authFailures = new AuthFailureLimiter(config.authFailuresPerMinute, options.clock);
   const metrics = new Metrics();
   sessions.start((work) => sqlite.transaction(work)());
@@ -132,13 +136,39 @@ export function createServices(config: Config, database: DatabaseHandle, options
       cachedSessions: () => sessions.size,
       ready: () => readiness({ store, writer }).ready,
       diskFreeBytes: () => store.freeBytes(),
-      tenantActivity: (from, to) => business.allTenants(tenants.listTenants().map(({ tenantId }) => tenantId), from, to),
+      tenantActivity: (from, to) =>
+        business.allTenants(
+          tenants.listTenants().map(({ tenantId }) => tenantId),
+          from,
+          to,
+        ),
     },
     config.businessMetricsTtlSeconds * 1000,
   );
   const tracing = startTracing(config);
   const debug = new DebuggerService();
-  return { config, database, store, tenants, keys, writer, sessions, identity, pipeline, enricher, limiter, authFailures, metrics, business, suppressions, privacy, retention, privacyStore, debugger: debug, tracing };
+  return {
+    config,
+    database,
+    store,
+    tenants,
+    keys,
+    writer,
+    sessions,
+    identity,
+    pipeline,
+    enricher,
+    limiter,
+    authFailures,
+    metrics,
+    business,
+    suppressions,
+    privacy,
+    retention,
+    privacyStore,
+    debugger: debug,
+    tracing,
+  };
 }
 
 /** Every header an SDK sends (Segment's, RudderStack's AnonymousId, Inlet's own). */
@@ -182,7 +212,14 @@ export function createApp(services: Services) {
     .use(docsController())
     .use(healthController({ store: services.store, writer: services.writer }))
     .use(sdkController())
-    .use(metricsController({ metrics: services.metrics, token: services.config.metricsToken, peerIp, listener: separateMetricsListener(services.config) ? "elsewhere" : "public" }))
+    .use(
+      metricsController({
+        metrics: services.metrics,
+        token: services.config.metricsToken,
+        peerIp,
+        listener: separateMetricsListener(services.config) ? "elsewhere" : "public",
+      }),
+    )
     .use(statsController({ auth, business: services.business }))
     .use(privacyController({ auth, privacy: services.privacy }))
     .use(eventsController({ auth, pipeline: services.pipeline, peerIp, recorder }))

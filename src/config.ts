@@ -136,7 +136,13 @@ export const settings = {
     default: "",
     doc: "The URL browsers reach Inlet at (e.g. `https://events.example.com`); Segment's settings route names it. Empty: the request's host, never cached",
   },
-  geoipDb: { env: "GEOIP_DB", flag: "geoip-db", kind: "path", default: "", doc: "GeoLite2/GeoIP2 City or Country mmdb (default: the embedded country database)" },
+  geoipDb: {
+    env: "GEOIP_DB",
+    flag: "geoip-db",
+    kind: "path",
+    default: "",
+    doc: "GeoLite2/GeoIP2 City or Country mmdb (default: the embedded country database)",
+  },
   geoipAsnDb: { env: "GEOIP_ASN_DB", flag: "geoip-asn-db", kind: "path", default: "", doc: "Optional GeoLite2 ASN mmdb" },
   demo: { env: "INLET_DEMO", flag: "demo", kind: "bool", default: "true", doc: "Create a demo tenant and print its key when the database is empty" },
   logLevel: {

@@ -78,7 +78,6 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
     );
   }
 
-
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {

@@ -61,7 +61,11 @@ describe.skipIf(!!skip)("analytics-next in Chromium, pointed at Inlet", () => {
       });
       try {
         await page.goto(site.url.origin + "/");
-        const sent = (await page.evaluate(([writeKey, cdnURL, host]) => (window as any).run(writeKey, cdnURL, host), [tenant.writeKey, server.url, apiHost] as const)) as {
+        const sent = (await page.evaluate(([writeKey, cdnURL, host]) => (window as any).run(writeKey, cdnURL, host), [
+          tenant.writeKey,
+          server.url,
+          apiHost,
+        ] as const)) as {
           type: string;
           messageId: string;
           userId: string | null;

@@ -39,7 +39,12 @@ test("under steady load the WAL file stays near WAL_LIMIT_MB instead of growing 
     // does; PASSIVE checkpoints alone then never catch up and SQLite never rewinds the WAL.
     const sender = async (id: number) => {
       while (acknowledged * padding < bound * 1.25 && Date.now() < deadline) {
-        const batch = Array.from({ length: 100 }, (_, i) => ({ type: "track", event: "Filler", anonymousId: `s${id}-${batches}-${i}`, properties: { pad: "x".repeat(padding) } }));
+        const batch = Array.from({ length: 100 }, (_, i) => ({
+          type: "track",
+          event: "Filler",
+          anonymousId: `s${id}-${batches}-${i}`,
+          properties: { pad: "x".repeat(padding) },
+        }));
         batches++;
         const response = await server.post("/v1/events/batch", { batch });
         expect(response.status).toBe(200);

@@ -80,7 +80,7 @@ describe("starting the server", () => {
 
   test("flags override the environment", async () => {
     // PORT and INLET_DB are unusable here, but the flags replace them, so the server starts.
-    const server = await spawnServer({ PORT: "abc", INLET_DB: "" , INLET_DEMO: "false" }, 10_000, ["--port", "0", "--db", newDb()]);
+    const server = await spawnServer({ PORT: "abc", INLET_DB: "", INLET_DEMO: "false" }, 10_000, ["--port", "0", "--db", newDb()]);
     try {
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
     } finally {
@@ -138,7 +138,11 @@ describe("tenants and keys from the CLI", () => {
     const server = await spawnServer({ INLET_DB: db });
     try {
       const send = (k: string) =>
-        fetch(`${server.url}/v1/events/track`, { method: "POST", headers: { authorization: `Bearer ${k}` }, body: JSON.stringify({ event: "E", anonymousId: "a" }) });
+        fetch(`${server.url}/v1/events/track`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${k}` },
+          body: JSON.stringify({ event: "E", anonymousId: "a" }),
+        });
       expect((await send(key.key)).status).toBe(401);
       expect((await send(tenant.key)).status).toBe(200);
     } finally {

@@ -20,7 +20,14 @@ const CHROME_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 
 
 /** A time a day ago, with whole milliseconds, and its parts for writing it in each client's form. */
 const base = new Date(Math.floor((Date.now() - 86_400_000) / 1000) * 1000 + 198);
-const p = { y: base.getUTCFullYear(), m: base.getUTCMonth() + 1, d: base.getUTCDate(), h: base.getUTCHours(), mi: base.getUTCMinutes(), s: base.getUTCSeconds() };
+const p = {
+  y: base.getUTCFullYear(),
+  m: base.getUTCMonth() + 1,
+  d: base.getUTCDate(),
+  h: base.getUTCHours(),
+  mi: base.getUTCMinutes(),
+  s: base.getUTCSeconds(),
+};
 const pad = (n: number) => String(n).padStart(2, "0");
 const plain = `${p.y}-${pad(p.m)}-${pad(p.d)}T${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}`;
 const forms = {
@@ -52,21 +59,50 @@ interface Row {
   check?: (byId: Record<string, Record<string, any>>) => void;
 }
 
-const analyticsNextContext = { page: { path: "/pricing", url: "https://shop.example/pricing", title: "Pricing", referrer: "", search: "" }, userAgent: CHROME_UA, locale: "en-US", library: { name: "analytics.js", version: "npm:next-1.84.3" } };
+const analyticsNextContext = {
+  page: { path: "/pricing", url: "https://shop.example/pricing", title: "Pricing", referrer: "", search: "" },
+  userAgent: CHROME_UA,
+  locale: "en-US",
+  library: { name: "analytics.js", version: "npm:next-1.84.3" },
+};
 
 const rows: Row[] = [
   {
     client: "analytics-next, anonymous track (userId null), text/plain to /t",
     path: "/t",
     headers: { "content-type": "text/plain" },
-    body: (writeKey) => ({ type: "track", event: "Plan Selected", properties: { plan: "pro" }, userId: null, anonymousId: "an-anon-1", messageId: "ajs-next-1", timestamp: forms.js, sentAt: forms.js, integrations: {}, context: analyticsNextContext, writeKey, _metadata: { bundled: [], unbundled: [], bundledIds: [] } }),
+    body: (writeKey) => ({
+      type: "track",
+      event: "Plan Selected",
+      properties: { plan: "pro" },
+      userId: null,
+      anonymousId: "an-anon-1",
+      messageId: "ajs-next-1",
+      timestamp: forms.js,
+      sentAt: forms.js,
+      integrations: {},
+      context: analyticsNextContext,
+      writeKey,
+      _metadata: { bundled: [], unbundled: [], bundledIds: [] },
+    }),
     stored: { "ajs-next-1": { type: "track", event: "Plan Selected", anonymousId: "an-anon-1", userId: undefined, originalTimestamp: forms.js } },
   },
   {
     client: "analytics-next with apiHost host/v1: page to /v1/p (name and category null)",
     path: "/v1/p",
     headers: { "content-type": "text/plain" },
-    body: (writeKey) => ({ type: "page", name: null, category: null, properties: { path: "/pricing" }, userId: null, anonymousId: "an-anon-1", messageId: "ajs-next-2", timestamp: forms.js, context: analyticsNextContext, writeKey }),
+    body: (writeKey) => ({
+      type: "page",
+      name: null,
+      category: null,
+      properties: { path: "/pricing" },
+      userId: null,
+      anonymousId: "an-anon-1",
+      messageId: "ajs-next-2",
+      timestamp: forms.js,
+      context: analyticsNextContext,
+      writeKey,
+    }),
     stored: { "ajs-next-2": { type: "page", anonymousId: "an-anon-1", name: undefined, category: undefined } },
   },
   {
@@ -75,8 +111,26 @@ const rows: Row[] = [
     headers: { "content-type": "text/plain" },
     body: (writeKey) => ({
       batch: [
-        { type: "track", event: "Batched", userId: null, anonymousId: "an-anon-2", messageId: "ajs-next-3", timestamp: forms.js, context: analyticsNextContext, writeKey },
-        { type: "identify", userId: "grace", anonymousId: "an-anon-2", traits: { email: "grace@example.com" }, messageId: "ajs-next-4", timestamp: forms.js, context: analyticsNextContext, writeKey },
+        {
+          type: "track",
+          event: "Batched",
+          userId: null,
+          anonymousId: "an-anon-2",
+          messageId: "ajs-next-3",
+          timestamp: forms.js,
+          context: analyticsNextContext,
+          writeKey,
+        },
+        {
+          type: "identify",
+          userId: "grace",
+          anonymousId: "an-anon-2",
+          traits: { email: "grace@example.com" },
+          messageId: "ajs-next-4",
+          timestamp: forms.js,
+          context: analyticsNextContext,
+          writeKey,
+        },
       ],
       sentAt: forms.js,
       writeKey,
@@ -87,7 +141,17 @@ const rows: Row[] = [
     client: "classic analytics.js: /v1/t with writeKey in the body, unpadded timestamp",
     path: "/v1/t",
     headers: { "content-type": "text/plain" },
-    body: (writeKey) => ({ type: "track", event: "Clicked", userId: null, anonymousId: "ajs-classic", messageId: "ajs-classic-1", timestamp: forms.unpadded, context: { library: { name: "analytics.js", version: "4.1.0" } }, integrations: {}, writeKey }),
+    body: (writeKey) => ({
+      type: "track",
+      event: "Clicked",
+      userId: null,
+      anonymousId: "ajs-classic",
+      messageId: "ajs-classic-1",
+      timestamp: forms.unpadded,
+      context: { library: { name: "analytics.js", version: "4.1.0" } },
+      integrations: {},
+      writeKey,
+    }),
     stored: { "ajs-classic-1": { type: "track", originalTimestamp: forms.js } },
   },
   {
@@ -97,8 +161,31 @@ const rows: Row[] = [
     gzip: true,
     body: () => ({
       batch: [
-        { type: "track", event: "Invoice Paid", userId: "py-user", anonymousId: null, properties: {}, context: { library: { name: "analytics-python", version: "2.3.3" } }, integrations: {}, timestamp: forms.python, messageId: "py-1", channel: "server" },
-        { type: "page", userId: "py-user", anonymousId: null, name: null, category: null, properties: {}, context: { library: { name: "analytics-python", version: "2.3.3" } }, integrations: {}, timestamp: forms.python, messageId: "py-2", channel: "server" },
+        {
+          type: "track",
+          event: "Invoice Paid",
+          userId: "py-user",
+          anonymousId: null,
+          properties: {},
+          context: { library: { name: "analytics-python", version: "2.3.3" } },
+          integrations: {},
+          timestamp: forms.python,
+          messageId: "py-1",
+          channel: "server",
+        },
+        {
+          type: "page",
+          userId: "py-user",
+          anonymousId: null,
+          name: null,
+          category: null,
+          properties: {},
+          context: { library: { name: "analytics-python", version: "2.3.3" } },
+          integrations: {},
+          timestamp: forms.python,
+          messageId: "py-2",
+          channel: "server",
+        },
       ],
       sentAt: forms.python,
     }),
@@ -114,7 +201,22 @@ const rows: Row[] = [
     client: "rudder-sdk-python: /v1/batch, anonymous call with userId null",
     path: "/v1/batch",
     headers: { "content-type": "application/json" },
-    body: () => ({ batch: [{ type: "identify", userId: null, anonymousId: "rs-py-anon", traits: { plan: "free" }, context: { library: { name: "analytics-python", version: "2.1.0" } }, integrations: {}, timestamp: forms.python, messageId: "rs-py-1", channel: "server" }], sentAt: forms.python }),
+    body: () => ({
+      batch: [
+        {
+          type: "identify",
+          userId: null,
+          anonymousId: "rs-py-anon",
+          traits: { plan: "free" },
+          context: { library: { name: "analytics-python", version: "2.1.0" } },
+          integrations: {},
+          timestamp: forms.python,
+          messageId: "rs-py-1",
+          channel: "server",
+        },
+      ],
+      sentAt: forms.python,
+    }),
     stored: { "rs-py-1": { type: "identify", anonymousId: "rs-py-anon", userId: undefined } },
   },
   {
@@ -123,8 +225,27 @@ const rows: Row[] = [
     headers: { "content-type": "application/json", "user-agent": "Analytics.NET/3.8.1" },
     body: () => ({
       batch: [
-        { type: "track", event: "Order Shipped", userId: "net-user", anonymousId: null, properties: { total: 10 }, context: { library: { name: "Analytics.NET", version: "3.8.1" } }, timestamp: forms.dotnetUnspecified, messageId: "net-1", integrations: null },
-        { type: "page", name: "Docs", category: null, userId: "net-user", anonymousId: null, context: { library: { name: "Analytics.NET", version: "3.8.1" } }, timestamp: forms.dotnetUnspecified, messageId: "net-2" },
+        {
+          type: "track",
+          event: "Order Shipped",
+          userId: "net-user",
+          anonymousId: null,
+          properties: { total: 10 },
+          context: { library: { name: "Analytics.NET", version: "3.8.1" } },
+          timestamp: forms.dotnetUnspecified,
+          messageId: "net-1",
+          integrations: null,
+        },
+        {
+          type: "page",
+          name: "Docs",
+          category: null,
+          userId: "net-user",
+          anonymousId: null,
+          context: { library: { name: "Analytics.NET", version: "3.8.1" } },
+          timestamp: forms.dotnetUnspecified,
+          messageId: "net-2",
+        },
       ],
       sentAt: forms.dotnetUnspecified,
       messageId: "net-batch",
@@ -137,7 +258,22 @@ const rows: Row[] = [
     path: "/v1/b",
     headers: { "content-type": "text/plain", "content-encoding": "gzip" },
     gzip: true,
-    body: (writeKey) => ({ batch: [{ type: "screen", name: "Inventory", anonymousId: "cs-anon", userId: "", messageId: "cs-1", timestamp: forms.dotnetUnspecified, context: { library: { name: "Analytics-CSharp", version: "2.4.0" } }, integrations: {} }], sentAt: forms.js, writeKey }),
+    body: (writeKey) => ({
+      batch: [
+        {
+          type: "screen",
+          name: "Inventory",
+          anonymousId: "cs-anon",
+          userId: "",
+          messageId: "cs-1",
+          timestamp: forms.dotnetUnspecified,
+          context: { library: { name: "Analytics-CSharp", version: "2.4.0" } },
+          integrations: {},
+        },
+      ],
+      sentAt: forms.js,
+      writeKey,
+    }),
     stored: { "cs-1": { type: "screen", name: "Inventory", userId: undefined, originalTimestamp: forms.js } },
   },
   {
@@ -145,7 +281,22 @@ const rows: Row[] = [
     path: "/v1/b",
     headers: { "content-type": "application/json; charset=utf-8" },
     body: (writeKey) => ({
-      batch: [{ type: "screen", name: "Home", anonymousId: "ios-anon", messageId: "swift-1", timestamp: forms.js, context: { library: { name: "analytics-ios", version: "1.5.0" }, os: { name: "iOS", version: "17.4" }, device: { manufacturer: "Apple", model: "iPhone15,2" } }, integrations: {}, userId: null }],
+      batch: [
+        {
+          type: "screen",
+          name: "Home",
+          anonymousId: "ios-anon",
+          messageId: "swift-1",
+          timestamp: forms.js,
+          context: {
+            library: { name: "analytics-ios", version: "1.5.0" },
+            os: { name: "iOS", version: "17.4" },
+            device: { manufacturer: "Apple", model: "iPhone15,2" },
+          },
+          integrations: {},
+          userId: null,
+        },
+      ],
       sentAt: forms.js,
       writeKey,
     }),
@@ -156,11 +307,26 @@ const rows: Row[] = [
     path: "/v1/b",
     headers: { "content-type": "text/plain", "content-encoding": "gzip" },
     gzip: true,
-    body: (writeKey) => ({ batch: [{ type: "track", event: "Item Viewed", anonymousId: "android-anon", messageId: "kotlin-1", timestamp: forms.seconds, context: { library: { name: "analytics-kotlin", version: "1.16.0" } }, integrations: {}, properties: {} }], sentAt: forms.js, writeKey }),
+    body: (writeKey) => ({
+      batch: [
+        {
+          type: "track",
+          event: "Item Viewed",
+          anonymousId: "android-anon",
+          messageId: "kotlin-1",
+          timestamp: forms.seconds,
+          context: { library: { name: "analytics-kotlin", version: "1.16.0" } },
+          integrations: {},
+          properties: {},
+        },
+      ],
+      sentAt: forms.js,
+      writeKey,
+    }),
     stored: { "kotlin-1": { type: "track", event: "Item Viewed", originalTimestamp: new Date(Math.floor(base.getTime() / 1000) * 1000).toISOString() } },
   },
   {
-    client: "rudder-sdk-js v3: /v1/track, userId \"\", empty os, channel web",
+    client: 'rudder-sdk-js v3: /v1/track, userId "", empty os, channel web',
     path: "/v1/track",
     headers: { "content-type": "application/json;charset=UTF-8" },
     body: () => ({
@@ -174,7 +340,13 @@ const rows: Row[] = [
       sentAt: forms.js,
       properties: { label: "Buy" },
       integrations: { All: true },
-      context: { library: { name: "RudderLabs JavaScript SDK", version: "3.11.0" }, userAgent: CHROME_UA, os: { name: "", version: "" }, locale: "en-US", screen: { width: 1280, height: 720 } },
+      context: {
+        library: { name: "RudderLabs JavaScript SDK", version: "3.11.0" },
+        userAgent: CHROME_UA,
+        os: { name: "", version: "" },
+        locale: "en-US",
+        screen: { width: 1280, height: 720 },
+      },
     }),
     stored: { "rs-js-1": { event: "Button Clicked", userId: undefined, anonymousId: "rs-js-anon" } },
     check: (byId) => {
@@ -187,14 +359,42 @@ const rows: Row[] = [
     client: "rudder-sdk-js v3 beacon: /beacon/v1/batch?writeKey=..., text/plain",
     path: "/beacon/v1/batch?writeKey=",
     headers: { "content-type": "text/plain;charset=UTF-8" },
-    body: () => ({ batch: [{ type: "page", name: "Checkout", userId: "", anonymousId: "rs-js-anon", messageId: "rs-beacon-1", originalTimestamp: forms.js, channel: "web", context: { library: { name: "RudderLabs JavaScript SDK", version: "3.11.0" } }, properties: {} }], sentAt: forms.js }),
+    body: () => ({
+      batch: [
+        {
+          type: "page",
+          name: "Checkout",
+          userId: "",
+          anonymousId: "rs-js-anon",
+          messageId: "rs-beacon-1",
+          originalTimestamp: forms.js,
+          channel: "web",
+          context: { library: { name: "RudderLabs JavaScript SDK", version: "3.11.0" } },
+          properties: {},
+        },
+      ],
+      sentAt: forms.js,
+    }),
     stored: { "rs-beacon-1": { type: "page", name: "Checkout" } },
   },
   {
     client: "Go (RFC 3339 nanoseconds, another zone) to /v1/batch",
     path: "/v1/batch",
     headers: { "content-type": "application/json" },
-    body: () => ({ batch: goNanoValid ? [{ type: "track", event: "Go", userId: "go-user", messageId: "go-1", timestamp: forms.goNano, context: { library: { name: "analytics-go", version: "3.3.0" } } }] : [] }),
+    body: () => ({
+      batch: goNanoValid
+        ? [
+            {
+              type: "track",
+              event: "Go",
+              userId: "go-user",
+              messageId: "go-1",
+              timestamp: forms.goNano,
+              context: { library: { name: "analytics-go", version: "3.3.0" } },
+            },
+          ]
+        : [],
+    }),
     stored: goNanoValid ? { "go-1": { originalTimestamp: forms.js } } : {},
   },
 ];
@@ -209,7 +409,11 @@ describe("each client's wire format is stored once, as sent", () => {
       if (row.gzip) headers["content-encoding"] = "gzip";
       // The browser clients put the key in the body (or the query string); the others use Basic auth.
       if (!text.includes(tenant.writeKey) && !beacon) headers.authorization = basic(tenant.writeKey);
-      const response = await fetch(server.url + row.path + (beacon ? tenant.writeKey : ""), { method: "POST", headers, body: row.gzip ? gzipSync(text) : text });
+      const response = await fetch(server.url + row.path + (beacon ? tenant.writeKey : ""), {
+        method: "POST",
+        headers,
+        body: row.gzip ? gzipSync(text) : text,
+      });
       const answer = await response.json();
       expect({ status: response.status, answer }).toMatchObject({ status: 200, answer: { success: true } });
       if (answer.results) for (const result of answer.results) expect(result.status).toBe("accepted");
@@ -220,7 +424,8 @@ describe("each client's wire format is stored once, as sent", () => {
       expect(Object.keys(byId).sort()).toEqual(Object.keys(row.stored).sort());
       expect(stored).toHaveLength(Object.keys(row.stored).length);
       for (const [messageId, expected] of Object.entries(row.stored)) {
-        for (const [field, value] of Object.entries(expected)) expect({ messageId, field, value: byId[messageId]![field] }).toEqual({ messageId, field, value });
+        for (const [field, value] of Object.entries(expected))
+          expect({ messageId, field, value: byId[messageId]![field] }).toEqual({ messageId, field, value });
       }
       row.check?.(byId);
     });
@@ -231,18 +436,28 @@ describe("the tolerant reader's limits", () => {
   test("an event with no non-empty id is rejected, naming the rule", async () => {
     const res = await server.post("/v1/t", { type: "track", event: "Nobody", userId: null, anonymousId: "" });
     expect(res.status).toBe(400);
-    expect((await res.json()).error.details).toEqual([{ path: "/anonymousId", message: "Either userId or anonymousId is required (a non-empty string or a number)" }]);
+    expect((await res.json()).error.details).toEqual([
+      { path: "/anonymousId", message: "Either userId or anonymousId is required (a non-empty string or a number)" },
+    ]);
   });
 
   test("an unreadable timestamp in a batch item is kept with a warning on that item; out-of-range fields are unreadable", async () => {
     const tenant = server.tenant("warnings");
     const res = await server.post(
       "/v1/batch",
-      { batch: [{ type: "track", event: "Bad Clock", anonymousId: "w", messageId: "w-1", timestamp: "2026-13-01T00:00:00Z" }, { type: "track", event: "Good", anonymousId: "w", messageId: "w-2", timestamp: forms.js }] },
+      {
+        batch: [
+          { type: "track", event: "Bad Clock", anonymousId: "w", messageId: "w-1", timestamp: "2026-13-01T00:00:00Z" },
+          { type: "track", event: "Good", anonymousId: "w", messageId: "w-2", timestamp: forms.js },
+        ],
+      },
       { key: tenant.writeKey },
     );
     const answer = await res.json();
-    expect(answer.results[0]).toMatchObject({ status: "accepted", warnings: ['timestamp "2026-13-01T00:00:00Z" is not a readable ISO 8601 date and time; the server\'s time was used'] });
+    expect(answer.results[0]).toMatchObject({
+      status: "accepted",
+      warnings: ['timestamp "2026-13-01T00:00:00Z" is not a readable ISO 8601 date and time; the server\'s time was used'],
+    });
     expect(answer.results[1].warnings).toBeUndefined();
     const byId = Object.fromEntries((await exportEvents(server.dbPath, tenant.tenantId)).map((e) => [e.messageId, e]));
     expect(byId["w-1"]!.context.inlet.warnings).toEqual(answer.results[0].warnings);
@@ -253,7 +468,12 @@ describe("the tolerant reader's limits", () => {
     const tenant = server.tenant("server-side");
     const res = await server.post(
       "/v1/track",
-      { event: "Forwarded", userId: "u", messageId: "ss-1", context: { library: { name: "@segment/analytics-node", version: "2.1.0" }, ip: "203.0.113.9", userAgent: CHROME_UA } },
+      {
+        event: "Forwarded",
+        userId: "u",
+        messageId: "ss-1",
+        context: { library: { name: "@segment/analytics-node", version: "2.1.0" }, ip: "203.0.113.9", userAgent: CHROME_UA },
+      },
       { key: tenant.writeKey, headers: { "user-agent": "node-fetch/1.0" } },
     );
     expect(res.status).toBe(200);
@@ -268,7 +488,11 @@ describe("the tolerant reader's limits", () => {
     const created = await cli(["key", "create", "--tenant", tenant.tenantId, "--server"], { INLET_DB: server.dbPath });
     const serverKey = JSON.parse(created.stdout).key as string;
     const call = (messageId: string, key: string) =>
-      server.post("/v1/track", { event: "Backend", userId: "u", messageId, context: { library: { name: "my-own-http-client" } } }, { key, headers: { "user-agent": CHROME_UA } });
+      server.post(
+        "/v1/track",
+        { event: "Backend", userId: "u", messageId, context: { library: { name: "my-own-http-client" } } },
+        { key, headers: { "user-agent": CHROME_UA } },
+      );
     expect((await call("sk-1", serverKey)).status).toBe(200);
     expect((await call("wk-1", tenant.writeKey)).status).toBe(200);
     const byId = Object.fromEntries((await exportEvents(server.dbPath, tenant.tenantId)).map((event) => [event.messageId, event]));

@@ -72,7 +72,10 @@ describe("GET /v1/events", () => {
   test("NDJSON with Accept: application/x-ndjson", async () => {
     const res = await get("/v1/events?type=track", adminKey, { accept: "application/x-ndjson" });
     expect(res.headers.get("content-type")).toStartWith("application/x-ndjson");
-    const lines = (await res.text()).trim().split("\n").map((l) => JSON.parse(l));
+    const lines = (await res.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(lines.map((e) => e.event)).toEqual(["E0", "E1", "E2", "E3", "E4"]);
   });
 });
@@ -119,7 +122,11 @@ describe("admin API", () => {
     const list = await (await get("/v1/admin/tenants", OPERATOR)).json();
     expect(list.map((t: { tenantId: string }) => t.tenantId)).toContain(tenant.tenantId);
 
-    const patched = await send("PATCH", `/v1/admin/tenants/${tenant.tenantId}`, OPERATOR, { ipPolicy: "drop", corsOrigins: ["https://shop.example"], rateLimitRps: 7 });
+    const patched = await send("PATCH", `/v1/admin/tenants/${tenant.tenantId}`, OPERATOR, {
+      ipPolicy: "drop",
+      corsOrigins: ["https://shop.example"],
+      rateLimitRps: 7,
+    });
     expect(patched.status).toBe(200);
     expect((await patched.json()).settings).toMatchObject({ ipPolicy: "drop", corsOrigins: ["https://shop.example"], rateLimitRps: 7 });
     // Applied on this server at once: the origin is now refused.
@@ -216,7 +223,13 @@ describe("GET /v1/events at volume", () => {
     const t = server.tenant("paging");
     const key = server.running.services.tenants.createKey(t.tenantId, "admin").key;
     const base = Date.UTC(2026, 1, 1);
-    const batch = Array.from({ length: 300 }, (_, i) => ({ type: "track", event: "Old", anonymousId: `p-${i % 7}`, messageId: `old-${i}`, timestamp: new Date(base + (i % 40) * 250).toISOString() }));
+    const batch = Array.from({ length: 300 }, (_, i) => ({
+      type: "track",
+      event: "Old",
+      anonymousId: `p-${i % 7}`,
+      messageId: `old-${i}`,
+      timestamp: new Date(base + (i % 40) * 250).toISOString(),
+    }));
     expect((await server.post("/v1/events/batch", { batch }, { key: t.writeKey })).status).toBe(200);
     const seen: string[] = [];
     let cursor = "";

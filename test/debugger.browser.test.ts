@@ -37,7 +37,24 @@ describe.skipIf(!!skip)("the debugger page (headless Chromium, real server)", ()
   const rows = () => page.locator("#rows tr");
   // Asynchronous: the server runs in this process and must keep answering while curl waits.
   const curl = async (path: string, body: string) => {
-    const run = Bun.spawn(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", `${server.url}${path}`, "-H", `Authorization: Bearer ${server.writeKey}`, "-H", "Content-Type: application/json", "-d", body], { stdout: "pipe" });
+    const run = Bun.spawn(
+      [
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        `${server.url}${path}`,
+        "-H",
+        `Authorization: Bearer ${server.writeKey}`,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        body,
+      ],
+      { stdout: "pipe" },
+    );
     return new Response(run.stdout).text();
   };
 
@@ -53,7 +70,9 @@ describe.skipIf(!!skip)("the debugger page (headless Chromium, real server)", ()
     expect(await page.evaluate(() => sessionStorage.getItem("inlet.debugger.key"))).toBe(adminKey);
     expect(await page.evaluate(() => localStorage.length)).toBe(0);
 
-    expect(await curl("/v1/track", JSON.stringify({ event: "Signed Up", userId: "ada", context: { library: { name: "curl-client", version: "1.0" } } }))).toBe("200");
+    expect(await curl("/v1/track", JSON.stringify({ event: "Signed Up", userId: "ada", context: { library: { name: "curl-client", version: "1.0" } } }))).toBe(
+      "200",
+    );
     expect(await curl("/v1/track", JSON.stringify({ event: "Order Completed", anonymousId: "anon-7", properties: "not an object" }))).toBe("400");
     const batch = await server.post("/v1/batch", {
       batch: [
@@ -65,7 +84,13 @@ describe.skipIf(!!skip)("the debugger page (headless Chromium, real server)", ()
     expect(await curl("/v1/events/track", "{broken")).toBe("400");
 
     await page.waitForFunction(() => document.querySelectorAll("#rows tr").length === 5, undefined, { timeout: SHOWN_WITHIN });
-    const shown = await rows().evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td")).slice(1, 5).map((td) => td.textContent)));
+    const shown = await rows().evaluateAll((trs) =>
+      trs.map((tr) =>
+        Array.from(tr.querySelectorAll("td"))
+          .slice(1, 5)
+          .map((td) => td.textContent),
+      ),
+    );
     // Newest first.
     expect(shown).toEqual([
       ["track", "", "", "rejected"],

@@ -10,7 +10,16 @@ import { startTestServer, type TestServer } from "./helpers/server";
 describe("the ring", () => {
   test("keeps the last RING_SIZE calls per tenant and a bounded number of tenants", () => {
     const ring = new DebuggerService(() => 0);
-    for (let i = 0; i < RING_SIZE * 3 + 7; i++) ring.record("t", { at: "", type: "track", status: i % 2 ? "rejected" : "accepted", endpoint: "x", event: `e${i}`, code: "invalid_request", errors: [{ path: "/event", message: "m" }] });
+    for (let i = 0; i < RING_SIZE * 3 + 7; i++)
+      ring.record("t", {
+        at: "",
+        type: "track",
+        status: i % 2 ? "rejected" : "accepted",
+        endpoint: "x",
+        event: `e${i}`,
+        code: "invalid_request",
+        errors: [{ path: "/event", message: "m" }],
+      });
     const recent = ring.recent("t");
     expect(recent).toHaveLength(RING_SIZE);
     expect(recent[0]!.event).toBe(`e${RING_SIZE * 2 + 7}`);
@@ -62,7 +71,10 @@ describe("GET /v1/debugger/stream", () => {
         while ((end = buffer.indexOf("\n\n")) !== -1) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          const data = block.split("\n").find((l) => l.startsWith("data:"))?.slice(5);
+          const data = block
+            .split("\n")
+            .find((l) => l.startsWith("data:"))
+            ?.slice(5);
           if (block.includes("event: call")) calls.push(JSON.parse(data!));
           if (block.includes("event: rejections")) reasons.push(JSON.parse(data!).reasons);
         }
@@ -90,9 +102,17 @@ describe("GET /v1/debugger/stream", () => {
     const { calls } = await watch(
       adminKey,
       async () => {
-        await server.track({ event: "Signed Up", userId: "u-1", context: { library: { name: "analytics-node", version: "3.1.0" } } }, { headers: { "user-agent": "test-agent/1" } });
+        await server.track(
+          { event: "Signed Up", userId: "u-1", context: { library: { name: "analytics-node", version: "3.1.0" } } },
+          { headers: { "user-agent": "test-agent/1" } },
+        );
         await server.track({ event: 42, anonymousId: "a-2" });
-        await server.post("/v1/batch", { batch: [{ type: "page", name: "Home", anonymousId: "a-3" }, { type: "identify", traits: { email: "nope" } }] });
+        await server.post("/v1/batch", {
+          batch: [
+            { type: "page", name: "Home", anonymousId: "a-3" },
+            { type: "identify", traits: { email: "nope" } },
+          ],
+        });
         await server.post("/v1/events/track", "{not json");
       },
       (calls) => calls.length >= 5,
@@ -105,7 +125,13 @@ describe("GET /v1/debugger/stream", () => {
       ["track", "rejected"],
     ]);
     const [accepted, badEvent, , badIdentify, badJson] = calls;
-    expect(accepted).toMatchObject({ event: "Signed Up", userId: "u-1", endpoint: "POST /v1/events/track", library: "analytics-node 3.1.0", userAgent: "test-agent/1" });
+    expect(accepted).toMatchObject({
+      event: "Signed Up",
+      userId: "u-1",
+      endpoint: "POST /v1/events/track",
+      library: "analytics-node 3.1.0",
+      userAgent: "test-agent/1",
+    });
     expect(accepted.keyPrefix).toBe(server.writeKey.slice(0, 11));
     expect(accepted.payload).toBeUndefined();
     expect(badEvent.errors).toContainEqual({ path: "/event", message: "Expected a non-empty string of at most 200 characters" });
@@ -121,7 +147,11 @@ describe("GET /v1/debugger/stream", () => {
   });
 
   test("a new stream starts with the recent calls and the rejection counts", async () => {
-    const { reasons } = await watch(adminKey, async () => {}, () => true);
+    const { reasons } = await watch(
+      adminKey,
+      async () => {},
+      () => true,
+    );
     expect(server.running.services.debugger.recent(server.tenantId).length).toBeGreaterThanOrEqual(5);
     const counted = Object.fromEntries(reasons[0].map((r: { reason: string; count: number }) => [r.reason, r.count]));
     expect(counted["/event: Expected a non-empty string of at most 200 characters"]).toBeGreaterThanOrEqual(1);

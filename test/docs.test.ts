@@ -71,42 +71,45 @@ describe("/swagger", () => {
     expect(Object.keys(doc.paths).some((p) => p.startsWith("/swagger"))).toBe(false);
   });
 
-  test.skipIf(!existsSync(CHROMIUM))("renders the operations in headless Chromium without any request to another host, and runs a request, within its Content-Security-Policy", async () => {
-    const { chromium } = await import("playwright-core");
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    });
-    try {
-      const page = await browser.newPage();
-      const requested: string[] = [];
-      page.on("request", (request) => requested.push(request.url()));
-      // Anything the page's Content-Security-Policy blocks (see src/http/html-page.ts).
-      const refused: string[] = [];
-      page.on("console", (message) => {
-        if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
+  test.skipIf(!existsSync(CHROMIUM))(
+    "renders the operations in headless Chromium without any request to another host, and runs a request, within its Content-Security-Policy",
+    async () => {
+      const { chromium } = await import("playwright-core");
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
       });
-      await page.addInitScript(() => {
-        document.addEventListener("securitypolicyviolation", (e) => console.error(`Refused to ${e.violatedDirective} ${e.blockedURI}`));
-      });
-      await page.goto(`${server.url}/swagger`, { waitUntil: "networkidle" });
-      await page.waitForSelector(".opblock-summary-path", { timeout: 15_000 });
-      const paths = await page.$$eval(".opblock-summary-path", (nodes) => nodes.map((n) => n.textContent));
-      expect(paths).toEqual(expect.arrayContaining(["/v1/events/track", "/v1/events/batch", "/health"]));
-      // Try it out: GET /health from the page.
-      const health = page.locator(".opblock", { has: page.locator(".opblock-summary-path", { hasText: /^\/health$/ }) }).first();
-      await health.locator(".opblock-summary").click();
-      await health.locator("button.try-out__btn").click();
-      await health.locator("button.execute").click();
-      const status = health.locator(".live-responses-table tr.response .response-col_status").first();
-      await status.waitFor({ timeout: 15_000 });
-      expect(await status.textContent()).toContain("200");
-      expect(refused).toEqual([]);
-      expect(requested.filter((url) => !url.startsWith(`${server.url}/`))).toEqual([]);
-    } finally {
-      await browser.close();
-    }
-  });
+      try {
+        const page = await browser.newPage();
+        const requested: string[] = [];
+        page.on("request", (request) => requested.push(request.url()));
+        // Anything the page's Content-Security-Policy blocks (see src/http/html-page.ts).
+        const refused: string[] = [];
+        page.on("console", (message) => {
+          if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
+        });
+        await page.addInitScript(() => {
+          document.addEventListener("securitypolicyviolation", (e) => console.error(`Refused to ${e.violatedDirective} ${e.blockedURI}`));
+        });
+        await page.goto(`${server.url}/swagger`, { waitUntil: "networkidle" });
+        await page.waitForSelector(".opblock-summary-path", { timeout: 15_000 });
+        const paths = await page.$$eval(".opblock-summary-path", (nodes) => nodes.map((n) => n.textContent));
+        expect(paths).toEqual(expect.arrayContaining(["/v1/events/track", "/v1/events/batch", "/health"]));
+        // Try it out: GET /health from the page.
+        const health = page.locator(".opblock", { has: page.locator(".opblock-summary-path", { hasText: /^\/health$/ }) }).first();
+        await health.locator(".opblock-summary").click();
+        await health.locator("button.try-out__btn").click();
+        await health.locator("button.execute").click();
+        const status = health.locator(".live-responses-table tr.response .response-col_status").first();
+        await status.waitFor({ timeout: 15_000 });
+        expect(await status.textContent()).toContain("200");
+        expect(refused).toEqual([]);
+        expect(requested.filter((url) => !url.startsWith(`${server.url}/`))).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 });
 
 describe("/sdk/inlet.js", () => {
@@ -128,14 +131,18 @@ function tableRows(markdown: string, heading: string): string[][] {
   const rows: string[][] = [];
   for (const line of lines.slice(first + 2)) {
     if (!line.startsWith("|")) break;
-    rows.push(line.slice(1, line.endsWith("|") ? -1 : undefined).split("|").map((cell) => cell.trim()));
+    rows.push(
+      line
+        .slice(1, line.endsWith("|") ? -1 : undefined)
+        .split("|")
+        .map((cell) => cell.trim()),
+    );
   }
   return rows;
 }
 
 /** `GET /v1/projects/{writeKey}/settings?x=1` and `<writeKey>` spellings become Elysia's `:writeKey`. */
-const routeKey = (method: string, path: string) =>
-  `${method.toUpperCase()} ${path.split("?")[0]!.replace(/\{(\w+)\}|<(\w+)>/g, (_, a, b) => `:${a ?? b}`)}`;
+const routeKey = (method: string, path: string) => `${method.toUpperCase()} ${path.split("?")[0]!.replace(/\{(\w+)\}|<(\w+)>/g, (_, a, b) => `:${a ?? b}`)}`;
 
 const apiDoc = () => Bun.file(join(repoRoot, "docs/api.md")).text();
 
@@ -162,7 +169,10 @@ describe("docs/api.md", () => {
     }
     expect(answered.size).toBeGreaterThan(5);
     const documented = new Set(tableRows(await apiDoc(), "## Errors").map(([status, code]) => `${status} ${code!.replaceAll("`", "")}`));
-    expect({ undocumented: [...answered].filter((e) => !documented.has(e)).sort(), neverAnswered: [...documented].filter((e) => !answered.has(e)).sort() }).toEqual({
+    expect({
+      undocumented: [...answered].filter((e) => !documented.has(e)).sort(),
+      neverAnswered: [...documented].filter((e) => !answered.has(e)).sort(),
+    }).toEqual({
       undocumented: [],
       neverAnswered: [],
     });
@@ -170,7 +180,13 @@ describe("docs/api.md", () => {
 });
 
 describe("pages for users", () => {
-  const pages = ["README.md", "sdk/README.md", ...readdirSync(join(repoRoot, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+  const pages = [
+    "README.md",
+    "sdk/README.md",
+    ...readdirSync(join(repoRoot, "docs"))
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => `docs/${f}`),
+  ];
   /** Words that belong to how Inlet was built, not to what it does. */
   const internal: [string, RegExp][] = [
     ["an issue number", /\bissues? #?\d+|(?:^|\s)#\d+\b/gim],
@@ -189,7 +205,15 @@ describe("pages for users", () => {
 
   /** GitHub's anchors: the heading lower-cased, punctuation dropped, spaces as hyphens. */
   const anchors = (markdown: string) =>
-    new Set([...markdown.replace(/```[\s\S]*?```/g, "").matchAll(/^#+ (.*)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^\w\- ]/g, "").replaceAll(" ", "-")));
+    new Set(
+      [...markdown.replace(/```[\s\S]*?```/g, "").matchAll(/^#+ (.*)$/gm)].map((m) =>
+        m[1]!
+          .trim()
+          .toLowerCase()
+          .replace(/[^\w\- ]/g, "")
+          .replaceAll(" ", "-"),
+      ),
+    );
 
   test.each(pages)("%s links only to files and headings that exist", async (page) => {
     const text = await Bun.file(join(repoRoot, page)).text();

@@ -8,8 +8,7 @@ const geoDir = join(repoRoot, "../shared/testdata/geo");
 const haveGeo = existsSync(join(geoDir, "GeoLite2-City-Test.mmdb"));
 if (!haveGeo) console.warn(`enrichment.test.ts: ${geoDir} is absent; the City/ASN database cases are skipped`);
 
-const chromeMac =
-  "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const chromeMac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
 describe("enrichment through the real server (embedded country database)", () => {
   let server: TestServer;

@@ -27,7 +27,10 @@ afterAll(async () => {
 /** The request log line of a request id (it is written after the answer: waits for it). */
 async function logLine(requestId: string): Promise<Record<string, any>> {
   for (let i = 0; i < 200; i++) {
-    const line = server.output().split("\n").find((l) => l.includes(`"requestId":"${requestId}"`) && l.includes('"msg":"request"'));
+    const line = server
+      .output()
+      .split("\n")
+      .find((l) => l.includes(`"requestId":"${requestId}"`) && l.includes('"msg":"request"'));
     if (line) return JSON.parse(line);
     await Bun.sleep(10);
   }
@@ -46,19 +49,31 @@ async function expectRefusal(response: Response, status: number, code: string): 
 describe("refusals", () => {
   test("a body over 1 MB gets the JSON 413 with a request id and a log line (not the socket's bare 413)", async () => {
     const big = JSON.stringify({ batch: [], pad: "x".repeat(3 * 1024 * 1024) });
-    const response = await fetch(`${server.url}/v1/batch`, { method: "POST", headers: { authorization: `Bearer ${writeKey}`, "content-type": "application/json" }, body: big });
+    const response = await fetch(`${server.url}/v1/batch`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${writeKey}`, "content-type": "application/json" },
+      body: big,
+    });
     await expectRefusal(response, 413, "payload_too_large");
   });
 
   test("an invalid event: the log line names the first failing path", async () => {
-    const response = await fetch(`${server.url}/v1/track`, { method: "POST", headers: { authorization: `Bearer ${writeKey}`, "content-type": "application/json" }, body: JSON.stringify({ anonymousId: "a" }) });
+    const response = await fetch(`${server.url}/v1/track`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${writeKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ anonymousId: "a" }),
+    });
     const { body, line } = await expectRefusal(response, 400, "invalid_request");
     expect(body.error.details).toEqual([{ path: "/event", message: "Required: expected a non-empty string of at most 200 characters" }]);
     expect(line.errorPath).toBe("/event");
   });
 
   test("a Content-Type that is not JSON or text is a 415 naming the accepted types", async () => {
-    const response = await fetch(`${server.url}/v1/track`, { method: "POST", headers: { authorization: `Bearer ${writeKey}`, "content-type": "application/xml" }, body: "<track/>" });
+    const response = await fetch(`${server.url}/v1/track`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${writeKey}`, "content-type": "application/xml" },
+      body: "<track/>",
+    });
     const { body } = await expectRefusal(response, 415, "unsupported_media_type");
     expect(body.error.message).toContain("application/json or text/plain");
   });
@@ -82,7 +97,8 @@ describe("the OpenAPI document as Swagger UI uses it", () => {
           expect({ path, status, description: response.description }).toEqual({ path, status, description: expect.any(String) });
           // Swagger UI builds the example from the properties' examples.
           const properties = response.content["application/json"].schema.properties;
-          for (const [name, property] of Object.entries<any>(properties)) expect({ path, status, name, example: property.example }).toEqual({ path, status, name, example: expect.anything() });
+          for (const [name, property] of Object.entries<any>(properties))
+            expect({ path, status, name, example: property.example }).toEqual({ path, status, name, example: expect.anything() });
           if (properties.error) expect(properties.error.example.code).toBeString();
           descriptions.add(response.description);
         }
@@ -94,7 +110,11 @@ describe("the OpenAPI document as Swagger UI uses it", () => {
         const operator = (operation.security ?? []).some((s: Record<string, unknown>) => "operator" in s);
         const key = operator ? OPERATOR_TOKEN : operation.tags?.includes("Admin") || path.startsWith("/v1/privacy/") ? adminKey : writeKey;
         const url = server.url + path.replace("{tenantId}", tenantId);
-        const response = await fetch(url, { method: method.toUpperCase(), headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(schema.example) });
+        const response = await fetch(url, {
+          method: method.toUpperCase(),
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify(schema.example),
+        });
         // 201 for what the admin API creates.
         const created = method === "post" && operation.tags?.includes("Admin");
         expect({ path, status: response.status, body: await response.json() }).toMatchObject({ path, status: created ? 201 : 200 });

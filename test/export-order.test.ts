@@ -22,7 +22,7 @@ afterAll(() => {
 
 // Deterministic shuffle, so a failure can be reproduced.
 let seed = 42;
-const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 
 const base = Date.parse("2026-05-01T12:00:00.000Z");
 const timestamps: number[] = [];
@@ -31,21 +31,44 @@ for (let i = 0; i < 300; i++) timestamps.push(base + 1234); // one millisecond, 
 for (let i = 0; i < 50; i++) timestamps.push(-2500 + Math.floor(random() * 5000)); // around 1970, negative ones too
 timestamps.sort(() => random() - 0.5);
 
-database.db.insert(tenants).values([{ id: "t1", name: "one", createdAt: 0 }, { id: "t2", name: "two", createdAt: 0 }]).run();
+database.db
+  .insert(tenants)
+  .values([
+    { id: "t1", name: "one", createdAt: 0 },
+    { id: "t2", name: "two", createdAt: 0 },
+  ])
+  .run();
 const stored = timestamps.map((timestamp, i) => {
-  const row = { tenantId: i % 10 === 0 ? "t2" : "t1", messageId: `m${i}`, type: i % 7 === 0 ? "page" : "track", visitorId: "v", sessionId: "s", timestamp, receivedAt: base };
-  const { lastInsertRowid } = database.sqlite.query("INSERT INTO events (tenant_id, message_id, type, visitor_id, session_id, timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)").run(row.tenantId, row.messageId, row.type, row.visitorId, row.sessionId, row.timestamp, row.receivedAt);
+  const row = {
+    tenantId: i % 10 === 0 ? "t2" : "t1",
+    messageId: `m${i}`,
+    type: i % 7 === 0 ? "page" : "track",
+    visitorId: "v",
+    sessionId: "s",
+    timestamp,
+    receivedAt: base,
+  };
+  const { lastInsertRowid } = database.sqlite
+    .query("INSERT INTO events (tenant_id, message_id, type, visitor_id, session_id, timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    .run(row.tenantId, row.messageId, row.type, row.visitorId, row.sessionId, row.timestamp, row.receivedAt);
   return { ...row, id: Number(lastInsertRowid) };
 });
 
 function expected(filter: { tenantId: string; since?: number; until?: number; type?: string }): string[] {
   return stored
-    .filter((e) => e.tenantId === filter.tenantId && (filter.since === undefined || e.timestamp >= filter.since) && (filter.until === undefined || e.timestamp < filter.until) && (filter.type === undefined || e.type === filter.type))
+    .filter(
+      (e) =>
+        e.tenantId === filter.tenantId &&
+        (filter.since === undefined || e.timestamp >= filter.since) &&
+        (filter.until === undefined || e.timestamp < filter.until) &&
+        (filter.type === undefined || e.type === filter.type),
+    )
     .sort((a, b) => a.timestamp - b.timestamp || a.id - b.id)
     .map((e) => e.messageId);
 }
 
-const exported = (filter: { tenantId: string; since?: number; until?: number; type?: string }) => [...exportEvents(database.db, filter)].map((e) => e.messageId as string);
+const exported = (filter: { tenantId: string; since?: number; until?: number; type?: string }) =>
+  [...exportEvents(database.db, filter)].map((e) => e.messageId as string);
 
 test("export is oldest first by timestamp, then by arrival, across pages of 1,000 and many events per millisecond", () => {
   const all = exported({ tenantId: "t1" });

@@ -33,7 +33,8 @@ function send(fields: Partial<CanonicalEvent> & Pick<CanonicalEvent, "type">, tr
 }
 const identify = (userId: string | undefined, traits: Record<string, unknown> = {}, extra: Partial<CanonicalEvent> = {}, trust = CLIENT) =>
   send({ type: "identify", userId, anonymousId: extra.anonymousId ?? `device-of-${userId}`, traits, ...extra }, trust);
-const alias = (previousId: string, userId: string, trust = CLIENT) => send({ type: "alias", userId, anonymousId: `device-of-${userId}`, extra: { previousId } }, trust);
+const alias = (previousId: string, userId: string, trust = CLIENT) =>
+  send({ type: "alias", userId, anonymousId: `device-of-${userId}`, extra: { previousId } }, trust);
 const lead = (userIdOrEmail: string) => findLead(store.database.db, store.tenantId, userIdOrEmail);
 
 describe("merge chains", () => {

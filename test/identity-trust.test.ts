@@ -35,7 +35,9 @@ const leadRow = (id: string) => {
 /** inlet_identity_conflicts_total for a tenant and reason, from a real scrape of /metrics. */
 async function conflicts(tenantId: string, reason: string): Promise<number> {
   const text = await (await fetch(`${server.url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith("inlet_identity_conflicts_total{") && l.includes(`tenant="${tenantId}"`) && l.includes(`reason="${reason}"`));
+  const line = text
+    .split("\n")
+    .find((l) => l.startsWith("inlet_identity_conflicts_total{") && l.includes(`tenant="${tenantId}"`) && l.includes(`reason="${reason}"`));
   return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
 }
 /** The anonymousIds of a lead's linked visitors (a call with a userId only has a visitor without one). */
@@ -200,7 +202,10 @@ test("inlet key create --server makes an sk_ key; a conflict is logged with ids,
     expect(attack.status).toBe(200);
     const deadline = Date.now() + 5_000;
     while (!child.output().includes("identity conflict") && Date.now() < deadline) await Bun.sleep(20);
-    const line = child.output().split("\n").find((l) => l.includes("identity conflict"));
+    const line = child
+      .output()
+      .split("\n")
+      .find((l) => l.includes("identity conflict"));
     expect(line).toBeDefined();
     expect(JSON.parse(line!)).toMatchObject({ level: "warn", tenantId: tenant.tenantId, messageId: "attack-1", reason: "same_email" });
     expect(child.output()).not.toContain("victim@secret.example");

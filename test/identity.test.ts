@@ -99,7 +99,8 @@ describe("identify", () => {
   test("with a server key, two leads with the same email are merged into the first, with a record, links and events re-pointed", async () => {
     const t = server.tenant("i6");
     const backend = serverKey(t.tenantId);
-    const first = (await (await identify(t.writeKey, { userId: "crm-1", anonymousId: "laptop", traits: { email: "sam@example.com", role: "cto" } })).json()).leadId;
+    const first = (await (await identify(t.writeKey, { userId: "crm-1", anonymousId: "laptop", traits: { email: "sam@example.com", role: "cto" } })).json())
+      .leadId;
     await server.track({ event: "On laptop", anonymousId: "laptop" }, { key: t.writeKey });
     const second = (await (await identify(t.writeKey, { userId: "app-9", anonymousId: "phone", traits: { name: "Sam" } })).json()).leadId;
     await server.track({ event: "On phone", anonymousId: "phone" }, { key: t.writeKey });

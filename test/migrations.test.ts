@@ -30,11 +30,17 @@ test("a database of the first schema upgrades on start: nothing recounted, leads
   old.run("INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)", [new Bun.CryptoHasher("sha256").update(first.sql).digest("hex"), first.when]);
   const t = 1_795_000_000_000;
   old.run("INSERT INTO tenants (id, name, settings, created_at) VALUES ('ten', 'old', '{}', ?)", [t]);
-  old.run("INSERT INTO visitors (id, tenant_id, key, anonymous_id, lead_id, first_seen_at, last_seen_at) VALUES ('vis', 'ten', 'anon-1', 'anon-1', 'lead', ?, ?)", [t, t + 60_000]);
+  old.run(
+    "INSERT INTO visitors (id, tenant_id, key, anonymous_id, lead_id, first_seen_at, last_seen_at) VALUES ('vis', 'ten', 'anon-1', 'anon-1', 'lead', ?, ?)",
+    [t, t + 60_000],
+  );
   old.run("INSERT INTO leads (id, tenant_id, user_id, traits, trait_times, created_at, updated_at) VALUES ('lead', 'ten', 'u-1', '{}', '{}', ?, ?)", [t, t]);
   old.run("INSERT INTO sessions (id, tenant_id, visitor_id, started_at, last_event_at, event_count) VALUES ('ses', 'ten', 'vis', ?, ?, 2)", [t, t + 60_000]);
   // The first schema backfilled the anonymous event with the lead after the identify.
-  for (const [id, type, at] of [["m-1", "track", t], ["m-2", "identify", t + 60_000]] as const) {
+  for (const [id, type, at] of [
+    ["m-1", "track", t],
+    ["m-2", "identify", t + 60_000],
+  ] as const) {
     old.run(
       "INSERT INTO events (tenant_id, message_id, type, anonymous_id, visitor_id, session_id, lead_id, timestamp, received_at, context) VALUES ('ten', ?, ?, 'anon-1', 'vis', 'ses', 'lead', ?, ?, '{}')",
       [id, type, at, at],

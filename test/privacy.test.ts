@@ -73,7 +73,13 @@ async function sendPersonA(server: Srv, key: string, tag: string, base: number):
 async function sendPersonB(server: Srv, key: string, tag: string, base: number): Promise<string[]> {
   const ids = [`${tag}-b0`, `${tag}-b1`, `${tag}-b2`];
   await ok(server.post("/v1/events/track", { messageId: ids[0], anonymousId: "anon-b1", event: "Viewed", timestamp: at(base) }, { key }));
-  await ok(server.post("/v1/events/identify", { messageId: ids[1], anonymousId: "anon-b1", userId: "u-b", traits: { email: "b@example.com" }, timestamp: at(base + 60_000) }, { key }));
+  await ok(
+    server.post(
+      "/v1/events/identify",
+      { messageId: ids[1], anonymousId: "anon-b1", userId: "u-b", traits: { email: "b@example.com" }, timestamp: at(base + 60_000) },
+      { key },
+    ),
+  );
   await ok(server.post("/v1/events/track", { messageId: ids[2], anonymousId: "anon-b1", event: "Bought", timestamp: at(base + 120_000) }, { key }));
   return ids;
 }
@@ -129,7 +135,9 @@ describe("erasing a person", () => {
         await ok(server.track({ messageId: "t1-after", anonymousId: "anon-a1", event: "New start", timestamp: at(Date.now()) }));
         expect(await server.sessionsWritten()).toBe(true);
         const fresh = server.running.services.database.sqlite
-          .query("SELECT v.id AS visitor, e.session_id AS session, e.lead_id AS lead FROM events e JOIN visitors v ON v.id = e.visitor_id WHERE e.message_id = 't1-after'")
+          .query(
+            "SELECT v.id AS visitor, e.session_id AS session, e.lead_id AS lead FROM events e JOIN visitors v ON v.id = e.visitor_id WHERE e.message_id = 't1-after'",
+          )
           .get() as { visitor: string; session: string; lead: string | null } | null;
         expect(fresh).not.toBeNull();
         expect(fresh!.lead).toBeNull();
@@ -175,13 +183,32 @@ describe("erasing a person", () => {
       const userId = "uid-zq-erase-7781";
       const base = Date.now() - 3 * HOUR;
       for (let i = 0; i < 30; i++) {
-        await ok(server.track({ messageId: `o-${i}`, anonymousId: `other-${i % 5}`, event: "Viewed", timestamp: at(base + i * 1000), properties: { padding: "x".repeat(200) } }));
+        await ok(
+          server.track({
+            messageId: `o-${i}`,
+            anonymousId: `other-${i % 5}`,
+            event: "Viewed",
+            timestamp: at(base + i * 1000),
+            properties: { padding: "x".repeat(200) },
+          }),
+        );
       }
       await ok(server.post("/v1/events/identify", { anonymousId: "anon-zq", userId, traits: { email, name: "Zed" }, timestamp: at(base) }));
       for (let i = 0; i < 40; i++) {
-        await ok(server.track({ anonymousId: "anon-zq", userId, event: "Viewed", timestamp: at(base + i * 60_000), context: { traits: { email } }, properties: { who: userId } }));
+        await ok(
+          server.track({
+            anonymousId: "anon-zq",
+            userId,
+            event: "Viewed",
+            timestamp: at(base + i * 60_000),
+            context: { traits: { email } },
+            properties: { who: userId },
+          }),
+        );
       }
-      await ok(server.post("/v1/events/batch", { batch: Array.from({ length: 20 }, (_, i) => ({ type: "track", event: "Batch", userId, timestamp: at(base + i) })) }));
+      await ok(
+        server.post("/v1/events/batch", { batch: Array.from({ length: 20 }, (_, i) => ({ type: "track", event: "Batch", userId, timestamp: at(base + i) })) }),
+      );
       expect(await server.sessionsWritten()).toBe(true);
       const files = () => [server.dbPath, `${server.dbPath}-wal`].filter(existsSync).map((path) => readFileSync(path));
       const found = (needle: string) => files().some((bytes) => bytes.includes(Buffer.from(needle)));
@@ -205,7 +232,13 @@ describe("erasing a person", () => {
       const base = Date.now() - 10 * HOUR;
       // The person: 8,000 events (more than one scan step), over one visitor.
       for (let b = 0; b < 4; b++) {
-        const batch = Array.from({ length: 2000 }, (_, i) => ({ type: "track", event: "Viewed", anonymousId: "busy-person", userId: "u-busy", timestamp: at(base + (b * 2000 + i) * 1000) }));
+        const batch = Array.from({ length: 2000 }, (_, i) => ({
+          type: "track",
+          event: "Viewed",
+          anonymousId: "busy-person",
+          userId: "u-busy",
+          timestamp: at(base + (b * 2000 + i) * 1000),
+        }));
         const result = await ok(server.post("/v1/events/batch", { batch }));
         expect(result.results.every((r: { status: string }) => r.status === "accepted")).toBe(true);
       }
@@ -213,7 +246,13 @@ describe("erasing a person", () => {
       const acknowledged: string[] = [];
       const writers = Array.from({ length: 8 }, async (_, w) => {
         for (let n = 0; !stop; n++) {
-          const batch = Array.from({ length: 20 }, (_, i) => ({ type: "track", event: "Live", anonymousId: `live-${w}-${i % 4}`, messageId: `live-${w}-${n}-${i}`, timestamp: at(Date.now() - 1000) }));
+          const batch = Array.from({ length: 20 }, (_, i) => ({
+            type: "track",
+            event: "Live",
+            anonymousId: `live-${w}-${i % 4}`,
+            messageId: `live-${w}-${n}-${i}`,
+            timestamp: at(Date.now() - 1000),
+          }));
           const response = await server.post("/v1/events/batch", { batch });
           if (response.status === 200) {
             const body = await response.json();
@@ -257,7 +296,14 @@ describe("suppression", () => {
     dir = tempDir("inlet-suppress-");
     start();
     ({ tenantId, key: writeKey } = running.services.tenants.createTenant("s"));
-    admin = api({ get url() { return url; } }, running.services.tenants.createKey(tenantId, "admin").key);
+    admin = api(
+      {
+        get url() {
+          return url;
+        },
+      },
+      running.services.tenants.createKey(tenantId, "admin").key,
+    );
     await ok(post("/v1/events/identify", { anonymousId: "anon-s1", userId: "u-s", traits: { email: "s@example.com" } }));
     await ok(post("/v1/events/identify", { anonymousId: "anon-s2", userId: "u-s" }));
   });
@@ -285,7 +331,14 @@ describe("suppression", () => {
           [`${prefix}/alias`, { userId: "u-new", previousId: "anon-s1" }],
         );
       }
-      singles.push(["/t", { userId: "u-s", event: "E" }], ["/i", { userId: "u-s" }], ["/p", { anonymousId: "anon-s1" }], ["/s", { anonymousId: "anon-s1" }], ["/g", { userId: "u-s", groupId: "g" }], ["/a", { userId: "u-s", previousId: "x" }]);
+      singles.push(
+        ["/t", { userId: "u-s", event: "E" }],
+        ["/i", { userId: "u-s" }],
+        ["/p", { anonymousId: "anon-s1" }],
+        ["/s", { anonymousId: "anon-s1" }],
+        ["/g", { userId: "u-s", groupId: "g" }],
+        ["/a", { userId: "u-s", previousId: "x" }],
+      );
       for (const [path, body] of singles) {
         const answer = await ok(post(path, body));
         expect({ path, status: answer.status }).toEqual({ path, status: "suppressed" });
@@ -303,7 +356,9 @@ describe("suppression", () => {
         expect(answer.results.map((r: { status: string }) => r.status)).toEqual(["suppressed", "accepted", "suppressed"]);
       }
       const sqlite = running.services.database.sqlite;
-      expect(sqlite.query("SELECT count(*) AS n FROM events WHERE user_id = 'u-s' OR anonymous_id IN ('anon-s1', 'anon-s2', 'x2', 'someone-new')").get()).toEqual({ n: 0 });
+      expect(
+        sqlite.query("SELECT count(*) AS n FROM events WHERE user_id = 'u-s' OR anonymous_id IN ('anon-s1', 'anon-s2', 'x2', 'someone-new')").get(),
+      ).toEqual({ n: 0 });
       expect(sqlite.query("SELECT count(*) AS n FROM visitors WHERE key IN ('anon-s1', 'anon-s2', 'user:u-s', 'x2', 'someone-new')").get()).toEqual({ n: 0 });
       expect(sqlite.query("SELECT count(*) AS n FROM leads").get()).toEqual({ n: 0 });
     };
@@ -345,7 +400,14 @@ describe("retention", () => {
             "/v1/import",
             {
               batch: [
-                ...Array.from({ length: 300 }, (_, i) => ({ type: "track", event: "Old", anonymousId: `old-${i % 10}`, messageId: `${tag}-o${i}`, timestamp: at(old + i * 1000), properties: { pad: "p".repeat(500) } })),
+                ...Array.from({ length: 300 }, (_, i) => ({
+                  type: "track",
+                  event: "Old",
+                  anonymousId: `old-${i % 10}`,
+                  messageId: `${tag}-o${i}`,
+                  timestamp: at(old + i * 1000),
+                  properties: { pad: "p".repeat(500) },
+                })),
                 { type: "identify", anonymousId: "old-1", userId: "u-old", messageId: `${tag}-oi`, timestamp: at(old + 400_000) },
                 { type: "track", event: "Recent", anonymousId: "new-1", messageId: `${tag}-n1`, timestamp: at(now - HOUR) },
                 { type: "identify", anonymousId: "new-1", userId: "u-new", messageId: `${tag}-ni`, timestamp: at(now - HOUR) },

@@ -122,7 +122,11 @@ describe("the Segment HTTP API as its clients expect it", () => {
       ["/v1/import", { batch: [{ type: "track", event: "I", anonymousId: "a", timestamp: "2025-01-01T00:00:00.000Z" }] }],
     ];
     for (const [path, body] of calls) {
-      const res = await fetch(server.url + path, { method: "POST", headers: { authorization: basic(t.writeKey), "content-type": "application/json" }, body: JSON.stringify(body) });
+      const res = await fetch(server.url + path, {
+        method: "POST",
+        headers: { authorization: basic(t.writeKey), "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
       expect(res.status).toBe(200);
       expect((await res.json()).success).toBe(true);
     }
@@ -156,7 +160,11 @@ describe("the Segment HTTP API as its clients expect it", () => {
       body: bomb,
     });
     expect(res.status).toBe(413);
-    const corrupt = await fetch(`${server.url}/v1/batch`, { method: "POST", headers: { authorization: basic(t.writeKey), "content-encoding": "gzip" }, body: "not gzip at all" });
+    const corrupt = await fetch(`${server.url}/v1/batch`, {
+      method: "POST",
+      headers: { authorization: basic(t.writeKey), "content-encoding": "gzip" },
+      body: "not gzip at all",
+    });
     expect(corrupt.status).toBe(400);
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
   });
@@ -177,7 +185,14 @@ describe("Segment's browser library (analytics-next) paths", () => {
     const b = await fetch(`${server.url}/b`, {
       method: "POST",
       headers: { "content-type": "text/plain" },
-      body: JSON.stringify({ writeKey: t.writeKey, sentAt: new Date().toISOString(), batch: [{ type: "page", anonymousId: "br", messageId: "ajs-1", properties: { path: "/" } }, { type: "track", event: "Clicked", anonymousId: "br", messageId: "ajs-2" }] }),
+      body: JSON.stringify({
+        writeKey: t.writeKey,
+        sentAt: new Date().toISOString(),
+        batch: [
+          { type: "page", anonymousId: "br", messageId: "ajs-1", properties: { path: "/" } },
+          { type: "track", event: "Clicked", anonymousId: "br", messageId: "ajs-2" },
+        ],
+      }),
     });
     expect(b.status).toBe(200);
     const single = await fetch(`${server.url}/t`, {

@@ -173,10 +173,9 @@ describe("storage semantics", () => {
     // The client's clock runs one hour fast; the event happened 10 s before it was sent.
     const clientNow = Date.now() + 3_600_000;
     const before = Date.now();
-    await server.track(
-      event({ messageId: "skewed", timestamp: new Date(clientNow - 10_000).toISOString(), sentAt: new Date(clientNow).toISOString() }),
-      { key: tenant.writeKey },
-    );
+    await server.track(event({ messageId: "skewed", timestamp: new Date(clientNow - 10_000).toISOString(), sentAt: new Date(clientNow).toISOString() }), {
+      key: tenant.writeKey,
+    });
     const after = Date.now();
     const [stored] = await exportEvents(server.dbPath, tenant.tenantId);
     const ts = Date.parse(stored!.timestamp);

@@ -8,8 +8,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { CLIENT_HINT_HEADERS } from "../src/enrich/user-agent.ts";
 import { exportEvents, startTestServer, type TestServer } from "./helpers/server";
 
-const chromeWindows =
-  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+const chromeWindows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
 /** What Chrome on Windows 11 sends beside its frozen "Windows NT 10.0" user agent. */
 const windows11Hints: Record<string, string> = {
   "sec-ch-ua-platform": '"Windows"',
@@ -32,10 +31,7 @@ test("a crafted context.userAgent of one tenant cannot change the OS stored for 
   const planted = await server.track({ event: "Plant", anonymousId: "m", context: { userAgent: crafted } }, { key: attacker.writeKey });
   expect(planted.status).toBe(200);
 
-  const res = await server.track(
-    { event: "Visit", anonymousId: "v" },
-    { key: victim.writeKey, headers: { "user-agent": chromeWindows, ...windows11Hints } },
-  );
+  const res = await server.track({ event: "Visit", anonymousId: "v" }, { key: victim.writeKey, headers: { "user-agent": chromeWindows, ...windows11Hints } });
   expect(res.status).toBe(200);
 
   const [visit] = await exportEvents(server.dbPath, victim.tenantId);

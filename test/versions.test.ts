@@ -29,7 +29,10 @@ describe("payload schema versions (Inlet-Version)", () => {
       { key: t.writeKey, headers: { "inlet-version": CURRENT } },
     );
     expect(current.status).toBe(200);
-    const noHeader = await server.track({ event: "Order Completed", anonymousId: "anon-7", properties: { total: 30 }, timestamp, context: { locale: "nl-NL" } }, { key: t.writeKey });
+    const noHeader = await server.track(
+      { event: "Order Completed", anonymousId: "anon-7", properties: { total: 30 }, timestamp, context: { locale: "nl-NL" } },
+      { key: t.writeKey },
+    );
     expect(noHeader.status).toBe(200);
 
     const stored = await exportEvents(server.dbPath, t.tenantId);
@@ -45,7 +48,11 @@ describe("payload schema versions (Inlet-Version)", () => {
 
   test("identify and batch items upgrade too", async () => {
     const t = server.tenant("v2");
-    const identify = await server.post("/v1/events/identify", { userId: "u", visitorId: "anon-9", traits: { name: "Old" } }, { key: t.writeKey, headers: { "inlet-version": LEGACY } });
+    const identify = await server.post(
+      "/v1/events/identify",
+      { userId: "u", visitorId: "anon-9", traits: { name: "Old" } },
+      { key: t.writeKey, headers: { "inlet-version": LEGACY } },
+    );
     expect(identify.status).toBe(200);
     expect((await identify.json()).created).toBe(true);
     const batch = await server.post(
@@ -101,7 +108,10 @@ describe("payload schema versions (Inlet-Version)", () => {
     const t = server.tenant("v3");
     const sends = Array.from({ length: 40 }, (_, i) =>
       i % 2 === 0
-        ? server.track({ eventName: `E${i}`, visitorId: `v${i % 4}`, props: { i }, messageId: `m${i}` }, { key: t.writeKey, headers: { "inlet-version": LEGACY } })
+        ? server.track(
+            { eventName: `E${i}`, visitorId: `v${i % 4}`, props: { i }, messageId: `m${i}` },
+            { key: t.writeKey, headers: { "inlet-version": LEGACY } },
+          )
         : server.track({ event: `E${i}`, anonymousId: `v${i % 4}`, properties: { i }, messageId: `m${i}` }, { key: t.writeKey }),
     );
     const answers = await Promise.all(sends);
@@ -122,7 +132,12 @@ describe("payload schema versions (Inlet-Version)", () => {
     };
     const [legacyBefore, currentBefore] = [await count(LEGACY), await count(CURRENT)];
     await server.track({ eventName: "E", visitorId: "m" }, { headers: { "inlet-version": LEGACY } });
-    await server.post("/v1/events/batch", { batch: [{ type: "track", event: "A", anonymousId: "m" }, { type: "track", event: "B", anonymousId: "m" }] });
+    await server.post("/v1/events/batch", {
+      batch: [
+        { type: "track", event: "A", anonymousId: "m" },
+        { type: "track", event: "B", anonymousId: "m" },
+      ],
+    });
     expect(await count(LEGACY)).toBe(legacyBefore + 1);
     expect(await count(CURRENT)).toBe(currentBefore + 2);
   });

@@ -47,8 +47,7 @@ export function zipf(n: number, s = 1): (r: Rand) => number {
 }
 
 function uuid(r: Rand): string {
-  const hex = (n: number) =>
-    Array.from({ length: n }, () => Math.floor(r() * 16).toString(16)).join("");
+  const hex = (n: number) => Array.from({ length: n }, () => Math.floor(r() * 16).toString(16)).join("");
   return `${hex(8)}-${hex(4)}-4${hex(3)}-${"89ab"[int(r, 0, 3)]}${hex(3)}-${hex(12)}`;
 }
 
@@ -56,13 +55,21 @@ function uuid(r: Rand): string {
 export function userAgents(count = 300, seed = 1): string[] {
   const webkit = "AppleWebKit/537.36 (KHTML, like Gecko)";
   const desktops = ["Windows NT 10.0; Win64; x64", "Macintosh; Intel Mac OS X 10_15_7", "X11; Linux x86_64"];
-  const androids = ["Android 14; SM-S921B", "Android 14; Pixel 8", "Android 13; SM-A536B", "Android 13; Pixel 7", "Android 12; M2101K20AG", "Android 14; CPH2581", "Android 10; K"];
+  const androids = [
+    "Android 14; SM-S921B",
+    "Android 14; Pixel 8",
+    "Android 13; SM-A536B",
+    "Android 13; Pixel 7",
+    "Android 12; M2101K20AG",
+    "Android 14; CPH2581",
+    "Android 10; K",
+  ];
   const ios = ["15_8", "16_6", "16_7_8", "17_4_1", "17_5", "17_6_1", "18_0", "18_1", "18_2"];
   const all = new Set<string>();
   for (let v = 112; v <= 131; v++) {
     for (const os of desktops) {
       all.add(`Mozilla/5.0 (${os}) ${webkit} Chrome/${v}.0.0.0 Safari/537.36`);
-      if (!os.startsWith("X11")) all.add(`Mozilla/5.0 (${os}) ${webkit} Chrome/${v}.0.0.0 Safari/537.36 Edg/${v}.0.${2000 + v * 3}.${v % 7 * 11}`);
+      if (!os.startsWith("X11")) all.add(`Mozilla/5.0 (${os}) ${webkit} Chrome/${v}.0.0.0 Safari/537.36 Edg/${v}.0.${2000 + v * 3}.${(v % 7) * 11}`);
     }
     for (const device of androids) all.add(`Mozilla/5.0 (Linux; ${device}) ${webkit} Chrome/${v}.0.0.0 Mobile Safari/537.36`);
     if (v % 2 === 0) all.add(`Mozilla/5.0 (Windows NT 10.0; Win64; x64) ${webkit} Chrome/${v}.0.0.0 Safari/537.36 OPR/${v - 14}.0.0.0`);
@@ -79,10 +86,13 @@ export function userAgents(count = 300, seed = 1): string[] {
     all.add(`Mozilla/5.0 (iPad; CPU OS ${v} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/${safari} Mobile/15E148 Safari/604.1`);
     all.add(`Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/${safari} Safari/605.1.15`);
     all.add(`Mozilla/5.0 (iPhone; CPU iPhone OS ${v} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/126.0.6478.54 Mobile/15E148 Safari/604.1`);
-    all.add(`Mozilla/5.0 (iPhone; CPU iPhone OS ${v} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 344.0.0.34.86 (iPhone14,5; iOS ${v}; en_US; en; scale=3.00; 1170x2532)`);
+    all.add(
+      `Mozilla/5.0 (iPhone; CPU iPhone OS ${v} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 344.0.0.34.86 (iPhone14,5; iOS ${v}; en_US; en; scale=3.00; 1170x2532)`,
+    );
   }
   for (const v of ["23.0", "24.0", "25.0", "26.0"]) {
-    for (const device of androids.slice(0, 3)) all.add(`Mozilla/5.0 (Linux; ${device}) ${webkit} SamsungBrowser/${v} Chrome/${115 + Number.parseInt(v)}.0.0.0 Mobile Safari/537.36`);
+    for (const device of androids.slice(0, 3))
+      all.add(`Mozilla/5.0 (Linux; ${device}) ${webkit} SamsungBrowser/${v} Chrome/${115 + Number.parseInt(v)}.0.0.0 Mobile Safari/537.36`);
   }
   // Shuffle (seeded) so the most frequent user agents are a mix of browsers, then cut.
   const list = [...all];
@@ -98,12 +108,67 @@ export function userAgents(count = 300, seed = 1): string[] {
 /** Public-looking addresses: real-world ISP prefixes across continents, documentation ranges, some IPv6. */
 export function ipAddresses(count = 300, seed = 2): string[] {
   const v4 = [
-    "24.5", "73.162", "98.207", "108.28", "174.63", "216.160.83", "81.2.69", "89.160.20", "86.134", "90.12", "92.184", "2.220",
-    "31.16", "37.120", "46.114", "62.210", "77.88", "78.46", "79.140", "80.215", "82.165", "84.17", "85.214", "87.120",
-    "88.198", "91.65", "93.184", "94.130", "95.91", "5.9", "41.203", "102.89", "105.112", "101.53", "110.33", "112.134",
-    "114.119", "118.99", "121.200", "122.161", "124.122", "125.212", "49.36", "58.182", "59.89", "60.241", "61.245",
-    "175.45", "177.72", "179.125", "181.44", "186.10", "187.62", "189.4", "190.210", "191.96", "200.152", "201.17",
-    "192.0.2", "198.51.100", "203.0.113",
+    "24.5",
+    "73.162",
+    "98.207",
+    "108.28",
+    "174.63",
+    "216.160.83",
+    "81.2.69",
+    "89.160.20",
+    "86.134",
+    "90.12",
+    "92.184",
+    "2.220",
+    "31.16",
+    "37.120",
+    "46.114",
+    "62.210",
+    "77.88",
+    "78.46",
+    "79.140",
+    "80.215",
+    "82.165",
+    "84.17",
+    "85.214",
+    "87.120",
+    "88.198",
+    "91.65",
+    "93.184",
+    "94.130",
+    "95.91",
+    "5.9",
+    "41.203",
+    "102.89",
+    "105.112",
+    "101.53",
+    "110.33",
+    "112.134",
+    "114.119",
+    "118.99",
+    "121.200",
+    "122.161",
+    "124.122",
+    "125.212",
+    "49.36",
+    "58.182",
+    "59.89",
+    "60.241",
+    "61.245",
+    "175.45",
+    "177.72",
+    "179.125",
+    "181.44",
+    "186.10",
+    "187.62",
+    "189.4",
+    "190.210",
+    "191.96",
+    "200.152",
+    "201.17",
+    "192.0.2",
+    "198.51.100",
+    "203.0.113",
   ];
   const v6 = ["2001:db8", "2a01:cb00", "2600:1700", "2a02:8070", "2001:218", "2406:da14", "2803:9800", "2c0f:f8f0"];
   const r = rng(seed);
@@ -133,11 +198,26 @@ const UTMS = [
   { source: "partner-blog", medium: "referral" },
 ];
 const CAMPAIGNS = ["winter_sale_2026", "spring_launch", "retargeting_q4", "weekly_digest_48", "brand_search", "free_shipping"];
-const REFERRERS = ["https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/", "https://l.facebook.com/", "https://t.co/", "https://www.linkedin.com/", "https://news.ycombinator.com/", "https://www.reddit.com/"];
+const REFERRERS = [
+  "https://www.google.com/",
+  "https://www.bing.com/",
+  "https://duckduckgo.com/",
+  "https://l.facebook.com/",
+  "https://t.co/",
+  "https://www.linkedin.com/",
+  "https://news.ycombinator.com/",
+  "https://www.reddit.com/",
+];
 const PRODUCTS = [
-  ["Merino Wool Sweater", "Apparel", 89.5], ["Trail Running Shoes", "Footwear", 129], ["Insulated Water Bottle", "Accessories", 24.99],
-  ["Rain Shell Jacket", "Apparel", 179], ["Canvas Weekender Bag", "Bags", 95], ["Organic Cotton Tee", "Apparel", 29],
-  ["Leather Belt", "Accessories", 45], ["Down Vest", "Apparel", 149], ["Wool Socks (3 pack)", "Accessories", 19.5],
+  ["Merino Wool Sweater", "Apparel", 89.5],
+  ["Trail Running Shoes", "Footwear", 129],
+  ["Insulated Water Bottle", "Accessories", 24.99],
+  ["Rain Shell Jacket", "Apparel", 179],
+  ["Canvas Weekender Bag", "Bags", 95],
+  ["Organic Cotton Tee", "Apparel", 29],
+  ["Leather Belt", "Accessories", 45],
+  ["Down Vest", "Apparel", 149],
+  ["Wool Socks (3 pack)", "Accessories", 19.5],
 ] as const;
 const ARTICLES = ["how-to-layer-for-winter-hikes", "choosing-trail-shoes", "care-guide-merino", "packing-list-weekend-trip", "our-sustainability-report-2026"];
 const LOCALES = ["en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "pt-BR", "ja-JP", "nl-NL", "it-IT", "en-AU"];
@@ -154,28 +234,71 @@ function pageUrl(r: Rand, path: string): string {
 function trackEvent(r: Rand): { event: string; path: string; properties: Record<string, unknown> } {
   const [name, category, price] = pick(r, PRODUCTS);
   const sku = `SKU-${int(r, 10000, 99999)}`;
-  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/-$/, "");
+  const slug = name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/-$/, "");
   switch (int(r, 0, 7)) {
     case 0:
-      return { event: "Product Viewed", path: `/products/${slug}`, properties: { product_id: sku, name, category, price, currency: "EUR", position: int(r, 1, 24) } };
+      return {
+        event: "Product Viewed",
+        path: `/products/${slug}`,
+        properties: { product_id: sku, name, category, price, currency: "EUR", position: int(r, 1, 24) },
+      };
     case 1:
-      return { event: "Product Added", path: `/products/${slug}`, properties: { cart_id: uuid(r), product_id: sku, name, price, quantity: int(r, 1, 3), currency: "EUR" } };
+      return {
+        event: "Product Added",
+        path: `/products/${slug}`,
+        properties: { cart_id: uuid(r), product_id: sku, name, price, quantity: int(r, 1, 3), currency: "EUR" },
+      };
     case 2:
-      return { event: "Checkout Started", path: "/checkout", properties: { order_id: `ORD-${int(r, 100000, 999999)}`, value: price * 2, currency: "EUR", products: 2 } };
+      return {
+        event: "Checkout Started",
+        path: "/checkout",
+        properties: { order_id: `ORD-${int(r, 100000, 999999)}`, value: price * 2, currency: "EUR", products: 2 },
+      };
     case 3: {
       const revenue = Math.round(price * int(r, 1, 3) * 100) / 100;
-      return { event: "Order Completed", path: "/checkout/thank-you", properties: { order_id: `ORD-${int(r, 100000, 999999)}`, total: revenue + 4.9, revenue, shipping: 4.9, tax: Math.round(revenue * 19) / 100, currency: "EUR", coupon: r() < 0.3 ? "WINTER10" : null } };
+      return {
+        event: "Order Completed",
+        path: "/checkout/thank-you",
+        properties: {
+          order_id: `ORD-${int(r, 100000, 999999)}`,
+          total: revenue + 4.9,
+          revenue,
+          shipping: 4.9,
+          tax: Math.round(revenue * 19) / 100,
+          currency: "EUR",
+          coupon: r() < 0.3 ? "WINTER10" : null,
+        },
+      };
     }
     case 4:
-      return { event: "Signed Up", path: "/signup", properties: { method: pick(r, ["email", "google", "apple"]), plan: pick(r, ["free", "plus"]), newsletter: r() < 0.5 } };
+      return {
+        event: "Signed Up",
+        path: "/signup",
+        properties: { method: pick(r, ["email", "google", "apple"]), plan: pick(r, ["free", "plus"]), newsletter: r() < 0.5 },
+      };
     case 5: {
       const article = pick(r, ARTICLES);
-      return { event: "Article Read", path: `/blog/${article}`, properties: { slug: article, author: pick(r, ["Ana Ruiz", "Tom Becker", "Mei Chen"]), read_seconds: int(r, 20, 600), scroll_depth: int(r, 10, 100) } };
+      return {
+        event: "Article Read",
+        path: `/blog/${article}`,
+        properties: { slug: article, author: pick(r, ["Ana Ruiz", "Tom Becker", "Mei Chen"]), read_seconds: int(r, 20, 600), scroll_depth: int(r, 10, 100) },
+      };
     }
     case 6:
-      return { event: "Search Performed", path: "/search", properties: { query: pick(r, ["rain jacket", "wool socks", "trail shoes women", "gift card", "down vest men"]), results: int(r, 0, 120) } };
+      return {
+        event: "Search Performed",
+        path: "/search",
+        properties: { query: pick(r, ["rain jacket", "wool socks", "trail shoes women", "gift card", "down vest men"]), results: int(r, 0, 120) },
+      };
     default:
-      return { event: "Button Clicked", path: pick(r, ["/", "/pricing", "/about", "/stores"]), properties: { label: pick(r, ["Subscribe", "Find a store", "Chat with us", "See all"]), location: pick(r, ["header", "hero", "footer"]) } };
+      return {
+        event: "Button Clicked",
+        path: pick(r, ["/", "/pricing", "/about", "/stores"]),
+        properties: { label: pick(r, ["Subscribe", "Find a store", "Chat with us", "See all"]), location: pick(r, ["header", "hero", "footer"]) },
+      };
   }
 }
 
@@ -251,11 +374,29 @@ export function identifyTemplates(vs: Visitor[], now: number, seed = 6): string[
     `${v.ua}\t${JSON.stringify({ ...call, context: context(r, v, pick(r, ["/signup", "/account", "/checkout", "/"])), timestamp: iso(now - int(r, 5, 1500)), sentAt: iso(now), messageId: MID })}`;
   for (let i = 0; i < 3000; i++) {
     const v = vs[int(r, 0, vs.length - 1)]!;
-    out.push(line(v, { userId: `new_${NEW}`, anonymousId: NEW, traits: { email: `${NEW}@mail.example.net`, name: "New Customer", plan: "free", createdAt: iso(now) } }));
+    out.push(
+      line(v, {
+        userId: `new_${NEW}`,
+        anonymousId: NEW,
+        traits: { email: `${NEW}@mail.example.net`, name: "New Customer", plan: "free", createdAt: iso(now) },
+      }),
+    );
   }
   for (let i = 0; i < 5000; i++) {
     const v = vs[i]!;
-    out.push(line(v, { userId: `usr_${100000 + i}`, anonymousId: v.anonymousId, traits: { email: `customer${i}@mail.example.net`, name: `Customer ${i}`, plan: pick(r, plans), company: pick(r, ["Acme GmbH", "Globex", "Initech", null]), logins: int(r, 1, 400) } }));
+    out.push(
+      line(v, {
+        userId: `usr_${100000 + i}`,
+        anonymousId: v.anonymousId,
+        traits: {
+          email: `customer${i}@mail.example.net`,
+          name: `Customer ${i}`,
+          plan: pick(r, plans),
+          company: pick(r, ["Acme GmbH", "Globex", "Initech", null]),
+          logins: int(r, 1, 400),
+        },
+      }),
+    );
   }
   for (let i = 0; i < 2000; i++) {
     const v = vs[5000 + i]!;

@@ -79,7 +79,16 @@ export async function erasePhase(
     }));
     const admin = cliJson(server.db, ["key", "create", "--tenant", server.tenantId, "--admin"]).key as string;
     const run = (tag: string, seconds: number) =>
-      runLoad(wrk.path, { server, path: wrk.track.path, data: wrk.track.data, connections: wrk.connections, threads: wrk.threads, writeKey: server.writeKey, tag, seconds });
+      runLoad(wrk.path, {
+        server,
+        path: wrk.track.path,
+        data: wrk.track.data,
+        connections: wrk.connections,
+        threads: wrk.threads,
+        writeKey: server.writeKey,
+        tag,
+        seconds,
+      });
     if (wrk.warmup > 0) {
       step(`erase: track warm-up ${wrk.warmup} s`);
       await run("Ew", wrk.warmup);

@@ -48,9 +48,16 @@ export interface InletServer extends RunningServer {
 }
 
 /** Creates a tenant in a fresh database file `<dir>/<name>.db`, then starts `inlet serve` on it. */
-export async function startInlet(dir: string, name: string, options: { logLevel?: string; discardStdout?: boolean; bunFlags?: string[] } = {}): Promise<InletServer> {
+export async function startInlet(
+  dir: string,
+  name: string,
+  options: { logLevel?: string; discardStdout?: boolean; bunFlags?: string[] } = {},
+): Promise<InletServer> {
   const db = join(dir, `${name}.db`);
-  const created = Bun.spawnSync(["bun", "run", "src/main.ts", "tenant", "create", `bench-${name}`], { cwd: ROOT, env: { ...process.env, INLET_DB: db, LOG_LEVEL: "warn" } });
+  const created = Bun.spawnSync(["bun", "run", "src/main.ts", "tenant", "create", `bench-${name}`], {
+    cwd: ROOT,
+    env: { ...process.env, INLET_DB: db, LOG_LEVEL: "warn" },
+  });
   if (created.exitCode !== 0) throw new Error(`inlet tenant create failed:\n${created.stderr.toString()}`);
   const tenant = JSON.parse(created.stdout.toString()) as { tenantId: string; key: string };
   const env = { INLET_DB: db, HOST: "127.0.0.1", INLET_DEMO: "false", LOG_LEVEL: options.logLevel ?? "warn" };

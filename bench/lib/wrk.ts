@@ -63,12 +63,20 @@ export async function runLoad(wrk: string, o: LoadOptions): Promise<LoadResult> 
     `-t${o.threads}`,
     `-c${o.connections}`,
     `-d${o.seconds}s`,
-    "--timeout", "10s",
-    "-s", SCRIPT,
-    "-H", `Authorization: Bearer ${o.writeKey}`,
-    "-H", "Content-Type: application/json",
+    "--timeout",
+    "10s",
+    "-s",
+    SCRIPT,
+    "-H",
+    `Authorization: Bearer ${o.writeKey}`,
+    "-H",
+    "Content-Type: application/json",
     `${o.server.url}${o.path}`,
-    "--", o.data, o.tag, String(o.batch ?? 0), new Date().toISOString(),
+    "--",
+    o.data,
+    o.tag,
+    String(o.batch ?? 0),
+    new Date().toISOString(),
   ];
   const serverCpu0 = o.server.cpuSeconds();
   const machine0 = machineCpuSeconds();
@@ -93,7 +101,14 @@ export async function runLoad(wrk: string, o: LoadOptions): Promise<LoadResult> 
     socketErrors: { connect: r.errors.connect, read: r.errors.read, write: r.errors.write, timeout: r.errors.timeout },
     seconds,
     rps: r.requests / seconds,
-    latencyMs: { p50: ms(r.latency_us.p50), p90: ms(r.latency_us.p90), p99: ms(r.latency_us.p99), p999: ms(r.latency_us.p999), mean: ms(r.latency_us.mean), max: ms(r.latency_us.max) },
+    latencyMs: {
+      p50: ms(r.latency_us.p50),
+      p90: ms(r.latency_us.p90),
+      p99: ms(r.latency_us.p99),
+      p999: ms(r.latency_us.p999),
+      mean: ms(r.latency_us.mean),
+      max: ms(r.latency_us.max),
+    },
     cpu: {
       wrk: wrkCpu / wall,
       server: serverCpu / wall,
@@ -131,7 +146,12 @@ export function combine(slices: LoadResult[]): LoadResult {
       p90: worst((r) => r.latencyMs.p90),
       p99: worst((r) => r.latencyMs.p99),
       p999: worst((r) => r.latencyMs.p999),
-      mean: sum((r) => r.latencyMs.mean * r.requests) / Math.max(1, sum((r) => r.requests)),
+      mean:
+        sum((r) => r.latencyMs.mean * r.requests) /
+        Math.max(
+          1,
+          sum((r) => r.requests),
+        ),
       max: worst((r) => r.latencyMs.max),
     },
     cpu: { wrk: share((r) => r.cpu.wrk), server: share((r) => r.cpu.server), others: share((r) => r.cpu.others), idle: share((r) => r.cpu.idle) },
@@ -143,7 +163,11 @@ export function combine(slices: LoadResult[]): LoadResult {
  * see the same machine (on a shared machine, conditions change within seconds). Returns each
  * server's slices, and each round's rate as a ratio of the first server's.
  */
-export async function alternate<S>(servers: S[], rounds: number, slice: (server: S, round: number, index: number) => Promise<LoadResult>): Promise<{ slices: LoadResult[][]; ratios: number[][] }> {
+export async function alternate<S>(
+  servers: S[],
+  rounds: number,
+  slice: (server: S, round: number, index: number) => Promise<LoadResult>,
+): Promise<{ slices: LoadResult[][]; ratios: number[][] }> {
   const slices: LoadResult[][] = servers.map(() => []);
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < servers.length; i++) slices[i]!.push(await slice(servers[i]!, round, i));

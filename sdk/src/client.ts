@@ -75,14 +75,11 @@ export function createInlet(o: InletOptions, env: Partial<InletEnv> = {}): Inlet
     limit = batchSize; // events per request, halved on 413 for the rest of this flush
 
   const off = () =>
-    s.get(OPT_OUT) == "1" ||
-    (!!o.respectDoNotTrack &&
-      (nav.globalPrivacyControl === true || nav.doNotTrack == "1" || (w as any).doNotTrack == "1"));
+    s.get(OPT_OUT) == "1" || (!!o.respectDoNotTrack && (nav.globalPrivacyControl === true || nav.doNotTrack == "1" || (w as any).doNotTrack == "1"));
   const online = () => nav.onLine !== false;
   const visible = () => doc.visibilityState != "hidden";
   const anon = () => (aid ||= loadAnonymousId(s, domain));
-  const body = (items: Item[]) =>
-    JSON.stringify({ batch: items.map((i) => i.e), sentAt: new Date(now()).toISOString(), writeKey });
+  const body = (items: Item[]) => JSON.stringify({ batch: items.map((i) => i.e), sentAt: new Date(now()).toISOString(), writeKey });
   const overhead = bytes(body([]));
   const flying = new Set<string>();
   const pending = () => q.items.filter((i) => !flying.has(i.e.messageId));
@@ -133,8 +130,7 @@ export function createInlet(o: InletOptions, env: Partial<InletEnv> = {}): Inlet
       failures = 0;
       if (o.debug)
         try {
-          for (const r of (await res!.json()).results || [])
-            if (r.status == "rejected") log("rejected", r.messageId, r.errors);
+          for (const r of (await res!.json()).results || []) if (r.status == "rejected") log("rejected", r.messageId, r.errors);
         } catch {}
       q.remove(sent);
       return true;

@@ -2,9 +2,7 @@
 export const uuid = (): string =>
   crypto.randomUUID
     ? crypto.randomUUID()
-    : "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
-        (+c ^ (crypto.getRandomValues(new Uint8Array(1))[0]! & (15 >> (+c / 4)))).toString(16),
-      );
+    : "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) => (+c ^ (crypto.getRandomValues(new Uint8Array(1))[0]! & (15 >> (+c / 4)))).toString(16));
 
 const encoder = new TextEncoder();
 /** UTF-8 length of a string: what a request body or a beacon counts. */

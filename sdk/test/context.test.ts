@@ -8,7 +8,9 @@ afterEach(closeWindows);
 
 describe("context", () => {
   test("every event carries page, UTM campaign, locale, time zone, screen, user agent and library", async () => {
-    const window = newWindow("https://shop.example/pricing?utm_source=Newsletter&utm_medium=email&utm_campaign=spring&utm_term=shoes&utm_content=hero&x=1#plans");
+    const window = newWindow(
+      "https://shop.example/pricing?utm_source=Newsletter&utm_medium=email&utm_campaign=spring&utm_term=shoes&utm_content=hero&x=1#plans",
+    );
     Object.defineProperty(window.document, "referrer", { value: "https://www.google.com/", configurable: true });
     const { inlet, server } = tab({}, { window });
     inlet.track("a");

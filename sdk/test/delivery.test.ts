@@ -155,7 +155,13 @@ describe("retries", () => {
     ["5xx without Retry-After is retried with backoff", {}, [502, 500], 5000, 3],
     ["an event that keeps getting 500 is dropped after maxRetries, so it cannot block the queue", { maxRetries: 3 }, [500, 500, 500, 500, 500], 60000, 3],
     ["503 and network errors do not count toward maxRetries", { maxRetries: 2 }, [503, "network", 503, "network"], 120000, 5],
-    ...[400, 401, 403, 422].map((st): [string, Partial<InletOptions>, Reply[], number, number] => [`${st} is not retried: the batch is dropped`, {}, [st], 600000, 1]),
+    ...[400, 401, 403, 422].map((st): [string, Partial<InletOptions>, Reply[], number, number] => [
+      `${st} is not retried: the batch is dropped`,
+      {},
+      [st],
+      600000,
+      1,
+    ]),
   ];
   for (const [what, options, replies, wait, requests] of cases)
     test(what, async () => {

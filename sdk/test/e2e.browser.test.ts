@@ -18,7 +18,11 @@ const ROOT = join(import.meta.dir, "..", "..");
 const MAIN = join(ROOT, "src", "main.ts");
 const WAIT = 15000;
 
-const skip = !existsSync(CHROMIUM) ? `${CHROMIUM} is absent (apt-get install -y chromium)` : !existsSync(MAIN) ? "src/main.ts (the Inlet server) is absent" : "";
+const skip = !existsSync(CHROMIUM)
+  ? `${CHROMIUM} is absent (apt-get install -y chromium)`
+  : !existsSync(MAIN)
+    ? "src/main.ts (the Inlet server) is absent"
+    : "";
 if (skip) console.warn(`[sdk e2e] skipped: ${skip}`);
 
 interface Stored {
@@ -86,10 +90,16 @@ describe.skipIf(!!skip)("browser SDK end to end (headless Chromium, real Inlet s
     });
     await until("the Inlet server", async () => {
       if (inlet.exitCode !== null) throw new Error(`the Inlet server exited (${inlet.exitCode}): ${await Bun.file(join(dir, "server.err")).text()}`);
-      return fetch(inletUrl + "/health").then((r) => r.ok, () => false);
+      return fetch(inletUrl + "/health").then(
+        (r) => r.ok,
+        () => false,
+      );
     });
 
-    const served = await fetch(inletUrl + "/sdk/inlet.js").then((r) => (r.ok ? r.text() : ""), () => "");
+    const served = await fetch(inletUrl + "/sdk/inlet.js").then(
+      (r) => (r.ok ? r.text() : ""),
+      () => "",
+    );
     inletServesScript = served == script;
     if (!inletServesScript)
       console.warn(
@@ -122,7 +132,9 @@ describe.skipIf(!!skip)("browser SDK end to end (headless Chromium, real Inlet s
     const allow = cors.headers.get("access-control-allow-origin");
     mode = allow == "*" || allow == site.url.origin ? "cross-origin" : "same-origin proxy";
     if (mode != "cross-origin")
-      console.warn(`[sdk e2e] Inlet answers /v1/events/batch without Access-Control-Allow-Origin for ${site.url.origin}: the test page sends through a same-origin proxy`);
+      console.warn(
+        `[sdk e2e] Inlet answers /v1/events/batch without Access-Control-Allow-Origin for ${site.url.origin}: the test page sends through a same-origin proxy`,
+      );
 
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({
@@ -211,138 +223,127 @@ window.queued = function () {
     return hits;
   }
 
-  test(
-    "events are sent and each is stored exactly once, with page, UTM, session and user-agent context",
-    async () => {
-      const ctx = await browser.newContext({ userAgent });
-      const page = await open(ctx, "/pricing", "?utm_source=newsletter&utm_medium=email&utm_campaign=launch");
-      await page.evaluate(() => {
-        const i = (window as any).inlet;
-        i.identify("e2e-user-1", { email: "ada@example.com" });
-        for (let n = 0; n < 10; n++) i.track("Clicked " + n, { n });
-        return i.flush();
-      });
-      await until("an empty queue", async () => (await queued(page)).length == 0);
-      const aid = await anonymousId(page);
-      const rows = await storedFor(aid, 12);
-      expect(rows.length).toBe(12); // page + identify + 10 tracks, none twice
-      expect(new Set(rows.map((r) => r.messageId)).size).toBe(12);
-      expect(rows.filter((r) => r.type == "track").map((r) => r.event).sort()).toEqual(Array.from({ length: 10 }, (_, n) => "Clicked " + n).sort());
-      const tracked = rows.find((r) => r.type == "track")!;
-      expect(tracked.userId).toBe("e2e-user-1");
-      expect(tracked.context.library).toMatchObject({ name: "inlet.js" });
-      expect(tracked.context.page).toMatchObject({ path: "/pricing", title: "E2E /pricing", search: "?utm_source=newsletter&utm_medium=email&utm_campaign=launch" });
-      expect(tracked.context.campaign).toMatchObject({ source: "newsletter", medium: "email", name: "launch" });
-      expect(tracked.context.userAgent).toBe(userAgent);
-      expect(typeof tracked.context.timezone).toBe("string");
-      // server-side enrichment, asserted where the export shows it
-      expect(tracked.sessionId).toBeString();
-      expect(new Set(rows.map((r) => r.sessionId)).size).toBe(1);
-      if (tracked.context.browser) expect(tracked.context.browser.name).toMatch(/Chrom/);
-      else console.warn("[sdk e2e] the export has no parsed user agent (context.browser) yet: not asserted");
-      if (tracked.context.acquisitionChannel) expect(tracked.context.acquisitionChannel).toMatch(/email/i);
-      else console.warn("[sdk e2e] the export has no acquisition channel yet: not asserted");
-      await ctx.close();
-    },
-    60000,
-  );
+  test("events are sent and each is stored exactly once, with page, UTM, session and user-agent context", async () => {
+    const ctx = await browser.newContext({ userAgent });
+    const page = await open(ctx, "/pricing", "?utm_source=newsletter&utm_medium=email&utm_campaign=launch");
+    await page.evaluate(() => {
+      const i = (window as any).inlet;
+      i.identify("e2e-user-1", { email: "ada@example.com" });
+      for (let n = 0; n < 10; n++) i.track("Clicked " + n, { n });
+      return i.flush();
+    });
+    await until("an empty queue", async () => (await queued(page)).length == 0);
+    const aid = await anonymousId(page);
+    const rows = await storedFor(aid, 12);
+    expect(rows.length).toBe(12); // page + identify + 10 tracks, none twice
+    expect(new Set(rows.map((r) => r.messageId)).size).toBe(12);
+    expect(
+      rows
+        .filter((r) => r.type == "track")
+        .map((r) => r.event)
+        .sort(),
+    ).toEqual(Array.from({ length: 10 }, (_, n) => "Clicked " + n).sort());
+    const tracked = rows.find((r) => r.type == "track")!;
+    expect(tracked.userId).toBe("e2e-user-1");
+    expect(tracked.context.library).toMatchObject({ name: "inlet.js" });
+    expect(tracked.context.page).toMatchObject({
+      path: "/pricing",
+      title: "E2E /pricing",
+      search: "?utm_source=newsletter&utm_medium=email&utm_campaign=launch",
+    });
+    expect(tracked.context.campaign).toMatchObject({ source: "newsletter", medium: "email", name: "launch" });
+    expect(tracked.context.userAgent).toBe(userAgent);
+    expect(typeof tracked.context.timezone).toBe("string");
+    // server-side enrichment, asserted where the export shows it
+    expect(tracked.sessionId).toBeString();
+    expect(new Set(rows.map((r) => r.sessionId)).size).toBe(1);
+    if (tracked.context.browser) expect(tracked.context.browser.name).toMatch(/Chrom/);
+    else console.warn("[sdk e2e] the export has no parsed user agent (context.browser) yet: not asserted");
+    if (tracked.context.acquisitionChannel) expect(tracked.context.acquisitionChannel).toMatch(/email/i);
+    else console.warn("[sdk e2e] the export has no acquisition channel yet: not asserted");
+    await ctx.close();
+  }, 60000);
 
-  test(
-    "offline: events wait in localStorage; back online: each is stored exactly once",
-    async () => {
-      const ctx = await browser.newContext({ userAgent });
-      // a flush interval far away: after going online, only the "online" event can send the queue soon
-      const page = await open(ctx, "/offline", "?flushInterval=600000&flushAt=1000");
-      await page.evaluate(() => (window as any).inlet.flush());
-      await until("the page event to be sent", async () => (await queued(page)).length == 0);
-      await ctx.setOffline(true);
-      expect(await page.evaluate(() => navigator.onLine)).toBe(false);
-      await track(page, ["Offline 1", "Offline 2", "Offline 3"]);
-      const waiting = await queued(page);
-      expect(waiting.length).toBe(3);
-      await page.evaluate(() => (window as any).inlet.flush()); // an explicit flush does nothing offline
-      expect(await queued(page)).toEqual(waiting);
-      await ctx.setOffline(false);
-      await until("the queue to drain after going online", async () => (await queued(page)).length == 0);
-      const rows = await storedFor(await anonymousId(page), 4);
-      expectOnce(rows, waiting);
-      expect(rows.length).toBe(4);
-      await ctx.close();
-    },
-    60000,
-  );
+  test("offline: events wait in localStorage; back online: each is stored exactly once", async () => {
+    const ctx = await browser.newContext({ userAgent });
+    // a flush interval far away: after going online, only the "online" event can send the queue soon
+    const page = await open(ctx, "/offline", "?flushInterval=600000&flushAt=1000");
+    await page.evaluate(() => (window as any).inlet.flush());
+    await until("the page event to be sent", async () => (await queued(page)).length == 0);
+    await ctx.setOffline(true);
+    expect(await page.evaluate(() => navigator.onLine)).toBe(false);
+    await track(page, ["Offline 1", "Offline 2", "Offline 3"]);
+    const waiting = await queued(page);
+    expect(waiting.length).toBe(3);
+    await page.evaluate(() => (window as any).inlet.flush()); // an explicit flush does nothing offline
+    expect(await queued(page)).toEqual(waiting);
+    await ctx.setOffline(false);
+    await until("the queue to drain after going online", async () => (await queued(page)).length == 0);
+    const rows = await storedFor(await anonymousId(page), 4);
+    expectOnce(rows, waiting);
+    expect(rows.length).toBe(4);
+    await ctx.close();
+  }, 60000);
 
-  test(
-    "reload with a non-empty queue: the next page load sends it, each event stored once",
-    async () => {
-      const ctx = await browser.newContext({ userAgent });
-      const page = await open(ctx);
-      await until("the page event to be sent", async () => (await queued(page)).length == 0);
-      // The server is overloaded for a while: 503 with a long Retry-After (so no beacon at unload either).
-      const refused = await overload(page);
-      await track(page, ["Before reload 1", "Before reload 2", "Before reload 3"]);
-      await until("the 503", () => refused.n > 0);
-      const waiting = await queued(page);
-      expect(waiting.length).toBe(3);
-      await page.unroute("**/v1/events/batch");
-      await page.reload();
-      await until("the adopted queue to drain", async () => (await queued(page)).length == 0);
-      // the new document sent them (they survived the reload in localStorage)
-      const resent = await sentIds(page);
-      for (const id of waiting) expect(resent.filter((x) => x == id).length).toBe(1);
-      const rows = await storedFor(await anonymousId(page), 5); // 2 page events + 3 tracks
-      expectOnce(rows, waiting);
-      expect(rows.length).toBe(5);
-      await ctx.close();
-    },
-    60000,
-  );
+  test("reload with a non-empty queue: the next page load sends it, each event stored once", async () => {
+    const ctx = await browser.newContext({ userAgent });
+    const page = await open(ctx);
+    await until("the page event to be sent", async () => (await queued(page)).length == 0);
+    // The server is overloaded for a while: 503 with a long Retry-After (so no beacon at unload either).
+    const refused = await overload(page);
+    await track(page, ["Before reload 1", "Before reload 2", "Before reload 3"]);
+    await until("the 503", () => refused.n > 0);
+    const waiting = await queued(page);
+    expect(waiting.length).toBe(3);
+    await page.unroute("**/v1/events/batch");
+    await page.reload();
+    await until("the adopted queue to drain", async () => (await queued(page)).length == 0);
+    // the new document sent them (they survived the reload in localStorage)
+    const resent = await sentIds(page);
+    for (const id of waiting) expect(resent.filter((x) => x == id).length).toBe(1);
+    const rows = await storedFor(await anonymousId(page), 5); // 2 page events + 3 tracks
+    expectOnce(rows, waiting);
+    expect(rows.length).toBe(5);
+    await ctx.close();
+  }, 60000);
 
-  test(
-    "page closed mid-queue: the queue leaves by beacon, each event stored once",
-    async () => {
-      const ctx = await browser.newContext({ userAgent });
-      const page = await open(ctx, "/slow", "?flushInterval=600000&flushAt=1000"); // nothing leaves on its own
-      await track(page, ["Closing 1", "Closing 2", "Closing 3", "Closing 4", "Closing 5"]);
-      const waiting = await queued(page);
-      expect(waiting.length).toBe(6); // page + 5 tracks
-      const aid = await anonymousId(page);
-      await page.close({ runBeforeUnload: true });
-      const rows = await storedFor(aid, 6);
-      expectOnce(rows, waiting);
-      expect(rows.length).toBe(6);
-      // nothing was left behind for a later page to send again
-      const next = await open(ctx, "/next", "?flushInterval=600000&flushAt=1000");
-      expect(await queued(next)).toHaveLength(1); // its own page event only
-      await ctx.close();
-    },
-    60000,
-  );
+  test("page closed mid-queue: the queue leaves by beacon, each event stored once", async () => {
+    const ctx = await browser.newContext({ userAgent });
+    const page = await open(ctx, "/slow", "?flushInterval=600000&flushAt=1000"); // nothing leaves on its own
+    await track(page, ["Closing 1", "Closing 2", "Closing 3", "Closing 4", "Closing 5"]);
+    const waiting = await queued(page);
+    expect(waiting.length).toBe(6); // page + 5 tracks
+    const aid = await anonymousId(page);
+    await page.close({ runBeforeUnload: true });
+    const rows = await storedFor(aid, 6);
+    expectOnce(rows, waiting);
+    expect(rows.length).toBe(6);
+    // nothing was left behind for a later page to send again
+    const next = await open(ctx, "/next", "?flushInterval=600000&flushAt=1000");
+    expect(await queued(next)).toHaveLength(1); // its own page event only
+    await ctx.close();
+  }, 60000);
 
-  test(
-    "two tabs: a closed tab's queue is sent by the other tab, each event in one request only",
-    async () => {
-      const ctx = await browser.newContext({ userAgent });
-      const a = await open(ctx, "/tab-a");
-      const b = await open(ctx, "/tab-b");
-      await until("both page events to be sent", async () => (await queued(a)).length + (await queued(b)).length == 0);
-      const refused = await overload(a);
-      await track(a, ["Tab A 1", "Tab A 2", "Tab A 3"]);
-      await track(b, ["Tab B 1", "Tab B 2"]);
-      await until("A's 503", () => refused.n > 0);
-      const fromA = await queued(a, "Tab A");
-      expect(fromA.length).toBe(3);
-      await a.close(); // released, not beaconed (Retry-After)
-      await until("B to adopt and send A's events", async () => (await queued(b)).length == 0);
-      const rows = await storedFor(await anonymousId(b), 7); // 2 page events + 5 tracks
-      expect(rows.length).toBe(7);
-      expectOnce(rows, fromA);
-      // on the client side: B sent each of A's events in exactly one request, and nothing twice
-      const delivered = await sentIds(b);
-      for (const id of fromA) expect(delivered.filter((x) => x == id).length).toBe(1);
-      expect(new Set(delivered).size).toBe(delivered.length);
-      await ctx.close();
-    },
-    60000,
-  );
+  test("two tabs: a closed tab's queue is sent by the other tab, each event in one request only", async () => {
+    const ctx = await browser.newContext({ userAgent });
+    const a = await open(ctx, "/tab-a");
+    const b = await open(ctx, "/tab-b");
+    await until("both page events to be sent", async () => (await queued(a)).length + (await queued(b)).length == 0);
+    const refused = await overload(a);
+    await track(a, ["Tab A 1", "Tab A 2", "Tab A 3"]);
+    await track(b, ["Tab B 1", "Tab B 2"]);
+    await until("A's 503", () => refused.n > 0);
+    const fromA = await queued(a, "Tab A");
+    expect(fromA.length).toBe(3);
+    await a.close(); // released, not beaconed (Retry-After)
+    await until("B to adopt and send A's events", async () => (await queued(b)).length == 0);
+    const rows = await storedFor(await anonymousId(b), 7); // 2 page events + 5 tracks
+    expect(rows.length).toBe(7);
+    expectOnce(rows, fromA);
+    // on the client side: B sent each of A's events in exactly one request, and nothing twice
+    const delivered = await sentIds(b);
+    for (const id of fromA) expect(delivered.filter((x) => x == id).length).toBe(1);
+    expect(new Set(delivered).size).toBe(delivered.length);
+    await ctx.close();
+  }, 60000);
 });

@@ -71,10 +71,9 @@ export class FakeServer {
     const { status, headers, body: out } = typeof r == "number" ? { status: r, headers: {}, body: undefined } : r;
     const json = out
       ? out(body.batch)
-      :
-      (status == 200
+      : status == 200
         ? { success: true, results: body.batch.map((e: InletEvent) => ({ messageId: e.messageId, status: "accepted" })) }
-        : { error: { code: "x", message: "x", details: [] }, requestId: "r" });
+        : { error: { code: "x", message: "x", details: [] }, requestId: "r" };
     return new Response(JSON.stringify(json), { status, headers });
   };
   /** Every event received, in order. */
@@ -138,7 +137,10 @@ export interface Tab {
 }
 
 /** One page with an SDK instance. Pass `share` to put it in the same origin storage (and clock/server) as another tab. */
-export function tab(options: Partial<InletOptions> = {}, from?: { window?: Window; clock?: Clock; server?: FakeServer; share?: Tab; tabId?: string; random?: () => number }): Tab {
+export function tab(
+  options: Partial<InletOptions> = {},
+  from?: { window?: Window; clock?: Clock; server?: FakeServer; share?: Tab; tabId?: string; random?: () => number },
+): Tab {
   const window = from?.window ?? newWindow();
   if (from?.share) shareStorage(from.share.window, window);
   const clock = from?.clock ?? from?.share?.clock ?? new Clock();

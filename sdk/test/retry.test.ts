@@ -21,7 +21,7 @@ describe("retry schedule", () => {
 
   test("draws spread over the whole window (not a fixed delay)", () => {
     let x = 0;
-    const seq = () => ((x = (x * 9301 + 49297) % 233280) / 233280);
+    const seq = () => (x = (x * 9301 + 49297) % 233280) / 233280;
     const d = Array.from({ length: 200 }, () => backoff(4, 1000, 60000, seq));
     expect(Math.min(...d)).toBeLessThan(1000);
     expect(Math.max(...d)).toBeGreaterThan(7000);

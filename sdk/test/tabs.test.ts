@@ -12,7 +12,11 @@ describe("two tabs of one site", () => {
       a.inlet.track("a" + i);
       b.inlet.track("b" + i);
     }
-    expect(Object.keys(queues(a.window)).map((k) => k.split(".").pop()).sort()).toEqual(["A", "B"]);
+    expect(
+      Object.keys(queues(a.window))
+        .map((k) => k.split(".").pop())
+        .sort(),
+    ).toEqual(["A", "B"]);
     await a.clock.advance(10000);
     const ids = a.server.events.map((e) => e.messageId);
     expect(ids.length).toBe(10);
@@ -49,7 +53,10 @@ describe("two tabs of one site", () => {
     await a.clock.advance(20000);
     // the hidden tab's timers kept running but did not take the release back; B adopted and sent
     const sends = a.server.requests.map((r) => [r.from, r.body.batch.map((e) => e.event)]);
-    expect(sends).toEqual([["A", ["x"]], ["B", ["x"]]]);
+    expect(sends).toEqual([
+      ["A", ["x"]],
+      ["B", ["x"]],
+    ]);
     expect(queuedIds(a.window)).toEqual([]);
     await a.clock.advance(60000); // A's Retry-After is over: A finds nothing left to send
     expect(a.server.requests.length).toBe(2);
@@ -68,4 +75,3 @@ describe("two tabs of one site", () => {
     void b;
   });
 });
-

@@ -166,7 +166,8 @@ export async function runCli(argv: string[]): Promise<number> {
       case "tenant set": {
         const tenantId = need(rest[0], "tenant id (inlet tenant set <id> --rate-rps N ...)");
         const patch = settingsPatchFromFlags(values);
-        if (Object.keys(patch).length === 0) throw new UsageError("Nothing to set: give --rate-rps, --rate-eps, --ip-policy, --bots, --cors-origins or --retention-days.");
+        if (Object.keys(patch).length === 0)
+          throw new UsageError("Nothing to set: give --rate-rps, --rate-eps, --ip-policy, --bots, --cors-origins or --retention-days.");
         // A running server sees the change within KEY_CACHE_TTL_SECONDS (settings travel with cached keys).
         print({ tenantId, settings: tenants.setSettings(tenantId, patch) });
         return 0;

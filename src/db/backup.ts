@@ -33,7 +33,8 @@ export function backupDatabase(db: Db, target: string): BackupResult {
     db.run(sql`VACUUM INTO ${partial}`);
     // Still the file created above (not swapped for a link or another file meanwhile).
     const written = lstatSync(partial);
-    if (!written.isFile() || written.ino !== ino || written.dev !== dev) throw new Error(`${partial} was replaced while the backup was written; nothing was kept.`);
+    if (!written.isFile() || written.ino !== ino || written.dev !== dev)
+      throw new Error(`${partial} was replaced while the backup was written; nothing was kept.`);
     syncFile(partial);
     // Hard-linked into place, never renamed over: the target name appears only once the copy is
     // complete and synced, and link() fails rather than replace a file that appeared meanwhile.

@@ -102,7 +102,16 @@ export interface Checkpointer {
   truncate(): Promise<boolean>;
 }
 
-type WorkerMessage = { error?: string; drain?: boolean; frames?: number; resume?: boolean; ms?: number; complete?: boolean; truncated?: boolean; passived?: boolean };
+type WorkerMessage = {
+  error?: string;
+  drain?: boolean;
+  frames?: number;
+  resume?: boolean;
+  ms?: number;
+  complete?: boolean;
+  truncated?: boolean;
+  passived?: boolean;
+};
 
 /**
  * Starts checkpointing `path` from a worker and turns automatic checkpoints off on `sqlite`.

@@ -35,7 +35,9 @@ export const apiKeys = sqliteTable(
      * 'write' keys (public, in browsers) ingest; 'server' keys (secret, in backends) ingest and may
      * merge two identified leads; 'admin' keys read a tenant's data.
      */
-    kind: text("kind", { enum: ["write", "server", "admin"] }).notNull().default("write"),
+    kind: text("kind", { enum: ["write", "server", "admin"] })
+      .notNull()
+      .default("write"),
     /** The first characters of the key, shown in listings so a person can tell keys apart. */
     prefix: text("prefix").notNull(),
     /** SHA-256 of the whole key, hex. The key itself is never stored. */
@@ -125,10 +127,7 @@ export const leads = sqliteTable(
     /** Set when this lead was merged into another; the row stays for the record. */
     mergedInto: text("merged_into"),
   },
-  (table) => [
-    uniqueIndex("leads_tenant_user").on(table.tenantId, table.userId),
-    index("leads_tenant_email").on(table.tenantId, table.email),
-  ],
+  (table) => [uniqueIndex("leads_tenant_user").on(table.tenantId, table.userId), index("leads_tenant_email").on(table.tenantId, table.email)],
 );
 
 /** Which visitor was linked to which lead, when, and by which event. History is kept. */
@@ -144,10 +143,7 @@ export const identityLinks = sqliteTable(
     /** Set when the visitor was linked to another lead later (a shared device). */
     unlinkedAt: ms("unlinked_at"),
   },
-  (table) => [
-    index("identity_links_visitor").on(table.tenantId, table.visitorId),
-    index("identity_links_lead").on(table.tenantId, table.leadId),
-  ],
+  (table) => [index("identity_links_visitor").on(table.tenantId, table.visitorId), index("identity_links_lead").on(table.tenantId, table.leadId)],
 );
 
 export const leadMerges = sqliteTable("lead_merges", {

@@ -7,16 +7,7 @@ import { asNonEmptyString, asObject, type PlainObject } from "./values.ts";
  * docs/enrichment.md shows the same table; change both together.
  */
 
-export const CHANNELS = [
-  "paid_search",
-  "organic_search",
-  "paid_social",
-  "organic_social",
-  "email",
-  "referral",
-  "direct",
-  "other",
-] as const;
+export const CHANNELS = ["paid_search", "organic_search", "paid_social", "organic_social", "email", "referral", "direct", "other"] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 /** What the rules look at, computed once per event. */

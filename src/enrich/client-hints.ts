@@ -188,11 +188,7 @@ export interface UserAgentParts {
  * - device: `?1` mobile makes it a mobile; a model replaces the string's ("K" in reduced Android
  *   strings), and `modelDevice` names its maker and type when the string did not.
  */
-export function applyClientHints(
-  parts: UserAgentParts,
-  hints: ClientHints,
-  modelDevice: (model: string) => { type?: string; vendor?: string },
-): void {
+export function applyClientHints(parts: UserAgentParts, hints: ClientHints, modelDevice: (model: string) => { type?: string; vendor?: string }): void {
   const values = readClientHints(hints);
 
   const specific = values.brands.find((b) => b.brand !== "Chromium");

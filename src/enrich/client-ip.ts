@@ -45,8 +45,7 @@ export class TrustedProxies {
   }
 
   private add(entry: string): void {
-    const invalid = (why: string) =>
-      new Error(`Invalid trusted proxy "${entry}": ${why} (expected an address or CIDR such as 10.0.0.0/8 or fd00::/8)`);
+    const invalid = (why: string) => new Error(`Invalid trusted proxy "${entry}": ${why} (expected an address or CIDR such as 10.0.0.0/8 or fd00::/8)`);
     const [addressText, prefixText, extra] = entry.trim().split("/");
     if (extra !== undefined) throw invalid("more than one '/'");
     const address = normalizeIp(addressText);
@@ -84,11 +83,7 @@ export class ClientIpResolver {
     if (fromPayload !== null) return fromPayload;
     const peer = normalizeIp(typeof sources.peerIp === "function" ? sources.peerIp() : sources.peerIp);
     if (peer === null || !this.proxies.contains(peer)) return peer;
-    return (
-      this.fromForwardedFor(sources.header("x-forwarded-for"), peer) ??
-      normalizeIp(sources.header("x-real-ip")) ??
-      peer
-    );
+    return this.fromForwardedFor(sources.header("x-forwarded-for"), peer) ?? normalizeIp(sources.header("x-real-ip")) ?? peer;
   }
 
   /**

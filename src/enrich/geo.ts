@@ -148,11 +148,7 @@ export function toGeoLocation(record: unknown): GeoLocation | undefined {
   setIfPresent(geo, "longitude", roundCoordinate(location?.longitude ?? r.longitude));
   const asn = r.autonomous_system_number ?? traits?.autonomous_system_number;
   setIfPresent(geo, "asn", typeof asn === "number" ? asn : undefined);
-  setIfPresent(
-    geo,
-    "asOrganization",
-    asNonEmptyString(r.autonomous_system_organization) ?? asNonEmptyString(traits?.autonomous_system_organization),
-  );
+  setIfPresent(geo, "asOrganization", asNonEmptyString(r.autonomous_system_organization) ?? asNonEmptyString(traits?.autonomous_system_organization));
   return Object.keys(geo).length > 0 ? geo : undefined;
 }
 

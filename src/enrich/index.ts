@@ -102,9 +102,7 @@ export class Enricher {
   constructor(options: EnricherOptions = {}, parts: Partial<EnricherParts> = {}) {
     this.parts = {
       clientIp: parts.clientIp ?? new ClientIpResolver(options.trustProxy ?? []),
-      geo:
-        parts.geo ??
-        new GeoLookup({ dbPath: options.geoDbPath, asnDbPath: options.asnDbPath, watchIntervalMs: options.geoWatchIntervalMs }),
+      geo: parts.geo ?? new GeoLookup({ dbPath: options.geoDbPath, asnDbPath: options.asnDbPath, watchIntervalMs: options.geoWatchIntervalMs }),
       userAgent: parts.userAgent ?? new UserAgentParser(options.uaCacheSize),
       attribution: parts.attribution ?? attribute,
     };
@@ -172,10 +170,7 @@ export class Enricher {
     const payloadUa = asNonEmptyString(payload.userAgent);
     const userAgent = payloadUa ?? headerUa ?? "";
     if (userAgent === "") return undefined;
-    const hints =
-      payloadUa === undefined || payloadUa === headerUa
-        ? clientHintsFromHeaders(header)
-        : clientHintsFromUserAgentData(payload.userAgentData);
+    const hints = payloadUa === undefined || payloadUa === headerUa ? clientHintsFromHeaders(header) : clientHintsFromUserAgentData(payload.userAgentData);
     // A header UA is stored cut like it is parsed: we do not store 10 KB of junk per event for
     // a client that sends it. A payload UA is the client's own data and is left as sent.
     context.userAgent = payloadUa ?? userAgent.slice(0, MAX_USER_AGENT_LENGTH);

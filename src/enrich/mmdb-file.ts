@@ -81,10 +81,10 @@ export class MmdbFile {
       logger.info(`${this.options.label}: database reloaded`, { path: this.path, type: this.databaseType });
       return true;
     }
-    logger.warn(
-      `${this.options.label}: database reload failed; ${this.reader ? "still serving the previously loaded data" : "no data loaded"}`,
-      { path: this.path, error: error.message },
-    );
+    logger.warn(`${this.options.label}: database reload failed; ${this.reader ? "still serving the previously loaded data" : "no data loaded"}`, {
+      path: this.path,
+      error: error.message,
+    });
     return false;
   }
 

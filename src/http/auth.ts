@@ -76,7 +76,10 @@ export interface AuthGuard {
 
 /** The key in a request's headers (Authorization or X-API-Key), or null. */
 function headerKey(request: Request): string | null {
-  return keyFromRequest({ authorization: request.headers.get("authorization") ?? undefined, "x-api-key": request.headers.get("x-api-key") ?? undefined }, undefined);
+  return keyFromRequest(
+    { authorization: request.headers.get("authorization") ?? undefined, "x-api-key": request.headers.get("x-api-key") ?? undefined },
+    undefined,
+  );
 }
 
 /** The key kinds the ingestion routes take. */
@@ -84,7 +87,14 @@ const INGESTING_KEYS: readonly ResolvedKey["kind"][] = ["write", "server"];
 const ADMIN_KEYS: readonly ResolvedKey["kind"][] = ["admin"];
 
 /** The key resolved when it is of one of `kinds`; else the failure is counted against the address and thrown. */
-function authenticate(keys: KeyResolver, key: string | null, kinds: readonly ResolvedKey["kind"][], failure: () => ApiError, guard: AuthGuard | undefined, request: Request): ResolvedKey {
+function authenticate(
+  keys: KeyResolver,
+  key: string | null,
+  kinds: readonly ResolvedKey["kind"][],
+  failure: () => ApiError,
+  guard: AuthGuard | undefined,
+  request: Request,
+): ResolvedKey {
   const resolved = key && key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
   if (resolved && kinds.includes(resolved.kind)) return resolved;
   throw guard ? guard.failures.failed(guard.address(request), failure()) : failure();
@@ -136,7 +146,10 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
   };
   const authenticateWriteKey: Step = ({ headers, body, query, request }) => {
     const known = early.get(request);
-    const resolved = known && INGESTING_KEYS.includes(known.kind) ? known : authenticate(keys, known ? null : keyFromRequest(headers, body, query), INGESTING_KEYS, unauthorized, guard, request);
+    const resolved =
+      known && INGESTING_KEYS.includes(known.kind)
+        ? known
+        : authenticate(keys, known ? null : keyFromRequest(headers, body, query), INGESTING_KEYS, unauthorized, guard, request);
     requestInfo(request).tenantId = resolved.tenantId;
     authenticated.set(request, resolved);
   };
@@ -144,7 +157,8 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
     const origin = headers.origin;
     const resolved = authenticated.get(request)!;
     // A browser sends Origin; a server key seen there has leaked, and its power must not be used.
-    if (origin && resolved.kind === "server") throw new ApiError(403, "origin_not_allowed", "A server key is a secret for backends; browsers must use a write key.");
+    if (origin && resolved.kind === "server")
+      throw new ApiError(403, "origin_not_allowed", "A server key is a secret for backends; browsers must use a write key.");
     if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
       throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
     }

@@ -28,16 +28,20 @@ export function fallback(routes: () => readonly RouteLike[]) {
     }
     return [...byPath].map(([path, methods]) => ({ pattern: templatePattern(path), methods: [...methods].sort() }));
   };
-  return new Elysia({ name: "fallback" }).all(FALLBACK_ROUTE, ({ request, set }) => {
-    const path = new URL(request.url).pathname;
-    table ??= build();
-    const allowed = [...new Set(table.filter((route) => route.pattern.test(path)).flatMap((route) => route.methods))];
-    if (allowed.length > 0 && !allowed.includes(request.method)) {
-      set.headers.allow = allowed.join(", ");
-      throw methodNotAllowed(request.method, path, allowed);
-    }
-    throw new ApiError(404, "not_found", `No route for ${request.method} ${path}.`);
-  }, { detail: { hide: true }, parse: "none" });
+  return new Elysia({ name: "fallback" }).all(
+    FALLBACK_ROUTE,
+    ({ request, set }) => {
+      const path = new URL(request.url).pathname;
+      table ??= build();
+      const allowed = [...new Set(table.filter((route) => route.pattern.test(path)).flatMap((route) => route.methods))];
+      if (allowed.length > 0 && !allowed.includes(request.method)) {
+        set.headers.allow = allowed.join(", ");
+        throw methodNotAllowed(request.method, path, allowed);
+      }
+      throw new ApiError(404, "not_found", `No route for ${request.method} ${path}.`);
+    },
+    { detail: { hide: true }, parse: "none" },
+  );
 }
 
 /** `/v1/projects/:writeKey/settings` → a pattern matching its paths. */

@@ -197,7 +197,13 @@ export class AuthFailureLimiter {
 
   private bucketOf(address: string | null, create: boolean): TokenBucket | undefined {
     if (this.perMinute <= 0 || address === null) return undefined;
-    const key = ipFamily(address) === 6 ? ipv6Words(address).slice(0, 4).map((w) => w.toString(16)).join(":") + "::/64" : address;
+    const key =
+      ipFamily(address) === 6
+        ? ipv6Words(address)
+            .slice(0, 4)
+            .map((w) => w.toString(16))
+            .join(":") + "::/64"
+        : address;
     let bucket = this.buckets.get(key);
     if (!bucket && create) {
       bucket = new TokenBucket(this.perMinute / 60, this.perMinute, this.clock());

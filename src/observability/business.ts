@@ -49,7 +49,9 @@ export class BusinessStats {
       eventsInside: db
         .select({ n: count() })
         .from(events)
-        .where(and(eq(events.tenantId, sql.placeholder("tenantId")), gt(eventSecond, sql.placeholder("fromSecond")), lt(eventSecond, sql.placeholder("toSecond"))))
+        .where(
+          and(eq(events.tenantId, sql.placeholder("tenantId")), gt(eventSecond, sql.placeholder("fromSecond")), lt(eventSecond, sql.placeholder("toSecond"))),
+        )
         .prepare(),
       eventsAtEdges: db
         .select({ n: count() })
@@ -92,7 +94,12 @@ export class BusinessStats {
   /** The SQL of each count, for checking its query plan. */
   statements(): Record<"eventsInside" | "eventsAtEdges" | "visitors" | "sessions", string> {
     const q = this.queries;
-    return { eventsInside: q.eventsInside.getQuery().sql, eventsAtEdges: q.eventsAtEdges.getQuery().sql, visitors: q.visitors.getQuery().sql, sessions: q.sessions.getQuery().sql };
+    return {
+      eventsInside: q.eventsInside.getQuery().sql,
+      eventsAtEdges: q.eventsAtEdges.getQuery().sql,
+      visitors: q.visitors.getQuery().sql,
+      sessions: q.sessions.getQuery().sql,
+    };
   }
 
   /** Events of the tenant with a timestamp in [from, to]. */

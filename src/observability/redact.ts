@@ -18,7 +18,9 @@ const QUERY_KEY = /([?&](?:writeKey|write_key|apiKey|api_key|key)=)([^&#]*)/gi;
 /** `path` (a path, optionally with its query) with every key in it cut to its prefix. */
 export function redactKeys(path: string): string {
   if (!path.includes("/projects/") && !path.includes("=")) return path;
-  return path.replace(PROJECT_KEY, (_, before: string, key: string) => before + keyPrefix(decodeSafely(key))).replace(QUERY_KEY, (_, before: string, key: string) => before + keyPrefix(decodeSafely(key)));
+  return path
+    .replace(PROJECT_KEY, (_, before: string, key: string) => before + keyPrefix(decodeSafely(key)))
+    .replace(QUERY_KEY, (_, before: string, key: string) => before + keyPrefix(decodeSafely(key)));
 }
 
 function decodeSafely(text: string): string {

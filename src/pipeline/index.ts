@@ -7,7 +7,18 @@
 import type { PeerIp } from "../enrich/client-ip";
 import type { EnrichSettings } from "../enrich/settings";
 import { step, stepUnder, type Span } from "../observability/tracing";
-import type { CallType, CanonicalEvent, Envelope, ErrorDetail, IdentityConflict, IdentityConflictReason, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
+import type {
+  CallType,
+  CanonicalEvent,
+  Envelope,
+  ErrorDetail,
+  IdentityConflict,
+  IdentityConflictReason,
+  ItemStatus,
+  Outcome,
+  TenantAuth,
+  Validated,
+} from "./model";
 import { normalize } from "./normalize";
 import { isServerSideCall } from "./server-side";
 import type { CommitWriter, EventRepository, IdentityStep, SuppressionCheck, VisitorRepository } from "./ports";
@@ -24,12 +35,10 @@ export interface RequestFacts {
 
 /** The enrichment step's contract (src/enrich implements it). */
 export interface EnrichStep {
-  enrich(input: {
-    context: Record<string, unknown> | undefined;
-    peerIp: PeerIp;
-    header: (name: string) => string | null;
-    settings: EnrichSettings;
-  }): { context: Record<string, unknown>; drop: boolean };
+  enrich(input: { context: Record<string, unknown> | undefined; peerIp: PeerIp; header: (name: string) => string | null; settings: EnrichSettings }): {
+    context: Record<string, unknown>;
+    drop: boolean;
+  };
 }
 
 /** Told what was ingested: metrics count requests by version, calls by tenant, type and status, and identity conflicts. */
@@ -133,8 +142,9 @@ export class Pipeline {
     span?.setAttributes({ "inlet.events": accepted.length, "inlet.queue_depth": writer.queuedEvents });
     // One visitor's events are sessionized in timestamp order (stable for equal times).
     const ordered = accepted.length > 1 ? [...accepted].sort((a, b) => a.event.timestamp - b.event.timestamp) : accepted;
-    const recorded = await writer.submit(ordered.length, () =>
-      ordered.map(({ event }, k) => this.record(auth, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
+    const recorded = await writer.submit(
+      ordered.length,
+      () => ordered.map(({ event }, k) => this.record(auth, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
       auth.tenantId,
     );
     for (let k = 0; k < ordered.length; k++) {

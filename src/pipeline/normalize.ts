@@ -92,7 +92,12 @@ export function readIsoTime(text: string): number | null {
   const m = ISO_8601.exec(text.trim());
   if (!m) return null;
   const [, y, mo, d, h = "0", mi = "0", s = "0", fraction = "", zone = ""] = m;
-  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  const year = Number(y),
+    month = Number(mo),
+    day = Number(d),
+    hour = Number(h),
+    minute = Number(mi),
+    second = Number(s);
   if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return null;
   if (hour > 24 || minute > 59 || second > 60 || (hour === 24 && (minute > 0 || second > 0 || /[1-9]/.test(fraction)))) return null;
   const ms = Number((fraction + "000").slice(0, 3));
@@ -101,7 +106,8 @@ export function readIsoTime(text: string): number | null {
   if (zone !== "" && zone.toUpperCase() !== "Z") {
     const sign = zone[0] === "-" ? -1 : 1;
     const digits = zone.slice(1).replace(":", "");
-    const offsetHours = Number(digits.slice(0, 2)), offsetMinutes = Number(digits.slice(2) || "0");
+    const offsetHours = Number(digits.slice(0, 2)),
+      offsetMinutes = Number(digits.slice(2) || "0");
     if (offsetHours > 23 || offsetMinutes > 59) return null;
     time -= sign * (offsetHours * 60 + offsetMinutes) * 60_000;
   }

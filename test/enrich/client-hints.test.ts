@@ -12,14 +12,10 @@ import {
 } from "../../src/enrich/client-hints.ts";
 import { parseUserAgent } from "../../src/enrich/user-agent.ts";
 
-const CHROME_WINDOWS =
-  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const CHROME_MAC =
-  "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const ANDROID_REDUCED =
-  "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
-const SAMSUNG_INTERNET =
-  "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/27.0 Chrome/125.0.0.0 Mobile Safari/537.36";
+const CHROME_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const CHROME_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const ANDROID_REDUCED = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+const SAMSUNG_INTERNET = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/27.0 Chrome/125.0.0.0 Mobile Safari/537.36";
 
 describe("structured header values", () => {
   test.each([
@@ -182,7 +178,12 @@ describe("a parse refined by client hints", () => {
   });
 
   test("applyClientHints without hints' values leaves a parse as it was", () => {
-    const parts: UserAgentParts = { browser: { name: "Firefox", version: "133.0", major: "133" }, os: { name: "Linux" }, device: {}, engine: { name: "Gecko" } };
+    const parts: UserAgentParts = {
+      browser: { name: "Firefox", version: "133.0", major: "133" },
+      os: { name: "Linux" },
+      device: {},
+      engine: { name: "Gecko" },
+    };
     const before = structuredClone(parts);
     applyClientHints(parts, { "sec-ch-ua": "garbage", "sec-ch-ua-mobile": "maybe" }, () => ({}));
     expect(parts).toEqual(before);

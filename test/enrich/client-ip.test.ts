@@ -22,12 +22,9 @@ describe("normalizeIp: one stored form per address", () => {
     expect(normalizeIp(raw)).toBe(expected);
   });
 
-  test.each([["not-an-ip"], [""], ["1.2.3"], ["999.1.1.1"], [12345], [null], [undefined], ["1".repeat(100)]])(
-    "%p is not an address",
-    (raw) => {
-      expect(normalizeIp(raw)).toBeNull();
-    },
-  );
+  test.each([["not-an-ip"], [""], ["1.2.3"], ["999.1.1.1"], [12345], [null], [undefined], ["1".repeat(100)]])("%p is not an address", (raw) => {
+    expect(normalizeIp(raw)).toBeNull();
+  });
 });
 
 describe("TrustedProxies", () => {
@@ -129,8 +126,6 @@ describe("ClientIpResolver", () => {
 
   test("no trusted proxies configured: headers are never believed", () => {
     const none = new ClientIpResolver();
-    expect(none.resolve({ peerIp: "127.0.0.1", header: headers({ "x-forwarded-for": "8.8.8.8" }), payloadIp: undefined })).toBe(
-      "127.0.0.1",
-    );
+    expect(none.resolve({ peerIp: "127.0.0.1", header: headers({ "x-forwarded-for": "8.8.8.8" }), payloadIp: undefined })).toBe("127.0.0.1");
   });
 });

@@ -8,10 +8,8 @@ const TESTDATA = path.resolve(import.meta.dir, "../../../shared/testdata/geo");
 const hasTestdata = existsSync(path.join(TESTDATA, "GeoLite2-City-Test.mmdb"));
 if (!hasTestdata) console.warn(`[enrich] skipping city-level enricher tests: ${TESTDATA} is missing`);
 
-const CHROME_WINDOWS =
-  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
-const IPHONE =
-  "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1";
+const CHROME_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1";
 const GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
 const FULL: EnrichSettings = { ipPolicy: "full", bots: "flag" };
@@ -133,9 +131,7 @@ describe("IP privacy policy", () => {
   });
 
   test("anonymize stores the /48 of an IPv6 address", () => {
-    const { context } = enricher.enrich(
-      input({ peerIp: "2001:4860:4860::8888", settings: { ipPolicy: "anonymize", bots: "flag" } }),
-    );
+    const { context } = enricher.enrich(input({ peerIp: "2001:4860:4860::8888", settings: { ipPolicy: "anonymize", bots: "flag" } }));
     expect(context.ip).toBe("2001:4860:4860::");
     expect(context.location).toEqual({ country: "US" });
   });

@@ -1,32 +1,20 @@
 import { describe, expect, test } from "bun:test";
-import {
-  clientHintsFromHeaders,
-  clientHintsFromUserAgentData,
-  parseUserAgent,
-  UserAgentParser,
-  type ParsedUserAgent,
-} from "../../src/enrich/user-agent.ts";
+import { clientHintsFromHeaders, clientHintsFromUserAgentData, parseUserAgent, UserAgentParser, type ParsedUserAgent } from "../../src/enrich/user-agent.ts";
 
 const UA = {
-  chromeWindows:
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-  safariIphone:
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1",
+  chromeWindows: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+  safariIphone: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1",
   ipad: "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
-  androidPhone:
-    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36",
-  androidReduced:
-    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
+  androidPhone: "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36",
+  androidReduced: "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
   firefoxLinux: "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
   googlebot: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
   googlebotSmartphone:
     "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.118 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
   bingbot: "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
   curl: "curl/8.5.0",
-  headlessChrome:
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.6367.60 Safari/537.36",
-  cubotPhone:
-    "Mozilla/5.0 (Linux; Android 11; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+  headlessChrome: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.6367.60 Safari/537.36",
+  cubotPhone: "Mozilla/5.0 (Linux; Android 11; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
 };
 
 describe("a table of real user agents", () => {
@@ -162,9 +150,7 @@ describe("client hints", () => {
   });
 
   test("Sec-CH-UA-Model names the phone a reduced Android UA calls 'K'", () => {
-    const hints = clientHintsFromHeaders(
-      headers({ "Sec-CH-UA-Mobile": "?1", "Sec-CH-UA-Platform": '"Android"', "Sec-CH-UA-Model": '"SM-S918B"' }),
-    );
+    const hints = clientHintsFromHeaders(headers({ "Sec-CH-UA-Mobile": "?1", "Sec-CH-UA-Platform": '"Android"', "Sec-CH-UA-Model": '"SM-S918B"' }));
     const parsed = parseUserAgent(UA.androidReduced, hints);
     expect(parsed.device).toEqual({ type: "mobile", manufacturer: "Samsung", model: "SM-S918B" });
   });

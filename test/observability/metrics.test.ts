@@ -40,7 +40,9 @@ describe("GET /metrics", () => {
     expect(sum(samples, "inlet_http_requests_total", { route: "unmatched", status: "404" })).toBeGreaterThanOrEqual(1);
     expect(text).not.toContain("/no/such/path");
     expect(sum(samples, "inlet_http_request_duration_seconds_count", track)).toBeGreaterThanOrEqual(3);
-    expect(sum(samples, "inlet_http_request_duration_seconds_bucket", { ...track, le: "+Inf" })).toBe(sum(samples, "inlet_http_request_duration_seconds_count", track));
+    expect(sum(samples, "inlet_http_request_duration_seconds_bucket", { ...track, le: "+Inf" })).toBe(
+      sum(samples, "inlet_http_request_duration_seconds_count", track),
+    );
   });
 
   test("counts events by tenant, type and status: accepted, duplicate, rejected and dropped", async () => {
@@ -63,7 +65,10 @@ describe("GET /metrics", () => {
       key,
     );
     expect(batch.status).toBe(200);
-    const bot = await server.track({ event: "E", anonymousId: "e-bot" }, { ...key, headers: { "user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)" } });
+    const bot = await server.track(
+      { event: "E", anonymousId: "e-bot" },
+      { ...key, headers: { "user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)" } },
+    );
     expect(bot.status).toBe(200);
     expect((await bot.json()).status).toBe("dropped");
 
@@ -101,7 +106,8 @@ describe("GET /metrics", () => {
     expect(grew("inlet_cache_hits_total", { cache: "visitors" })).toBeGreaterThanOrEqual(1);
     expect(grew("inlet_cache_hits_total", { cache: "sessions" })).toBeGreaterThanOrEqual(1);
     for (const cache of ["keys", "visitors", "sessions", "user_agents"]) {
-      for (const name of ["inlet_cache_hits_total", "inlet_cache_misses_total"]) expect(samples.some((s) => s.name === name && s.labels.cache === cache)).toBe(true);
+      for (const name of ["inlet_cache_hits_total", "inlet_cache_misses_total"])
+        expect(samples.some((s) => s.name === name && s.labels.cache === cache)).toBe(true);
     }
     expect(sum(samples, "inlet_active_sessions")).toBeGreaterThanOrEqual(30);
     expect(sum(samples, "inlet_db_size_bytes", { file: "database" }) + sum(samples, "inlet_db_size_bytes", { file: "wal" })).toBeGreaterThan(0);

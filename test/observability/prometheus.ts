@@ -23,9 +23,7 @@ export function parseExposition(text: string): Sample[] {
 
 /** The sum of the samples named `name` whose labels include `labels`. */
 export function sum(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((total, s) => total + s.value, 0);
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((total, s) => total + s.value, 0);
 }
 
 /** Every series name the exposition declares (from `# TYPE`), histograms with their _bucket/_sum/_count. */

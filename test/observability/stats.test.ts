@@ -48,7 +48,9 @@ beforeAll(async () => {
   const { db } = server.running.services.database;
   const visitorId = Bun.randomUUIDv7(undefined, created);
   db.insert(visitors).values({ id: visitorId, tenantId: tenant.tenantId, key: "v0", anonymousId: "v0", firstSeenAt: created, lastSeenAt: created }).run();
-  db.insert(sessions).values({ id: Bun.randomUUIDv7(undefined, created), tenantId: tenant.tenantId, visitorId, startedAt: created, lastEventAt: created, eventCount: 1 }).run();
+  db.insert(sessions)
+    .values({ id: Bun.randomUUIDv7(undefined, created), tenantId: tenant.tenantId, visitorId, startedAt: created, lastEventAt: created, eventCount: 1 })
+    .run();
 });
 afterAll(async () => {
   await server.stop();

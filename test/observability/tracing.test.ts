@@ -144,7 +144,11 @@ describe("tracing (OTLP exporter configured)", () => {
     expect(accepted.status).toBe(200);
     // A validation error's message quotes the offending input: it must not leave either.
     const invalidTrace = "3df7651916cd43dd8448eb211c80319f";
-    const invalid = await post("/v1/events/track", { event: PERSONAL.email, anonymousId: { email: PERSONAL.email } }, { ...headers, traceparent: traceparent(invalidTrace) });
+    const invalid = await post(
+      "/v1/events/track",
+      { event: PERSONAL.email, anonymousId: { email: PERSONAL.email } },
+      { ...headers, traceparent: traceparent(invalidTrace) },
+    );
     expect(invalid.status).toBe(400);
 
     await trace(traceId, ["commit", "identity"]);

@@ -26,13 +26,22 @@ test("a request failing inside a group commit loses nothing of the others, and s
   const acknowledged: string[] = [];
   for (let round = 0; round < 5; round++) {
     const requests = [
-      ...Array.from({ length: 6 }, (_, i) => ({ id: `ok-${round}-${i}`, send: () => track(i % 2 ? "shared" : `solo-${i}`, `ok-${round}-${i}`, round * 100 + i) })),
+      ...Array.from({ length: 6 }, (_, i) => ({
+        id: `ok-${round}-${i}`,
+        send: () => track(i % 2 ? "shared" : `solo-${i}`, `ok-${round}-${i}`, round * 100 + i),
+      })),
       // A batch whose third call fails: the whole request is refused, its first two calls too.
       {
         id: null,
         send: () =>
           server.post("/v1/events/batch", {
-            batch: ["a", "b", "explode"].map((m, k) => ({ type: "track", event: "Batch", anonymousId: "shared", messageId: `${m === "explode" ? "explode" : "lost"}-${round}-${k}`, timestamp: new Date(base + round * 100 + 50 + k).toISOString() })),
+            batch: ["a", "b", "explode"].map((m, k) => ({
+              type: "track",
+              event: "Batch",
+              anonymousId: "shared",
+              messageId: `${m === "explode" ? "explode" : "lost"}-${round}-${k}`,
+              timestamp: new Date(base + round * 100 + 50 + k).toISOString(),
+            })),
           }),
       },
     ];

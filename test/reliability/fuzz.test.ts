@@ -37,16 +37,7 @@ const key = fc.oneof(
 );
 const nest = (k: number): unknown => (k <= 1 ? {} : { a: nest(k - 1) });
 const { value } = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: "small", maxDepth: 4 },
-    fc.constant(null),
-    fc.boolean(),
-    fc.integer(),
-    fc.double(),
-    text,
-    tie("object"),
-    tie("array"),
-  ),
+  value: fc.oneof({ depthSize: "small", maxDepth: 4 }, fc.constant(null), fc.boolean(), fc.integer(), fc.double(), text, tie("object"), tie("array")),
   object: fc.dictionary(key, tie("value"), { maxKeys: 5 }),
   array: fc.array(tie("value"), { maxLength: 4 }),
 }));
@@ -92,11 +83,22 @@ const identify = fc.record(
 );
 // Plausible calls (valid by the rules, with any Unicode, numbers as ids and nested values), so
 // that what is stored gets compared often, not only what is refused.
-const plausibleId = fc.oneof({ weight: 4, arbitrary: fc.uuid() }, { weight: 1, arbitrary: fc.integer() }, { weight: 1, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }) });
+const plausibleId = fc.oneof(
+  { weight: 4, arbitrary: fc.uuid() },
+  { weight: 1, arbitrary: fc.integer() },
+  { weight: 1, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }) },
+);
 const plausibleProperties = fc.dictionary(fc.string({ unit: "grapheme", maxLength: 15 }), value, { maxKeys: 8 });
 const recent = fc.integer({ min: 0, max: 30 * 24 * 3600 * 1000 }).map((ago) => new Date(Date.now() - ago).toISOString());
 const plausibleTrack = fc.record(
-  { event: fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }), anonymousId: plausibleId, userId: plausibleId, messageId: plausibleId, properties: plausibleProperties, timestamp: recent },
+  {
+    event: fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }),
+    anonymousId: plausibleId,
+    userId: plausibleId,
+    messageId: plausibleId,
+    properties: plausibleProperties,
+    timestamp: recent,
+  },
   { requiredKeys: ["event", "anonymousId"] },
 );
 const plausibleIdentify = fc.record(
@@ -121,7 +123,10 @@ const request: fc.Arbitrary<Request> = fc.oneof(
   { weight: 4, arbitrary: track.map((body) => ({ endpoint: "track" as const, body })) },
   { weight: 3, arbitrary: identify.map((body) => ({ endpoint: "identify" as const, body })) },
   { weight: 4, arbitrary: batch.map((body) => ({ endpoint: "batch" as const, body })) },
-  { weight: 1, arbitrary: fc.record({ endpoint: fc.constantFrom("track" as const, "identify" as const, "batch" as const), raw: fc.uint8Array({ maxLength: 300 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ endpoint: fc.constantFrom("track" as const, "identify" as const, "batch" as const), raw: fc.uint8Array({ maxLength: 300 }) }),
+  },
 );
 
 // ---- the oracle: what must never be accepted (docs/api.md, "Limits") ----

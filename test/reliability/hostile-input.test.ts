@@ -40,7 +40,11 @@ describe("JSON shape limits", () => {
     const response = await server.post("/v1/events/batch", text);
     expect(response.status).toBe(200);
     const { results } = await response.json();
-    expect(results[0]).toMatchObject({ messageId: "deep-1", status: "rejected", errors: [{ path: expect.stringMatching(/^\/properties\/x(\/0)+$/), message: expect.stringMatching(/deeper/) }] });
+    expect(results[0]).toMatchObject({
+      messageId: "deep-1",
+      status: "rejected",
+      errors: [{ path: expect.stringMatching(/^\/properties\/x(\/0)+$/), message: expect.stringMatching(/deeper/) }],
+    });
     expect(results[1]).toEqual({ messageId: "deep-2", status: "accepted" });
 
     const envelope = `{"context":{"x":${deep}},"batch":[{"type":"track","event":"Fine","anonymousId":"d"}]}`;
@@ -54,7 +58,11 @@ describe("JSON shape limits", () => {
     expect((await server.track({ ...base, properties: fine })).status).toBe(200);
 
     const many = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`list${i}`, Array(1000).fill(0)]));
-    await expect400(await server.track({ ...base, properties: many }), expect.stringMatching(/^\/properties/) as unknown as string, /More than 10000 keys and array items/);
+    await expect400(
+      await server.track({ ...base, properties: many }),
+      expect.stringMatching(/^\/properties/) as unknown as string,
+      /More than 10000 keys and array items/,
+    );
   });
 
   test("strings over 8,192 characters and keys over 1,024 are a 400 naming the path", async () => {
@@ -151,10 +159,7 @@ describe("event times", () => {
   test("the rule applies after clock-skew correction: a client clock years off but consistent is fine", async () => {
     const t = server.tenant("skewed");
     const clientNow = Date.parse("2040-06-01T12:00:00.000Z");
-    const response = await server.track(
-      { ...base, messageId: "skewed-1", timestamp: iso(clientNow - 1000), sentAt: iso(clientNow) },
-      { key: t.writeKey },
-    );
+    const response = await server.track({ ...base, messageId: "skewed-1", timestamp: iso(clientNow - 1000), sentAt: iso(clientNow) }, { key: t.writeKey });
     expect(response.status).toBe(200);
     const [stored] = await exportEvents(server.dbPath, t.tenantId);
     expect(Math.abs(Date.parse(stored!.timestamp) - Date.now())).toBeLessThan(day);

@@ -25,7 +25,13 @@ function calls(marker: number) {
     properties: { tenant: marker, k },
   }));
   const batch = [
-    ...Array.from({ length: 7 }, (_, k) => ({ type: "track", event: "Batched", anonymousId: `anon-${k % 2}`, messageId: `b-${k}`, properties: { tenant: marker } })),
+    ...Array.from({ length: 7 }, (_, k) => ({
+      type: "track",
+      event: "Batched",
+      anonymousId: `anon-${k % 2}`,
+      messageId: `b-${k}`,
+      properties: { tenant: marker },
+    })),
     // A second lead with the same email (merged into user-1's, within this tenant only: the batch is
     // sent with a server key, which may merge two identified leads) and an alias.
     { type: "identify", userId: "user-2", anonymousId: "anon-9", messageId: "b-identify", traits: { email: "same@example.com", tenant: marker } },
@@ -49,10 +55,12 @@ test(`${TENANTS} tenants with overlapping ids, concurrently: each sees exactly i
     for (const track of tracks) requests.push(server.track(track, { key: t.writeKey }));
     requests.push(server.post("/v1/events/batch", { batch }, { key: t.serverKey }));
   }
-  const answers = await Promise.all(requests.map(async (pending) => {
-    const r = await pending;
-    return { status: r.status, body: (await r.json()) as any };
-  }));
+  const answers = await Promise.all(
+    requests.map(async (pending) => {
+      const r = await pending;
+      return { status: r.status, body: (await r.json()) as any };
+    }),
+  );
   for (const { status, body } of answers) {
     expect(status).toBe(200);
     // The same messageIds in ten tenants: every one is new in its own tenant.
@@ -96,7 +104,11 @@ test(`${TENANTS} tenants with overlapping ids, concurrently: each sees exactly i
   // Sessions: each session row belongs to the tenant whose events point at it, and counts only them.
   const sqlite = new Database(server.dbPath, { readonly: true });
   try {
-    const rows = sqlite.query("SELECT id, tenant_id AS tenantId, event_count AS eventCount FROM sessions").all() as { id: string; tenantId: string; eventCount: number }[];
+    const rows = sqlite.query("SELECT id, tenant_id AS tenantId, event_count AS eventCount FROM sessions").all() as {
+      id: string;
+      tenantId: string;
+      eventCount: number;
+    }[];
     const byId = new Map(rows.map((r) => [r.id, r]));
     for (const t of tenants) {
       const perSession = new Map<string, number>();

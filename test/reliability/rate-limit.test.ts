@@ -64,8 +64,7 @@ describe("rate limits over HTTP", () => {
   });
   afterAll(() => server.stop());
 
-  const track = (key: string, messageId: string) =>
-    server.track({ event: "Rate", anonymousId: "v", messageId }, { key });
+  const track = (key: string, messageId: string) => server.track({ event: "Rate", anonymousId: "v", messageId }, { key });
 
   test("a noisy tenant far over its limit gets 429s with Retry-After; a quiet one sending at the same time gets only 2xx", { timeout: 120_000 }, async () => {
     const noisy = server.tenant("noisy");

@@ -66,11 +66,7 @@ describe("admin keys ({ adminKey: true })", () => {
     const written = await whoami({ authorization: `Bearer ${tenant.key}` });
     expect(written.status).toBe(403);
     expect((await written.json()).error.code).toBe("forbidden");
-    const refused: Record<string, string>[] = [
-      {},
-      { authorization: "Bearer ak_notakeyatallnotakeyatallnotake" },
-      { authorization: `Bearer ${admin.key}` },
-    ];
+    const refused: Record<string, string>[] = [{}, { authorization: "Bearer ak_notakeyatallnotakeyatallnotake" }, { authorization: `Bearer ${admin.key}` }];
     for (const headers of refused) {
       const response = await whoami(headers);
       const body = await response.json();
@@ -90,7 +86,11 @@ describe("admin keys ({ adminKey: true })", () => {
       body: JSON.stringify({ writeKey: admin.key }),
     });
     expect(response.status).toBe(401);
-    const withHeader = await fetch(`${url}/v1/admin/whoami`, { method: "POST", headers: { "x-api-key": admin.key, "content-type": "application/json" }, body: "{}" });
+    const withHeader = await fetch(`${url}/v1/admin/whoami`, {
+      method: "POST",
+      headers: { "x-api-key": admin.key, "content-type": "application/json" },
+      body: "{}",
+    });
     expect(withHeader.status).toBe(200);
   });
 });

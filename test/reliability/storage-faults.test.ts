@@ -67,108 +67,116 @@ async function ready(server: ServerProcess): Promise<{ status: number; body: any
   return { status: response.status, body: await response.json() };
 }
 
-test.skipIf("skip" in tmpfs)("a full disk: 503 with Retry-After and /ready false while it lasts; both recover once space is freed", { timeout: 120_000 }, async () => {
-  const point = (tmpfs as { point: string }).point;
-  const db = join(point, "inlet.db");
-  const tenant = JSON.parse((await cli(["tenant", "create", "full"], { INLET_DB: db })).stdout) as { key: string };
-  const server = await spawnServer({ INLET_DB: db });
-  try {
-    const acknowledged: string[] = [];
-    for (let i = 0; i < 20; i++) {
-      const response = await track(server, tenant.key, `before-${i}`);
-      expect(response.status).toBe(200);
-      acknowledged.push(`before-${i}`);
+test.skipIf("skip" in tmpfs)(
+  "a full disk: 503 with Retry-After and /ready false while it lasts; both recover once space is freed",
+  { timeout: 120_000 },
+  async () => {
+    const point = (tmpfs as { point: string }).point;
+    const db = join(point, "inlet.db");
+    const tenant = JSON.parse((await cli(["tenant", "create", "full"], { INLET_DB: db })).stdout) as { key: string };
+    const server = await spawnServer({ INLET_DB: db });
+    try {
+      const acknowledged: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const response = await track(server, tenant.key, `before-${i}`);
+        expect(response.status).toBe(200);
+        acknowledged.push(`before-${i}`);
+      }
+      expect((await ready(server)).status).toBe(200);
+
+      // Fill the file system to the last block.
+      const filler = join(point, "filler");
+      run(["dd", "if=/dev/zero", `of=${filler}`, "bs=64k"]);
+
+      const readiness = await ready(server);
+      expect(readiness.status).toBe(503);
+      expect(readiness.body.ready).toBe(false);
+
+      // Writes: some may still fit in space SQLite already holds; then 503s, never a 200 that did not commit, never a 500.
+      const refused: string[] = [];
+      for (let i = 0; i < 300 && refused.length < 5; i++) {
+        const response = await track(server, tenant.key, `during-${i}`, 4000);
+        const body = await response.json();
+        expect([200, 503]).toContain(response.status);
+        if (response.status === 200) acknowledged.push(body.messageId);
+        else {
+          expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
+          expect(body.error.code).toBe("unavailable");
+          expect(typeof body.requestId).toBe("string");
+          refused.push(`during-${i}`);
+        }
+      }
+      expect(refused.length).toBe(5);
+      expect((await ready(server)).status).toBe(503);
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+
+      // The fault clears: /ready recovers on its own, without any write traffic first.
+      unlinkSync(filler);
+      const recovered = await ready(server);
+      expect(recovered.body).toMatchObject({ ready: true });
+      expect(recovered.status).toBe(200);
+
+      // Writes work again, and what was refused was not stored: a resend is accepted, not a duplicate.
+      for (const messageId of refused) {
+        const response = await track(server, tenant.key, messageId);
+        expect(response.status).toBe(200);
+        expect((await response.json()).status).toBe("accepted");
+        acknowledged.push(messageId);
+      }
+
+      server.proc.kill("SIGTERM");
+      expect(await server.proc.exited).toBe(0);
+      const stored = storedEvents(db);
+      expect(stored.integrity).toBe("ok");
+      expect(notStoredOnce(stored, acknowledged)).toEqual([]);
+    } finally {
+      server.proc.kill("SIGKILL");
     }
-    expect((await ready(server)).status).toBe(200);
+  },
+);
 
-    // Fill the file system to the last block.
-    const filler = join(point, "filler");
-    run(["dd", "if=/dev/zero", `of=${filler}`, "bs=64k"]);
+test.skipIf("skip" in ext4)(
+  "a file system turned read-only under the server: 503 with Retry-After, /ready false, no crash, nothing lost",
+  { timeout: 120_000 },
+  async () => {
+    const { point, trigger } = ext4 as { point: string; trigger: string };
+    const db = join(point, "inlet.db");
+    const tenant = JSON.parse((await cli(["tenant", "create", "ro"], { INLET_DB: db })).stdout) as { key: string };
+    // A failing file system drops what is not yet on the device, like a power loss: only
+    // synchronous=FULL (an fsync per commit) keeps every acknowledged event then (docs/api.md, "Guarantees").
+    const server = await spawnServer({ INLET_DB: db, INLET_SYNCHRONOUS: "FULL" });
+    const acknowledged: string[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        expect((await track(server, tenant.key, `before-${i}`)).status).toBe(200);
+        acknowledged.push(`before-${i}`);
+      }
+      // The kernel's error path: ext4 with errors=remount-ro turns itself read-only, open files and all.
+      expect(run(["sh", "-c", `echo inlet-test > ${trigger}`]).ok).toBe(true);
+      expect(run(["findmnt", "-n", "-o", "OPTIONS", point]).output).toMatch(/(^|,)ro(,|$)|emergency_ro/);
 
-    const readiness = await ready(server);
-    expect(readiness.status).toBe(503);
-    expect(readiness.body.ready).toBe(false);
-
-    // Writes: some may still fit in space SQLite already holds; then 503s, never a 200 that did not commit, never a 500.
-    const refused: string[] = [];
-    for (let i = 0; i < 300 && refused.length < 5; i++) {
-      const response = await track(server, tenant.key, `during-${i}`, 4000);
-      const body = await response.json();
-      expect([200, 503]).toContain(response.status);
-      if (response.status === 200) acknowledged.push(body.messageId);
-      else {
+      for (let i = 0; i < 10; i++) {
+        const response = await track(server, tenant.key, `during-${i}`);
+        const body = await response.json();
+        expect(response.status).toBe(503);
         expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
         expect(body.error.code).toBe("unavailable");
-        expect(typeof body.requestId).toBe("string");
-        refused.push(`during-${i}`);
       }
+      const readiness = await ready(server);
+      expect(readiness.status).toBe(503);
+      expect(readiness.body.checks.storage).toBe(false);
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    } finally {
+      server.proc.kill("SIGTERM");
+      await server.proc.exited;
     }
-    expect(refused.length).toBe(5);
-    expect((await ready(server)).status).toBe(503);
-    expect((await fetch(`${server.url}/health`)).status).toBe(200);
-
-    // The fault clears: /ready recovers on its own, without any write traffic first.
-    unlinkSync(filler);
-    const recovered = await ready(server);
-    expect(recovered.body).toMatchObject({ ready: true });
-    expect(recovered.status).toBe(200);
-
-    // Writes work again, and what was refused was not stored: a resend is accepted, not a duplicate.
-    for (const messageId of refused) {
-      const response = await track(server, tenant.key, messageId);
-      expect(response.status).toBe(200);
-      expect((await response.json()).status).toBe("accepted");
-      acknowledged.push(messageId);
-    }
-
-    server.proc.kill("SIGTERM");
-    expect(await server.proc.exited).toBe(0);
+    // The kernel clears this state only by unmounting; then everything acknowledged is there.
+    expect(run(["umount", point]).ok).toBe(true);
+    mounted.splice(mounted.indexOf(point), 1);
+    const remount = mount("ext4", ["-o", "loop", join(dir, "ext4.img")]);
+    expect("point" in remount).toBe(true);
     const stored = storedEvents(db);
     expect(stored.integrity).toBe("ok");
     expect(notStoredOnce(stored, acknowledged)).toEqual([]);
-  } finally {
-    server.proc.kill("SIGKILL");
-  }
-});
-
-test.skipIf("skip" in ext4)("a file system turned read-only under the server: 503 with Retry-After, /ready false, no crash, nothing lost", { timeout: 120_000 }, async () => {
-  const { point, trigger } = ext4 as { point: string; trigger: string };
-  const db = join(point, "inlet.db");
-  const tenant = JSON.parse((await cli(["tenant", "create", "ro"], { INLET_DB: db })).stdout) as { key: string };
-  // A failing file system drops what is not yet on the device, like a power loss: only
-  // synchronous=FULL (an fsync per commit) keeps every acknowledged event then (docs/api.md, "Guarantees").
-  const server = await spawnServer({ INLET_DB: db, INLET_SYNCHRONOUS: "FULL" });
-  const acknowledged: string[] = [];
-  try {
-    for (let i = 0; i < 20; i++) {
-      expect((await track(server, tenant.key, `before-${i}`)).status).toBe(200);
-      acknowledged.push(`before-${i}`);
-    }
-    // The kernel's error path: ext4 with errors=remount-ro turns itself read-only, open files and all.
-    expect(run(["sh", "-c", `echo inlet-test > ${trigger}`]).ok).toBe(true);
-    expect(run(["findmnt", "-n", "-o", "OPTIONS", point]).output).toMatch(/(^|,)ro(,|$)|emergency_ro/);
-
-    for (let i = 0; i < 10; i++) {
-      const response = await track(server, tenant.key, `during-${i}`);
-      const body = await response.json();
-      expect(response.status).toBe(503);
-      expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
-      expect(body.error.code).toBe("unavailable");
-    }
-    const readiness = await ready(server);
-    expect(readiness.status).toBe(503);
-    expect(readiness.body.checks.storage).toBe(false);
-    expect((await fetch(`${server.url}/health`)).status).toBe(200);
-  } finally {
-    server.proc.kill("SIGTERM");
-    await server.proc.exited;
-  }
-  // The kernel clears this state only by unmounting; then everything acknowledged is there.
-  expect(run(["umount", point]).ok).toBe(true);
-  mounted.splice(mounted.indexOf(point), 1);
-  const remount = mount("ext4", ["-o", "loop", join(dir, "ext4.img")]);
-  expect("point" in remount).toBe(true);
-  const stored = storedEvents(db);
-  expect(stored.integrity).toBe("ok");
-  expect(notStoredOnce(stored, acknowledged)).toEqual([]);
-});
+  },
+);

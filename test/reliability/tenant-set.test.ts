@@ -37,7 +37,12 @@ test("bad values, no flags and unknown tenants are refused with a message, chang
   const t = server.tenant("cli-bad");
   const env = { INLET_DB: server.dbPath };
   const before = server.running.services.tenants.getSettings(t.tenantId);
-  for (const [flag, value] of [["--ip-policy", "hide"], ["--bots", "FLAG"], ["--rate-eps", "-1"], ["--rate-rps", "1.5"]] as const) {
+  for (const [flag, value] of [
+    ["--ip-policy", "hide"],
+    ["--bots", "FLAG"],
+    ["--rate-eps", "-1"],
+    ["--rate-rps", "1.5"],
+  ] as const) {
     const result = await cli(["tenant", "set", t.tenantId, flag, value], env);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain(flag);

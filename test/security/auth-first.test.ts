@@ -44,7 +44,12 @@ describe("a header key is checked before the body", () => {
     // Only a guard against hanging for ever: before the check, the server read until the 500 KB limit.
     const guard = setTimeout(() => abort.abort(), 20_000);
     try {
-      const response = await fetch(`${server.url}/v1/batch`, { method: "POST", headers: { "content-type": "application/json", ...BAD }, body: endless, signal: abort.signal });
+      const response = await fetch(`${server.url}/v1/batch`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...BAD },
+        body: endless,
+        signal: abort.signal,
+      });
       expect(response.status).toBe(401);
       await response.arrayBuffer();
     } finally {

@@ -15,7 +15,9 @@ afterAll(async () => {
   await server.stop();
 });
 
-const batch = (prefix: string, n: number) => ({ batch: Array.from({ length: n }, (_, i) => ({ type: "track", event: "Flood", anonymousId: "a", messageId: `${prefix}-${i}` })) });
+const batch = (prefix: string, n: number) => ({
+  batch: Array.from({ length: n }, (_, i) => ({ type: "track", event: "Flood", anonymousId: "a", messageId: `${prefix}-${i}` })),
+});
 
 /** Polls a condition of the server's own state (no clock involved), at most 10 s. */
 async function until(condition: () => boolean): Promise<void> {
@@ -50,6 +52,10 @@ test("a tenant filling the queue gets 503 past its share; another tenant still g
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect((await refused.json()).error.code).toBe("unavailable");
   }
-  expect((await exportEvents(server.dbPath, server.tenantId)).map((e) => e.messageId).sort()).toEqual(batch("quiet", 10).batch.map((e) => e.messageId).sort());
+  expect((await exportEvents(server.dbPath, server.tenantId)).map((e) => e.messageId).sort()).toEqual(
+    batch("quiet", 10)
+      .batch.map((e) => e.messageId)
+      .sort(),
+  );
   expect(await exportEvents(server.dbPath, flooder.tenantId)).toHaveLength(50);
 });

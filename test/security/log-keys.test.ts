@@ -29,12 +29,22 @@ test("the request log shows key prefixes only: settings path, writeKey in the qu
     `/v1/t?writeKey=${key}`,
   ];
   for (const path of requests) {
-    const response = await fetch(server.url + path, { method: path.startsWith("/v1/t") ? "POST" : "GET", body: path.startsWith("/v1/t") ? JSON.stringify({ event: "e", anonymousId: "a" }) : undefined });
+    const response = await fetch(server.url + path, {
+      method: path.startsWith("/v1/t") ? "POST" : "GET",
+      body: path.startsWith("/v1/t") ? JSON.stringify({ event: "e", anonymousId: "a" }) : undefined,
+    });
     await response.arrayBuffer();
   }
   // The log is flushed on the next tick; wait until the four lines are there.
   const deadline = Date.now() + 10_000;
-  const lines = () => ndjson(server.output().split("\n").filter((l) => l.startsWith("{")).join("\n")).filter((l) => l.msg === "request");
+  const lines = () =>
+    ndjson(
+      server
+        .output()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .join("\n"),
+    ).filter((l) => l.msg === "request");
   while (lines().length < requests.length && Date.now() < deadline) await Bun.sleep(20);
   const logged = lines();
   expect(logged.length).toBeGreaterThanOrEqual(requests.length);

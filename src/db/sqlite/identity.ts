@@ -67,10 +67,27 @@ export class IdentityResolver implements IdentityStep {
     private readonly db: Db,
     private readonly visitorsChanged: () => void = () => {},
   ) {
-    const leadColumns = { id: leads.id, userId: leads.userId, email: leads.email, traits: leads.traits, traitTimes: leads.traitTimes, groupId: leads.groupId, createdAt: leads.createdAt, mergedInto: leads.mergedInto };
+    const leadColumns = {
+      id: leads.id,
+      userId: leads.userId,
+      email: leads.email,
+      traits: leads.traits,
+      traitTimes: leads.traitTimes,
+      groupId: leads.groupId,
+      createdAt: leads.createdAt,
+      mergedInto: leads.mergedInto,
+    };
     this.queries = {
-      byId: db.select(leadColumns).from(leads).where(eq(leads.id, placeholder("id"))).prepare(),
-      byUserId: db.select(leadColumns).from(leads).where(and(eq(leads.tenantId, placeholder("tenantId")), eq(leads.userId, placeholder("userId")))).prepare(),
+      byId: db
+        .select(leadColumns)
+        .from(leads)
+        .where(eq(leads.id, placeholder("id")))
+        .prepare(),
+      byUserId: db
+        .select(leadColumns)
+        .from(leads)
+        .where(and(eq(leads.tenantId, placeholder("tenantId")), eq(leads.userId, placeholder("userId"))))
+        .prepare(),
       byEmail: db
         .select(leadColumns)
         .from(leads)
@@ -80,31 +97,60 @@ export class IdentityResolver implements IdentityStep {
         .prepare(),
       insertLead: db
         .insert(leads)
-        .values({ id: placeholder("id"), tenantId: placeholder("tenantId"), userId: placeholder("userId"), email: placeholder("email"), traits: "{}", traitTimes: "{}", createdAt: placeholder("at"), updatedAt: placeholder("at") })
+        .values({
+          id: placeholder("id"),
+          tenantId: placeholder("tenantId"),
+          userId: placeholder("userId"),
+          email: placeholder("email"),
+          traits: "{}",
+          traitTimes: "{}",
+          createdAt: placeholder("at"),
+          updatedAt: placeholder("at"),
+        })
         .prepare(),
       // Two statements: SQLite rewrites an index entry whenever its column is SET, changed or not,
       // and most identifies leave the email as it was.
-      saveLead: db.update(leads).set({ traits: value("traits"), traitTimes: value("traitTimes"), updatedAt: value("at") }).where(eq(leads.id, placeholder("id"))).prepare(),
+      saveLead: db
+        .update(leads)
+        .set({ traits: value("traits"), traitTimes: value("traitTimes"), updatedAt: value("at") })
+        .where(eq(leads.id, placeholder("id")))
+        .prepare(),
       saveLeadAndEmail: db
         .update(leads)
         .set({ traits: value("traits"), traitTimes: value("traitTimes"), email: value("email"), updatedAt: value("at") })
         .where(eq(leads.id, placeholder("id")))
         .prepare(),
-      setGroup: db.update(leads).set({ groupId: value("groupId"), updatedAt: value("at") }).where(eq(leads.id, placeholder("id"))).prepare(),
+      setGroup: db
+        .update(leads)
+        .set({ groupId: value("groupId"), updatedAt: value("at") })
+        .where(eq(leads.id, placeholder("id")))
+        .prepare(),
       visitorByKey: db
         .select({ id: visitors.id, leadId: visitors.leadId })
         .from(visitors)
         .where(and(eq(visitors.tenantId, placeholder("tenantId")), eq(visitors.key, placeholder("key"))))
         .prepare(),
-      setVisitorLead: db.update(visitors).set({ leadId: value("leadId") }).where(eq(visitors.id, placeholder("visitorId"))).prepare(),
+      setVisitorLead: db
+        .update(visitors)
+        .set({ leadId: value("leadId") })
+        .where(eq(visitors.id, placeholder("visitorId")))
+        .prepare(),
       closeLinks: db
         .update(identityLinks)
         .set({ unlinkedAt: value("at") })
-        .where(and(eq(identityLinks.tenantId, placeholder("tenantId")), eq(identityLinks.visitorId, placeholder("visitorId")), isNull(identityLinks.unlinkedAt)))
+        .where(
+          and(eq(identityLinks.tenantId, placeholder("tenantId")), eq(identityLinks.visitorId, placeholder("visitorId")), isNull(identityLinks.unlinkedAt)),
+        )
         .prepare(),
       insertLink: db
         .insert(identityLinks)
-        .values({ tenantId: placeholder("tenantId"), visitorId: placeholder("visitorId"), leadId: placeholder("leadId"), messageId: placeholder("messageId"), linkedAt: placeholder("at") })
+        .values({
+          tenantId: placeholder("tenantId"),
+          visitorId: placeholder("visitorId"),
+          leadId: placeholder("leadId"),
+          messageId: placeholder("messageId"),
+          linkedAt: placeholder("at"),
+        })
         .prepare(),
       // The visitor's anonymous history: through its sessions, not event by event (see schema.ts).
       attributeSessions: db
@@ -118,7 +164,9 @@ export class IdentityResolver implements IdentityStep {
   resolve(tenantId: string, event: CanonicalEvent, visitor: VisitorRef, trust: CallTrust): IdentityOutcome {
     switch (event.type) {
       case "identify":
-        return event.userId !== undefined ? this.identifyUser(tenantId, event, event.userId, visitor, trust) : this.identifyByEmail(tenantId, event, visitor, trust);
+        return event.userId !== undefined
+          ? this.identifyUser(tenantId, event, event.userId, visitor, trust)
+          : this.identifyByEmail(tenantId, event, visitor, trust);
       case "alias":
         return this.alias(tenantId, event, visitor, trust);
       case "group": {
@@ -154,7 +202,8 @@ export class IdentityResolver implements IdentityStep {
     }
     const other = emailLead && emailLead.id !== lead?.id ? emailLead : undefined;
     // Both leads have a userId here (this one is keyed by it): two people unless a server says otherwise.
-    const conflict: IdentityConflict | undefined = other && other.userId !== null && !trust.serverSide ? { reason: "same_email", otherLeadId: other.id } : undefined;
+    const conflict: IdentityConflict | undefined =
+      other && other.userId !== null && !trust.serverSide ? { reason: "same_email", otherLeadId: other.id } : undefined;
     let created = false;
     if (!lead) {
       lead = this.createLead(tenantId, userId, conflict ? null : email, event.timestamp);
@@ -280,11 +329,30 @@ export class IdentityResolver implements IdentityStep {
     const now = Date.now();
     this.db.update(leads).set({ mergedInto: survivor.id, updatedAt: now }).where(eq(leads.id, absorbed.id)).run();
     if (!survivor.groupId && absorbed.groupId) this.queries.setGroup.run({ id: survivor.id, groupId: absorbed.groupId, at: now });
-    this.db.insert(leadMerges).values({ tenantId, fromLeadId: absorbed.id, intoLeadId: survivor.id, reason, messageId: event.messageId, mergedAt: event.receivedAt }).run();
-    this.db.update(identityLinks).set({ leadId: survivor.id }).where(and(eq(identityLinks.tenantId, tenantId), eq(identityLinks.leadId, absorbed.id))).run();
-    this.db.update(visitors).set({ leadId: survivor.id }).where(and(eq(visitors.tenantId, tenantId), eq(visitors.leadId, absorbed.id))).run();
-    this.db.update(events).set({ leadId: survivor.id }).where(and(eq(events.tenantId, tenantId), eq(events.leadId, absorbed.id))).run();
-    this.db.update(sessions).set({ leadId: survivor.id }).where(and(eq(sessions.tenantId, tenantId), eq(sessions.leadId, absorbed.id))).run();
+    this.db
+      .insert(leadMerges)
+      .values({ tenantId, fromLeadId: absorbed.id, intoLeadId: survivor.id, reason, messageId: event.messageId, mergedAt: event.receivedAt })
+      .run();
+    this.db
+      .update(identityLinks)
+      .set({ leadId: survivor.id })
+      .where(and(eq(identityLinks.tenantId, tenantId), eq(identityLinks.leadId, absorbed.id)))
+      .run();
+    this.db
+      .update(visitors)
+      .set({ leadId: survivor.id })
+      .where(and(eq(visitors.tenantId, tenantId), eq(visitors.leadId, absorbed.id)))
+      .run();
+    this.db
+      .update(events)
+      .set({ leadId: survivor.id })
+      .where(and(eq(events.tenantId, tenantId), eq(events.leadId, absorbed.id)))
+      .run();
+    this.db
+      .update(sessions)
+      .set({ leadId: survivor.id })
+      .where(and(eq(sessions.tenantId, tenantId), eq(sessions.leadId, absorbed.id)))
+      .run();
     if (visitor.leadId === absorbed.id) visitor.leadId = survivor.id;
     this.visitorsChanged();
   }

@@ -15,7 +15,19 @@ import { ApiError, errorResponses } from "../../http/errors";
 import type { KeyCache } from "../tenants/key-cache";
 import { AmbiguousKeyError, hashKey, NotFoundError, type KeyKind, type TenantService } from "../tenants/service";
 import type { TenantSettings } from "../tenants/settings";
-import { CreateKeyBody, CreateTenantBody, KeyInfo, KeyParams, NewKey, NewTenant, Revoked, SettingsPatch, Tenant, TenantParams, TenantSettingsAnswer } from "./model";
+import {
+  CreateKeyBody,
+  CreateTenantBody,
+  KeyInfo,
+  KeyParams,
+  NewKey,
+  NewTenant,
+  Revoked,
+  SettingsPatch,
+  Tenant,
+  TenantParams,
+  TenantSettingsAnswer,
+} from "./model";
 
 export interface AdminDeps {
   tenants: TenantService;
@@ -70,11 +82,19 @@ export function operatorController({ tenants, keys, operatorToken, guard }: Admi
       parse: jsonBody(ADMIN_BODY_BYTES),
       body: CreateTenantBody,
       response: { 201: NewTenant, ...errors },
-      detail: { summary: "Create a tenant", description: "A tenant and its first write key, as `inlet tenant create` prints them. Operator token.", security: operatorSecurity },
+      detail: {
+        summary: "Create a tenant",
+        description: "A tenant and its first write key, as `inlet tenant create` prints them. Operator token.",
+        security: operatorSecurity,
+      },
     })
     .get("/tenants", () => tenants.listTenants(), {
       response: { 200: t.Array(Tenant), ...errors },
-      detail: { summary: "List tenants", description: "Every tenant with its settings, as `inlet tenant list` prints them. Operator token.", security: operatorSecurity },
+      detail: {
+        summary: "List tenants",
+        description: "Every tenant with its settings, as `inlet tenant list` prints them. Operator token.",
+        security: operatorSecurity,
+      },
     })
     .patch(
       "/tenants/:tenantId",
@@ -101,7 +121,11 @@ export function operatorController({ tenants, keys, operatorToken, guard }: Admi
       parse: jsonBody(ADMIN_BODY_BYTES, { optional: true }),
       body: t.Optional(CreateKeyBody),
       response: { 201: NewKey, ...errors },
-      detail: { summary: "Create a key for a tenant", description: "A write key (default) or an admin key, as `inlet key create` prints it. Operator token.", security: operatorSecurity },
+      detail: {
+        summary: "Create a key for a tenant",
+        description: "A write key (default) or an admin key, as `inlet key create` prints it. Operator token.",
+        security: operatorSecurity,
+      },
     })
     .get(
       tenantKeys,
@@ -112,7 +136,11 @@ export function operatorController({ tenants, keys, operatorToken, guard }: Admi
       {
         params: TenantParams,
         response: { 200: t.Array(KeyInfo), ...errors },
-        detail: { summary: "List a tenant's keys", description: "By prefix, never the keys themselves, as `inlet key list` prints them. Operator token.", security: operatorSecurity },
+        detail: {
+          summary: "List a tenant's keys",
+          description: "By prefix, never the keys themselves, as `inlet key list` prints them. Operator token.",
+          security: operatorSecurity,
+        },
       },
     )
     .delete(`${tenantKeys}/:keyIdOrPrefix`, ({ params }) => revoke(tenants, keys, params.keyIdOrPrefix, params.tenantId), {
@@ -140,7 +168,11 @@ export function tenantKeysController({ tenants, keys, auth }: Omit<AdminDeps, "o
       body: t.Optional(CreateKeyBody),
       adminKey: true,
       response: { 201: NewKey, ...errors },
-      detail: { summary: "Create a key", description: "A write key (default) or an admin key for the admin key's tenant. Admin key; write keys get 403.", security: keySecurity },
+      detail: {
+        summary: "Create a key",
+        description: "A write key (default) or an admin key for the admin key's tenant. Admin key; write keys get 403.",
+        security: keySecurity,
+      },
     })
     .get("/", ({ admin }) => tenants.listKeys(admin.tenantId), {
       adminKey: true,
@@ -151,6 +183,10 @@ export function tenantKeysController({ tenants, keys, auth }: Omit<AdminDeps, "o
       params: KeyParams,
       adminKey: true,
       response: { 200: Revoked, ...errors },
-      detail: { summary: "Revoke a key", description: revokeDescription("Only the admin key's tenant's keys (another tenant's key is a 404). Admin key; write keys get 403."), security: keySecurity },
+      detail: {
+        summary: "Revoke a key",
+        description: revokeDescription("Only the admin key's tenant's keys (another tenant's key is a 404). Admin key; write keys get 403."),
+        security: keySecurity,
+      },
     });
 }

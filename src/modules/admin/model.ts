@@ -9,10 +9,15 @@ import { KEY_KINDS } from "../tenants/service";
 const Time = t.String({ format: "date-time", examples: ["2026-11-27T10:00:00.000Z"] });
 const KeyKind = t.UnionEnum(KEY_KINDS, { description: "write keys ingest (public, they ship in pages); admin keys read and manage the tenant (secret)" });
 
-export const CreateTenantBody = t.Object({ name: t.String({ minLength: 1, maxLength: 200, examples: ["Acme"] }) }, { additionalProperties: false, example: { name: "Acme" } });
+export const CreateTenantBody = t.Object(
+  { name: t.String({ minLength: 1, maxLength: 200, examples: ["Acme"] }) },
+  { additionalProperties: false, example: { name: "Acme" } },
+);
 export const CreateKeyBody = t.Object({ kind: t.Optional(KeyKind) }, { additionalProperties: false, example: { kind: "admin" } });
 export const TenantParams = t.Object({ tenantId: t.String({ minLength: 1, maxLength: 64 }) });
-export const KeyParams = t.Object({ keyIdOrPrefix: t.String({ minLength: 3, maxLength: 64, description: "The key id, or a prefix naming one live key (wk_Vb3k9QxZ)" }) });
+export const KeyParams = t.Object({
+  keyIdOrPrefix: t.String({ minLength: 3, maxLength: 64, description: "The key id, or a prefix naming one live key (wk_Vb3k9QxZ)" }),
+});
 
 const newKeyFields = {
   tenantId: t.String(),
@@ -71,7 +76,9 @@ export const TenantSettingsAnswer = t.Object({ tenantId: t.String(), settings: T
 
 export const KeyInfo = t.Object(
   { keyId: t.String(), prefix: t.String(), kind: KeyKind, createdAt: Time, revokedAt: t.Union([Time, t.Null()]) },
-  { examples: [{ keyId: "01936f8e-1a2c-7d4e-9f50-6b7c8d9e0f1a", prefix: "wk_Vb3k9QxZ", kind: "write", createdAt: "2026-11-27T10:00:00.000Z", revokedAt: null }] },
+  {
+    examples: [{ keyId: "01936f8e-1a2c-7d4e-9f50-6b7c8d9e0f1a", prefix: "wk_Vb3k9QxZ", kind: "write", createdAt: "2026-11-27T10:00:00.000Z", revokedAt: null }],
+  },
 );
 
 export const Revoked = t.Object({

@@ -42,12 +42,20 @@ const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { a
 export function debuggerController({ auth, db, debugger: debug }: DebuggerDeps) {
   const page = new Elysia({ name: "debugger-page" })
     .get("/debugger", () => new Response(PAGE_HTML, { headers: PAGE_HEADERS }), { detail: { hide: true } })
-    .get("/debugger/debugger.css", () => new Response(PAGE_CSS, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "no-cache", ...NOSNIFF } }), {
-      detail: { hide: true },
-    })
+    .get(
+      "/debugger/debugger.css",
+      () => new Response(PAGE_CSS, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "no-cache", ...NOSNIFF } }),
+      {
+        detail: { hide: true },
+      },
+    )
     .get(
       "/debugger/debugger.js",
-      staticAsset(scriptPath, { contentType: "application/javascript; charset=utf-8", cacheControl: "no-cache", missing: "The debugger page's script is not built into this server." }),
+      staticAsset(scriptPath, {
+        contentType: "application/javascript; charset=utf-8",
+        cacheControl: "no-cache",
+        missing: "The debugger page's script is not built into this server.",
+      }),
       { detail: { hide: true } },
     );
 
@@ -82,7 +90,11 @@ export function debuggerController({ auth, db, debugger: debug }: DebuggerDeps) 
         params: t.Object({ messageId: t.String({ minLength: 1, maxLength: 255 }) }),
         adminKey: true,
         response: { 200: StoredEvent, ...errorResponses(401, 403, 404) },
-        detail: { summary: "One stored event", description: "The stored (enriched) event with this messageId, as `inlet export` writes it. Admin key.", security },
+        detail: {
+          summary: "One stored event",
+          description: "The stored (enriched) event with this messageId, as `inlet export` writes it. Admin key.",
+          security,
+        },
       },
     );
   return new Elysia().use(page).use(api);

@@ -85,14 +85,23 @@ export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf:
 }
 
 function describeCall(call: unknown, type: string, facts: RequestFacts): NewEntry {
-  const entry: NewEntry = { at: new Date().toISOString(), type: clip(type, 20)!, status: "", endpoint: facts.endpoint, keyPrefix: facts.keyPrefix, userAgent: facts.userAgent };
+  const entry: NewEntry = {
+    at: new Date().toISOString(),
+    type: clip(type, 20)!,
+    status: "",
+    endpoint: facts.endpoint,
+    keyPrefix: facts.keyPrefix,
+    userAgent: facts.userAgent,
+  };
   if (!isObject(call)) return entry;
   const name = type === "track" ? call.event : type === "group" ? call.groupId : type === "alias" ? call.previousId : call.name;
   if (name !== undefined) entry.event = clip(name);
   if (call.userId !== undefined) entry.userId = clip(call.userId);
   if (call.anonymousId !== undefined) entry.anonymousId = clip(call.anonymousId);
   if (call.messageId !== undefined) entry.messageId = clip(call.messageId);
-  const library = (isObject(call.context) && isObject(call.context.library) ? call.context.library : undefined) ?? (isObject(facts.envelope?.library) ? facts.envelope.library : undefined);
+  const library =
+    (isObject(call.context) && isObject(call.context.library) ? call.context.library : undefined) ??
+    (isObject(facts.envelope?.library) ? facts.envelope.library : undefined);
   if (library) entry.library = clip([library.name, library.version].filter((part) => part !== undefined).join(" "));
   return entry;
 }

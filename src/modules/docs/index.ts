@@ -81,9 +81,17 @@ export function docsController() {
       // this page, a static Response like the plugin's, takes its place (test/docs.test.ts checks).
       // The inline script is allowed by its hash (see src/http/html-page.ts).
       .get(DOCS_PATH, new Response(page, { headers: htmlHeaders({ scripts: [scriptHash(init)] }) }), { detail: { hide: true } })
-      .get(`${ASSETS}/swagger-ui-bundle.js`, staticAsset(async () => swaggerUiBundle, assetOptions("application/javascript; charset=utf-8")), {
-        detail: { hide: true },
-      })
-      .get(`${ASSETS}/swagger-ui.css`, staticAsset(async () => swaggerUiCss, assetOptions("text/css; charset=utf-8")), { detail: { hide: true } })
+      .get(
+        `${ASSETS}/swagger-ui-bundle.js`,
+        staticAsset(async () => swaggerUiBundle, assetOptions("application/javascript; charset=utf-8")),
+        {
+          detail: { hide: true },
+        },
+      )
+      .get(
+        `${ASSETS}/swagger-ui.css`,
+        staticAsset(async () => swaggerUiCss, assetOptions("text/css; charset=utf-8")),
+        { detail: { hide: true } },
+      )
   );
 }

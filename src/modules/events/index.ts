@@ -50,8 +50,7 @@ const kb = (bytes: number) => `${bytes / 1024} KB`;
 const descriptions: Record<CallType, { summary: string; description: string }> = {
   track: {
     summary: "Track an event",
-    description:
-      `A Segment-spec track call. Answers 200 after the event is committed; a repeated messageId answers 200 with status \`duplicate\` and is not stored twice. Bodies over ${kb(MAX_EVENT_BYTES)} get 413.`,
+    description: `A Segment-spec track call. Answers 200 after the event is committed; a repeated messageId answers 200 with status \`duplicate\` and is not stored twice. Bodies over ${kb(MAX_EVENT_BYTES)} get 413.`,
   },
   identify: {
     summary: "Identify a user",
@@ -174,10 +173,16 @@ async function ingestCall({ pipeline, peerIp }: EventsDeps, type: CallType, { bo
   const validated = validateEvent(body, type, schemaVersion);
   const [outcome] = await pipeline.ingest(auth, [validated], { receivedAt: Date.now() }, requestFacts(peerIp, request), schemaVersion.id);
   if (outcome!.status === "rejected") {
-    throw invalidRequest(schemaVersion === CURRENT_VERSION ? "The event is invalid." : `The event does not match version ${schemaVersion.id}.`, outcome!.errors);
+    throw invalidRequest(
+      schemaVersion === CURRENT_VERSION ? "The event is invalid." : `The event does not match version ${schemaVersion.id}.`,
+      outcome!.errors,
+    );
   }
   const allWarnings = [...(warnings ?? []), ...(outcome!.warnings ?? [])];
-  return { outcome: outcome!, answer: { success: true, messageId: outcome!.messageId!, status: outcome!.status, warnings: allWarnings.length > 0 ? allWarnings : undefined } };
+  return {
+    outcome: outcome!,
+    answer: { success: true, messageId: outcome!.messageId!, status: outcome!.status, warnings: allWarnings.length > 0 ? allWarnings : undefined },
+  };
 }
 
 function ingestOne(deps: EventsDeps, type: Exclude<CallType, "identify" | "alias">) {
@@ -193,7 +198,14 @@ function ingestIdentifying(deps: EventsDeps, type: "identify" | "alias") {
 }
 
 /** identify and alias answer the lead; the other calls only their status. */
-const responses = { track: TrackResponse, identify: IdentifyResponse, alias: IdentifyResponse, page: TrackResponse, screen: TrackResponse, group: TrackResponse } as const;
+const responses = {
+  track: TrackResponse,
+  identify: IdentifyResponse,
+  alias: IdentifyResponse,
+  page: TrackResponse,
+  screen: TrackResponse,
+  group: TrackResponse,
+} as const;
 
 /**
  * The route's body: the call's schema as typed clients and the OpenAPI document see it, but of
@@ -240,7 +252,12 @@ function batchRoute(path: string, doc: RouteDoc = { tag: "Segment compatibility"
     parse: jsonBody(MAX_BATCH_BYTES, { separateItems: "batch" }),
     body: BatchRequest,
     response: { 200: BatchResponse, ...errors },
-    detail: { summary: path === "/import" ? "Import a batch of historical calls" : "Send a batch of calls", description: batchDescription, security, hide: doc.hide },
+    detail: {
+      summary: path === "/import" ? "Import a batch of historical calls" : "Send a batch of calls",
+      description: batchDescription,
+      security,
+      hide: doc.hide,
+    },
   } as const;
 }
 

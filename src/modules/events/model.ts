@@ -59,14 +59,13 @@ export const TrackCall = t.Object(
     description: "A Segment track call",
     // Segment clients send more top-level fields (channel, version, _metadata...): allowed, not stored.
     additionalProperties: true,
-    example:
-      {
-        event: "Order Completed",
-        anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11",
-        properties: { orderId: "A-1001", revenue: 42.5, currency: "EUR" },
-        context: { page: { url: "https://shop.example/checkout?utm_source=newsletter&utm_medium=email" } },
-        timestamp: "2026-11-27T10:00:00.000Z",
-      },
+    example: {
+      event: "Order Completed",
+      anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11",
+      properties: { orderId: "A-1001", revenue: 42.5, currency: "EUR" },
+      context: { page: { url: "https://shop.example/checkout?utm_source=newsletter&utm_medium=email" } },
+      timestamp: "2026-11-27T10:00:00.000Z",
+    },
   },
 );
 
@@ -84,7 +83,11 @@ export const IdentifyCall = t.Object(
   {
     description: "A Segment identify call",
     additionalProperties: true,
-    example: { userId: "user-4711", anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", traits: { email: "grace@example.com", name: "Grace Hopper", plan: "pro" } },
+    example: {
+      userId: "user-4711",
+      anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11",
+      traits: { email: "grace@example.com", name: "Grace Hopper", plan: "pro" },
+    },
   },
 );
 
@@ -100,7 +103,11 @@ const viewFields = (type: "page" | "screen") => ({
 export const PageCall = t.Object(viewFields("page"), {
   description: "A Segment page call",
   additionalProperties: true,
-  example: { anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", name: "Pricing", properties: { url: "https://shop.example/pricing", path: "/pricing", title: "Pricing" } },
+  example: {
+    anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11",
+    name: "Pricing",
+    properties: { url: "https://shop.example/pricing", path: "/pricing", title: "Pricing" },
+  },
 });
 
 export const ScreenCall = t.Object(viewFields("screen"), {
@@ -119,7 +126,12 @@ export const GroupCall = t.Object(
 );
 
 export const AliasCall = t.Object(
-  { type: t.Optional(t.Literal("alias")), previousId: t.Union([Id, t.Number()]), ...common, userId: t.Union([Id, t.Number()], { description: "The user's id in your database" }) },
+  {
+    type: t.Optional(t.Literal("alias")),
+    previousId: t.Union([Id, t.Number()]),
+    ...common,
+    userId: t.Union([Id, t.Number()], { description: "The user's id in your database" }),
+  },
   {
     description: "A Segment alias call",
     additionalProperties: true,
@@ -167,13 +179,12 @@ export const BatchRequest = t.Object(
   {
     description: "A Segment batch: calls of any type, each with a `type` field",
     additionalProperties: true,
-    example:
-      {
-        batch: [
-          { type: "page", anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", name: "Pricing", properties: { path: "/pricing" } },
-          { type: "track", anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", event: "Plan Selected", properties: { plan: "pro" } },
-        ],
-      },
+    example: {
+      batch: [
+        { type: "page", anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", name: "Pricing", properties: { path: "/pricing" } },
+        { type: "track", anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", event: "Plan Selected", properties: { plan: "pro" } },
+      ],
+    },
   },
 );
 export type BatchRequest = Static<typeof BatchRequest>;
@@ -184,7 +195,9 @@ export const EventStatus = t.Union([t.Literal("accepted"), t.Literal("duplicate"
 });
 
 /** Present when the request used a deprecated payload version, or a value was read with a fallback (an unreadable timestamp). */
-const Warnings = t.Optional(t.Array(t.String(), { description: "Deprecation warnings, and values Inlet could not read and replaced (also stored in context.inlet.warnings)" }));
+const Warnings = t.Optional(
+  t.Array(t.String(), { description: "Deprecation warnings, and values Inlet could not read and replaced (also stored in context.inlet.warnings)" }),
+);
 
 export const TrackResponse = t.Object({
   success: t.Boolean(),
@@ -198,7 +211,8 @@ export const IdentifyResponse = t.Object({
   messageId: t.String(),
   status: EventStatus,
   leadId: t.Union([t.String(), t.Null()], {
-    description: "The lead (known person) of the identity the call claims (its userId, else its email); null when the call reached no lead (e.g. neither userId nor email)",
+    description:
+      "The lead (known person) of the identity the call claims (its userId, else its email); null when the call reached no lead (e.g. neither userId nor email)",
   }),
   created: t.Boolean({ description: "true when this call created the lead, false when it updated one" }),
   warnings: Warnings,

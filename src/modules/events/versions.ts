@@ -86,9 +86,12 @@ export function resolveVersion(header: string | null | undefined): SchemaVersion
   if (header === null || header === undefined || header.trim() === "") return CURRENT_VERSION;
   const version = schemaVersions.find((v) => v.id === header.trim());
   if (!version) {
-    throw new ApiError(400, "unsupported_version", `Inlet-Version ${JSON.stringify(header.slice(0, 64))} is not supported; supported versions: ${supportedVersions.join(", ")}.`, [
-      { path: "header:Inlet-Version", message: `Expected one of ${supportedVersions.join(", ")}` },
-    ]);
+    throw new ApiError(
+      400,
+      "unsupported_version",
+      `Inlet-Version ${JSON.stringify(header.slice(0, 64))} is not supported; supported versions: ${supportedVersions.join(", ")}.`,
+      [{ path: "header:Inlet-Version", message: `Expected one of ${supportedVersions.join(", ")}` }],
+    );
   }
   return version;
 }
@@ -117,7 +120,8 @@ export function upgradeToCurrent(value: unknown, type: CallType, from: SchemaVer
   for (let i = schemaVersions.indexOf(from); i < schemaVersions.length - 1; i++) {
     const version = schemaVersions[i]!;
     const schema = version.schemas[type];
-    if (!schema) return { errors: [{ path: "/type", message: `Version ${version.id} has no ${type} call; it has ${Object.keys(version.schemas).join(", ")}` }] };
+    if (!schema)
+      return { errors: [{ path: "/type", message: `Version ${version.id} has no ${type} call; it has ${Object.keys(version.schemas).join(", ")}` }] };
     const errors = schemaErrors(schema, current);
     if (errors.length > 0) return { errors };
     current = version.upgrade!(current, type);

@@ -14,7 +14,11 @@ export const EventsQuery = t.Object({
   userId: t.Optional(t.String({ maxLength: 255 })),
   anonymousId: t.Optional(t.String({ maxLength: 255 })),
   limit: t.Optional(
-    t.Numeric({ minimum: 1, maximum: MAX_PAGE, description: `Events per page (JSON), default ${DEFAULT_PAGE}; the whole range when streaming NDJSON unless given` }),
+    t.Numeric({
+      minimum: 1,
+      maximum: MAX_PAGE,
+      description: `Events per page (JSON), default ${DEFAULT_PAGE}; the whole range when streaming NDJSON unless given`,
+    }),
   ),
   cursor: t.Optional(t.String({ maxLength: 200, description: "`nextCursor` of the previous page: continue after its last event" })),
 });
@@ -62,7 +66,8 @@ export const EventsPage = t.Object(
   {
     events: t.Array(StoredEvent, { description: "Oldest first (by timestamp, then arrival)" }),
     nextCursor: t.Union([t.String(), t.Null()], {
-      description: "Pass as `cursor` for the events after this page; also when hasMore is false, to poll for events that arrive later. Null only when the page is empty and no cursor was given.",
+      description:
+        "Pass as `cursor` for the events after this page; also when hasMore is false, to poll for events that arrive later. Null only when the page is empty and no cursor was given.",
     }),
     hasMore: t.Boolean({ description: "Whether more events matched when this page was read" }),
   },

@@ -22,7 +22,10 @@ export function healthController(deps: ReadinessDeps) {
       {
         response: {
           200: ReadinessBody,
-          503: t.Object({ ready: t.Boolean({ example: false }), checks: t.Record(t.String(), t.Boolean(), { example: { database: true, writer: false } }) }, { description: "Not ready: a check failed (see checks)" }),
+          503: t.Object(
+            { ready: t.Boolean({ example: false }), checks: t.Record(t.String(), t.Boolean(), { example: { database: true, writer: false } }) },
+            { description: "Not ready: a check failed (see checks)" },
+          ),
         },
         detail: { summary: "Readiness: the database is migrated and writable, with free space and no storage fault" },
       },

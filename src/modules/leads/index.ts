@@ -53,7 +53,8 @@ export function leadsController({ auth, db }: LeadsDeps) {
         response: { 200: Visitor, ...errors },
         detail: {
           summary: "A visitor",
-          description: "The visitor with this anonymousId: when it was first and last seen, its sessions (newest first) and the lead it is linked to. Admin key; write keys get 403.",
+          description:
+            "The visitor with this anonymousId: when it was first and last seen, its sessions (newest first) and the lead it is linked to. Admin key; write keys get 403.",
           security,
         },
       },

@@ -14,10 +14,9 @@ export const Lead = t.Object(
     groupId: NullableString,
     createdAt: Time,
     updatedAt: Time,
-    visitors: t.Array(
-      t.Object({ visitorId: t.String(), anonymousId: NullableString, linkedAt: Time, unlinkedAt: NullableTime, messageId: t.String() }),
-      { description: "Visitors linked to the lead, with the event that linked each" },
-    ),
+    visitors: t.Array(t.Object({ visitorId: t.String(), anonymousId: NullableString, linkedAt: Time, unlinkedAt: NullableTime, messageId: t.String() }), {
+      description: "Visitors linked to the lead, with the event that linked each",
+    }),
     mergedFrom: t.Array(t.Object({ fromLeadId: t.String(), reason: t.String(), messageId: t.String(), mergedAt: Time })),
     eventCount: t.Integer({ minimum: 0 }),
     sessionCount: t.Integer({ minimum: 0 }),
@@ -34,7 +33,13 @@ export const Lead = t.Object(
         createdAt: "2026-11-27T09:58:00.000Z",
         updatedAt: "2026-11-27T10:00:00.000Z",
         visitors: [
-          { visitorId: "01936f8e-5d2a-7c4b-9a3e-1f2d3c4b5a69", anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11", linkedAt: "2026-11-27T09:58:00.000Z", unlinkedAt: null, messageId: "identify-1" },
+          {
+            visitorId: "01936f8e-5d2a-7c4b-9a3e-1f2d3c4b5a69",
+            anonymousId: "0b7d3f2c-5a1e-4b8e-9c39-0f8f2a6a3b11",
+            linkedAt: "2026-11-27T09:58:00.000Z",
+            unlinkedAt: null,
+            messageId: "identify-1",
+          },
         ],
         mergedFrom: [],
         eventCount: 12,

@@ -7,10 +7,18 @@ import { isoTime as iso } from "../../lib/time";
 import { followMerges } from "../../pipeline/identity-rules";
 
 export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
-  let lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.userId, userIdOrEmail))).get();
+  let lead = db
+    .select()
+    .from(leads)
+    .where(and(eq(leads.tenantId, tenantId), eq(leads.userId, userIdOrEmail)))
+    .get();
   const email = normalizeEmail(userIdOrEmail);
   if (!lead && email) {
-    lead = db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.email, email), isNull(leads.mergedInto))).get();
+    lead = db
+      .select()
+      .from(leads)
+      .where(and(eq(leads.tenantId, tenantId), eq(leads.email, email), isNull(leads.mergedInto)))
+      .get();
   }
   // A merged lead answers with the lead it was merged into.
   return followMerges(lead, (id) => db.select().from(leads).where(eq(leads.id, id)).get()) ?? null;
@@ -70,7 +78,11 @@ export const VISITOR_SESSIONS = 100;
 
 /** A visitor by anonymousId: first and last seen, its sessions (newest first), and the lead it is linked to. */
 export function showVisitor(db: Db, tenantId: string, anonymousId: string) {
-  const visitor = db.select().from(visitors).where(and(eq(visitors.tenantId, tenantId), eq(visitors.key, anonymousId))).get();
+  const visitor = db
+    .select()
+    .from(visitors)
+    .where(and(eq(visitors.tenantId, tenantId), eq(visitors.key, anonymousId)))
+    .get();
   if (!visitor || visitor.anonymousId === null) return null;
   const rows = db
     .select()
@@ -79,7 +91,13 @@ export function showVisitor(db: Db, tenantId: string, anonymousId: string) {
     .orderBy(desc(sessions.startedAt))
     .limit(VISITOR_SESSIONS)
     .all();
-  let lead = visitor.leadId ? db.select().from(leads).where(and(eq(leads.tenantId, tenantId), eq(leads.id, visitor.leadId))).get() : undefined;
+  let lead = visitor.leadId
+    ? db
+        .select()
+        .from(leads)
+        .where(and(eq(leads.tenantId, tenantId), eq(leads.id, visitor.leadId)))
+        .get()
+    : undefined;
   for (let hops = 0; lead?.mergedInto && hops < 16; hops++) lead = db.select().from(leads).where(eq(leads.id, lead.mergedInto)).get();
   return {
     visitorId: visitor.id,

@@ -42,7 +42,13 @@ export function metricsController({ metrics, token, peerIp, listener }: MetricsD
     .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
       const info = requestInfo(request);
       const status = typeof set.status === "number" ? set.status : 200;
-      metrics.requestDone(request.method, route && route !== FALLBACK_ROUTE ? route : UNMATCHED_ROUTE, status, (performance.now() - info.start) / 1000, info.tenantId);
+      metrics.requestDone(
+        request.method,
+        route && route !== FALLBACK_ROUTE ? route : UNMATCHED_ROUTE,
+        status,
+        (performance.now() - info.start) / 1000,
+        info.tenantId,
+      );
     })
     .get(
       "/metrics",
@@ -50,7 +56,8 @@ export function metricsController({ metrics, token, peerIp, listener }: MetricsD
         if (listener === "own") {
           // The operator bound this listener where scrapers reach it.
         } else if (expected) {
-          if (!matches(expected, bearer(headers.authorization))) throw new ApiError(401, "unauthorized", "A metrics token is required: Authorization: Bearer <METRICS_TOKEN>.");
+          if (!matches(expected, bearer(headers.authorization)))
+            throw new ApiError(401, "unauthorized", "A metrics token is required: Authorization: Bearer <METRICS_TOKEN>.");
         } else if (listener === "elsewhere") {
           throw new ApiError(404, "not_found", "Metrics are served on the metrics port (METRICS_PORT), not here.");
         } else if (!isLocalCaller(request, peerIp(request))) {

@@ -74,7 +74,11 @@ export function privacyController({ auth, privacy }: PrivacyDeps) {
       body: SuppressionRequest,
       adminKey: true,
       response: { 200: Suppression, ...errors },
-      detail: { summary: "Suppress a person", description: "Later events with any of the person's userIds, emails or anonymousIds are not stored (status `suppressed`). Nothing is deleted.", security },
+      detail: {
+        summary: "Suppress a person",
+        description: "Later events with any of the person's userIds, emails or anonymousIds are not stored (status `suppressed`). Nothing is deleted.",
+        security,
+      },
     })
     .delete(
       "/suppressions/:id",

@@ -168,7 +168,10 @@ export class RetentionTask {
           .query(`DELETE FROM leads AS l WHERE id IN (SELECT value FROM json_each(?)) AND ${leftAlone} RETURNING id`)
           .all(jsonList(rows.map((r) => r.id)), cutoff) as { id: string }[];
         const ids = jsonList(gone.map((r) => r.id));
-        sqlite.run("DELETE FROM lead_merges WHERE tenant_id = ?1 AND (from_lead_id IN (SELECT value FROM json_each(?2)) OR into_lead_id IN (SELECT value FROM json_each(?2)))", [tenantId, ids]);
+        sqlite.run(
+          "DELETE FROM lead_merges WHERE tenant_id = ?1 AND (from_lead_id IN (SELECT value FROM json_each(?2)) OR into_lead_id IN (SELECT value FROM json_each(?2)))",
+          [tenantId, ids],
+        );
         return gone.length;
       },
     );
@@ -179,11 +182,7 @@ export class RetentionTask {
    * Reads a table in rowid ranges (`query` takes the range, then `params`) between requests and
    * hands what matched to `remove` in writer jobs of at most `chunk` rows; answers the rows removed.
    */
-  private async sweep(
-    query: string,
-    params: (string | number)[],
-    remove: (rows: { id: string; extra: string | null }[]) => number,
-  ): Promise<number> {
+  private async sweep(query: string, params: (string | number)[], remove: (rows: { id: string; extra: string | null }[]) => number): Promise<number> {
     const { sqlite } = this.store;
     const table = /FROM (\w+)/.exec(query)![1]!;
     const last = (sqlite.query(`SELECT max(rowid) AS r FROM ${table}`).get() as { r: number | null }).r ?? 0;
@@ -210,7 +209,9 @@ export class RetentionTask {
     const { sqlite } = this.store;
     const mode = (sqlite.query("PRAGMA auto_vacuum").get() as { auto_vacuum: number }).auto_vacuum;
     if (mode !== 2) {
-      logger.info("retention: this database was created without incremental vacuum; freed space is reused but the file does not shrink (see `inlet privacy vacuum`)");
+      logger.info(
+        "retention: this database was created without incremental vacuum; freed space is reused but the file does not shrink (see `inlet privacy vacuum`)",
+      );
       return 0;
     }
     let freed = 0;

@@ -179,7 +179,9 @@ export class PrivacyService {
           [sessionList, leadList],
         ).changes;
         const gone = sqlite
-          .query("DELETE FROM visitors WHERE id IN (SELECT value FROM json_each(?1)) AND (lead_id IS NULL OR lead_id IN (SELECT value FROM json_each(?2))) RETURNING id")
+          .query(
+            "DELETE FROM visitors WHERE id IN (SELECT value FROM json_each(?1)) AND (lead_id IS NULL OR lead_id IN (SELECT value FROM json_each(?2))) RETURNING id",
+          )
           .all(visitorList, leadList) as { id: string }[];
         deleted.visitors += gone.length;
         sqlite.run(
@@ -347,10 +349,22 @@ export class PrivacyService {
       const id = existing?.id ?? Bun.randomUUIDv7();
       if (existing) {
         for (const known of JSON.parse(existing.identifiers) as string[]) hashes.add(known);
-        db.update(privacySuppressions).set({ identifiers: JSON.stringify([...hashes]) }).where(eq(privacySuppressions.id, id)).run();
+        db.update(privacySuppressions)
+          .set({ identifiers: JSON.stringify([...hashes]) })
+          .where(eq(privacySuppressions.id, id))
+          .run();
       } else {
         db.insert(privacySuppressions)
-          .values({ id, tenantId, subjectHash: hash, subjectKinds: subjectKinds(subject), identifiers: JSON.stringify([...hashes]), keyId: by?.keyId ?? null, keyPrefix: by?.keyPrefix ?? null, createdAt: Date.now() })
+          .values({
+            id,
+            tenantId,
+            subjectHash: hash,
+            subjectKinds: subjectKinds(subject),
+            identifiers: JSON.stringify([...hashes]),
+            keyId: by?.keyId ?? null,
+            keyPrefix: by?.keyPrefix ?? null,
+            createdAt: Date.now(),
+          })
           .run();
       }
       // In the same transaction: the events of the next jobs are already checked against it.
@@ -367,7 +381,11 @@ export class PrivacyService {
     const made = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex");
     return this.store.write(() => {
       // Another deletion may have made one meanwhile: keep the first.
-      this.store.db.update(tenants).set({ privacySalt: made }).where(and(eq(tenants.id, tenantId), isNull(tenants.privacySalt))).run();
+      this.store.db
+        .update(tenants)
+        .set({ privacySalt: made })
+        .where(and(eq(tenants.id, tenantId), isNull(tenants.privacySalt)))
+        .run();
       return storedSalt(this.store.db, tenantId)!;
     });
   }
@@ -378,7 +396,14 @@ export class PrivacyService {
    */
   private resolve(tenantId: string, subject: Subject, into?: Person): Person & { grew: boolean } {
     const { sqlite } = this.store;
-    const person: Person = into ?? { leads: new Set(), visitors: new Set(), sessions: new Set(), userIds: new Set(), emails: new Set(), anonymousIds: new Set() };
+    const person: Person = into ?? {
+      leads: new Set(),
+      visitors: new Set(),
+      sessions: new Set(),
+      userIds: new Set(),
+      emails: new Set(),
+      anonymousIds: new Set(),
+    };
     const size = () => person.leads.size + person.visitors.size + person.sessions.size + person.userIds.size;
     const before = size();
     const seeds = new Set<string>();
@@ -403,7 +428,10 @@ export class PrivacyService {
     const visitorKeys = new Set<string>();
     if (subject.anonymousId) {
       person.anonymousIds.add(subject.anonymousId);
-      const visitor = sqlite.query("SELECT id, lead_id AS lead FROM visitors WHERE tenant_id = ? AND key = ?").get(tenantId, subject.anonymousId) as { id: string; lead: string | null } | null;
+      const visitor = sqlite.query("SELECT id, lead_id AS lead FROM visitors WHERE tenant_id = ? AND key = ?").get(tenantId, subject.anonymousId) as {
+        id: string;
+        lead: string | null;
+      } | null;
       if (visitor) {
         visitorKeys.add(subject.anonymousId);
         leadOf(visitor.lead);

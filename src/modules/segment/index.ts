@@ -80,7 +80,11 @@ export function segmentSettingsController({ keys, publicUrl, trustProxy, peerIp,
         integrations: {
           "Segment.io": { apiKey: params.writeKey, apiHost, protocol, unbundledIntegrations: [], addBundledMetadata: true, maybeBundledConfigIds: {} },
         },
-        plan: { track: { __default: { enabled: true, integrations: {} } }, identify: { __default: { enabled: true } }, group: { __default: { enabled: true } } },
+        plan: {
+          track: { __default: { enabled: true, integrations: {} } },
+          identify: { __default: { enabled: true } },
+          group: { __default: { enabled: true } },
+        },
         edgeFunction: {},
         analyticsNextEnabled: true,
         middlewareSettings: {},

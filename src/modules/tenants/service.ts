@@ -117,7 +117,8 @@ export class TenantService {
       )
       .all();
     if (matches.length === 0) throw new NotFoundError(`No active key matches ${idOrPrefix}.`);
-    if (matches.length > 1) throw new AmbiguousKeyError(`${idOrPrefix} matches ${matches.length} keys (${matches.map((m) => m.prefix).join(", ")}); give more of it or the key id.`);
+    if (matches.length > 1)
+      throw new AmbiguousKeyError(`${idOrPrefix} matches ${matches.length} keys (${matches.map((m) => m.prefix).join(", ")}); give more of it or the key id.`);
     const match = matches[0]!;
     const now = Date.now();
     this.db.update(apiKeys).set({ revokedAt: now }).where(eq(apiKeys.id, match.id)).run();
@@ -139,7 +140,11 @@ export class TenantService {
 
   setSettings(tenantId: string, patch: Partial<TenantSettings>): TenantSettings {
     const next = parseSettings(JSON.stringify({ ...this.getSettings(tenantId), ...patch }));
-    this.db.update(tenants).set({ settings: JSON.stringify(next) }).where(eq(tenants.id, tenantId)).run();
+    this.db
+      .update(tenants)
+      .set({ settings: JSON.stringify(next) })
+      .where(eq(tenants.id, tenantId))
+      .run();
     return next;
   }
 }
@@ -148,7 +153,9 @@ function insertKey(db: Db, tenantId: string, kind: KeyKind, now: number): NewKey
   const key = newKey(kind);
   const keyId = Bun.randomUUIDv7();
   const prefix = key.slice(0, VISIBLE);
-  db.insert(apiKeys).values({ id: keyId, tenantId, kind, prefix, hash: hashKey(key), createdAt: now }).run();
+  db.insert(apiKeys)
+    .values({ id: keyId, tenantId, kind, prefix, hash: hashKey(key), createdAt: now })
+    .run();
   return { tenantId, keyId, key, prefix, kind, createdAt: iso(now) };
 }
 

@@ -35,7 +35,10 @@ export function settingsPatchFromFlags(flags: Partial<Record<SettingFlag, string
     }
     const value =
       key === "corsOrigins"
-        ? raw.split(",").map((origin) => origin.trim()).filter(Boolean)
+        ? raw
+            .split(",")
+            .map((origin) => origin.trim())
+            .filter(Boolean)
         : isNumber && /^\d+$/.test(raw.trim())
           ? Number(raw)
           : raw;

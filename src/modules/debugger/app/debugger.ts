@@ -123,7 +123,9 @@ async function show(entry: Entry): Promise<void> {
     const pre = el("pre", {}, "loading the stored event…");
     detail.append(el("h2", {}, "Stored event (enriched)"), pre);
     const res = await fetch(`/v1/debugger/events/${encodeURIComponent(entry.messageId)}`, { headers: { authorization: `Bearer ${key()}` } });
-    pre.textContent = res.ok ? JSON.stringify(await res.json(), null, 2) : `${res.status}: ${((await res.json().catch(() => null)) as { error?: { message?: string } } | null)?.error?.message ?? "not found"}`;
+    pre.textContent = res.ok
+      ? JSON.stringify(await res.json(), null, 2)
+      : `${res.status}: ${((await res.json().catch(() => null)) as { error?: { message?: string } } | null)?.error?.message ?? "not found"}`;
   }
 }
 
