@@ -170,7 +170,8 @@ function requestFacts(peerIp: EventsDeps["peerIp"], request: Request): RequestFa
 
 /** A single call: 200 once committed; a rejected call is a 400 with its reasons. */
 async function ingestCall({ pipeline, peerIp }: EventsDeps, type: CallType, { body, auth, request, schemaVersion, warnings }: IngestContext<unknown>) {
-  const validated = validateEvent(body, type, schemaVersion);
+  // The route's parser (jsonBody(MAX_EVENT_BYTES)) applied the JSON and size limits to the body.
+  const validated = validateEvent(body, type, schemaVersion, true);
   const [outcome] = await pipeline.ingest(auth, [validated], { receivedAt: Date.now() }, requestFacts(peerIp, request), schemaVersion.id);
   if (outcome!.status === "rejected") {
     throw invalidRequest(

@@ -20,17 +20,21 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 /**
  * Validates one event: `type` is the route's call type, or undefined for a batch item (whose own
  * `type` field names it). Returns the canonical call (nulls and empty ids removed, `type` set) or
- * every failing path, one message each.
+ * every failing path, one message each. `limitsChecked`: the body parser already applied the JSON
+ * limits and the event's byte limit to this very value (a single call's body), so they are not
+ * walked again.
  */
-export function validateEvent(item: unknown, type: CallType | undefined, version: SchemaVersion): Validated {
+export function validateEvent(item: unknown, type: CallType | undefined, version: SchemaVersion, limitsChecked = false): Validated {
   if (item === null || typeof item !== "object" || Array.isArray(item)) return { errors: [{ path: "", message: "Expected an object" }] };
   const messageId = messageIdOf(item);
   const fail = (errors: ErrorDetail[]): Validated => ({ errors, messageId });
-  // First: the JSON limits (depth, keys, string lengths, prototype keys), before anything walks the item.
-  const violation = findJsonViolation(item);
-  if (violation) return fail([violation]);
-  const bytes = Buffer.byteLength(JSON.stringify(item));
-  if (bytes > MAX_EVENT_BYTES) return fail([{ path: "", message: `The event is ${bytes} bytes; at most ${MAX_EVENT_BYTES} are allowed` }]);
+  if (!limitsChecked) {
+    // First: the JSON limits (depth, keys, string lengths, prototype keys), before anything walks the item.
+    const violation = findJsonViolation(item);
+    if (violation) return fail([violation]);
+    const bytes = Buffer.byteLength(JSON.stringify(item));
+    if (bytes > MAX_EVENT_BYTES) return fail([{ path: "", message: `The event is ${bytes} bytes; at most ${MAX_EVENT_BYTES} are allowed` }]);
+  }
 
   const ownType = (item as Json).type;
   const callType = type ?? ownType;
