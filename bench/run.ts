@@ -8,7 +8,7 @@
  * `debugger` for track with the live debugger's stream open, compared with track alone;
  * the baseline always runs; `erase` and `retention` are opt-in: BENCH_ERASE_EVENTS (100000),
  * BENCH_RETENTION_EVENTS (1000000), see bench/lib/privacy.ts), BENCH_PROFILE=1 (CPU profile of each Inlet server into
- * bench/results/profile/<phase>/), BENCH_KEEP=1 (keep the temp dir).
+ * bench/results/profile/<phase>/), BENCH_KEEP=1 (keep the temp dir), BENCH_STEPS=0 (no step-by-step CPU table).
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -18,6 +18,7 @@ import { killChildrenOnExit, sleep } from "./lib/proc";
 import { f1, f2, n0, pct, phaseTable, verdictTable, type PhaseRow, type Verdict } from "./lib/report";
 import { ROOT, startFloor, startInlet, storedEvents, type InletServer, type RunningServer } from "./lib/servers";
 import { alternate, combine, findWrk, runLoad, type LoadResult } from "./lib/wrk";
+import { stepProfile, stepSnapshot, stepTable, type StepProfile } from "./lib/steps";
 import { erasePhase, retentionPhase } from "./lib/privacy";
 
 const env = process.env;
@@ -32,6 +33,7 @@ const cfg = {
   retentionEvents: Number(env.BENCH_RETENTION_EVENTS ?? 1_000_000),
   only: (env.BENCH_ONLY ?? "track,info,batch,identify").split(",").map((s) => s.trim()),
   profile: env.BENCH_PROFILE === "1",
+  steps: env.BENCH_STEPS !== "0",
   keep: env.BENCH_KEEP === "1",
 };
 const RESULTS = join(ROOT, "bench", "results");
@@ -57,6 +59,8 @@ const memory: Record<string, { rss: number; peak: number }> = {};
 const notes: string[] = [];
 const results: Record<string, unknown> = {};
 const compared: LoadResult[] = [];
+/** Step-by-step CPU per request of each Inlet phase (INLET_STEP_TIMES on the server). */
+const profiles: [string, StepProfile][] = [];
 let trackLoad: LoadResult | undefined;
 let failed = false;
 
@@ -79,6 +83,8 @@ interface Driven {
   /** 2xx answers of every run against the server (warm-up included), and how many wrk runs. */
   acknowledged: number;
   runs: number;
+  /** With `steps`: where the measured requests' CPU went. */
+  profile?: StepProfile;
 }
 
 /**
@@ -88,7 +94,7 @@ interface Driven {
 async function drive(
   run: Run,
   server: RunningServer,
-  o: { path: string; data: string; tag: string; writeKey: string; batch?: number },
+  o: { path: string; data: string; tag: string; writeKey: string; batch?: number; steps?: boolean },
   against?: RunningServer,
 ): Promise<Driven> {
   const load = (target: RunningServer, tag: string, seconds: number) =>
@@ -110,16 +116,18 @@ async function drive(
     acknowledged += (await load(server, `${o.tag}w`, cfg.warmup)).ok;
     runs++;
   }
+  const before = o.steps ? await stepSnapshot(server) : undefined;
+  const profile = async () => (before ? stepProfile(before, await stepSnapshot(server), o.batch || 1) : undefined);
   if (!against) {
     step(`${server.name}: measuring ${cfg.seconds} s`);
     const measured = await load(server, o.tag, cfg.seconds);
-    return { load: measured, acknowledged: acknowledged + measured.ok, runs: runs + 1 };
+    return { load: measured, acknowledged: acknowledged + measured.ok, runs: runs + 1, profile: await profile() };
   }
   const slice = cfg.seconds / cfg.rounds;
   step(`${server.name}: measuring ${cfg.rounds} x ${slice} s, alternating with ${against.name}`);
   const { slices, ratios } = await alternate([against, server], cfg.rounds, (target, round, i) => load(target, `${o.tag}${i === 0 ? "b" : ""}${round}`, slice));
   for (const s of slices[1]!) acknowledged += s.ok;
-  return { load: combine(slices[1]!), base: combine(slices[0]!), ratios: ratios[1], acknowledged, runs: runs + cfg.rounds };
+  return { load: combine(slices[1]!), base: combine(slices[0]!), ratios: ratios[1], acknowledged, runs: runs + cfg.rounds, profile: await profile() };
 }
 
 interface StoredCheck {
@@ -224,7 +232,7 @@ function watchDebugger(server: InletServer): () => void {
  */
 async function inletPhase(run: Run, o: InletPhase): Promise<(Driven & { server: InletServer }) | null> {
   const bunFlags = cfg.profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(RESULTS, "profile", o.name)}`] : [];
-  const server = await startInlet(run.dir, o.name, { ...o.server, bunFlags });
+  const server = await startInlet(run.dir, o.name, { ...o.server, bunFlags, stepTimes: cfg.steps });
   let measured: Driven;
   try {
     if (o.probe !== undefined) {
@@ -236,7 +244,7 @@ async function inletPhase(run: Run, o: InletPhase): Promise<(Driven & { server: 
       measured = await drive(
         run,
         server,
-        { path: o.path, data: o.data, tag: o.tag, writeKey: server.writeKey, batch: o.batch },
+        { path: o.path, data: o.data, tag: o.tag, writeKey: server.writeKey, batch: o.batch, steps: cfg.steps },
         o.compare ? run.baseline : undefined,
       );
     } finally {
@@ -252,6 +260,7 @@ async function inletPhase(run: Run, o: InletPhase): Promise<(Driven & { server: 
   const perRequest = o.batch || 1;
   const probed = o.probe === undefined ? 0 : 1;
   checkStored(o.name, server, o.type, probed + measured.acknowledged * perRequest, measured.runs * cfg.connections * perRequest);
+  if (measured.profile) profiles.push([o.name, measured.profile]);
   if (measured.base) rows.push({ name: "bare Bun.serve, alternating with:", load: measured.base });
   rows.push({ name: o.label, load: measured.load, perRequest });
   return { ...measured, server };
@@ -511,6 +520,12 @@ async function report(run: Run, meta: ReturnType<typeof machine> & typeof cfg): 
   say(`CPU columns: share of one core during the phase (100% = one core busy; ${meta.cpus} cores in all) used by the server process,`);
   say(`  by wrk, by every other process on this shared machine; and idle. wrk counts a status >= 400 as non-2xx.`);
   say();
+  if (profiles.length) {
+    say("Where a request's CPU goes (INLET_STEP_TIMES=1; wall time of each step's synchronous work, per measured request;");
+    say("  the rest is the process's CPU time not inside any step: Elysia's routing, hooks and response, sockets, GC, other threads):");
+    say(stepTable(profiles));
+    say();
+  }
   say(verdictTable(verdicts));
   say();
   say("2xx means stored (events counted in SQLite after a graceful stop):");
@@ -538,6 +553,7 @@ async function report(run: Run, meta: ReturnType<typeof machine> & typeof cfg): 
     checks,
     memory,
     notes,
+    steps: Object.fromEntries(profiles),
   };
   await Bun.write(join(RESULTS, "latest.json"), JSON.stringify(summary, null, 2) + "\n");
   say(`\nresults: bench/results/latest.json${cfg.profile ? "; CPU profile: bench/results/profile/" : ""}`);

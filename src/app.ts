@@ -46,6 +46,7 @@ import { Metrics } from "./observability/metrics";
 import { startTracing } from "./observability/tracing";
 import { Pipeline } from "./pipeline";
 import { SessionTracker } from "./pipeline/sessions";
+import { stepTimes } from "./lib/step-times";
 
 export interface Services {
   config: Config;
@@ -101,7 +102,10 @@ export function createServices(config: Config, database: DatabaseHandle, options
     maxQueuedWeight: config.maxQueuedEvents,
     maxOwnerWeight: Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100)),
     hooks: sessions.hooks([visitors]),
-    onCommit: (jobs, ms) => metrics.committed(jobs, ms),
+    onCommit: (jobs, ms) => {
+      stepTimes?.committed(ms);
+      metrics.committed(jobs, ms);
+    },
   });
   const enricher = new Enricher({
     geoDbPath: config.geoipDb || undefined,

@@ -10,6 +10,7 @@ import { createApp, createMetricsApp, createServices, separateMetricsListener, t
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
 import { requestCount } from "./http/request-context";
 import { logger } from "./logger";
+import { enableStepTimes, STEP_TIMES_LINE } from "./lib/step-times";
 import { flushTracing } from "./observability/tracing";
 
 export interface RunningServer {
@@ -107,6 +108,10 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
 
 /** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0 (1 when the stop lost something). */
 export function serveForever(config: Config): void {
+  if (config.stepTimes) {
+    const clock = enableStepTimes();
+    process.on("SIGUSR2", () => process.stderr.write(STEP_TIMES_LINE + JSON.stringify(clock.snapshot(requestCount())) + "\n"));
+  }
   const running = startServer(config);
   const onSignal = (signal: string) => {
     logger.info("shutting down", { signal });

@@ -12,6 +12,9 @@ import { ApiError, unauthorized } from "./errors";
 import { eventCount, type AuthFailureLimiter, type RateLimitOverrides, type TenantRateLimiter } from "./rate-limit";
 import { requestInfo } from "./request-context";
 import { step } from "../observability/tracing";
+import { step as stepIndex, stepTimes } from "../lib/step-times";
+
+const AUTH = stepIndex("auth");
 
 const MAX_KEY_LENGTH = 256;
 
@@ -134,6 +137,7 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
   type Step = (context: { headers: Record<string, string | undefined>; body: unknown; query: Record<string, string | undefined>; request: Request }) => void;
 
   const keyBeforeBody = ({ request }: { request: Request }) => {
+    const started = stepTimes ? performance.now() : 0;
     const key = headerKey(request);
     if (key === null) guard?.failures.check(guard.address(request));
     else {
@@ -142,9 +146,11 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
       if (!resolved) throw guard ? guard.failures.failed(guard.address(request), unauthorized()) : unauthorized();
       early.set(request, resolved);
     }
+    stepTimes?.add(AUTH, started);
     // Nothing returned: the route's own parser reads the body next.
   };
   const authenticateWriteKey: Step = ({ headers, body, query, request }) => {
+    const started = stepTimes ? performance.now() : 0;
     const known = early.get(request);
     const resolved =
       known && INGESTING_KEYS.includes(known.kind)
@@ -152,8 +158,10 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
         : authenticate(keys, known ? null : keyFromRequest(headers, body, query), INGESTING_KEYS, unauthorized, guard, request);
     requestInfo(request).tenantId = resolved.tenantId;
     authenticated.set(request, resolved);
+    stepTimes?.add(AUTH, started);
   };
   const checkOrigin: Step = ({ headers, request }) => {
+    const started = stepTimes ? performance.now() : 0;
     const origin = headers.origin;
     const resolved = authenticated.get(request)!;
     // A browser sends Origin; a server key seen there has leaked, and its power must not be used.
@@ -162,10 +170,13 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
     if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
       throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
     }
+    stepTimes?.add(AUTH, started);
   };
   const enforceRateLimit: Step = ({ body, request }) => {
+    const started = stepTimes ? performance.now() : 0;
     const resolved = authenticated.get(request)!;
     limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
+    stepTimes?.add(AUTH, started);
   };
   const authenticateAdminKey: Step = ({ request }) => {
     // Reading routes mostly have no body, so no keyBeforeBody step resolved their key.
@@ -182,8 +193,11 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
     writeKey: {
       transform: [authenticateWriteKey, checkOrigin, enforceRateLimit],
       resolve: ({ request }): { auth: TenantAuth } => {
+        const started = stepTimes ? performance.now() : 0;
         const { tenantId, keyId, settings, kind } = authenticated.get(request)!;
-        return { auth: { tenantId, keyId, settings, serverSide: kind === "server" } };
+        const auth = { tenantId, keyId, settings, serverSide: kind === "server" };
+        stepTimes?.add(AUTH, started);
+        return { auth };
       },
     },
     adminKey: {

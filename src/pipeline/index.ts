@@ -26,6 +26,17 @@ import type { SessionTracker } from "./sessions";
 
 export type { Call, CallType, CanonicalEvent, Envelope, ErrorDetail, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
 import { rateLimitedLog } from "../logger";
+import { step as stepIndex, stepTimes } from "../lib/step-times";
+
+const NORMALIZE = stepIndex("normalize");
+const ENRICH = stepIndex("enrich");
+const METRICS = stepIndex("metrics");
+const DEDUPE = stepIndex("record: dedupe");
+const VISITOR = stepIndex("record: visitor");
+const SESSION = stepIndex("record: session");
+const IDENTITY = stepIndex("record: identity");
+const INSERT = stepIndex("record: insert");
+const SESSION_COUNT = stepIndex("record: session count");
 
 export interface RequestFacts {
   /** The socket peer's address, or its lookup (done only when an event needs it). */
@@ -81,10 +92,15 @@ export class Pipeline {
   async ingest(auth: TenantAuth, calls: Validated[], envelope: Envelope, facts: RequestFacts, schemaVersion: string | null = null): Promise<Outcome[]> {
     const outcomes: Outcome[] = new Array(calls.length);
     const tenant = { "inlet.tenant_id": auth.tenantId };
+    let started = stepTimes ? performance.now() : 0;
     const valid = step("normalize", (span) => this.normalize(calls, envelope, outcomes, span), tenant);
+    if (stepTimes) started = stepTimes.add(NORMALIZE, started);
     const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span), tenant);
+    if (stepTimes) stepTimes.add(ENRICH, started);
     if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth), tenant);
+    if (stepTimes) started = performance.now();
     this.observe(auth.tenantId, calls, outcomes, schemaVersion);
+    if (stepTimes) stepTimes.add(METRICS, started);
     return outcomes;
   }
 
@@ -160,13 +176,22 @@ export class Pipeline {
   private record(auth: TenantAuth, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
     const { events, visitors, sessions, identity, suppression } = this.steps;
     const { tenantId } = auth;
+    const clock = stepTimes;
+    let started = clock ? performance.now() : 0;
     if (suppression?.suppressed(tenantId, event)) return { messageId: event.messageId, status: "suppressed" };
-    if (events.exists(tenantId, event.messageId)) return withWarnings({ messageId: event.messageId, status: "duplicate" }, event);
+    const duplicate = events.exists(tenantId, event.messageId);
+    if (clock) started = clock.add(DEDUPE, started);
+    if (duplicate) return withWarnings({ messageId: event.messageId, status: "duplicate" }, event);
     const { visitor, created } = visitors.touch(tenantId, event);
+    if (clock) started = clock.add(VISITOR, started);
     const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
+    if (clock) started = clock.add(SESSION, started);
     const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor, auth));
+    if (clock) started = clock.add(IDENTITY, started);
     const eventId = events.insert(tenantId, event, { visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId }, schemaVersion);
+    if (clock) started = clock.add(INSERT, started);
     sessions.recorded({ tenantId, visitorId: visitor.id, span: session, event, eventId, anonymous: lead.leadId === null, leadId: visitor.leadId });
+    if (clock) clock.add(SESSION_COUNT, started);
     const outcome: Outcome = { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
     if (lead.conflict) outcome.identityConflict = lead.conflict;
     return withWarnings(outcome, event);

@@ -12,10 +12,12 @@ import type { ErrorDetail } from "../../http/errors";
 import { applyIpPolicy } from "../../enrich/privacy";
 import type { IpPolicy } from "../../enrich/settings";
 import type { KeyCache } from "../tenants/key-cache";
+import { step, stepTimes } from "../../lib/step-times";
 import { clip, MAX_ERRORS, MAX_FIELD_CHARS, MAX_PAYLOAD_CHARS, RING_SIZE, type DebuggerService, type NewEntry } from "./service";
 
 /** Characters of a key shown: the kind marker and 8 random characters (as `inlet key list` shows). */
 const KEY_PREFIX_CHARS = 11;
+const DEBUGGER = step("debugger");
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
@@ -36,50 +38,57 @@ interface RequestFacts {
 export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf: (path: string) => string) {
   return new Elysia().onAfterResponse({ as: "scoped" }, (context) => {
     const { request, headers, body, query, path } = context;
-    const key = keyFromRequest(headers, body, query);
-    const resolved = key ? keys.resolve(key) : null;
-    // Ingestion takes write and server keys; an admin key's call was refused before any tenant's data.
-    if (!key || !resolved || resolved.kind === "admin") return;
-    const routeType = typeOf(path);
-    const facts: RequestFacts = {
-      endpoint: `${request.method} ${path}`,
-      keyPrefix: key.slice(0, KEY_PREFIX_CHARS),
-      userAgent: clip(headers["user-agent"]),
-      ipPolicy: resolved.settings.ipPolicy,
-      envelope: isObject(body) && isObject(body.context) ? body.context : undefined,
-    };
-    const failed = context as { error?: unknown; code?: string | number };
-    if (failed.error !== undefined) {
-      const failure = describeFailure(failed.code ?? "UNKNOWN", failed.error, request);
-      const entry = describeCall(routeType === "batch" ? undefined : body, routeType, facts);
-      if (routeType === "batch") {
-        const items = isObject(body) && Array.isArray(body.batch) ? body.batch.length : undefined;
-        if (items !== undefined) entry.event = `${items} call${items === 1 ? "" : "s"}`;
+    const started = stepTimes ? performance.now() : 0;
+    try {
+      const key = keyFromRequest(headers, body, query);
+      const resolved = key ? keys.resolve(key) : null;
+      // Ingestion takes write and server keys; an admin key's call was refused before any tenant's data.
+      if (!key || !resolved || resolved.kind === "admin") return;
+      const routeType = typeOf(path);
+      const facts: RequestFacts = {
+        endpoint: `${request.method} ${path}`,
+        keyPrefix: key.slice(0, KEY_PREFIX_CHARS),
+        userAgent: clip(headers["user-agent"]),
+        ipPolicy: resolved.settings.ipPolicy,
+        envelope: isObject(body) && isObject(body.context) ? body.context : undefined,
+      };
+      const failed = context as { error?: unknown; code?: string | number };
+      if (failed.error !== undefined) {
+        const failure = describeFailure(failed.code ?? "UNKNOWN", failed.error, request);
+        const entry = describeCall(routeType === "batch" ? undefined : body, routeType, facts);
+        if (routeType === "batch") {
+          const items = isObject(body) && Array.isArray(body.batch) ? body.batch.length : undefined;
+          if (items !== undefined) entry.event = `${items} call${items === 1 ? "" : "s"}`;
+        }
+        entry.status = failure?.status === 429 ? "rate-limited" : "rejected";
+        entry.code = failure?.code ?? "internal_error";
+        entry.errors = clipErrors(
+          failure?.details.length ? failure.details : [{ path: "", message: failure?.message ?? "Something went wrong on the server." }],
+        );
+        withPayload(entry, body, facts.ipPolicy);
+        debug.record(resolved.tenantId, entry);
+        return;
       }
-      entry.status = failure?.status === 429 ? "rate-limited" : "rejected";
-      entry.code = failure?.code ?? "internal_error";
-      entry.errors = clipErrors(failure?.details.length ? failure.details : [{ path: "", message: failure?.message ?? "Something went wrong on the server." }]);
-      withPayload(entry, body, facts.ipPolicy);
-      debug.record(resolved.tenantId, entry);
-      return;
-    }
-    const answer = (context as { responseValue?: unknown }).responseValue;
-    if (!isObject(answer)) return;
-    if (Array.isArray(answer.results) && isObject(body) && Array.isArray(body.batch)) {
-      const results = answer.results as { status: string; messageId?: string; errors?: ErrorDetail[] }[];
-      // Only the last RING_SIZE of a large batch would stay in the ring.
-      for (let i = Math.max(0, results.length - RING_SIZE); i < results.length; i++) {
-        const item = body.batch[i];
-        const entry = describeCall(item, isObject(item) && typeof item.type === "string" ? item.type : "unknown", facts);
-        outcome(entry, results[i]!, item, facts.ipPolicy);
+      const answer = (context as { responseValue?: unknown }).responseValue;
+      if (!isObject(answer)) return;
+      if (Array.isArray(answer.results) && isObject(body) && Array.isArray(body.batch)) {
+        const results = answer.results as { status: string; messageId?: string; errors?: ErrorDetail[] }[];
+        // Only the last RING_SIZE of a large batch would stay in the ring.
+        for (let i = Math.max(0, results.length - RING_SIZE); i < results.length; i++) {
+          const item = body.batch[i];
+          const entry = describeCall(item, isObject(item) && typeof item.type === "string" ? item.type : "unknown", facts);
+          outcome(entry, results[i]!, item, facts.ipPolicy);
+          debug.record(resolved.tenantId, entry);
+        }
+        return;
+      }
+      if (typeof answer.status === "string") {
+        const entry = describeCall(body, routeType, facts);
+        outcome(entry, answer as { status: string }, body, facts.ipPolicy);
         debug.record(resolved.tenantId, entry);
       }
-      return;
-    }
-    if (typeof answer.status === "string") {
-      const entry = describeCall(body, routeType, facts);
-      outcome(entry, answer as { status: string }, body, facts.ipPolicy);
-      debug.record(resolved.tenantId, entry);
+    } finally {
+      stepTimes?.add(DEBUGGER, started);
     }
   });
 }
