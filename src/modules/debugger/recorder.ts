@@ -22,6 +22,18 @@ const DEBUGGER = step("debugger");
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
 
+/** What the hook reads of Elysia's context: `error` and `code` after a failure, else the answer. */
+interface AfterResponse {
+  request: Request;
+  headers: Record<string, string | undefined>;
+  body: unknown;
+  query: Record<string, string | undefined>;
+  path: string;
+  error?: unknown;
+  code?: string | number;
+  responseValue?: unknown;
+}
+
 interface RequestFacts {
   endpoint: string;
   keyPrefix: string;
@@ -36,8 +48,9 @@ interface RequestFacts {
  * Used once per events controller (src/modules/events/index.ts).
  */
 export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf: (path: string) => string) {
-  return new Elysia().onAfterResponse({ as: "scoped" }, (context) => {
-    const { request, headers, body, query, path } = context;
+  // Destructured, not taken whole: Elysia computes only the context parts a hook names (a whole
+  // context makes it parse every request's cookies too).
+  return new Elysia().onAfterResponse({ as: "scoped" }, ({ request, headers, body, query, path, error, code, responseValue }: AfterResponse) => {
     const started = stepTimes ? performance.now() : 0;
     try {
       const key = keyFromRequest(headers, body, query);
@@ -52,9 +65,8 @@ export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf:
         ipPolicy: resolved.settings.ipPolicy,
         envelope: isObject(body) && isObject(body.context) ? body.context : undefined,
       };
-      const failed = context as { error?: unknown; code?: string | number };
-      if (failed.error !== undefined) {
-        const failure = describeFailure(failed.code ?? "UNKNOWN", failed.error, request);
+      if (error !== undefined) {
+        const failure = describeFailure(code ?? "UNKNOWN", error, request);
         const entry = describeCall(routeType === "batch" ? undefined : body, routeType, facts);
         if (routeType === "batch") {
           const items = isObject(body) && Array.isArray(body.batch) ? body.batch.length : undefined;
@@ -69,7 +81,7 @@ export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf:
         debug.record(resolved.tenantId, entry);
         return;
       }
-      const answer = (context as { responseValue?: unknown }).responseValue;
+      const answer = responseValue;
       if (!isObject(answer)) return;
       if (Array.isArray(answer.results) && isObject(body) && Array.isArray(body.batch)) {
         const results = answer.results as { status: string; messageId?: string; errors?: ErrorDetail[] }[];

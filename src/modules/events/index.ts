@@ -191,14 +191,17 @@ async function ingestCall({ pipeline, peerIp }: EventsDeps, type: CallType, { bo
   };
 }
 
+// The handlers name the context's parts they read: Elysia computes only those (a context passed
+// on whole makes it parse every request's cookies too).
 function ingestOne(deps: EventsDeps, type: Exclude<CallType, "identify" | "alias">) {
-  return async (context: IngestContext<unknown>) => (await ingestCall(deps, type, context)).answer;
+  return async ({ body, auth, request, schemaVersion, warnings }: IngestContext<unknown>) =>
+    (await ingestCall(deps, type, { body, auth, request, schemaVersion, warnings })).answer;
 }
 
 /** identify and alias also answer the lead. */
 function ingestIdentifying(deps: EventsDeps, type: "identify" | "alias") {
-  return async (context: IngestContext<unknown>) => {
-    const { outcome, answer } = await ingestCall(deps, type, context);
+  return async ({ body, auth, request, schemaVersion, warnings }: IngestContext<unknown>) => {
+    const { outcome, answer } = await ingestCall(deps, type, { body, auth, request, schemaVersion, warnings });
     return { ...answer, leadId: outcome.leadId ?? null, created: outcome.created ?? false };
   };
 }
