@@ -22,12 +22,35 @@ function flush(): void {
   process.stdout.write(out);
 }
 
+/** The time of the last line, formatted once per millisecond (a busy server logs many lines in one). */
+let lastTimeMs = Number.NaN;
+let lastTime = "";
+function now(): string {
+  const ms = Date.now();
+  if (ms !== lastTimeMs) {
+    lastTimeMs = ms;
+    lastTime = new Date(ms).toISOString();
+  }
+  return lastTime;
+}
+
+/** Whether every field is a string, number, boolean, null or undefined: then no replacer is needed (it costs a call per key). */
+function flat(fields: Fields | undefined): boolean {
+  if (fields === undefined) return true;
+  for (const key in fields) {
+    const value = fields[key];
+    if (value !== null && typeof value === "object") return false;
+    if (typeof value === "bigint") return false;
+  }
+  return true;
+}
+
 function emit(level: Exclude<LogLevel, "silent">, msg: string, fields?: Fields): void {
   if (order[level] < threshold) return;
-  const line: Fields = { time: new Date().toISOString(), level, msg, ...correlation?.(), ...fields };
+  const line: Fields = { time: now(), level, msg, ...correlation?.(), ...fields };
   let text: string;
   try {
-    text = JSON.stringify(line, errorReplacer);
+    text = JSON.stringify(line, flat(fields) ? undefined : errorReplacer);
   } catch {
     text = JSON.stringify({ time: line.time, level, msg, note: "fields not serializable" });
   }
