@@ -70,6 +70,7 @@ export class StepClock {
       cpuMicros: cpu.user + cpu.system,
       threadCpuMicros: thread.user + thread.system,
       ms: Object.fromEntries(STEPS.map((name, i) => [name, this.ms[i]!])),
+      memory: process.memoryUsage(),
     };
   }
 }
@@ -80,6 +81,8 @@ export interface StepSnapshot {
   cpuMicros: number;
   /** The main (JavaScript) thread, where every step runs. */
   threadCpuMicros: number;
+  /** Bytes: rss, heapTotal, heapUsed, external, arrayBuffers. */
+  memory: NodeJS.MemoryUsage;
   ms: Record<string, number>;
 }
 
