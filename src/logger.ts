@@ -3,6 +3,8 @@
  * Lines are buffered and flushed on the next tick so that logging a line per request
  * does not cost a write syscall per request on the hot path.
  */
+import { isoNow } from "./lib/iso-now";
+
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
@@ -22,18 +24,6 @@ function flush(): void {
   process.stdout.write(out);
 }
 
-/** The time of the last line, formatted once per millisecond (a busy server logs many lines in one). */
-let lastTimeMs = Number.NaN;
-let lastTime = "";
-function now(): string {
-  const ms = Date.now();
-  if (ms !== lastTimeMs) {
-    lastTimeMs = ms;
-    lastTime = new Date(ms).toISOString();
-  }
-  return lastTime;
-}
-
 /** Whether every field is a string, number, boolean, null or undefined: then no replacer is needed (it costs a call per key). */
 function flat(fields: Fields | undefined): boolean {
   if (fields === undefined) return true;
@@ -47,7 +37,7 @@ function flat(fields: Fields | undefined): boolean {
 
 function emit(level: Exclude<LogLevel, "silent">, msg: string, fields?: Fields): void {
   if (order[level] < threshold) return;
-  const line: Fields = { time: now(), level, msg, ...correlation?.(), ...fields };
+  const line: Fields = { time: isoNow(), level, msg, ...correlation?.(), ...fields };
   let text: string;
   try {
     text = JSON.stringify(line, flat(fields) ? undefined : errorReplacer);

@@ -34,7 +34,7 @@ async function snapshot(running: ServerProcess): Promise<StepSnapshot> {
 describe("INLET_STEP_TIMES=1", () => {
   test("SIGUSR2 writes every step's total, the CPU time and the request count; a track call adds to its steps", async () => {
     const { key } = createTenant();
-    server = await spawnServer({ INLET_DB: db, INLET_DEMO: "false", LOG_LEVEL: "info", INLET_STEP_TIMES: "1" });
+    server = await spawnServer({ INLET_DB: db, INLET_DEMO: "false", LOG_LEVEL: "info", INLET_STEP_TIMES: "1" }, 30_000);
     const before = await snapshot(server);
     expect(Object.keys(before.ms)).toEqual([...STEPS]);
     const response = await fetch(`${server.url}/v1/events/track`, {

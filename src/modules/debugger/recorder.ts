@@ -12,6 +12,7 @@ import type { ErrorDetail } from "../../http/errors";
 import { applyIpPolicy } from "../../enrich/privacy";
 import type { IpPolicy } from "../../enrich/settings";
 import type { KeyCache } from "../tenants/key-cache";
+import { isoNow } from "../../lib/iso-now";
 import { step, stepTimes } from "../../lib/step-times";
 import { clip, MAX_ERRORS, MAX_FIELD_CHARS, MAX_PAYLOAD_CHARS, RING_SIZE, type DebuggerService, type NewEntry } from "./service";
 
@@ -107,7 +108,7 @@ export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf:
 
 function describeCall(call: unknown, type: string, facts: RequestFacts): NewEntry {
   const entry: NewEntry = {
-    at: new Date().toISOString(),
+    at: isoNow(),
     type: clip(type, 20)!,
     status: "",
     endpoint: facts.endpoint,
