@@ -521,8 +521,8 @@ async function report(run: Run, meta: ReturnType<typeof machine> & typeof cfg): 
   say(`  by wrk, by every other process on this shared machine; and idle. wrk counts a status >= 400 as non-2xx.`);
   say();
   if (profiles.length) {
-    say("Where a request's CPU goes (INLET_STEP_TIMES=1; wall time of each step's synchronous work, per measured request;");
-    say("  the rest is the process's CPU time not inside any step: Elysia's routing, hooks and response, sockets, GC, other threads):");
+    say("Where a request's CPU goes (INLET_STEP_TIMES=1; per measured request, each step's synchronous work in wall time, over 2 ms at");
+    say("  once counted as a stall; the rest is the main thread's CPU time outside the steps: Elysia's routing, hooks and response, sockets, GC):");
     say(stepTable(profiles));
     say();
   }

@@ -3,8 +3,9 @@
  * src/lib/step-times.ts) and writes its totals on stderr when sent SIGUSR2; a phase takes a
  * snapshot before and after its measured load, and the difference per request is the table.
  * Steps are wall time of synchronous work (a thread's CPU clock costs a system call, microseconds
- * on this kind of machine, so it cannot be read around every step; on a shared machine a step
- * preempted midway counts the wait too). What the main thread's CPU time holds beyond the steps
+ * on this kind of machine, so it cannot be read around every step); a step that took over 2 ms at
+ * once was descheduled, and its excess is shown as "stalls", outside the sum (shorter preemptions,
+ * e.g. by wrk woken by an answer, stay in their step). What the main thread's CPU time holds beyond the steps
  * (Elysia's routing, hooks and response, the sockets' reads and writes, the collector's
  * work on that thread) is the rest; other threads (the collector's helpers, the WAL
  * checkpointer) are shown apart.
@@ -55,7 +56,7 @@ export function stepProfile(before: StepSnapshot, after: StepSnapshot, eventsPer
   for (const name of STEPS) {
     const us = ((after.ms[name]! - before.ms[name]!) * 1000) / units;
     steps[name] = us;
-    sum += us;
+    if (name !== "stalls") sum += us;
   }
   const cpu = (after.cpuMicros - before.cpuMicros) / units;
   const mainThread = (after.threadCpuMicros - before.threadCpuMicros) / units;
@@ -69,6 +70,7 @@ export function stepTable(profiles: [string, StepProfile][]): string {
   const grouped = (prefix: string) => (p: StepProfile) => Object.entries(p.steps).reduce((s, [name, us]) => (name.startsWith(prefix) ? s + us : s), 0);
   const rows: string[][] = [];
   for (const name of STEPS) {
+    if (name === "stalls") continue;
     if (name === "record: dedupe") rows.push(row("writer record step", grouped("record:")));
     rows.push(row(name.startsWith("record:") ? `  ${name.slice(8)}` : name, (p) => p.steps[name]!));
   }
@@ -76,5 +78,6 @@ export function stepTable(profiles: [string, StepProfile][]): string {
   rows.push(row("main thread CPU", (p) => p.mainThread));
   rows.push(row("other threads CPU (GC helpers, checkpointer)", (p) => p.cpu - p.mainThread));
   rows.push(row("process CPU", (p) => p.cpu));
+  rows.push(row("(not CPU) stalls: steps' time beyond 2 ms at once", (p) => p.steps.stalls!));
   return table(header, rows);
 }
