@@ -59,7 +59,8 @@ export function stepProfile(before: StepSnapshot, after: StepSnapshot, eventsPer
     if (name !== "stalls") sum += us;
   }
   const cpu = (after.cpuMicros - before.cpuMicros) / units;
-  const mainThread = (after.threadCpuMicros - before.threadCpuMicros) / units;
+  // Bun's thread CPU clock has been seen to answer 0: then the main thread's rows are unknown ("-").
+  const mainThread = after.threadCpuMicros > before.threadCpuMicros ? (after.threadCpuMicros - before.threadCpuMicros) / units : Number.NaN;
   return { requests, perUnit: eventsPerRequest, cpu, mainThread, steps, rest: mainThread - sum };
 }
 
@@ -76,7 +77,7 @@ export function stepTable(profiles: [string, StepProfile][]): string {
   }
   rows.push(row("rest of the main thread: Elysia, sockets, GC", (p) => p.rest));
   rows.push(row("main thread CPU", (p) => p.mainThread));
-  rows.push(row("other threads CPU (GC helpers, checkpointer)", (p) => p.cpu - p.mainThread));
+  rows.push(row("other threads CPU (collector, checkpointer)", (p) => p.cpu - p.mainThread));
   rows.push(row("process CPU", (p) => p.cpu));
   rows.push(row("(not CPU) stalls: steps' time beyond 2 ms at once", (p) => p.steps.stalls!));
   return table(header, rows);

