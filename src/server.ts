@@ -4,7 +4,7 @@
  */
 import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
-import { openDatabase } from "./db/client";
+import { openStorage } from "./db/storage";
 import { dataPermissionWarnings } from "./db/files";
 import { createApp, createMetricsApp, createServices, separateMetricsListener, type App, type ServiceOptions, type Services } from "./app";
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
@@ -36,9 +36,14 @@ export class ServeError extends Error {}
 /** Stopping lost something acknowledged (the cause says what and why); the process exits non-zero. */
 export class ShutdownError extends Error {}
 
-export function startServer(config: Config, options: ServiceOptions = {}): RunningServer {
+export async function startServer(config: Config, options: ServiceOptions = {}): Promise<RunningServer> {
   logger.setLevel(config.logLevel);
-  const database = openDatabase(config.db, { synchronous: config.synchronous });
+  const storage = await openStorage(config);
+  if (storage.kind !== "sqlite") {
+    await storage.close();
+    throw new ServeError("PostgreSQL is not served yet");
+  }
+  const { database } = storage;
   const services = createServices(config, database, options);
   const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
   services.privacyStore.truncateWal = () => checkpointer.truncate();
@@ -106,8 +111,8 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
 }
 
 /** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0 (1 when the stop lost something). */
-export function serveForever(config: Config): void {
-  const running = startServer(config);
+export async function serveForever(config: Config): Promise<void> {
+  const running = await startServer(config);
   const onSignal = (signal: string) => {
     logger.info("shutting down", { signal });
     running.stop().then(

@@ -284,8 +284,8 @@ describe("suppression", () => {
   let tenantId: string;
   let writeKey: string;
   let admin: ReturnType<typeof api>;
-  const start = () => {
-    running = startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: join(dir, "inlet.db"), INLET_DEMO: "false", LOG_LEVEL: "silent" }));
+  const start = async () => {
+    running = await startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: join(dir, "inlet.db"), INLET_DEMO: "false", LOG_LEVEL: "silent" }));
     url = `http://127.0.0.1:${running.port}`;
   };
   const post = (path: string, body: unknown) =>
@@ -294,7 +294,7 @@ describe("suppression", () => {
 
   beforeAll(async () => {
     dir = tempDir("inlet-suppress-");
-    start();
+    await start();
     ({ tenantId, key: writeKey } = running.services.tenants.createTenant("s"));
     admin = api(
       {
@@ -365,7 +365,7 @@ describe("suppression", () => {
     await check();
     // Kept in the database and loaded at start.
     await running.stop();
-    start();
+    await start();
     await check();
     const listed = await admin.json("GET", "/v1/privacy/suppressions");
     expect(listed.suppressions).toHaveLength(1);

@@ -145,7 +145,7 @@ export async function runCli(argv: string[]): Promise<number> {
 
   if (command === "serve") {
     try {
-      serveForever(config);
+      await serveForever(config);
     } catch (error) {
       if (!(error instanceof ServeError)) throw error;
       process.stderr.write(`inlet: ${error.message}\n`);

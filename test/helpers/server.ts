@@ -35,7 +35,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   const dir = tempDir();
   const dbPath = join(dir, "inlet.db");
   const config: Config = loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: dbPath, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env });
-  const running = startServer(config, options);
+  const running = await startServer(config, options);
   const url = `http://127.0.0.1:${running.port}`;
   const first = running.services.tenants.createTenant("test");
   const post = (path: string, body: unknown, init: { key?: string; headers?: Record<string, string> } = {}) =>

@@ -4,7 +4,7 @@ import { getTableConfig, PgTable } from "drizzle-orm/pg-core";
 import { SQLiteTable, getTableConfig as sqliteTableConfig } from "drizzle-orm/sqlite-core";
 import * as sqliteSchema from "../../src/db/schema";
 import * as pgSchema from "../../src/db/pg-schema";
-import { connectPostgres, migratePostgres, postgresMigrationsApplied } from "../../src/db/postgres";
+import { connectPostgres, migratePostgres, postgresMigrationsApplied } from "../../src/db/postgres/connect";
 import { embeddedPgMigrations } from "../../src/db/migrations.generated";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres";
 

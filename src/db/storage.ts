@@ -1,0 +1,59 @@
+/**
+ * Where Inlet stores: the SQLite file (the default, one instance) or PostgreSQL (DATABASE_URL,
+ * any number of instances). Opened here, the one way for the server and the CLI; the composition
+ * root (src/app.ts) builds the services of either.
+ */
+import type { SQL } from "bun";
+import { openDatabase, type DatabaseHandle } from "./client";
+import { connectPostgres, migratePostgres } from "./postgres/connect";
+
+export interface SqliteStorage {
+  kind: "sqlite";
+  database: DatabaseHandle;
+  close(): Promise<void>;
+}
+
+export interface PostgresStorage {
+  kind: "postgres";
+  sql: SQL;
+  /** The URL without its password, for logs. */
+  where: string;
+  close(): Promise<void>;
+}
+
+export type Storage = SqliteStorage | PostgresStorage;
+
+export interface StorageSettings {
+  db: string;
+  synchronous: "NORMAL" | "FULL";
+  databaseUrl: string;
+  pgPoolSize: number;
+  pgStatementTimeoutMs: number;
+}
+
+/** Opens the configured store and applies its migrations (on PostgreSQL once, under a lock, however many instances start). */
+export async function openStorage(config: StorageSettings, options: { readonly?: boolean } = {}): Promise<Storage> {
+  if (config.databaseUrl === "") {
+    const database = openDatabase(config.db, { synchronous: config.synchronous, readonly: options.readonly });
+    return { kind: "sqlite", database, close: async () => database.close() };
+  }
+  const sql = connectPostgres(config.databaseUrl, { poolSize: config.pgPoolSize, statementTimeoutMs: config.pgStatementTimeoutMs });
+  try {
+    if (!options.readonly) await migratePostgres(sql);
+  } catch (error) {
+    await sql.close();
+    throw error;
+  }
+  return { kind: "postgres", sql, where: redactedUrl(config.databaseUrl), close: () => sql.close({ timeout: 5 }) };
+}
+
+/** A database URL with its password replaced, fit for logs and messages. */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.href;
+  } catch {
+    return "(unparseable URL)";
+  }
+}
