@@ -8,7 +8,7 @@ import type { Config } from "./config";
 import type { DatabaseHandle } from "./db/client";
 import { StoreHealth } from "./db/health";
 import { EventStore } from "./db/sqlite/events";
-import { IdentityResolver } from "./db/sqlite/identity";
+import { SqliteIdentityRows } from "./db/sqlite/identity";
 import { SqliteSessions } from "./db/sqlite/sessions";
 import { VisitorStore } from "./db/sqlite/visitors";
 import { GroupCommitWriter } from "./db/sqlite/writer";
@@ -45,6 +45,7 @@ import { BusinessStats } from "./observability/business";
 import { Metrics } from "./observability/metrics";
 import { startTracing } from "./observability/tracing";
 import { Pipeline } from "./pipeline";
+import { IdentityResolver } from "./pipeline/identity";
 import { SessionTracker } from "./pipeline/sessions";
 
 export interface Services {
@@ -88,7 +89,7 @@ export function createServices(config: Config, database: DatabaseHandle, options
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
   const visitors = new VisitorStore(db, config.sessionCacheSize);
-  const identity = new IdentityResolver(db, () => visitors.clear());
+  const identity = new IdentityResolver(new SqliteIdentityRows(db), () => visitors.clear());
   const limiter = new TenantRateLimiter(
     { requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps },
     config.rateLimitBurstSeconds,

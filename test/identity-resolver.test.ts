@@ -5,7 +5,8 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { findLead } from "../src/modules/leads/service";
-import { IdentityResolver } from "../src/db/sqlite/identity";
+import { SqliteIdentityRows } from "../src/db/sqlite/identity";
+import { IdentityResolver } from "../src/pipeline/identity";
 import { followMerges, identityTime, MAX_MERGE_HOPS, mergeOrder } from "../src/pipeline/identity-rules";
 import type { CanonicalEvent } from "../src/pipeline/model";
 import type { CallTrust } from "../src/pipeline/ports";
@@ -20,7 +21,7 @@ let sequence = 0;
 
 beforeEach(() => {
   store = memoryStore();
-  resolver = new IdentityResolver(store.database.db, () => store.visitors.clear());
+  resolver = new IdentityResolver(new SqliteIdentityRows(store.database.db), () => store.visitors.clear());
 });
 afterEach(() => store.database.close());
 

@@ -39,9 +39,55 @@ export interface CallTrust {
   serverSide: boolean;
 }
 
-/** Identity resolution and the identity links: which lead an event belongs to (rules: identity-rules.ts). */
+/** Identity resolution and the identity links: which lead an event belongs to (rules: identity.ts). */
 export interface IdentityStep {
   resolve(tenantId: string, event: CanonicalEvent, visitor: VisitorRef, trust: CallTrust): IdentityOutcome;
+}
+
+/** A lead as the identity rules see it. */
+export interface LeadRow {
+  id: string;
+  userId: string | null;
+  email: string | null;
+  traits: Record<string, unknown>;
+  /** When each trait was last set (ms), so that an older identify does not overwrite a newer one. */
+  traitTimes: Record<string, number>;
+  groupId: string | null;
+  createdAt: number;
+  mergedInto: string | null;
+}
+
+/** A value now (SQLite) or later (PostgreSQL). */
+export type Answer<T> = T | Promise<T>;
+
+/**
+ * The lookups and updates the identity rules (src/pipeline/identity.ts) run on, in the writer's
+ * transaction. Lookups by id answer the row as stored (merged or not); by email, the live lead.
+ */
+export interface IdentityRows {
+  leadById(tenantId: string, id: string): Answer<LeadRow | undefined>;
+  leadByUserId(tenantId: string, userId: string): Answer<LeadRow | undefined>;
+  /** The live (not merged) lead known by this email, the oldest if several. */
+  leadByEmail(tenantId: string, email: string): Answer<LeadRow | undefined>;
+  insertLead(tenantId: string, lead: LeadRow): Answer<void>;
+  /** `email` undefined: unchanged. */
+  saveLead(
+    tenantId: string,
+    id: string,
+    change: { traits: Record<string, unknown>; traitTimes: Record<string, number>; email: string | null | undefined; at: number },
+  ): Answer<void>;
+  setLeadUserId(tenantId: string, id: string, userId: string): Answer<void>;
+  setGroup(tenantId: string, id: string, groupId: string, at: number): Answer<void>;
+  visitorByKey(tenantId: string, key: string): Answer<VisitorRef | undefined>;
+  markMerged(tenantId: string, absorbedId: string, survivorId: string, at: number): Answer<void>;
+  insertMerge(merge: { tenantId: string; fromLeadId: string; intoLeadId: string; reason: string; messageId: string; mergedAt: number }): Answer<void>;
+  /** Identity links, visitors, events and sessions of `fromLeadId` become `toLeadId`'s. */
+  repointLead(tenantId: string, fromLeadId: string, toLeadId: string): Answer<void>;
+  /**
+   * Links the visitor to the lead from `at` on: closes its open link (when it had a lead), adds
+   * the new link, sets the visitor's lead, and gives its sessions without a lead to this one.
+   */
+  link(change: { tenantId: string; visitorId: string; leadId: string; previousLeadId: string | null; messageId: string; at: number }): Answer<void>;
 }
 
 /** A session row's moving numbers. */
