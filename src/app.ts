@@ -46,6 +46,7 @@ import { Metrics } from "./observability/metrics";
 import { startTracing } from "./observability/tracing";
 import { Pipeline } from "./pipeline";
 import { IdentityResolver } from "./pipeline/identity";
+import { SerialRecorder } from "./pipeline/record";
 import { SessionTracker } from "./pipeline/sessions";
 
 export interface Services {
@@ -110,7 +111,8 @@ export function createServices(config: Config, database: DatabaseHandle, options
     trustProxy: config.trustProxy,
   });
   const suppressions = new SuppressionList(db);
-  const pipeline = new Pipeline({ writer, enricher, events: new EventStore(db), visitors, sessions, identity, suppression: suppressions, observer: metrics });
+  const recorder = new SerialRecorder({ writer, events: new EventStore(db), visitors, sessions, identity, suppression: suppressions });
+  const pipeline = new Pipeline({ recorder, enricher, observer: metrics });
   const privacyStore: PrivacyStore = {
     sqlite,
     db,
