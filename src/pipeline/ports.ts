@@ -169,3 +169,93 @@ export interface CommitWriter {
 export interface SuppressionCheck {
   suppressed(tenantId: string, event: CanonicalEvent): boolean;
 }
+
+/** A visitor as a batched store holds it for one commit. */
+export interface StoredVisitor extends VisitorRef {
+  firstSeenAt: number;
+  lastSeenAt: number;
+  userId: string | null;
+}
+
+/** A new visitor row. */
+export interface NewVisitorRow {
+  tenantId: string;
+  id: string;
+  key: string;
+  anonymousId: string | null;
+  userId: string | null;
+  firstSeenAt: number;
+  lastSeenAt: number;
+}
+
+/** What a commit changes in an existing visitor's row (first seen earlier, last seen later, a userId). */
+export interface VisitorChange {
+  tenantId: string;
+  id: string;
+  firstSeenAt: number;
+  lastSeenAt: number;
+  userId: string | null;
+}
+
+/** An event row, as the batched store inserts it. */
+export interface EventRow {
+  tenantId: string;
+  event: CanonicalEvent;
+  visitorId: string;
+  sessionId: string;
+  leadId: string | null;
+  schemaVersion: string | null;
+}
+
+/** What a commit adds to an existing session: counts as increments, times as bounds. */
+export interface SessionIncrement {
+  tenantId: string;
+  id: string;
+  events: number;
+  anonymousEvents: number;
+  startedAt: number;
+  lastEventAt: number;
+}
+
+/** Rows written together, table by table, in one round of statements. */
+export interface PendingWrites {
+  visitors: NewVisitorRow[];
+  visitorChanges: VisitorChange[];
+  sessions: Omit<NewSessionRow, "eventId">[];
+  events: EventRow[];
+  sessionIncrements: SessionIncrement[];
+}
+
+/** A key a commit locks (until it ends) before it reads: a visitor, a messageId, a person's userId or email. */
+export interface LockKey {
+  tenantId: string;
+  kind: "visitor" | "message" | "user" | "email";
+  value: string;
+}
+
+/**
+ * One transaction of a batched store (PostgreSQL), shared by several instances: the commit locks
+ * what it is about to decide on, reads for all its events at once, and writes each table once.
+ */
+export interface BatchTransaction {
+  /** Takes the keys' locks, in one order every instance uses (no deadlocks), held until the end. */
+  lock(keys: LockKey[]): Promise<void>;
+  /** Of these (tenant, messageId) pairs, the ones stored already, as `${tenantId}\n${messageId}`. */
+  storedMessageIds(pairs: { tenantId: string; messageId: string }[]): Promise<Set<string>>;
+  /** Existing visitors by `${tenantId}\n${key}`. */
+  visitors(pairs: { tenantId: string; key: string }[]): Promise<Map<string, StoredVisitor>>;
+  /** Each visitor's latest session (by last event), by visitor id. */
+  latestSessions(visitors: { tenantId: string; visitorId: string }[]): Promise<Map<string, SessionRow>>;
+  /** The visitor's latest session that started before `upper` and last saw an event after `lower`. */
+  covering(tenantId: string, visitorId: string, lower: number, upper: number): Promise<SessionRow | undefined>;
+  write(writes: PendingWrites): Promise<void>;
+  /** The identity rules' lookups and updates, in this transaction. */
+  readonly identity: IdentityRows;
+  commit(): Promise<void>;
+  /** Ends the transaction without its changes (safe to call after a failure). */
+  rollback(): Promise<void>;
+}
+
+export interface BatchStore {
+  begin(): Promise<BatchTransaction>;
+}
