@@ -28,7 +28,7 @@ import { DebuggerService } from "./modules/debugger/service";
 import { eventsController } from "./modules/events";
 import { callTypeOfPath } from "./modules/events/model";
 import { readEventsController } from "./modules/export";
-import { healthController, readiness } from "./modules/health";
+import { healthController, readiness, sqliteReadiness, type ReadinessDeps } from "./modules/health";
 import { leadsController } from "./modules/leads";
 import { metricsController } from "./modules/metrics";
 import { sdkController } from "./modules/sdk";
@@ -53,6 +53,8 @@ export interface Services {
   config: Config;
   database: DatabaseHandle;
   store: StoreHealth;
+  /** What /ready checks. */
+  health: ReadinessDeps;
   tenants: TenantService;
   keys: KeyCache;
   writer: GroupCommitWriter;
@@ -130,6 +132,7 @@ export function createServices(config: Config, database: DatabaseHandle, options
     onDeleted: (tenantId, counts) => metrics.deleted("retention", tenantId, { ...counts }),
   });
   const business = new BusinessStats(db);
+  const health = sqliteReadiness(store, writer);
   metrics.watch(
     {
       dbPath: database.path,
@@ -137,7 +140,7 @@ export function createServices(config: Config, database: DatabaseHandle, options
       queuedEvents: () => writer.queuedEvents,
       caches: () => ({ keys, visitors, sessions, user_agents: enricher.stats().userAgent }),
       cachedSessions: () => sessions.size,
-      ready: () => readiness({ store, writer }).ready,
+      ready: async () => (await readiness(health)).ready,
       diskFreeBytes: () => store.freeBytes(),
       tenantActivity: (from, to) =>
         business.allTenants(
@@ -154,6 +157,7 @@ export function createServices(config: Config, database: DatabaseHandle, options
     config,
     database,
     store,
+    health,
     tenants,
     keys,
     writer,
@@ -213,7 +217,7 @@ export function createApp(services: Services) {
     // join every request's header names on every request, preflight or not (~6 µs each, measured).
     .use(cors({ origin: () => true, credentials: false, maxAge: 86400, allowedHeaders: CORS_ALLOWED_HEADERS, exposeHeaders: ["Retry-After", "X-Request-Id"] }))
     .use(docsController())
-    .use(healthController({ store: services.store, writer: services.writer }))
+    .use(healthController(services.health))
     .use(sdkController())
     .use(
       metricsController({

@@ -22,7 +22,7 @@ export interface MetricSources {
   caches(): Record<string, { hits: number; misses: number }>;
   /** Visitors whose latest session is in the session cache. */
   cachedSessions(): number;
-  ready(): boolean;
+  ready(): boolean | Promise<boolean>;
   /** Free bytes on the database's file system. */
   diskFreeBytes(): number;
   /** Each tenant's activity over the last `BUSINESS_WINDOW_MS`. */
@@ -183,8 +183,8 @@ export class Metrics {
       name: "inlet_ready",
       help: "1 when /ready would answer 200 (migrations, writable database, free disk, no storage fault), else 0",
       registers,
-      collect() {
-        this.set(sources.ready() ? 1 : 0);
+      async collect() {
+        this.set((await sources.ready()) ? 1 : 0);
       },
     });
     this.watchBusiness(sources, businessTtlMs);
