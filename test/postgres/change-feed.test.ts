@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { SQL } from "bun";
 import { CHANGE_CHANNEL, type Change } from "../../src/db/change-feed";
-import { PostgresChangeFeed } from "../../src/db/postgres/change-feed";
+import { notifyChange, PostgresChangeFeed } from "../../src/db/postgres/change-feed";
 import { connectPostgres } from "../../src/db/postgres/connect";
 import { logger } from "../../src/logger";
 import { recordFeed } from "../helpers/feed";
@@ -61,6 +61,14 @@ describe("the PostgreSQL change feed", () => {
     }
     latencies.sort((x, y) => x - y);
     console.log(`change feed: publish on A → B's listener, ms: median ${latencies[10].toFixed(2)}, max ${latencies[19].toFixed(2)} (20 changes)`);
+  });
+
+  test("a change told without a feed (as the command line does) reaches the listening instances", async () => {
+    const b = await instance("b8");
+    const heard = recordFeed(b);
+    const change: Change = { topic: "suppression", tenantId: "t8", id: "s8" };
+    await notifyChange(pool, change);
+    expect(await heard.next(() => true)).toEqual(change);
   });
 
   test("published in a transaction: heard on commit, never after a rollback", async () => {

@@ -42,6 +42,14 @@ export interface PostgresChangeFeedOptions {
   heartbeat?: { intervalMs: number; timeoutMs: number };
 }
 
+/**
+ * Tells every listening instance of a change, without listening: for the command line, which
+ * changes and exits. Given a transaction, the change is delivered when it commits.
+ */
+export function notifyChange(via: NotifyHandle, change: Change, channel = CHANGE_CHANNEL): Promise<void> {
+  return via.notify(channel, encodeChange(change));
+}
+
 export class PostgresChangeFeed implements ChangeFeed {
   private readonly listeners = new FeedListeners();
   private readonly channel: string;
@@ -83,7 +91,7 @@ export class PostgresChangeFeed implements ChangeFeed {
   }
 
   async publish(change: Change, via?: NotifyHandle): Promise<void> {
-    await (via ?? this.options.publisher).notify(this.channel, encodeChange(change));
+    await notifyChange(via ?? this.options.publisher, change, this.channel);
   }
 
   subscribe(listener: ChangeListener): () => void {
