@@ -203,7 +203,8 @@ class CommitRun {
         (v) => `${v.tenantId}\n${v.key}`,
       ),
     );
-    const latestRows = await tx.latestSessions([...visitors].map(([key, v]) => ({ tenantId: key.slice(0, key.indexOf("\n")), visitorId: v.id })));
+    const latestRows = new Map<string, SessionRow>();
+    for (const visitor of visitors.values()) if (visitor.latest) latestRows.set(visitor.id, visitor.latest);
     const latest = new Map<string, CommitSpan>();
     const spans = new Map<string, CommitSpan>();
     const seen = new Set<string>();

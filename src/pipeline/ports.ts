@@ -242,10 +242,8 @@ export interface BatchTransaction {
   lock(keys: LockKey[]): Promise<void>;
   /** Of these (tenant, messageId) pairs, the ones stored already, as `${tenantId}\n${messageId}`. */
   storedMessageIds(pairs: { tenantId: string; messageId: string }[]): Promise<Set<string>>;
-  /** Existing visitors by `${tenantId}\n${key}`. */
-  visitors(pairs: { tenantId: string; key: string }[]): Promise<Map<string, StoredVisitor>>;
-  /** Each visitor's latest session (by last event), by visitor id. */
-  latestSessions(visitors: { tenantId: string; visitorId: string }[]): Promise<Map<string, SessionRow>>;
+  /** Existing visitors by `${tenantId}\n${key}`, each with its latest session (by last event) when it has one. */
+  visitors(pairs: { tenantId: string; key: string }[]): Promise<Map<string, StoredVisitor & { latest?: SessionRow }>>;
   /** The visitor's latest session that started before `upper` and last saw an event after `lower`. */
   covering(tenantId: string, visitorId: string, lower: number, upper: number): Promise<SessionRow | undefined>;
   write(writes: PendingWrites): Promise<void>;

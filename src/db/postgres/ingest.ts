@@ -42,13 +42,10 @@ export class PostgresBatchStore implements BatchStore {
       reserving.then((late) => late.release()).catch(() => {});
       throw storageError(error);
     }
-    try {
-      await connection`BEGIN`;
-    } catch (error) {
-      connection.release();
-      throw storageError(error);
-    }
-    return new PostgresTransaction(connection);
+    // Not awaited: BEGIN goes out with the commit's first statement (pipelined), which fails if it did.
+    const begun = run(connection`BEGIN`);
+    begun.catch(() => {});
+    return new PostgresTransaction(connection, begun);
   }
 }
 
@@ -56,14 +53,17 @@ class PostgresTransaction implements BatchTransaction {
   readonly identity: IdentityRows;
   private ended = false;
 
-  constructor(private readonly sql: ReservedSQL) {
+  constructor(
+    private readonly sql: ReservedSQL,
+    private readonly begun: Promise<unknown>,
+  ) {
     this.identity = new PostgresIdentityRows(sql);
   }
 
   async lock(keys: LockKey[]): Promise<void> {
     const sorted = [...new Set(keys.map(lockId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
     // In the array's order: every instance takes locks in the same (numeric) order.
-    await run(this.sql`SELECT count(pg_advisory_xact_lock(k)) FROM unnest(${sorted}::int8[]) WITH ORDINALITY AS t(k, n)`);
+    await Promise.all([this.begun, run(this.sql`SELECT count(pg_advisory_xact_lock(k)) FROM unnest(${sorted}::int8[]) WITH ORDINALITY AS t(k, n)`)]);
   }
 
   async storedMessageIds(pairs: { tenantId: string; messageId: string }[]): Promise<Set<string>> {
@@ -74,35 +74,29 @@ class PostgresTransaction implements BatchTransaction {
     return new Set(rows.map((r) => `${r.tenant_id}\n${r.message_id}`));
   }
 
-  async visitors(pairs: { tenantId: string; key: string }[]): Promise<Map<string, StoredVisitor>> {
-    const rows = await run<
-      { tenant_id: string; key: string; id: string; lead_id: string | null; first_seen_at: Date; last_seen_at: Date; user_id: string | null }[]
-    >(
-      this.sql`SELECT v.tenant_id, v.key, v.id, v.lead_id, v.first_seen_at, v.last_seen_at, v.user_id
+  async visitors(pairs: { tenantId: string; key: string }[]): Promise<Map<string, StoredVisitor & { latest?: SessionRow }>> {
+    const rows = await run<(VisitorRecord & Partial<Omit<SessionRecord, "visitor_id">>)[]>(
+      this.sql`SELECT v.tenant_id, v.key, v.id AS visitor_id, v.lead_id, v.first_seen_at, v.last_seen_at, v.user_id,
+          s.id, s.started_at, s.last_event_at, s.event_count, s.anonymous_events
         FROM unnest(${pairs.map((p) => p.tenantId)}::text[], ${pairs.map((p) => p.key)}::text[]) AS u(t, k)
-        JOIN visitors v ON v.tenant_id = u.t AND v.key = u.k`,
+        JOIN visitors v ON v.tenant_id = u.t AND v.key = u.k
+        LEFT JOIN LATERAL (
+          SELECT id, started_at, last_event_at, event_count, anonymous_events FROM sessions
+          WHERE tenant_id = v.tenant_id AND visitor_id = v.id ORDER BY last_event_at DESC LIMIT 1) s ON true`,
     );
-    const found = new Map<string, StoredVisitor>();
-    for (const r of rows)
-      found.set(`${r.tenant_id}\n${r.key}`, {
-        id: r.id,
+    const found = new Map<string, StoredVisitor & { latest?: SessionRow }>();
+    for (const r of rows) {
+      const visitor: StoredVisitor & { latest?: SessionRow } = {
+        id: r.visitor_id,
         leadId: r.lead_id,
         firstSeenAt: r.first_seen_at.getTime(),
         lastSeenAt: r.last_seen_at.getTime(),
         userId: r.user_id,
-      });
+      };
+      if (r.id) visitor.latest = sessionRow(r as SessionRecord);
+      found.set(`${r.tenant_id}\n${r.key}`, visitor);
+    }
     return found;
-  }
-
-  async latestSessions(visitors: { tenantId: string; visitorId: string }[]): Promise<Map<string, SessionRow>> {
-    if (visitors.length === 0) return new Map();
-    const rows = await run<SessionRecord[]>(
-      this.sql`SELECT s.* FROM unnest(${visitors.map((v) => v.tenantId)}::text[], ${visitors.map((v) => v.visitorId)}::text[]) AS u(t, v)
-        CROSS JOIN LATERAL (
-          SELECT visitor_id, id, started_at, last_event_at, event_count, anonymous_events FROM sessions
-          WHERE tenant_id = u.t AND visitor_id = u.v ORDER BY last_event_at DESC LIMIT 1) s`,
-    );
-    return new Map(rows.map((r) => [r.visitor_id, sessionRow(r)]));
   }
 
   async covering(tenantId: string, visitorId: string, lower: number, upper: number): Promise<SessionRow | undefined> {
@@ -114,8 +108,10 @@ class PostgresTransaction implements BatchTransaction {
     return row && sessionRow(row);
   }
 
+  /** Sends the statements one after another without waiting for each answer (pipelined), then waits for all. */
   async write(writes: PendingWrites): Promise<void> {
     const { sql } = this;
+    const sent: Promise<unknown>[] = [];
     if (writes.visitors.length > 0) {
       const rows = writes.visitors.map((v) => ({
         tenant_id: v.tenantId,
@@ -126,14 +122,16 @@ class PostgresTransaction implements BatchTransaction {
         first_seen_at: new Date(v.firstSeenAt),
         last_seen_at: new Date(v.lastSeenAt),
       }));
-      for (const chunk of chunks(rows)) await run(sql`INSERT INTO visitors ${sql(chunk)}`);
+      for (const chunk of chunks(rows)) sent.push(run(sql`INSERT INTO visitors ${sql(chunk)}`));
     }
     if (writes.visitorChanges.length > 0) {
       const c = writes.visitorChanges;
-      await run(sql`UPDATE visitors v SET first_seen_at = least(v.first_seen_at, u.f), last_seen_at = greatest(v.last_seen_at, u.l), user_id = coalesce(u.uid, v.user_id)
+      sent.push(
+        run(sql`UPDATE visitors v SET first_seen_at = least(v.first_seen_at, u.f), last_seen_at = greatest(v.last_seen_at, u.l), user_id = coalesce(u.uid, v.user_id)
         FROM unnest(${c.map((x) => x.tenantId)}::text[], ${c.map((x) => x.id)}::text[], ${c.map((x) => iso(x.firstSeenAt))}::timestamptz[],
           ${c.map((x) => iso(x.lastSeenAt))}::timestamptz[], ${c.map((x) => x.userId)}::text[]) AS u(t, id, f, l, uid)
-        WHERE v.tenant_id = u.t AND v.id = u.id`);
+        WHERE v.tenant_id = u.t AND v.id = u.id`),
+      );
     }
     if (writes.sessions.length > 0) {
       const rows = writes.sessions.map((s) => ({
@@ -150,19 +148,22 @@ class PostgresTransaction implements BatchTransaction {
         campaign: s.campaign === null ? null : JSON.parse(s.campaign),
         channel: s.channel,
       }));
-      for (const chunk of chunks(rows)) await run(sql`INSERT INTO sessions ${sql(chunk)}`);
+      for (const chunk of chunks(rows)) sent.push(run(sql`INSERT INTO sessions ${sql(chunk)}`));
     }
     if (writes.events.length > 0) {
-      for (const chunk of chunks(writes.events.map(eventRecord))) await run(sql`INSERT INTO events ${sql(chunk)}`);
+      for (const chunk of chunks(writes.events.map(eventRecord))) sent.push(run(sql`INSERT INTO events ${sql(chunk)}`));
     }
     if (writes.sessionIncrements.length > 0) {
       const c = writes.sessionIncrements;
-      await run(sql`UPDATE sessions s SET event_count = s.event_count + u.n, anonymous_events = s.anonymous_events + u.a,
+      sent.push(
+        run(sql`UPDATE sessions s SET event_count = s.event_count + u.n, anonymous_events = s.anonymous_events + u.a,
           started_at = least(s.started_at, u.f), last_event_at = greatest(s.last_event_at, u.l)
         FROM unnest(${c.map((x) => x.tenantId)}::text[], ${c.map((x) => x.id)}::text[], ${c.map((x) => x.events)}::int[], ${c.map((x) => x.anonymousEvents)}::int[],
           ${c.map((x) => iso(x.startedAt))}::timestamptz[], ${c.map((x) => iso(x.lastEventAt))}::timestamptz[]) AS u(t, id, n, a, f, l)
-        WHERE s.tenant_id = u.t AND s.id = u.id`);
+        WHERE s.tenant_id = u.t AND s.id = u.id`),
+      );
     }
+    await Promise.all(sent);
   }
 
   async commit(): Promise<void> {
@@ -308,6 +309,16 @@ function leadRow(r: LeadRecord): LeadRow {
     createdAt: r.created_at.getTime(),
     mergedInto: r.merged_into,
   };
+}
+
+interface VisitorRecord {
+  tenant_id: string;
+  key: string;
+  visitor_id: string;
+  lead_id: string | null;
+  first_seen_at: Date;
+  last_seen_at: Date;
+  user_id: string | null;
 }
 
 interface SessionRecord {

@@ -23,7 +23,10 @@ export function healthController(deps: ReadinessDeps) {
         response: {
           200: ReadinessBody,
           503: t.Object(
-            { ready: t.Boolean({ example: false }), checks: t.Record(t.String(), t.Boolean(), { example: { migrations: true, writable: true, diskSpace: true, storage: false } }) },
+            {
+              ready: t.Boolean({ example: false }),
+              checks: t.Record(t.String(), t.Boolean(), { example: { migrations: true, writable: true, diskSpace: true, storage: false } }),
+            },
             { description: "Not ready: a check failed (see checks)" },
           ),
         },
