@@ -16,7 +16,7 @@ export function storageError(error: unknown): unknown {
   if (error instanceof StorageError || !(error instanceof Error)) return error;
   const { errno, code } = error as { errno?: string | number; code?: string };
   const state = typeof errno === "string" ? errno : "";
-  if (CONFLICT.has(state)) return new StorageConflictError("A conflicting transaction; run again.", 0, { cause: error });
+  if (CONFLICT.has(state)) return new StorageConflictError("A conflicting transaction; retry shortly.", 1, { cause: error });
   if (BUSY.has(state)) return new StorageBusyError("The database is busy; retry shortly.", 1, { cause: error });
   if (AWAY.test(state) || isConnectionFailure(code, error.message)) return new StorageFaultError("Storage is unavailable; retry later.", 5, { cause: error });
   return error;
