@@ -83,6 +83,8 @@ const MS_PER_MINUTE = 60_000;
 export interface ServiceOptions {
   /** The clock of the limits (milliseconds, monotonic): tests move it instead of waiting. */
   clock?: () => number;
+  /** The prefix of the shared rate-limit keys in Redis (tests: one per run). */
+  rateLimitKeyPrefix?: string;
 }
 
 export function createServices(config: Config, database: DatabaseHandle, options: ServiceOptions = {}): Services {
@@ -97,6 +99,7 @@ export function createServices(config: Config, database: DatabaseHandle, options
     { requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps },
     config.rateLimitBurstSeconds,
     options.clock,
+    config.redisUrl ? { url: config.redisUrl, keyPrefix: options.rateLimitKeyPrefix, onFallback: () => metrics.rateLimitFallback() } : undefined,
   );
   const authFailures = new AuthFailureLimiter(config.authFailuresPerMinute, options.clock);
   const metrics = new Metrics();

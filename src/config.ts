@@ -138,6 +138,13 @@ export const settings = {
     default: "2",
     doc: "Bursts allowed above the rates: a tenant's buckets hold this many seconds' worth",
   },
+  redisUrl: {
+    env: "REDIS_URL",
+    flag: "redis-url",
+    kind: "string",
+    default: "",
+    doc: "Redis (`redis://` or `rediss://` URL) that holds the tenants' rate-limit buckets, so a tenant's limits hold across all instances sharing it; empty: each instance enforces them alone",
+  },
   authFailuresPerMinute: {
     env: "AUTH_FAILURES_PER_MINUTE",
     flag: "auth-failure-limit",
@@ -305,6 +312,8 @@ function parseValue(name: string, spec: Setting, raw: string, source: string): u
       if ((name === "host" || name === "metricsHost") && raw !== "localhost" && isIP(raw) === 0) fail("expected an IP address or localhost");
       if (name === "publicUrl" && raw.trim() !== "") return publicUrl(raw.trim(), fail);
       if (name === "databaseUrl" && raw.trim() !== "") return databaseUrl(raw.trim(), fail);
+      if (name === "redisUrl" && raw.trim() !== "")
+        return /^rediss?:\/\/[^/?#]/.test(raw.trim()) && URL.canParse(raw.trim()) ? raw.trim() : fail("expected a redis:// or rediss:// URL");
       return raw;
     case "path":
       return raw.trim();

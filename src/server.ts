@@ -62,6 +62,7 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
     void app?.stop();
     // Leave nothing half-started (and no demo tenant in a database nobody serves).
     services.enricher.close();
+    services.limiter.close();
     services.retention.stop();
     clearInterval(reloadSuppressions);
     void checkpointer.stop();
@@ -73,6 +74,8 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
   }
   const server = app!.server!;
   logger.info("listening", { url: server.url.href, db: config.db, metricsUrl: metricsApp?.server?.url.href });
+  // The first requests need not wait for the connection; a failure here is logged by the first check.
+  services.limiter.shared?.connect().catch(() => {});
   if (config.db !== ":memory:") for (const warning of dataPermissionWarnings(config.db)) logger.warn(warning);
   if (config.demo && services.tenants.countTenants() === 0) {
     const demo = services.tenants.createTenant("demo");
@@ -96,6 +99,7 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
         (error: unknown) => error,
       );
       services.enricher.close();
+      services.limiter.close();
       stopHeapPacer();
       await checkpointer.stop();
       database.close();

@@ -92,6 +92,11 @@ export class Metrics {
     labelNames: ["tenant"] as const,
     registers: [this.registry],
   });
+  private readonly rateLimitFallbacks = new Counter({
+    name: "inlet_rate_limit_local_fallbacks_total",
+    help: "Rate-limit checks decided by this instance's own buckets because the shared ones (Redis, REDIS_URL) did not answer",
+    registers: [this.registry],
+  });
 
   private readonly retentionDeleted = new Counter({
     name: "inlet_retention_deleted_total",
@@ -105,6 +110,11 @@ export class Metrics {
     labelNames: ["tenant", "kind"] as const,
     registers: [this.registry],
   });
+
+  /** A rate-limit check decided locally because Redis did not answer. */
+  rateLimitFallback(): void {
+    this.rateLimitFallbacks.inc();
+  }
 
   /** What a retention run (`retention`) or an erasure (`privacy`) deleted. */
   deleted(source: "retention" | "privacy", tenantId: string, counts: Record<string, number>): void {
