@@ -1,20 +1,24 @@
 /**
- * What a shared rate-limit check (REDIS_URL) costs against the in-process one, on the real Redis:
+ * What shared rate limits (REDIS_URL) cost against the in-process ones, on the real Redis. A
+ * request is still decided by this process's buckets; what it took is sent to Redis at the next
+ * event-loop turn, one call per tenant per turn. Phases, alternated in rounds:
  *
- *   local            TenantRateLimiter without Redis: CPU per check
- *   shared, serial   one check in flight at a time: wall time per check (the latency a request gains)
- *   shared, N        N checks in flight (auto-pipelined): checks/s, and Inlet's CPU per check
- *   Redis CPU        per script call, from Redis's INFO commandstats (evalsha), over all shared phases
- *   HTTP             sequential POST /v1/events/track to two real servers, one with REDIS_URL, alternated: median
+ *   local            TenantRateLimiter without Redis: CPU per request
+ *   shared, K/turn/T K requests per event-loop turn from T tenants, until every answer is applied:
+ *                    Inlet's CPU per request, requests/s, Redis calls per request. K = 1: every
+ *                    request its own call (an idle server); K = 64 from 100 tenants: still about
+ *                    one call per request; K = 64 from 4 tenants: 16 requests per call
+ *   Redis CPU        per call, from Redis's INFO commandstats (evalsha), over the shared phases
+ *   HTTP             sequential POST /v1/events/track to two real servers, one with REDIS_URL,
+ *                    alternated: median latency (the shared one pays no round trip per request)
  *
- * Phases alternate in rounds so each sees the same machine. Limits are high: every check is
- * admitted and writes its bucket (the costly path). Keys carry this run's prefix and are deleted.
+ * Limits are high: every request is admitted and sent (the costly path). Keys carry this run's
+ * prefix and are deleted.
  *
- *   bun run bench/shared-rate-limit.ts [checks per phase=20000] [in flight=64] [rounds=3]
+ *   bun run bench/shared-rate-limit.ts [requests per phase=20000] [rounds=3]
  *   REDIS_URL=redis://host:6379 bun run bench/shared-rate-limit.ts
  */
-import { rmSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisClient } from "bun";
@@ -22,7 +26,7 @@ import { loadConfig } from "../src/config";
 import { TenantRateLimiter } from "../src/http/rate-limit";
 import { startServer } from "../src/server";
 
-const [checks = 20_000, inFlight = 64, rounds = 3] = process.argv.slice(2, 5).map(Number);
+const [requests = 20_000, rounds = 3] = process.argv.slice(2, 4).map(Number);
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = `inlet-bench:${crypto.randomUUID()}:`;
 const limits = { requestsPerSecond: 1_000_000, eventsPerSecond: 10_000_000 };
@@ -37,47 +41,47 @@ const cpuMicros = () => {
 async function evalshaStats(): Promise<{ calls: number; usec: number }> {
   const info = (await redis.send("INFO", ["commandstats"])) as string;
   const line = info.split("\n").find((l) => l.startsWith("cmdstat_evalsha:"));
-  const calls = Number(/calls=(\d+)/.exec(line ?? "")?.[1] ?? 0);
-  const usec = Number(/usec=(\d+)/.exec(line ?? "")?.[1] ?? 0);
-  return { calls, usec };
+  return { calls: Number(/calls=(\d+)/.exec(line ?? "")?.[1] ?? 0), usec: Number(/usec=(\d+)/.exec(line ?? "")?.[1] ?? 0) };
 }
 
 const local = new TenantRateLimiter(limits, 2);
 const shared = new TenantRateLimiter(limits, 2, undefined, { url: REDIS_URL, keyPrefix: prefix });
 await shared.shared!.connect();
-await shared.check("warm-up", 1);
+shared.admit("warm-up", 1);
+await shared.settled();
 
 const results: Record<string, number[]> = {};
 const record = (name: string, value: number) => (results[name] ??= []).push(value);
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 let redisCalls = 0;
 let redisUsec = 0;
 for (let round = 0; round < rounds; round++) {
   let cpu = cpuMicros();
-  for (let i = 0; i < checks; i++) local.check(tenants[i % tenants.length]!, 1);
-  record("local: CPU µs/check", (cpuMicros() - cpu) / checks);
+  for (let i = 0; i < requests; i++) local.admit(tenants[i % tenants.length]!, 1);
+  record("local: CPU µs/request", (cpuMicros() - cpu) / requests);
 
-  const before = await evalshaStats();
-  cpu = cpuMicros();
-  let wall = performance.now();
-  for (let i = 0; i < checks; i++) await shared.check(tenants[i % tenants.length]!, 1);
-  record("shared, serial: wall µs/check", ((performance.now() - wall) * 1000) / checks);
-  record("shared, serial: Inlet CPU µs/check", (cpuMicros() - cpu) / checks);
-
-  cpu = cpuMicros();
-  wall = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < checks) await shared.check(tenants[next++ % tenants.length]!, 1);
-    }),
-  );
-  const seconds = (performance.now() - wall) / 1000;
-  record(`shared, ${inFlight} in flight: checks/s`, checks / seconds);
-  record(`shared, ${inFlight} in flight: Inlet CPU µs/check`, (cpuMicros() - cpu) / checks);
-  const after = await evalshaStats();
-  redisCalls += after.calls - before.calls;
-  redisUsec += after.usec - before.usec;
+  for (const [perTurn, tenantCount] of [
+    [1, 100],
+    [64, 100],
+    [64, 4],
+  ] as const) {
+    const before = await evalshaStats();
+    cpu = cpuMicros();
+    const wall = performance.now();
+    for (let i = 0; i < requests; ) {
+      for (let k = 0; k < perTurn; k++, i++) shared.admit(tenants[i % tenantCount]!, 1);
+      await nextTurn();
+    }
+    await shared.settled();
+    const phase = `shared, ${perTurn}/turn/${tenantCount}`;
+    record(`${phase}: CPU µs/request`, (cpuMicros() - cpu) / requests);
+    record(`${phase}: requests/s`, requests / ((performance.now() - wall) / 1000));
+    const after = await evalshaStats();
+    record(`${phase}: Redis calls/request`, (after.calls - before.calls) / requests);
+    redisCalls += after.calls - before.calls;
+    redisUsec += after.usec - before.usec;
+  }
 }
 
 // End to end: the same request to a server without and one with REDIS_URL, alternated.
@@ -90,8 +94,8 @@ const servers = [
   { name: "HTTP track, no Redis: median µs", running: serve("local", {}) },
   { name: "HTTP track, REDIS_URL: median µs", running: serve("shared", { REDIS_URL }) },
 ].map((s) => ({ ...s, key: s.running.services.tenants.createTenant("bench").key, samples: [] as number[] }));
-const requests = Math.min(checks, 5_000);
-for (let i = 0; i < requests; i++) {
+const httpRequests = Math.min(requests, 5_000);
+for (let i = 0; i < httpRequests; i++) {
   for (const s of servers) {
     const started = performance.now();
     const response = await fetch(`${s.running.url}v1/events/track`, {
@@ -112,7 +116,7 @@ for (const s of servers) {
 rmSync(dir, { recursive: true, force: true });
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-console.log(`shared rate limit bench: ${checks} checks per phase, ${inFlight} in flight, ${rounds} rounds (medians over rounds)`);
+console.log(`shared rate limit bench: ${requests} requests per phase, ${rounds} rounds (medians over rounds); HTTP: ${httpRequests} requests each`);
 for (const [name, values] of Object.entries(results)) console.log(`  ${name.padEnd(44)} ${median(values).toFixed(2)}`);
 console.log(`  ${"Redis CPU µs/call (evalsha, commandstats)".padEnd(44)} ${(redisUsec / Math.max(1, redisCalls)).toFixed(2)}`);
 const httpLocal = median(results["HTTP track, no Redis: median µs"]!);

@@ -1,10 +1,10 @@
 /**
  * Per-tenant rate limits: two token buckets per tenant, one for requests and one for events (a
- * batch costs one request and as many events as it has items). Without Redis the buckets live in
- * memory, one process, so the limits hold per server; with Redis (`shared`) the buckets live
- * there and the limits hold across every instance (src/http/shared-rate-limit.ts), this process's
- * buckets deciding only while Redis cannot answer. Over a limit the request is refused with 429
- * and a `Retry-After` computed from the bucket: the seconds until enough tokens are back.
+ * batch costs one request and as many events as it has items). The buckets live in memory, one
+ * process, and decide at once. Without Redis the limits hold per server; with Redis (REDIS_URL)
+ * the buckets mirror a ledger every instance shares (src/http/shared-rate-limit.ts) and the
+ * limits hold across instances. Over a limit the request is refused with 429 and a `Retry-After`
+ * computed from the bucket: the seconds until enough tokens are back.
  *
  * Why per tenant and in memory: the point is that one noisy tenant cannot take the writer's
  * capacity from the others; refusing early (before validation and the pipeline) costs almost
@@ -13,7 +13,7 @@
 import { LRUCache } from "lru-cache";
 import { ipFamily, ipv6Words } from "../enrich/ip-address";
 import { type ApiError, tooManyRequests } from "./errors";
-import { SharedBuckets, type SharedBucketsOptions } from "./shared-rate-limit";
+import { type Mirror, SharedBuckets, type SharedBucketsOptions } from "./shared-rate-limit";
 
 /** Rates per second; 0 means no limit. */
 export interface RateLimits {
@@ -57,6 +57,12 @@ export class TokenBucket {
     this.tokens -= cost;
   }
 
+  /** Sets the level (from the shared ledger) at `now`. */
+  sync(tokens: number, now: number): void {
+    this.tokens = Math.min(this.capacity, tokens);
+    this.updatedAt = now;
+  }
+
   private refill(now: number): void {
     const elapsed = (now - this.updatedAt) / 1000;
     if (elapsed > 0) this.tokens = Math.min(this.capacity, this.tokens + elapsed * this.rate);
@@ -64,7 +70,7 @@ export class TokenBucket {
   }
 }
 
-interface TenantBuckets {
+interface TenantBuckets extends Mirror {
   requests: TokenBucket | null;
   events: TokenBucket | null;
 }
@@ -73,13 +79,11 @@ export type Admission = { admitted: true } | { admitted: false; retryAfter: numb
 
 export class TenantRateLimiter {
   private readonly buckets = new Map<string, TenantBuckets>();
-  /** The buckets every instance shares (Redis); null: this process's buckets only. */
+  /** The ledger the buckets mirror (Redis); null: this process's buckets only. */
   readonly shared: SharedBuckets | null;
   /** Refusals since start, for metrics. */
   refused = 0;
   private readonly clock: () => number;
-  /** Whether the clock was injected (tests): then Redis is told the time instead of reading its own. */
-  private readonly injectedClock: boolean;
 
   constructor(
     private readonly defaults: RateLimits,
@@ -89,8 +93,8 @@ export class TenantRateLimiter {
     shared?: SharedBucketsOptions,
   ) {
     this.clock = clock ?? (() => performance.now());
-    this.injectedClock = clock !== undefined;
-    this.shared = shared ? new SharedBuckets(shared, this.clock) : null;
+    // An injected clock (tests) is told to Redis; otherwise Redis's own clock is the one all instances share.
+    this.shared = shared ? new SharedBuckets(shared, this.clock, clock !== undefined, burstSeconds) : null;
   }
 
   /** The limits that apply to a tenant: its overrides, else the defaults. */
@@ -101,21 +105,11 @@ export class TenantRateLimiter {
     };
   }
 
-  /**
-   * Admits one request carrying `events` events against the tenant's shared buckets (a promise)
-   * when Redis is configured, else (and while Redis cannot answer) against this process's.
-   */
-  check(tenantId: string, events: number, overrides?: RateLimitOverrides): Admission | Promise<Admission> {
-    if (!this.shared) return this.admit(tenantId, events, overrides);
-    const limits = this.limitsFor(overrides);
-    if (limits.requestsPerSecond <= 0 && limits.eventsPerSecond <= 0) return { admitted: true };
-    return this.admitShared(this.shared, tenantId, events, limits, overrides);
-  }
-
-  /** Admits one request carrying `events` events against this process's buckets, taking its tokens, or says how long to wait. */
+  /** Admits one request carrying `events` events, taking its tokens, or says how long to wait. */
   admit(tenantId: string, events: number, overrides?: RateLimitOverrides): Admission {
     const now = this.clock();
     const buckets = this.bucketsFor(tenantId, this.limitsFor(overrides), now);
+    const shared = this.shared && (buckets.requests || buckets.events) && !this.shared.alone() ? this.shared : null;
     const requestWait = buckets.requests?.waitFor(1, now) ?? 0;
     const eventWait = buckets.events?.waitFor(events, now) ?? 0;
     if (requestWait > 0 || eventWait > 0) {
@@ -131,14 +125,23 @@ export class TenantRateLimiter {
     // Both or neither: a refused request takes no tokens, so waiting as told is enough.
     buckets.requests?.take(1, now);
     buckets.events?.take(events, now);
+    shared?.took(buckets, 1, events);
     return { admitted: true };
   }
 
-  /** Throws (or rejects with) the 429 answer when the request is over the tenant's limits. */
-  enforce(tenantId: string, events: number, overrides?: RateLimitOverrides): void | Promise<void> {
-    const admission = this.check(tenantId, events, overrides);
-    if (admission instanceof Promise) return admission.then(refuseOver);
-    refuseOver(admission);
+  /** Throws the 429 answer when the request is over the tenant's limits. */
+  enforce(tenantId: string, events: number, overrides?: RateLimitOverrides): void {
+    const admission = this.admit(tenantId, events, overrides);
+    if (admission.admitted) return;
+    throw tooManyRequests(
+      `Rate limit exceeded: this tenant may send ${admission.rate} ${admission.limit} per second; retry after ${admission.retryAfter} s.`,
+      admission.retryAfter,
+    );
+  }
+
+  /** Resolves once what was taken so far is in the shared ledger and its answer applied (tests). */
+  settled(): Promise<void> {
+    return this.shared?.settled() ?? Promise.resolve();
   }
 
   /** Closes the connection to Redis, if any. */
@@ -146,36 +149,15 @@ export class TenantRateLimiter {
     this.shared?.close();
   }
 
-  private async admitShared(shared: SharedBuckets, tenantId: string, events: number, limits: RateLimits, overrides?: RateLimitOverrides): Promise<Admission> {
-    const requests = this.spec(limits.requestsPerSecond);
-    const eventSpec = this.spec(limits.eventsPerSecond);
-    const verdict = await shared.take(tenantId, requests, eventSpec, events, this.burstSeconds * 1000, this.injectedClock ? this.clock() : undefined);
-    if (verdict === null) return this.admit(tenantId, events, overrides);
-    if (verdict.admitted) return verdict;
-    this.refused++;
-    return {
-      admitted: false,
-      retryAfter: Math.max(1, Math.ceil(verdict.wait)),
-      limit: verdict.limit,
-      rate: verdict.limit === "requests" ? requests.rate : eventSpec.rate,
-    };
-  }
-
-  private spec(rate: number): { rate: number; capacity: number } {
-    return rate <= 0 ? { rate: 0, capacity: 0 } : { rate, capacity: this.capacity(rate) };
-  }
-
-  private capacity(rate: number): number {
-    return Math.max(1, rate * this.burstSeconds);
-  }
-
   private bucketsFor(tenantId: string, limits: RateLimits, now: number): TenantBuckets {
     let buckets = this.buckets.get(tenantId);
     // A changed override (from the CLI, seen once the key cache refreshes) starts fresh buckets.
     if (!buckets || (buckets.requests?.rate ?? 0) !== limits.requestsPerSecond || (buckets.events?.rate ?? 0) !== limits.eventsPerSecond) {
       buckets = {
+        tenantId,
         requests: this.bucket(limits.requestsPerSecond, now),
         events: this.bucket(limits.eventsPerSecond, now),
+        unconfirmed: { requests: 0, events: 0 },
       };
       this.buckets.set(tenantId, buckets);
     }
@@ -184,16 +166,8 @@ export class TenantRateLimiter {
 
   private bucket(rate: number, now: number): TokenBucket | null {
     if (rate <= 0) return null;
-    return new TokenBucket(rate, this.capacity(rate), now);
+    return new TokenBucket(rate, Math.max(1, rate * this.burstSeconds), now);
   }
-}
-
-function refuseOver(admission: Admission): void {
-  if (admission.admitted) return;
-  throw tooManyRequests(
-    `Rate limit exceeded: this tenant may send ${admission.rate} ${admission.limit} per second; retry after ${admission.retryAfter} s.`,
-    admission.retryAfter,
-  );
 }
 
 /** The events a request body carries: a batch's item count, else one. */

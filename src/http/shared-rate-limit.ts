@@ -1,53 +1,64 @@
 /**
- * The per-tenant token buckets kept in Redis, so that a tenant's limits hold across every Inlet
- * instance that shares the Redis (REDIS_URL). One Lua script per check reads both of a tenant's
- * buckets, refills them and takes a request's tokens (or none), atomically: the shared limit is
- * exact, at the price of one round trip to Redis per ingestion request.
+ * The ledger of every instance's rate-limit tokens in Redis (REDIS_URL), so that a tenant's
+ * limits hold across all instances sharing it. A request is still decided at once by this
+ * process's buckets, which mirror the shared ones: what it takes is sent to Redis at the next
+ * event-loop turn (one Lua call per tenant per turn, carrying every request of that turn), and
+ * Redis's answer, the shared bucket's level after every instance's takings, becomes the mirror's
+ * level (less what this process took since). So a request waits for no round trip; what the
+ * instances can take beyond the limit together is bounded by what arrives during one round trip
+ * (a mirror is that much behind the others' takings), and the ledger charges it back: an
+ * over-taken bucket goes into debt and the mirrors refuse until it is repaid.
  *
- * Fail-open: when Redis cannot answer (not reachable, an error, or no reply within `timeoutMs`)
- * the check answers `null` and the caller decides with this instance's own buckets, so ingestion
- * goes on at the per-instance limit. Redis is then left alone for `retryMs` (no request waits on
- * a dead Redis), then tried again. The failure is logged (at most once a minute) and every check
- * decided locally is counted (`onFallback`, a metric).
+ * Fail-open: when Redis does not answer (not reachable, an error, or a call unanswered after
+ * `timeoutMs`), the mirrors simply go on as this process's own buckets (each instance enforces
+ * the limits alone), their takings are not sent, and Redis is tried again after `retryMs`. The
+ * failure is logged (at most once a minute) and each request decided while Redis is away is
+ * counted (`onFallback`, a metric).
  */
 import { RedisClient } from "bun";
 import { logger, rateLimitedLog } from "../logger";
 
-/** One bucket's rate (tokens per second; 0: no limit) and capacity. */
-export interface BucketSpec {
-  rate: number;
-  capacity: number;
+/** What Redis mirrors: one tenant's two buckets (null: no limit) and what was taken but not yet confirmed. */
+export interface Mirror {
+  readonly tenantId: string;
+  readonly requests: MirroredBucket | null;
+  readonly events: MirroredBucket | null;
+  /** Takings sent or to be sent, not yet in an answer from Redis. */
+  unconfirmed: { requests: number; events: number };
 }
 
-/** What Redis decided: admitted, or refused by `limit` with `wait` seconds to wait. */
-export type SharedVerdict = { admitted: true } | { admitted: false; limit: "requests" | "events"; wait: number };
+export interface MirroredBucket {
+  readonly rate: number;
+  readonly capacity: number;
+  /** Sets the level (as Redis has it) at `now`. */
+  sync(tokens: number, now: number): void;
+}
 
 export interface SharedBucketsOptions {
   /** redis:// or rediss:// URL. */
   url: string;
   /** Prefix of every key (tests use one per run). */
   keyPrefix?: string;
-  /** A reply later than this counts as Redis unreachable (that check is decided locally). */
+  /** A call unanswered for this long means Redis is away. */
   timeoutMs?: number;
-  /** How long checks stay local after a failure before Redis is tried again. */
+  /** How long the mirrors stay alone after a failure before Redis is tried again. */
   retryMs?: number;
-  /** Called for each check decided locally because Redis could not answer. */
+  /** Called for each request decided while Redis is away. */
   onFallback?: () => void;
 }
 
 export const DEFAULT_KEY_PREFIX = "inlet:rl:";
-const DEFAULT_TIMEOUT_MS = 100;
+const DEFAULT_TIMEOUT_MS = 1_000;
 const DEFAULT_RETRY_MS = 1_000;
 /** An idle tenant's key outlives a refill (a missing key is a full bucket) by at least this much. */
 const MIN_TTL_MS = 60_000;
 
 /**
  * KEYS[1]: the tenant's hash {r: request tokens, e: event tokens, t: updated at (ms)}.
- * ARGV: now (ms; empty: Redis's TIME, one clock for every instance), request rate, request
- * capacity, event rate, event capacity, events in this request, TTL (ms). A rate of 0: no bucket.
- * Returns {0} when admitted (tokens taken), else {1 (requests) or 2 (events), seconds to wait}.
- * Same rules as the in-process TokenBucket: a cost above the capacity passes when the bucket is
- * full and leaves it in debt; a refusal takes nothing.
+ * ARGV: now (ms; empty: Redis's TIME, the one clock every instance shares), request rate and
+ * capacity, event rate and capacity (a rate of 0: no bucket), requests and events taken, TTL (ms).
+ * Refills both buckets, takes what was taken (into debt if need be: the instances have admitted
+ * it already) and returns both levels ('' for no bucket).
  */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
@@ -57,103 +68,100 @@ if not now then
 end
 local state = redis.call('HMGET', KEYS[1], 'r', 'e', 't')
 local updated = tonumber(state[3])
-local function level(stored, rate, capacity)
+local function level(stored, rate, capacity, taken)
+  if rate <= 0 then return nil end
   local tokens = tonumber(stored)
-  if not tokens or not updated then return capacity end
-  local elapsed = (now - updated) / 1000
-  if elapsed > 0 then tokens = math.min(capacity, tokens + elapsed * rate) end
-  return tokens
+  if not tokens or not updated then
+    tokens = capacity
+  else
+    local elapsed = (now - updated) / 1000
+    if elapsed > 0 then tokens = math.min(capacity, tokens + elapsed * rate) end
+  end
+  return tokens - taken
 end
-local rr, rc, er, ec, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local r, e, rw, ew = nil, nil, 0, 0
-if rr > 0 then
-  r = level(state[1], rr, rc)
-  if r < 1 then rw = (1 - r) / rr end
-end
-if er > 0 then
-  e = level(state[2], er, ec)
-  local needed = math.min(cost, ec)
-  if e < needed then ew = (needed - e) / er end
-end
-if rw > 0 or ew > 0 then
-  if rw >= ew then return {1, string.format('%.17g', rw)} end
-  return {2, string.format('%.17g', ew)}
-end
+local r = level(state[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6]))
+local e = level(state[2], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
 local fields = {'t', string.format('%.17g', now)}
-if r then table.insert(fields, 'r') table.insert(fields, string.format('%.17g', r - 1)) end
-if e then table.insert(fields, 'e') table.insert(fields, string.format('%.17g', e - cost)) end
+local out = {'', ''}
+if r then out[1] = string.format('%.17g', r) table.insert(fields, 'r') table.insert(fields, out[1]) end
+if e then out[2] = string.format('%.17g', e) table.insert(fields, 'e') table.insert(fields, out[2]) end
 redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
-return {0}
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
+return out
 `;
 const SCRIPT_SHA = new Bun.CryptoHasher("sha1").update(SCRIPT).digest("hex");
+
+interface Takings {
+  requests: number;
+  events: number;
+}
 
 export class SharedBuckets {
   readonly keyPrefix: string;
   private readonly client: RedisClient;
   private readonly timeoutMs: number;
   private readonly retryMs: number;
-  /** Until when (clock ms) checks stay local after a failure. */
+  private readonly ttlMs: number;
+  /** What each mirror took this turn, sent at the next. */
+  private pending = new Map<Mirror, Takings>();
+  private scheduled = false;
+  /** When each unanswered call was started (answers come in order): the oldest is first. */
+  private inFlight: { at: number }[] = [];
+  private settledWaiters: (() => void)[] = [];
+  /** Until when (clock ms) the mirrors stay alone after a failure. */
   private downUntil = Number.NEGATIVE_INFINITY;
   private connecting: Promise<void> | null = null;
-  private down = false;
+  private failing = false;
   private readonly logFailure = rateLimitedLog("warn", 1);
 
   constructor(
     private readonly options: SharedBucketsOptions,
-    /** Milliseconds, monotonic: when to try Redis again. */
+    /** Milliseconds, monotonic. */
     private readonly clock: () => number,
+    /** Send `now` to Redis (an injected clock, in tests) instead of Redis reading its own. */
+    private readonly sendClock: boolean,
+    burstSeconds: number,
   ) {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
-    // No offline queue and no reconnect loop of the client's own: a check never waits for a
-    // connection Redis will not give, and reconnecting is paced by `retryMs` below.
-    this.client = new RedisClient(options.url, {
-      connectionTimeout: Math.max(this.timeoutMs, 1_000),
-      autoReconnect: false,
-      enableOfflineQueue: false,
-    });
+    this.ttlMs = Math.max(MIN_TTL_MS, Math.ceil(burstSeconds * 1000));
+    // No offline queue and no reconnect loop of the client's own: takings are never queued for a
+    // Redis that is away, and reconnecting is paced by `retryMs`.
+    this.client = new RedisClient(options.url, { connectionTimeout: this.timeoutMs, autoReconnect: false, enableOfflineQueue: false });
   }
 
-  /**
-   * Takes a request's tokens from the tenant's shared buckets, or says how long to wait; null when
-   * Redis could not answer (decide locally). `now` (ms) is sent only when the limiter's clock is
-   * injected (tests); otherwise the script reads Redis's clock, the one all instances share.
-   */
-  async take(tenantId: string, requests: BucketSpec, events: BucketSpec, cost: number, ttlMs: number, now?: number): Promise<SharedVerdict | null> {
-    if (this.clock() < this.downUntil) return this.fallback();
-    const key = `${this.keyPrefix}${tenantId}:${requests.rate}:${events.rate}`;
-    const args = [
-      now === undefined ? "" : String(now),
-      String(requests.rate),
-      String(requests.capacity),
-      String(events.rate),
-      String(events.capacity),
-      String(cost),
-      String(Math.max(MIN_TTL_MS, Math.ceil(ttlMs))),
-    ];
-    let timer: Timer | undefined;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), this.timeoutMs);
-    });
-    try {
-      const reply = await Promise.race([this.evaluate(key, args), timeout]);
-      if (reply === "timeout") return this.failed(new Error(`no reply within ${this.timeoutMs} ms`));
-      if (this.down) {
-        this.down = false;
-        logger.info("shared rate limits: Redis answers again; limits are shared across instances");
-      }
-      if (reply[0] === 0) return { admitted: true };
-      return { admitted: false, limit: reply[0] === 1 ? "requests" : "events", wait: Number(reply[1]) };
-    } catch (error) {
-      return this.failed(error as Error);
-    } finally {
-      clearTimeout(timer);
+  /** Whether this request is decided by this process's buckets alone, Redis being away (counted). */
+  alone(): boolean {
+    const now = this.clock();
+    if (this.inFlight.length > 0 && now - this.inFlight[0]!.at > this.timeoutMs) this.failed(new Error(`no answer within ${this.timeoutMs} ms`));
+    if (now >= this.downUntil) return false;
+    this.options.onFallback?.();
+    return true;
+  }
+
+  /** Records what a request took from `mirror`; sent to Redis at the next event-loop turn. */
+  took(mirror: Mirror, requests: number, events: number): void {
+    const takings = this.pending.get(mirror);
+    if (takings) {
+      takings.requests += requests;
+      takings.events += events;
+    } else this.pending.set(mirror, { requests, events });
+    mirror.unconfirmed.requests += requests;
+    mirror.unconfirmed.events += events;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
     }
   }
 
-  /** Connects now (a server calls it at start; checks connect on their own otherwise). */
+  /** Resolves once every taking so far is in Redis and its answer applied (or given up): for tests and shutdown. */
+  settled(): Promise<void> {
+    if (this.pending.size === 0 && this.inFlight.length === 0 && !this.scheduled) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  /** Connects now (a server calls it at start; the first sending connects otherwise). */
   connect(): Promise<void> {
     if (this.client.connected) return Promise.resolve();
     this.connecting ??= this.client.connect().finally(() => {
@@ -166,7 +174,54 @@ export class SharedBuckets {
     this.client.close();
   }
 
-  private async evaluate(key: string, args: string[]): Promise<[number, string?]> {
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    this.pending = new Map();
+    for (const [mirror, takings] of batch) void this.send(mirror, takings);
+    this.notifyIfSettled();
+  }
+
+  private async send(mirror: Mirror, takings: Takings): Promise<void> {
+    const call = { at: this.clock() };
+    this.inFlight.push(call);
+    const { requests, events } = mirror;
+    const key = `${this.keyPrefix}${mirror.tenantId}:${requests?.rate ?? 0}:${events?.rate ?? 0}`;
+    const args = [
+      this.sendClock ? String(call.at) : "",
+      String(requests?.rate ?? 0),
+      String(requests?.capacity ?? 0),
+      String(events?.rate ?? 0),
+      String(events?.capacity ?? 0),
+      String(takings.requests),
+      String(takings.events),
+      String(this.ttlMs),
+    ];
+    try {
+      const [requestLevel, eventLevel] = await this.evaluate(key, args);
+      mirror.unconfirmed.requests -= takings.requests;
+      mirror.unconfirmed.events -= takings.events;
+      // Redis has every instance's takings up to this call; this process's later ones are not in it yet.
+      const now = this.clock();
+      if (requests && requestLevel !== "") requests.sync(Number(requestLevel) - mirror.unconfirmed.requests, now);
+      if (events && eventLevel !== "") events.sync(Number(eventLevel) - mirror.unconfirmed.events, now);
+      if (this.failing) {
+        this.failing = false;
+        logger.info("shared rate limits: Redis answers again; the limits hold across instances");
+      }
+    } catch (error) {
+      // Not sent: the mirror keeps what it took, as this process's own bucket.
+      mirror.unconfirmed.requests -= takings.requests;
+      mirror.unconfirmed.events -= takings.events;
+      this.failed(error as Error);
+    } finally {
+      const index = this.inFlight.indexOf(call);
+      if (index >= 0) this.inFlight.splice(index, 1);
+      this.notifyIfSettled();
+    }
+  }
+
+  private async evaluate(key: string, args: string[]): Promise<[string, string]> {
     if (!this.client.connected) await this.connect();
     try {
       return await this.client.send("EVALSHA", [SCRIPT_SHA, "1", key, ...args]);
@@ -177,20 +232,30 @@ export class SharedBuckets {
     }
   }
 
-  private failed(error: Error): null {
+  private failed(error: Error): void {
     this.downUntil = this.clock() + this.retryMs;
-    if (!this.down) {
-      this.down = true;
+    // Drops a connection that hangs (its calls fail now); the next sending after retryMs reconnects.
+    this.client.close();
+    this.inFlight = [];
+    for (const [mirror, takings] of this.pending) {
+      mirror.unconfirmed.requests -= takings.requests;
+      mirror.unconfirmed.events -= takings.events;
+    }
+    this.pending.clear();
+    if (!this.failing) {
+      this.failing = true;
       this.logFailure("shared rate limits: Redis does not answer; each instance enforces the limits alone until it does", {
         error: error.message,
         retryMs: this.retryMs,
       });
     }
-    return this.fallback();
+    this.notifyIfSettled();
   }
 
-  private fallback(): null {
-    this.options.onFallback?.();
-    return null;
+  private notifyIfSettled(): void {
+    if (this.pending.size > 0 || this.inFlight.length > 0 || this.scheduled || this.settledWaiters.length === 0) return;
+    const waiters = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 }

@@ -94,7 +94,7 @@ export class Metrics {
   });
   private readonly rateLimitFallbacks = new Counter({
     name: "inlet_rate_limit_local_fallbacks_total",
-    help: "Rate-limit checks decided by this instance's own buckets because the shared ones (Redis, REDIS_URL) did not answer",
+    help: "Requests whose rate limits this instance decided alone because Redis (REDIS_URL) did not answer",
     registers: [this.registry],
   });
 
@@ -111,7 +111,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** A rate-limit check decided locally because Redis did not answer. */
+  /** A request whose rate limits this instance decided alone, Redis not answering. */
   rateLimitFallback(): void {
     this.rateLimitFallbacks.inc();
   }

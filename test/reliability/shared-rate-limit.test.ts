@@ -1,13 +1,14 @@
 /**
  * Shared rate limits (REDIS_URL) against the real Redis at 127.0.0.1:6379: two limiters (two
- * instances) keep one tenant's limit between them within 10%; two real servers sharing a
- * tenant answer its 429 (error format, Retry-After) from the shared buckets; an unreachable
- * Redis, or one that goes away and comes back, falls back to each instance's own buckets
- * (fail-open) and back. Clocks are injected: no sleeps. Keys carry a prefix of this run's and are
- * deleted afterwards.
+ * instances) keep one tenant's limit between them within 10%, also when many requests arrive
+ * between two answers from Redis; the ledger in Redis holds what each took; two real servers
+ * sharing a tenant give it one burst and answer its 429s (error format, Retry-After); an
+ * unreachable, vanishing or silent Redis leaves each instance deciding alone (fail-open),
+ * counted, and shared again once Redis answers. Clocks are injected: no sleeps. Keys carry a
+ * prefix of this run's and are deleted afterwards.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { RedisClient } from "bun";
 import { loadConfig } from "../../src/config";
@@ -35,34 +36,58 @@ function instance(clock: () => number, shared: Partial<SharedBucketsOptions> = {
   return new TenantRateLimiter({ requestsPerSecond: 10, eventsPerSecond: 100 }, 2, clock, { url: REDIS_URL, keyPrefix: PREFIX, ...shared });
 }
 
-/** Sends one request to each of `limiters` every `stepMs` for `seconds`; counts what got in. */
-async function hammer(limiters: TenantRateLimiter[], tenantId: string, clock: { now: number }, seconds: number, stepMs: number, events = 1) {
+/**
+ * Every `stepMs` for `seconds`, each of `limiters` is asked `perStep` times before any answer
+ * from Redis is in (requests that arrive within one round trip), then the answers are applied.
+ */
+async function hammer(limiters: TenantRateLimiter[], tenantId: string, clock: { now: number }, seconds: number, stepMs: number, perStep = 1, events = 1) {
   let admitted = 0;
   for (let t = 0; t < seconds * 1000; t += stepMs) {
-    for (const limiter of limiters) if ((await limiter.check(tenantId, events)).admitted) admitted++;
+    for (const limiter of limiters) for (let i = 0; i < perStep; i++) if (limiter.admit(tenantId, events).admitted) admitted++;
+    await Promise.all(limiters.map((limiter) => limiter.settled()));
     clock.now += stepMs;
   }
   return admitted;
 }
 
+const ledger = async (key: string) => Object.fromEntries(Object.entries((await redis.hgetall(`${PREFIX}${key}`)) ?? {}).map(([k, v]) => [k, Number(v)]));
+
 describe("shared buckets in Redis", () => {
   test("two instances keep one tenant's requests/s between them within 10%; alone each would let its own through", async () => {
     const clock = { now: 1_000_000 };
     const [a, b] = [instance(() => clock.now), instance(() => clock.now)];
-    // 10 s of both instances asking 100 times a second: the limit is the 20-request burst + 10/s.
+    // 10 s of both instances asked 100 times a second: the limit is the 20-request burst + 10/s.
     const allowed = 20 + 10 * 10;
     const admitted = await hammer([a, b], "t-requests", clock, 10, 10);
     expect(admitted).toBeGreaterThanOrEqual(allowed * 0.9);
     expect(admitted).toBeLessThanOrEqual(allowed * 1.1);
     expect(a.refused + b.refused).toBe(2000 - admitted);
     // The same without Redis: each instance admits the whole limit.
-    const [x, y] = [
-      new TenantRateLimiter({ requestsPerSecond: 10, eventsPerSecond: 100 }, 2, () => clock.now),
-      new TenantRateLimiter({ requestsPerSecond: 10, eventsPerSecond: 100 }, 2, () => clock.now),
-    ];
-    const alone = await hammer([x, y], "t-requests", clock, 10, 10);
+    const alone = await hammer(
+      [
+        new TenantRateLimiter({ requestsPerSecond: 10, eventsPerSecond: 100 }, 2, () => clock.now),
+        new TenantRateLimiter({ requestsPerSecond: 10, eventsPerSecond: 100 }, 2, () => clock.now),
+      ],
+      "t-requests",
+      clock,
+      10,
+      10,
+    );
     expect(alone).toBeGreaterThan(allowed * 1.8);
     console.log(`shared rate limit: two instances admitted ${admitted} of ${allowed} allowed (alone: ${alone})`);
+    a.close();
+    b.close();
+  });
+
+  test("requests arriving within a round trip: both instances take from a stale mirror, the debt is charged back, still within 10%", async () => {
+    const clock = { now: 2_000_000 };
+    const [a, b] = [instance(() => clock.now), instance(() => clock.now)];
+    // 20 requests per instance between answers, 200/s each: 20x the rate.
+    const allowed = 20 + 10 * 10;
+    const admitted = await hammer([a, b], "t-lagging", clock, 10, 100, 20);
+    expect(admitted).toBeGreaterThanOrEqual(allowed * 0.9);
+    expect(admitted).toBeLessThanOrEqual(allowed * 1.1);
+    console.log(`shared rate limit, 20 requests per round trip per instance: admitted ${admitted} of ${allowed} allowed`);
     a.close();
     b.close();
   });
@@ -70,15 +95,20 @@ describe("shared buckets in Redis", () => {
   test("events/s are shared too: a batch counts its items; a refusal says which limit and how long", async () => {
     const clock = { now: 5_000_000 };
     const [a, b] = [instance(() => clock.now), instance(() => clock.now)];
-    // 200 events of burst: 150 on one instance leave 50 for the other.
-    expect(await a.check("t-events", 150)).toEqual({ admitted: true });
-    expect(await b.check("t-events", 100)).toEqual({ admitted: false, retryAfter: 1, limit: "events", rate: 100 });
-    expect(await b.check("t-events", 50)).toEqual({ admitted: true });
+    // 200 events of burst: 150 on one instance, 1 on the other, leave 49 to both.
+    expect(a.admit("t-events", 150)).toEqual({ admitted: true });
+    await a.settled();
+    expect(b.admit("t-events", 1)).toEqual({ admitted: true });
+    await b.settled();
+    expect(await ledger("t-events:10:100")).toMatchObject({ r: 18, e: 49 });
+    expect(b.admit("t-events", 100)).toEqual({ admitted: false, retryAfter: 1, limit: "events", rate: 100 });
+    expect(b.admit("t-events", 49)).toEqual({ admitted: true });
+    await b.settled();
     clock.now += 100; // 10 events back
-    expect(await a.check("t-events", 10)).toEqual({ admitted: true });
-    expect(await b.check("t-events", 1)).toEqual({ admitted: false, retryAfter: 1, limit: "events", rate: 100 });
+    expect(b.admit("t-events", 10)).toEqual({ admitted: true });
+    expect(b.admit("t-events", 1)).toEqual({ admitted: false, retryAfter: 1, limit: "events", rate: 100 });
     // 5 s of 10 requests/s and 50 events/s from both together: within both rates, all in.
-    expect(await hammer([a, b], "t-events-steady", clock, 5, 200, 5)).toBe(50);
+    expect(await hammer([a, b], "t-events-steady", clock, 5, 200, 1, 5)).toBe(50);
     a.close();
     b.close();
   });
@@ -86,18 +116,20 @@ describe("shared buckets in Redis", () => {
   test("a changed per-tenant rate starts fresh shared buckets; 0 (no limit) asks nothing of Redis", async () => {
     const clock = { now: 0 };
     const a = instance(() => clock.now);
-    for (let i = 0; i < 2; i++) expect((await a.check("t-override", 1, { rateLimitRps: 1 })).admitted).toBe(true);
-    expect(await a.check("t-override", 1, { rateLimitRps: 1 })).toMatchObject({ admitted: false, retryAfter: 1, limit: "requests", rate: 1 });
-    expect((await a.check("t-override", 1, { rateLimitRps: 2 })).admitted).toBe(true);
-    const unlimited = a.check("t-free", 1, { rateLimitRps: 0, rateLimitEps: 0 });
-    expect(unlimited).toEqual({ admitted: true }); // answered at once, not a promise
-    expect(await redis.send("EXISTS", [`${PREFIX}t-free:0:0`])).toBe(0);
+    for (let i = 0; i < 2; i++) expect(a.admit("t-override", 1, { rateLimitRps: 1 }).admitted).toBe(true);
+    expect(a.admit("t-override", 1, { rateLimitRps: 1 })).toMatchObject({ admitted: false, retryAfter: 1, limit: "requests", rate: 1 });
+    expect(a.admit("t-override", 1, { rateLimitRps: 2 }).admitted).toBe(true);
+    expect(a.admit("t-free", 1, { rateLimitRps: 0, rateLimitEps: 0 })).toEqual({ admitted: true });
+    await a.settled();
+    expect(await ledger("t-override:1:100")).toMatchObject({ r: 0, e: 198 });
+    expect(await ledger("t-override:2:100")).toMatchObject({ r: 3, e: 199 });
+    expect(await redis.exists(`${PREFIX}t-free:0:0`)).toBe(false);
     a.close();
   });
 });
 
 describe("shared limits over HTTP", () => {
-  test("two servers sharing a tenant: the 429 (error format, Retry-After) comes from the buckets they share", { timeout: 60_000 }, async () => {
+  test("two servers sharing a tenant: one burst between them, then 429s (error format, Retry-After) from both", { timeout: 60_000 }, async () => {
     const clock = { now: 0 };
     const env = { REDIS_URL, RATE_LIMIT_RPS: "5", RATE_LIMIT_BURST_SECONDS: "1" };
     const options = { clock: () => clock.now, rateLimitKeyPrefix: PREFIX };
@@ -108,30 +140,39 @@ describe("shared limits over HTTP", () => {
     first.running.services.database.sqlite.exec(`VACUUM INTO '${copy}'`);
     const second = startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: copy, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env }), options);
     try {
-      const send = (url: string, messageId: string) =>
-        fetch(`${url}/v1/events/track`, {
+      const servers = [first.running, second];
+      const send = async (n: number) => {
+        const running = servers[n % 2]!;
+        const response = await fetch(`${running.url}v1/events/track`, {
           method: "POST",
           headers: { "content-type": "application/json", authorization: `Bearer ${first.writeKey}` },
-          body: JSON.stringify({ event: "Shared", anonymousId: "a", messageId }),
+          body: JSON.stringify({ event: "Shared", anonymousId: "a", messageId: `m-${n}` }),
         });
-      const secondUrl = `http://127.0.0.1:${second.port}`;
-      // A burst of 5 between both servers.
+        // What it took is in Redis before the next request (as when requests are a round trip apart).
+        await Promise.all(servers.map((s) => s.services.limiter.settled()));
+        return response;
+      };
       const statuses: number[] = [];
-      for (let i = 0; i < 5; i++) statuses.push((await send(i % 2 === 0 ? first.url : secondUrl, `m-${i}`)).status);
-      expect(statuses).toEqual([200, 200, 200, 200, 200]);
-      for (const url of [first.url, secondUrl]) {
-        const refused = await send(url, `over-${url}`);
-        expect(refused.status).toBe(429);
-        expect(refused.headers.get("retry-after")).toBe("1");
-        expect(await refused.json()).toEqual({
-          error: { code: "rate_limited", message: "Rate limit exceeded: this tenant may send 5 requests per second; retry after 1 s.", details: [] },
-          requestId: expect.any(String),
-        });
+      for (let n = 0; n < 10; n++) {
+        const response = await send(n);
+        statuses.push(response.status);
+        if (response.status === 429) {
+          expect(response.headers.get("retry-after")).toBe("1");
+          expect(await response.json()).toEqual({
+            error: { code: "rate_limited", message: "Rate limit exceeded: this tenant may send 5 requests per second; retry after 1 s.", details: [] },
+            requestId: expect.any(String),
+          });
+        }
       }
-      clock.now += 200; // one token, for whichever server asks first
-      expect((await send(secondUrl, "m-5")).status).toBe(200);
-      expect((await send(first.url, "m-6")).status).toBe(429);
-      expect(await redis.send("EXISTS", [`${PREFIX}${first.tenantId}:5:500000`])).toBe(1);
+      // The burst of 5, plus the one the second server let through before its first answer from Redis.
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429, 429, 429, 429]);
+      expect((await ledger(`${first.tenantId}:5:500000`)).r).toBeCloseTo(-1);
+      clock.now += 1_000; // 5 tokens back, less the debt of 1
+      const later: number[] = [];
+      for (let n = 10; n < 16; n++) later.push((await send(n)).status);
+      // Again one more than the ledger had: the first server's mirror had not seen the second's last taking; it is charged back.
+      expect(later).toEqual([200, 200, 200, 200, 200, 429]);
+      expect((await ledger(`${first.tenantId}:5:500000`)).r).toBeCloseTo(-1);
     } finally {
       await second.stop();
       await first.stop();
@@ -141,56 +182,65 @@ describe("shared limits over HTTP", () => {
 });
 
 describe("when Redis does not answer: fail-open to each instance's own buckets", () => {
-  test("an unreachable Redis: the local limit applies, every check is counted as a fallback, Redis is retried after retryMs", async () => {
+  test("an unreachable Redis: this instance's own limit applies, the requests are counted, Redis is tried again after retryMs", async () => {
     const clock = { now: 0 };
     let fallbacks = 0;
-    const port = await freePort();
-    const limiter = instance(() => clock.now, { url: `redis://127.0.0.1:${port}`, onFallback: () => fallbacks++ });
-    // This instance's own 20-request burst, then 429 with its Retry-After.
-    for (let i = 0; i < 20; i++) expect((await limiter.check("t-down", 1)).admitted).toBe(true);
-    expect(await limiter.check("t-down", 1)).toEqual({ admitted: false, retryAfter: 1, limit: "requests", rate: 10 });
+    const limiter = instance(() => clock.now, { url: `redis://127.0.0.1:${await freePort()}`, onFallback: () => fallbacks++ });
+    expect(limiter.admit("t-down", 1).admitted).toBe(true);
+    await limiter.settled(); // the sending failed: Redis is away
+    // The rest of this instance's own 20-request burst, then 429 with its Retry-After, all counted.
+    for (let i = 0; i < 19; i++) expect(limiter.admit("t-down", 1).admitted).toBe(true);
+    expect(limiter.admit("t-down", 1)).toEqual({ admitted: false, retryAfter: 1, limit: "requests", rate: 10 });
+    expect(fallbacks).toBe(20);
+    clock.now += 1_000; // retryMs later: Redis is asked again (still away)
+    expect(limiter.admit("t-down", 1).admitted).toBe(true);
+    expect(fallbacks).toBe(20);
+    await limiter.settled();
+    expect(limiter.admit("t-down", 1).admitted).toBe(true);
     expect(fallbacks).toBe(21);
-    clock.now += 1_000; // past retryMs: Redis is asked again, still down, still local
-    expect((await limiter.check("t-down", 1)).admitted).toBe(true);
-    expect(fallbacks).toBe(22);
     limiter.close();
   });
 
-  test("Redis going away and coming back: local while it is gone, shared again once it answers", async () => {
+  test("Redis going away and coming back: alone while it is gone (takings not sent), shared again once it answers", async () => {
     const clock = { now: 10_000 };
     let fallbacks = 0;
     const proxy = await redisProxy();
     const viaProxy = instance(() => clock.now, { url: `redis://127.0.0.1:${proxy.port}`, onFallback: () => fallbacks++ });
-    const direct = instance(() => clock.now);
-    // Shared: 10 through the proxy and 10 direct use up the 20-request burst.
-    for (let i = 0; i < 10; i++) expect((await viaProxy.check("t-flap", 1)).admitted).toBe(true);
-    for (let i = 0; i < 10; i++) expect((await direct.check("t-flap", 1)).admitted).toBe(true);
-    expect((await viaProxy.check("t-flap", 1)).admitted).toBe(false);
-    expect(fallbacks).toBe(0);
+    for (let i = 0; i < 5; i++) expect(viaProxy.admit("t-flap", 1).admitted).toBe(true);
+    await viaProxy.settled();
+    expect((await ledger("t-flap:10:100")).r).toBe(15);
 
     proxy.stop();
-    // Gone: this instance's own (full) buckets decide.
-    expect((await viaProxy.check("t-flap", 1)).admitted).toBe(true);
-    expect(fallbacks).toBe(1);
+    expect(viaProxy.admit("t-flap", 1).admitted).toBe(true); // decided before anyone knows: sending it fails
+    await viaProxy.settled();
+    for (let i = 0; i < 4; i++) expect(viaProxy.admit("t-flap", 1).admitted).toBe(true);
+    expect(fallbacks).toBe(4);
+    expect((await ledger("t-flap:10:100")).r).toBe(15);
+
     proxy.start();
-    expect((await viaProxy.check("t-flap", 1)).admitted).toBe(true); // still within retryMs: local
-    expect(fallbacks).toBe(2);
-    clock.now += 1_000; // retryMs later: shared again, and the shared bucket has 10 tokens back
-    for (let i = 0; i < 10; i++) expect((await viaProxy.check("t-flap", 1)).admitted).toBe(true);
-    expect((await direct.check("t-flap", 1)).admitted).toBe(false);
-    expect(fallbacks).toBe(2);
+    clock.now += 1_000; // retryMs later: Redis answers again
+    expect(viaProxy.admit("t-flap", 1).admitted).toBe(true);
+    await viaProxy.settled();
+    expect(fallbacks).toBe(4);
+    // The ledger: 15, + 10 refilled (capped at 20), - this one.
+    expect((await ledger("t-flap:10:100")).r).toBe(19);
     viaProxy.close();
-    direct.close();
     proxy.stop();
   });
 
-  test("a Redis that accepts but never answers: the check is decided locally after timeoutMs", async () => {
+  test("a Redis that accepts but never answers: after timeoutMs the instance decides alone", async () => {
     const clock = { now: 0 };
     let fallbacks = 0;
     const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const limiter = instance(() => clock.now, { url: `redis://127.0.0.1:${silent.port}`, timeoutMs: 50, onFallback: () => fallbacks++ });
-    expect((await limiter.check("t-silent", 1)).admitted).toBe(true);
+    const limiter = instance(() => clock.now, { url: `redis://127.0.0.1:${silent.port}`, timeoutMs: 5_000, onFallback: () => fallbacks++ });
+    expect(limiter.admit("t-silent", 1).admitted).toBe(true);
+    expect(limiter.admit("t-silent", 1).admitted).toBe(true);
+    await new Promise(setImmediate); // the next turn: the takings are sent, and hang
+    expect(fallbacks).toBe(0);
+    clock.now += 5_001; // the first call is unanswered for longer than timeoutMs
+    expect(limiter.admit("t-silent", 1).admitted).toBe(true);
     expect(fallbacks).toBe(1);
+    await limiter.settled();
     limiter.close();
     silent.stop(true);
   });
@@ -207,7 +257,7 @@ async function freePort(): Promise<number> {
 async function redisProxy() {
   const target = new URL(REDIS_URL);
   type Pair = { upstream?: Bun.Socket<unknown>; pending: Uint8Array[] };
-  let listener: ReturnType<typeof Bun.listen<Pair>> | null = null;
+  let listener: Bun.TCPSocketListener<Pair> | null = null;
   let port = 0;
   const start = () => {
     listener = Bun.listen<Pair>({
@@ -243,7 +293,7 @@ async function redisProxy() {
         },
       },
     });
-    port = listener.port;
+    port = listener!.port;
   };
   start();
   return {
