@@ -91,8 +91,8 @@ const serve = (name: string, env: Record<string, string>) =>
     rateLimitKeyPrefix: prefix,
   });
 const servers = [
-  { name: "HTTP track, no Redis: median µs", running: serve("local", {}) },
-  { name: "HTTP track, REDIS_URL: median µs", running: serve("shared", { REDIS_URL }) },
+  { name: "HTTP track, no Redis: median µs", running: await serve("local", {}) },
+  { name: "HTTP track, REDIS_URL: median µs", running: await serve("shared", { REDIS_URL }) },
 ].map((s) => ({ ...s, key: s.running.services.tenants.createTenant("bench").key, samples: [] as number[] }));
 const httpRequests = Math.min(requests, 5_000);
 for (let i = 0; i < httpRequests; i++) {

@@ -245,6 +245,7 @@ export class SharedBuckets {
     if (!this.failing) {
       this.failing = true;
       this.logFailure("shared rate limits: Redis does not answer; each instance enforces the limits alone until it does", {
+        redis: new URL(this.options.url).host,
         error: error.message,
         retryMs: this.retryMs,
       });

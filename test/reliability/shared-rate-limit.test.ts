@@ -138,7 +138,7 @@ describe("shared limits over HTTP", () => {
     const dir = tempDir();
     const copy = join(dir, "copy.db");
     first.running.services.database.sqlite.exec(`VACUUM INTO '${copy}'`);
-    const second = startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: copy, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env }), options);
+    const second = await startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: copy, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env }), options);
     try {
       const servers = [first.running, second];
       const send = async (n: number) => {
@@ -182,6 +182,32 @@ describe("shared limits over HTTP", () => {
 });
 
 describe("when Redis does not answer: fail-open to each instance's own buckets", () => {
+  test("a server whose Redis is down keeps ingesting at its own limit, answers 429 as usual and counts it on /metrics", { timeout: 60_000 }, async () => {
+    const clock = { now: 0 };
+    const server = await startTestServer(
+      { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, RATE_LIMIT_RPS: "3", RATE_LIMIT_BURST_SECONDS: "1" },
+      { clock: () => clock.now, rateLimitKeyPrefix: PREFIX },
+    );
+    try {
+      const track = (n: number) => server.track({ event: "Down", anonymousId: "a", messageId: `d-${n}` });
+      expect((await track(0)).status).toBe(200);
+      await server.running.services.limiter.settled(); // sending what it took failed: Redis is away
+      expect([(await track(1)).status, (await track(2)).status]).toEqual([200, 200]);
+      const refused = await track(3);
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect((await refused.json()).error).toEqual({
+        code: "rate_limited",
+        message: "Rate limit exceeded: this tenant may send 3 requests per second; retry after 1 s.",
+        details: [],
+      });
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toContain("inlet_rate_limit_local_fallbacks_total 3");
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("an unreachable Redis: this instance's own limit applies, the requests are counted, Redis is tried again after retryMs", async () => {
     const clock = { now: 0 };
     let fallbacks = 0;
