@@ -3,7 +3,8 @@
  * request is still decided by this process's buckets; what it took is sent to Redis at the next
  * event-loop turn, one call per tenant per turn. Phases, alternated in rounds:
  *
- *   local            TenantRateLimiter without Redis: CPU per request
+ *   local            TenantRateLimiter without Redis: CPU per request (and with an event-loop turn
+ *                    after each request, the baseline of K = 1 below)
  *   shared, K/turn/T K requests per event-loop turn from T tenants, until every answer is applied:
  *                    Inlet's CPU per request, requests/s, Redis calls per request. K = 1: every
  *                    request its own call (an idle server); K = 64 from 100 tenants: still about
@@ -60,6 +61,13 @@ for (let round = 0; round < rounds; round++) {
   let cpu = cpuMicros();
   for (let i = 0; i < requests; i++) local.admit(tenants[i % tenants.length]!, 1);
   record("local: CPU µs/request", (cpuMicros() - cpu) / requests);
+  // The same with a turn of the event loop after each request: the baseline of "shared, 1/turn".
+  cpu = cpuMicros();
+  for (let i = 0; i < requests; i++) {
+    local.admit(tenants[i % tenants.length]!, 1);
+    await nextTurn();
+  }
+  record("local, 1/turn: CPU µs/request", (cpuMicros() - cpu) / requests);
 
   for (const [perTurn, tenantCount] of [
     [1, 100],

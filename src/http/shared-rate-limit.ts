@@ -81,11 +81,8 @@ local function level(stored, rate, capacity, taken)
 end
 local r = level(state[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6]))
 local e = level(state[2], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
-local fields = {'t', string.format('%.17g', now)}
-local out = {'', ''}
-if r then out[1] = string.format('%.17g', r) table.insert(fields, 'r') table.insert(fields, out[1]) end
-if e then out[2] = string.format('%.17g', e) table.insert(fields, 'e') table.insert(fields, out[2]) end
-redis.call('HSET', KEYS[1], unpack(fields))
+local out = {r and tostring(r) or '', e and tostring(e) or ''}
+redis.call('HSET', KEYS[1], 't', tostring(now), 'r', out[1], 'e', out[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 return out
 `;
@@ -112,6 +109,7 @@ export class SharedBuckets {
   private downUntil = Number.NEGATIVE_INFINITY;
   private connecting: Promise<void> | null = null;
   private failing = false;
+  private closed = false;
   private readonly logFailure = rateLimitedLog("warn", 1);
 
   constructor(
@@ -155,7 +153,7 @@ export class SharedBuckets {
     }
   }
 
-  /** Resolves once every taking so far is in Redis and its answer applied (or given up): for tests and shutdown. */
+  /** Resolves once every taking so far is in Redis and its answer applied (or given up): for tests. */
   settled(): Promise<void> {
     if (this.pending.size === 0 && this.inFlight.length === 0 && !this.scheduled) return Promise.resolve();
     return new Promise((resolve) => this.settledWaiters.push(resolve));
@@ -170,7 +168,9 @@ export class SharedBuckets {
     return this.connecting;
   }
 
+  /** Closes the connection for good: what is still to be sent is dropped (a stopping server takes no more requests). */
   close(): void {
+    this.closed = true;
     this.client.close();
   }
 
@@ -178,7 +178,7 @@ export class SharedBuckets {
     this.scheduled = false;
     const batch = this.pending;
     this.pending = new Map();
-    for (const [mirror, takings] of batch) void this.send(mirror, takings);
+    if (!this.closed) for (const [mirror, takings] of batch) void this.send(mirror, takings);
     this.notifyIfSettled();
   }
 
