@@ -131,12 +131,7 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
   /** Keys resolved from a header before the body was read. */
   const early = new WeakMap<Request, ResolvedKey>();
   const authenticated = new WeakMap<Request, ResolvedKey>();
-  type Step = (context: {
-    headers: Record<string, string | undefined>;
-    body: unknown;
-    query: Record<string, string | undefined>;
-    request: Request;
-  }) => void | Promise<void>;
+  type Step = (context: { headers: Record<string, string | undefined>; body: unknown; query: Record<string, string | undefined>; request: Request }) => void;
 
   const keyBeforeBody = ({ request }: { request: Request }) => {
     const key = headerKey(request);
@@ -170,8 +165,7 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
   };
   const enforceRateLimit: Step = ({ body, request }) => {
     const resolved = authenticated.get(request)!;
-    // A promise (shared limits, one Redis round trip) that Elysia awaits before the handler.
-    return limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
+    limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
   };
   const authenticateAdminKey: Step = ({ request }) => {
     // Reading routes mostly have no body, so no keyBeforeBody step resolved their key.
