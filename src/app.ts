@@ -5,6 +5,13 @@
 import { Elysia } from "elysia";
 import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
+import { LocalChangeFeed, type ChangeFeed } from "./db/change-feed";
+import { PostgresBatchStore } from "./db/postgres/ingest";
+import { postgresReadiness } from "./db/postgres/health";
+import type { PostgresStorage, Storage } from "./db/storage";
+import { invalidateCachesOnChange } from "./modules/cache-invalidation";
+import { BatchRecorder } from "./pipeline/batch-record";
+import { type Recorder, SerialRecorder } from "./pipeline/record";
 import type { DatabaseHandle } from "./db/client";
 import { StoreHealth } from "./db/health";
 import { EventStore } from "./db/sqlite/events";
@@ -46,20 +53,18 @@ import { Metrics } from "./observability/metrics";
 import { startTracing } from "./observability/tracing";
 import { Pipeline } from "./pipeline";
 import { IdentityResolver } from "./pipeline/identity";
-import { SerialRecorder } from "./pipeline/record";
 import { SessionTracker } from "./pipeline/sessions";
 
 export interface Services {
   config: Config;
-  database: DatabaseHandle;
-  store: StoreHealth;
+  /** Where the data is: the SQLite file or PostgreSQL. */
+  storage: Storage;
   /** What /ready checks. */
   health: ReadinessDeps;
   tenants: TenantService;
   keys: KeyCache;
-  writer: GroupCommitWriter;
-  sessions: SessionTracker;
-  identity: IdentityResolver;
+  /** The pipeline's writer step (group commits); closed last on shutdown. */
+  recorder: Recorder & { close(): Promise<void> };
   pipeline: Pipeline;
   enricher: Enricher;
   limiter: TenantRateLimiter;
@@ -69,13 +74,26 @@ export interface Services {
   business: BusinessStats;
   /** The live debugger's per-tenant ring of recent calls. */
   debugger: DebuggerService;
+  /** How instances sharing the store tell each other of changed keys, settings and suppressions. */
+  changes: ChangeFeed;
+  /** The request-tracing plugin; null when tracing is off. */
+  tracing: ReturnType<typeof startTracing>;
+  /** The SQLite store's own parts (null on PostgreSQL). */
+  sqlite: SqliteServices | null;
+}
+
+/** What only the SQLite store has: its file, single writer, session write-behind, and the privacy work on it. */
+export interface SqliteServices {
+  database: DatabaseHandle;
+  store: StoreHealth;
+  writer: GroupCommitWriter;
+  sessions: SessionTracker;
+  identity: IdentityResolver;
   suppressions: SuppressionList;
   privacy: PrivacyService;
   retention: RetentionTask;
   /** Where privacy work writes (the writer); `truncateWal` is set by the server once its checkpointer runs. */
   privacyStore: PrivacyStore;
-  /** The request-tracing plugin; null when tracing is off. */
-  tracing: ReturnType<typeof startTracing>;
 }
 
 const MS_PER_MINUTE = 60_000;
@@ -85,16 +103,15 @@ export interface ServiceOptions {
   clock?: () => number;
   /** The prefix of the shared rate-limit keys in Redis (tests: one per run). */
   rateLimitKeyPrefix?: string;
+  /** The change feed (started by the server on PostgreSQL); default: one within this process. */
+  changes?: ChangeFeed;
 }
 
-export function createServices(config: Config, database: DatabaseHandle, options: ServiceOptions = {}): Services {
-  const { db, sqlite } = database;
-  const store = new StoreHealth(sqlite, database.path);
-  const tenants = new TenantService(db);
-  const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
-  const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
-  const visitors = new VisitorStore(db, config.sessionCacheSize);
-  const identity = new IdentityResolver(new SqliteIdentityRows(db), () => visitors.clear());
+/** The services of either store: a SQLite database (opened), or PostgreSQL (connected and migrated). */
+export function createServices(config: Config, store: DatabaseHandle | PostgresStorage, options: ServiceOptions = {}): Services {
+  const storage: Storage = "kind" in store ? store : { kind: "sqlite", database: store, close: async () => store.close() };
+  const metrics = new Metrics();
+  const changes = options.changes ?? new LocalChangeFeed();
   const limiter = new TenantRateLimiter(
     { requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps },
     config.rateLimitBurstSeconds,
@@ -102,22 +119,79 @@ export function createServices(config: Config, database: DatabaseHandle, options
     config.redisUrl ? { url: config.redisUrl, keyPrefix: options.rateLimitKeyPrefix, onFallback: () => metrics.rateLimitFallback() } : undefined,
   );
   const authFailures = new AuthFailureLimiter(config.authFailuresPerMinute, options.clock);
-  const metrics = new Metrics();
-  sessions.start((work) => sqlite.transaction(work)());
-  const writer = new GroupCommitWriter(sqlite, {
-    maxQueuedWeight: config.maxQueuedEvents,
-    maxOwnerWeight: Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100)),
-    hooks: sessions.hooks([visitors]),
-    onCommit: (jobs, ms) => metrics.committed(jobs, ms),
-  });
   const enricher = new Enricher({
     geoDbPath: config.geoipDb || undefined,
     asnDbPath: config.geoipAsnDb || undefined,
     trustProxy: config.trustProxy,
   });
-  const suppressions = new SuppressionList(db);
-  const recorder = new SerialRecorder({ writer, events: new EventStore(db), visitors, sessions, identity, suppression: suppressions });
+  const maxTenantEvents = Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100));
+  const parts = storage.kind === "sqlite" ? sqliteParts(config, storage.database, metrics, maxTenantEvents) : postgresParts(config, storage, metrics, maxTenantEvents);
+  const { tenants, recorder, health, business } = parts;
+  const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
+  invalidateCachesOnChange(changes, { keys, suppressions: parts.sqlite?.suppressions });
   const pipeline = new Pipeline({ recorder, enricher, observer: metrics });
+  metrics.watch(
+    {
+      dbPath: storage.kind === "sqlite" ? storage.database.path : null,
+      maxQueuedEvents: config.maxQueuedEvents,
+      queuedEvents: () => recorder.queuedEvents,
+      caches: () => ({ keys, ...parts.caches, user_agents: enricher.stats().userAgent }),
+      cachedSessions: () => parts.sqlite?.sessions.size ?? 0,
+      ready: async () => (await readiness(health)).ready,
+      diskFreeBytes: () => parts.sqlite?.store.freeBytes() ?? Number.NaN,
+      tenantActivity: (from, to) =>
+        business.allTenants(
+          tenants.listTenants().map(({ tenantId }) => tenantId),
+          from,
+          to,
+        ),
+    },
+    config.businessMetricsTtlSeconds * 1000,
+  );
+  return {
+    config,
+    storage,
+    health,
+    tenants,
+    keys,
+    recorder,
+    pipeline,
+    enricher,
+    limiter,
+    authFailures,
+    metrics,
+    business,
+    debugger: new DebuggerService(),
+    changes,
+    tracing: startTracing(config),
+    sqlite: parts.sqlite,
+  };
+}
+
+interface StoreParts {
+  tenants: TenantService;
+  recorder: Recorder & { close(): Promise<void> };
+  health: ReadinessDeps;
+  business: BusinessStats;
+  caches: Record<string, { hits: number; misses: number }>;
+  sqlite: SqliteServices | null;
+}
+
+function sqliteParts(config: Config, database: DatabaseHandle, metrics: Metrics, maxTenantEvents: number): StoreParts {
+  const { db, sqlite } = database;
+  const store = new StoreHealth(sqlite, database.path);
+  const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
+  const visitors = new VisitorStore(db, config.sessionCacheSize);
+  const identity = new IdentityResolver(new SqliteIdentityRows(db), () => visitors.clear());
+  sessions.start((work) => sqlite.transaction(work)());
+  const writer = new GroupCommitWriter(sqlite, {
+    maxQueuedWeight: config.maxQueuedEvents,
+    maxOwnerWeight: maxTenantEvents,
+    hooks: sessions.hooks([visitors]),
+    onCommit: (jobs, ms) => metrics.committed(jobs, ms),
+  });
+  const suppressions = new SuppressionList(db);
+  const serial = new SerialRecorder({ writer, events: new EventStore(db), visitors, sessions, identity, suppression: suppressions });
   const privacyStore: PrivacyStore = {
     sqlite,
     db,
@@ -134,50 +208,31 @@ export function createServices(config: Config, database: DatabaseHandle, options
     sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000,
     onDeleted: (tenantId, counts) => metrics.deleted("retention", tenantId, { ...counts }),
   });
-  const business = new BusinessStats(db);
-  const health = sqliteReadiness(store, writer);
-  metrics.watch(
-    {
-      dbPath: database.path,
-      maxQueuedEvents: config.maxQueuedEvents,
-      queuedEvents: () => writer.queuedEvents,
-      caches: () => ({ keys, visitors, sessions, user_agents: enricher.stats().userAgent }),
-      cachedSessions: () => sessions.size,
-      ready: async () => (await readiness(health)).ready,
-      diskFreeBytes: () => store.freeBytes(),
-      tenantActivity: (from, to) =>
-        business.allTenants(
-          tenants.listTenants().map(({ tenantId }) => tenantId),
-          from,
-          to,
-        ),
-    },
-    config.businessMetricsTtlSeconds * 1000,
-  );
-  const tracing = startTracing(config);
-  const debug = new DebuggerService();
   return {
-    config,
-    database,
-    store,
-    health,
-    tenants,
-    keys,
-    writer,
-    sessions,
-    identity,
-    pipeline,
-    enricher,
-    limiter,
-    authFailures,
-    metrics,
-    business,
-    suppressions,
-    privacy,
-    retention,
-    privacyStore,
-    debugger: debug,
-    tracing,
+    tenants: new TenantService(db),
+    recorder: Object.assign(serial, { close: () => writer.close() }),
+    health: sqliteReadiness(store, writer),
+    business: new BusinessStats(db),
+    caches: { visitors, sessions },
+    sqlite: { database, store, writer, sessions, identity, suppressions, privacy, retention, privacyStore },
+  };
+}
+
+function postgresParts(config: Config, storage: PostgresStorage, metrics: Metrics, maxTenantEvents: number): StoreParts {
+  const recorder = new BatchRecorder(new PostgresBatchStore(storage.sql, config.pgStatementTimeoutMs), {
+    maxQueuedEvents: config.maxQueuedEvents,
+    maxTenantEvents,
+    sessionTimeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE,
+    concurrentCommits: Math.max(1, Math.floor(config.pgPoolSize / 2)),
+    onCommit: (jobs, ms) => metrics.committed(jobs, ms),
+  });
+  return {
+    tenants: POSTGRES_TENANTS(storage),
+    recorder,
+    health: postgresReadiness(storage.sql, config.pgStatementTimeoutMs),
+    business: POSTGRES_BUSINESS(storage),
+    caches: {},
+    sqlite: null,
   };
 }
 
@@ -196,7 +251,7 @@ export function createApp(services: Services) {
   };
   const auth = keyAuth(services.keys, services.limiter, guard);
   const recorder = debuggerRecorder(services.debugger, services.keys, callTypeOfPath);
-  const reading = { auth, db: services.database.db };
+  const reading = { auth, db: services.sqlite!.database.db };
   // The fallback reads the routes at its first request, when every one is registered.
   let routes: readonly { method: string; path: string }[] = [];
   // normalize: false — Elysia's normalization coerces e.g. a string into an object before
@@ -231,7 +286,7 @@ export function createApp(services: Services) {
       }),
     )
     .use(statsController({ auth, business: services.business }))
-    .use(privacyController({ auth, privacy: services.privacy }))
+    .use(services.sqlite ? privacyController({ auth, privacy: services.sqlite.privacy }) : new Elysia({ name: "privacy-postgres" }))
     .use(eventsController({ auth, pipeline: services.pipeline, peerIp, recorder }))
     .use(segmentSettingsController({ keys: services.keys, publicUrl: services.config.publicUrl, trustProxy: services.config.trustProxy, peerIp, guard }))
     .use(readEventsController(reading))

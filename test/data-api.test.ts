@@ -248,7 +248,7 @@ describe("GET /v1/events at volume", () => {
   test("NDJSON streams 100,000 events in bounded memory", async () => {
     const t = server.tenant("bulk");
     const key = server.running.services.tenants.createKey(t.tenantId, "admin").key;
-    const { sqlite } = server.running.services.database;
+    const { sqlite } = server.running.services.sqlite!.database;
     const insert = sqlite.prepare(
       "INSERT INTO events (tenant_id, message_id, type, event, anonymous_id, visitor_id, session_id, timestamp, received_at, properties, context) VALUES (?, ?, 'track', 'Bulk', 'b', 'v', 's', ?, ?, ?, '{}')",
     );

@@ -85,7 +85,7 @@ async function sendPersonB(server: Srv, key: string, tag: string, base: number):
 }
 
 function count(server: Srv, table: string, tenantId: string): number {
-  return (server.running.services.database.sqlite.query(`SELECT count(*) AS n FROM ${table} WHERE tenant_id = ?`).get(tenantId) as { n: number }).n;
+  return (server.running.services.sqlite!.database.sqlite.query(`SELECT count(*) AS n FROM ${table} WHERE tenant_id = ?`).get(tenantId) as { n: number }).n;
 }
 
 describe("erasing a person", () => {
@@ -134,14 +134,14 @@ describe("erasing a person", () => {
         // The person's next event starts afresh: nothing cached comes back.
         await ok(server.track({ messageId: "t1-after", anonymousId: "anon-a1", event: "New start", timestamp: at(Date.now()) }));
         expect(await server.sessionsWritten()).toBe(true);
-        const fresh = server.running.services.database.sqlite
+        const fresh = server.running.services.sqlite!.database.sqlite
           .query(
             "SELECT v.id AS visitor, e.session_id AS session, e.lead_id AS lead FROM events e JOIN visitors v ON v.id = e.visitor_id WHERE e.message_id = 't1-after'",
           )
           .get() as { visitor: string; session: string; lead: string | null } | null;
         expect(fresh).not.toBeNull();
         expect(fresh!.lead).toBeNull();
-        expect(server.running.services.database.sqlite.query("SELECT event_count AS n FROM sessions WHERE id = ?").get(fresh!.session)).toEqual({ n: 1 });
+        expect(server.running.services.sqlite!.database.sqlite.query("SELECT event_count AS n FROM sessions WHERE id = ?").get(fresh!.session)).toEqual({ n: 1 });
       } finally {
         await server.stop();
       }
@@ -167,7 +167,7 @@ describe("erasing a person", () => {
       expect(bad.status).toBe(400);
       expect((await bad.json()).error.code).toBe("invalid_request");
       // The audit keeps the key and a hash, never the subject.
-      const audit = server.running.services.database.sqlite.query("SELECT * FROM privacy_deletions").all() as Record<string, unknown>[];
+      const audit = server.running.services.sqlite!.database.sqlite.query("SELECT * FROM privacy_deletions").all() as Record<string, unknown>[];
       expect(audit).toHaveLength(1);
       expect(audit[0]!.subject_hash).toMatch(/^[0-9a-f]{64}$/);
       expect(JSON.stringify(audit)).not.toContain("u-b");
@@ -266,7 +266,7 @@ describe("erasing a person", () => {
       stop = true;
       await Promise.all(writers);
       expect(receipt.deleted).toEqual({ events: 8000, sessions: expect.any(Number), visitors: 1, leads: 0 });
-      const sqlite = server.running.services.database.sqlite;
+      const sqlite = server.running.services.sqlite!.database.sqlite;
       const stored = new Set((sqlite.query("SELECT message_id AS id FROM events WHERE message_id LIKE 'live-%'").all() as { id: string }[]).map((r) => r.id));
       expect(acknowledged.length).toBeGreaterThan(200);
       expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
@@ -290,7 +290,7 @@ describe("suppression", () => {
   };
   const post = (path: string, body: unknown) =>
     fetch(url + path, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${writeKey}` }, body: JSON.stringify(body) });
-  const events = () => (running.services.database.sqlite.query("SELECT count(*) AS n FROM events").get() as { n: number }).n;
+  const events = () => (running.services.sqlite!.database.sqlite.query("SELECT count(*) AS n FROM events").get() as { n: number }).n;
 
   beforeAll(async () => {
     dir = tempDir("inlet-suppress-");
@@ -355,7 +355,7 @@ describe("suppression", () => {
         );
         expect(answer.results.map((r: { status: string }) => r.status)).toEqual(["suppressed", "accepted", "suppressed"]);
       }
-      const sqlite = running.services.database.sqlite;
+      const sqlite = running.services.sqlite!.database.sqlite;
       expect(
         sqlite.query("SELECT count(*) AS n FROM events WHERE user_id = 'u-s' OR anonymous_id IN ('anon-s1', 'anon-s2', 'x2', 'someone-new')").get(),
       ).toEqual({ n: 0 });
@@ -423,11 +423,11 @@ describe("retention", () => {
       const setRetention = await cli(["tenant", "set", server.tenantId, "--retention-days", "30"], { INLET_DB: server.dbPath });
       expect(setRetention.code).toBe(0);
       expect(JSON.parse(setRetention.stdout).settings.retentionDays).toBe(30);
-      const retention = server.running.services.retention;
+      const retention = server.running.services.sqlite!.retention;
       const today = await retention.run(now);
       expect(today.tenants).toEqual([expect.objectContaining({ tenantId: server.tenantId, deleted: { events: 0, sessions: 0, visitors: 0, leads: 0 } })]);
       // ... 25 days from now (an injected clock), the 10-day-old events are 35 days old.
-      const sqlite = server.running.services.database.sqlite;
+      const sqlite = server.running.services.sqlite!.database.sqlite;
       const later = await retention.run(now + 25 * 24 * HOUR);
       expect(later.tenants[0]!.deleted).toEqual({ events: 301, sessions: 10, visitors: 10, leads: 1 });
       expect(later.pagesFreed).toBeGreaterThan(0);

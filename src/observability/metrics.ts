@@ -15,7 +15,8 @@ import type { Activity } from "./business";
 
 /** What the scrape-time collectors read: each service's own counters. */
 export interface MetricSources {
-  dbPath: string;
+  /** The SQLite file (null on PostgreSQL: no file sizes to report). */
+  dbPath: string | null;
   maxQueuedEvents: number;
   queuedEvents(): number;
   /** Cumulative hits and misses per cache (keys, visitors, sessions, user_agents). */
@@ -177,6 +178,7 @@ export class Metrics {
       labelNames: ["file"] as const,
       registers,
       collect() {
+        if (sources.dbPath === null) return;
         this.set({ file: "database" }, fileSize(sources.dbPath));
         this.set({ file: "wal" }, fileSize(`${sources.dbPath}-wal`));
       },

@@ -58,8 +58,10 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     },
     async sessionsWritten() {
       const deadline = Date.now() + 5_000;
-      while (running.services.sessions.pending && Date.now() < deadline) await Bun.sleep(10);
-      return !running.services.sessions.pending;
+      // PostgreSQL writes session numbers with each commit: nothing waits.
+      const sessions = running.services.sqlite?.sessions;
+      while (sessions?.pending && Date.now() < deadline) await Bun.sleep(10);
+      return !sessions?.pending;
     },
     async stop() {
       await running.stop();

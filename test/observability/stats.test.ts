@@ -45,7 +45,7 @@ beforeAll(async () => {
   // A visitor and session Inlet created 3 hours ago (a database in use for a while): the ids are
   // UUIDv7 made at that time, as the pipeline makes them.
   const created = Date.now() - 180 * MINUTE;
-  const { db } = server.running.services.database;
+  const { db } = server.running.services.sqlite!.database;
   const visitorId = Bun.randomUUIDv7(undefined, created);
   db.insert(visitors).values({ id: visitorId, tenantId: tenant.tenantId, key: "v0", anonymousId: "v0", firstSeenAt: created, lastSeenAt: created }).run();
   db.insert(sessions)
@@ -112,7 +112,7 @@ describe("GET /v1/stats", () => {
   });
 
   test("each count is a range search on an index, never a table scan", () => {
-    const { sqlite } = server.running.services.database;
+    const { sqlite } = server.running.services.sqlite!.database;
     const plans = Object.entries(server.running.services.business.statements()).map(([name, statement]) => {
       const parameters = statement.split("?").length - 1;
       const rows = sqlite.query(`EXPLAIN QUERY PLAN ${statement}`).all(...Array(parameters).fill("x")) as { detail: string }[];
