@@ -10,6 +10,7 @@ import { StoreHealth } from "./db/health";
 import { EventStore } from "./db/sqlite/events";
 import { IdentityResolver } from "./db/sqlite/identity";
 import { SqliteSessions } from "./db/sqlite/sessions";
+import { SqliteTenantStore } from "./db/sqlite/tenants";
 import { VisitorStore } from "./db/sqlite/visitors";
 import { GroupCommitWriter } from "./db/sqlite/writer";
 import { Enricher } from "./enrich";
@@ -84,7 +85,7 @@ export interface ServiceOptions {
 export function createServices(config: Config, database: DatabaseHandle, options: ServiceOptions = {}): Services {
   const { db, sqlite } = database;
   const store = new StoreHealth(sqlite, database.path);
-  const tenants = new TenantService(db);
+  const tenants = new TenantService(new SqliteTenantStore(db));
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
   const visitors = new VisitorStore(db, config.sessionCacheSize);
@@ -136,9 +137,9 @@ export function createServices(config: Config, database: DatabaseHandle, options
       cachedSessions: () => sessions.size,
       ready: () => readiness({ store, writer }).ready,
       diskFreeBytes: () => store.freeBytes(),
-      tenantActivity: (from, to) =>
+      tenantActivity: async (from, to) =>
         business.allTenants(
-          tenants.listTenants().map(({ tenantId }) => tenantId),
+          (await tenants.listTenants()).map(({ tenantId }) => tenantId),
           from,
           to,
         ),

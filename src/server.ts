@@ -74,8 +74,8 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
   const server = app!.server!;
   logger.info("listening", { url: server.url.href, db: config.db, metricsUrl: metricsApp?.server?.url.href });
   if (config.db !== ":memory:") for (const warning of dataPermissionWarnings(config.db)) logger.warn(warning);
-  if (config.demo && services.tenants.countTenants() === 0) {
-    const demo = services.tenants.createTenant("demo");
+  if (config.demo && (await services.tenants.countTenants()) === 0) {
+    const demo = await services.tenants.createTenant("demo");
     logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.key });
     logger.flush();
     process.stderr.write(
