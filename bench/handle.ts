@@ -40,8 +40,8 @@ const config = loadConfig({ INLET_DB: join(dir, "handle.db"), INLET_DEMO: "false
 const database = openDatabase(config.db, { synchronous: config.synchronous });
 const services = createServices(config, database);
 const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.sqlite!.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
-const tenant = services.tenants.createTenant("bench");
-const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId), serverSide: false };
+const tenant = await services.tenants.createTenant("bench");
+const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: await services.tenants.getSettings(tenant.tenantId), serverSide: false };
 const app = createApp(services);
 
 /** Templates "<User-Agent>\t<JSON with {{MID}} and {{NEW}}>", split for fast filling. */

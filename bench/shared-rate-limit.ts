@@ -98,10 +98,13 @@ const serve = (name: string, env: Record<string, string>) =>
   startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: join(dir, `${name}.db`), INLET_DEMO: "false", LOG_LEVEL: "silent", ...env }), {
     rateLimitKeyPrefix: prefix,
   });
-const servers = [
+const servers0 = [
   { name: "HTTP track, no Redis: median µs", running: await serve("local", {}) },
   { name: "HTTP track, REDIS_URL: median µs", running: await serve("shared", { REDIS_URL }) },
-].map((s) => ({ ...s, key: s.running.services.tenants.createTenant("bench").key, samples: [] as number[] }));
+];
+const servers = await Promise.all(
+  servers0.map(async (s) => ({ ...s, key: (await s.running.services.tenants.createTenant("bench")).key, samples: [] as number[] })),
+);
 const httpRequests = Math.min(requests, 5_000);
 for (let i = 0; i < httpRequests; i++) {
   for (const s of servers) {

@@ -17,6 +17,8 @@ import { StoreHealth } from "./db/health";
 import { EventStore } from "./db/sqlite/events";
 import { SqliteIdentityRows } from "./db/sqlite/identity";
 import { SqliteSessions } from "./db/sqlite/sessions";
+import { SqliteTenantStore } from "./db/sqlite/tenants";
+import { PostgresTenantStore } from "./db/postgres/tenants";
 import { VisitorStore } from "./db/sqlite/visitors";
 import { GroupCommitWriter } from "./db/sqlite/writer";
 import { Enricher } from "./enrich";
@@ -109,7 +111,7 @@ export interface ServiceOptions {
 
 /** The services of either store: a SQLite database (opened), or PostgreSQL (connected and migrated). */
 export function createServices(config: Config, store: DatabaseHandle | PostgresStorage, options: ServiceOptions = {}): Services {
-  const storage: Storage = "kind" in store ? store : { kind: "sqlite", database: store, close: async () => store.close() };
+  const storage: Storage = "kind" in store ? store : { kind: "sqlite", database: store, applied: store.applied, close: async () => store.close() };
   const metrics = new Metrics();
   const changes = options.changes ?? new LocalChangeFeed();
   const limiter = new TenantRateLimiter(
@@ -125,7 +127,8 @@ export function createServices(config: Config, store: DatabaseHandle | PostgresS
     trustProxy: config.trustProxy,
   });
   const maxTenantEvents = Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100));
-  const parts = storage.kind === "sqlite" ? sqliteParts(config, storage.database, metrics, maxTenantEvents) : postgresParts(config, storage, metrics, maxTenantEvents);
+  const parts =
+    storage.kind === "sqlite" ? sqliteParts(config, storage.database, metrics, maxTenantEvents) : postgresParts(config, storage, metrics, maxTenantEvents);
   const { tenants, recorder, health, business } = parts;
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   invalidateCachesOnChange(changes, { keys, suppressions: parts.sqlite?.suppressions });
@@ -139,9 +142,9 @@ export function createServices(config: Config, store: DatabaseHandle | PostgresS
       cachedSessions: () => parts.sqlite?.sessions.size ?? 0,
       ready: async () => (await readiness(health)).ready,
       diskFreeBytes: () => parts.sqlite?.store.freeBytes() ?? Number.NaN,
-      tenantActivity: (from, to) =>
+      tenantActivity: async (from, to) =>
         business.allTenants(
-          tenants.listTenants().map(({ tenantId }) => tenantId),
+          (await tenants.listTenants()).map(({ tenantId }) => tenantId),
           from,
           to,
         ),
@@ -209,7 +212,7 @@ function sqliteParts(config: Config, database: DatabaseHandle, metrics: Metrics,
     onDeleted: (tenantId, counts) => metrics.deleted("retention", tenantId, { ...counts }),
   });
   return {
-    tenants: new TenantService(db),
+    tenants: new TenantService(new SqliteTenantStore(db)),
     recorder: Object.assign(serial, { close: () => writer.close() }),
     health: sqliteReadiness(store, writer),
     business: new BusinessStats(db),
@@ -227,7 +230,7 @@ function postgresParts(config: Config, storage: PostgresStorage, metrics: Metric
     onCommit: (jobs, ms) => metrics.committed(jobs, ms),
   });
   return {
-    tenants: POSTGRES_TENANTS(storage),
+    tenants: new TenantService(new PostgresTenantStore(storage.sql)),
     recorder,
     health: postgresReadiness(storage.sql, config.pgStatementTimeoutMs),
     business: POSTGRES_BUSINESS(storage),

@@ -5,6 +5,7 @@ import { decodeChange, encodeChange, FeedListeners, LocalChangeFeed, type Change
 import { openDatabase } from "../src/db/client";
 import { invalidateCachesOnChange } from "../src/modules/cache-invalidation";
 import { KeyCache } from "../src/modules/tenants/key-cache";
+import { SqliteTenantStore } from "../src/db/sqlite/tenants";
 import { TenantService } from "../src/modules/tenants/service";
 import { tempDir } from "./helpers/server";
 
@@ -61,7 +62,7 @@ describe("the in-process change feed", () => {
 });
 
 describe("caches invalidated by the feed", () => {
-  const tenants = new TenantService(database.db);
+  const tenants = new TenantService(new SqliteTenantStore(database.db));
 
   test("a revoked key, a changed setting, a suppression and a reset each reach their cache", async () => {
     // The in-process feed, plus a way to send what only a PostgreSQL feed sends: a reset.
@@ -71,28 +72,28 @@ describe("caches invalidated by the feed", () => {
     let reloads = 0;
     invalidateCachesOnChange(feed, { keys, suppressions: { reload: () => void reloads++ } });
 
-    const first = tenants.createTenant("feed-a");
-    const second = tenants.createKey(first.tenantId);
-    expect(keys.resolve(first.key)?.keyId).toBe(first.keyId);
-    expect(keys.resolve(second.key)?.keyId).toBe(second.keyId);
+    const first = await tenants.createTenant("feed-a");
+    const second = await tenants.createKey(first.tenantId);
+    expect((await keys.resolve(first.key))?.keyId).toBe(first.keyId);
+    expect((await keys.resolve(second.key))?.keyId).toBe(second.keyId);
 
     // Changed in the store the way another instance would change it: the cache does not know yet.
-    tenants.revokeKey(first.keyId);
-    expect(keys.resolve(first.key)).not.toBeNull();
+    await tenants.revokeKey(first.keyId);
+    expect(await keys.resolve(first.key)).not.toBeNull();
     await feed.publish({ topic: "key", tenantId: first.tenantId, id: first.keyId });
-    expect(keys.resolve(first.key)).toBeNull();
+    expect(await keys.resolve(first.key)).toBeNull();
 
-    tenants.setSettings(first.tenantId, { bots: "drop" });
-    expect(keys.resolve(second.key)?.settings.bots).toBe("flag");
+    await tenants.setSettings(first.tenantId, { bots: "drop" });
+    expect((await keys.resolve(second.key))?.settings.bots).toBe("flag");
     await feed.publish({ topic: "tenant", tenantId: first.tenantId });
-    expect(keys.resolve(second.key)?.settings.bots).toBe("drop");
+    expect((await keys.resolve(second.key))?.settings.bots).toBe("drop");
 
     await feed.publish({ topic: "suppression", tenantId: first.tenantId, id: "s1" });
     expect(reloads).toBe(1);
 
-    tenants.setSettings(first.tenantId, { bots: "keep" });
+    await tenants.setSettings(first.tenantId, { bots: "keep" });
     listeners.emit({ topic: "reset", reason: "reconnected" });
-    expect(keys.resolve(second.key)?.settings.bots).toBe("keep");
+    expect((await keys.resolve(second.key))?.settings.bots).toBe("keep");
     expect(reloads).toBe(2);
   });
 });

@@ -19,8 +19,8 @@ let store: MemoryStore;
 let resolver: IdentityResolver;
 let sequence = 0;
 
-beforeEach(() => {
-  store = memoryStore();
+beforeEach(async () => {
+  store = await memoryStore();
   resolver = new IdentityResolver(new SqliteIdentityRows(store.database.db), () => store.visitors.clear());
 });
 afterEach(() => store.database.close());

@@ -14,7 +14,7 @@ const HOUR = 3_600_000;
 type Srv = TestServer;
 
 async function adminKey(server: Srv, tenantId = server.tenantId): Promise<string> {
-  return server.running.services.tenants.createKey(tenantId, "admin").key;
+  return (await server.running.services.tenants.createKey(tenantId, "admin")).key;
 }
 
 function api(server: { url: string }, key: string) {
@@ -93,14 +93,14 @@ describe("erasing a person", () => {
     test(`by ${Object.keys(subject)[0]}: the lead, the lead merged into it, three visitors and their events across sessions; nobody else`, async () => {
       const server = await startTestServer();
       try {
-        const other = server.tenant("other");
+        const other = await server.tenant("other");
         const base = Date.now() - 5 * HOUR;
         // Server keys: only a server-side caller may merge two identified leads (see identity).
-        const serverKey = (tenantId: string) => server.running.services.tenants.createKey(tenantId, "server").key;
-        const aIds = await sendPersonA(server, serverKey(server.tenantId), "t1", base);
+        const serverKey = async (tenantId: string) => (await server.running.services.tenants.createKey(tenantId, "server")).key;
+        const aIds = await sendPersonA(server, await serverKey(server.tenantId), "t1", base);
         const bIds = await sendPersonB(server, server.writeKey, "t1", base);
         // The other tenant: the very same ids and people.
-        await sendPersonA(server, serverKey(other.tenantId), "t2", base);
+        await sendPersonA(server, await serverKey(other.tenantId), "t2", base);
         await sendPersonB(server, other.writeKey, "t2", base);
         expect(await server.sessionsWritten()).toBe(true);
         expect(count(server, "leads", server.tenantId)).toBe(3);
@@ -134,14 +134,16 @@ describe("erasing a person", () => {
         // The person's next event starts afresh: nothing cached comes back.
         await ok(server.track({ messageId: "t1-after", anonymousId: "anon-a1", event: "New start", timestamp: at(Date.now()) }));
         expect(await server.sessionsWritten()).toBe(true);
-        const fresh = server.running.services.sqlite!.database.sqlite
-          .query(
+        const fresh = server.running.services
+          .sqlite!.database.sqlite.query(
             "SELECT v.id AS visitor, e.session_id AS session, e.lead_id AS lead FROM events e JOIN visitors v ON v.id = e.visitor_id WHERE e.message_id = 't1-after'",
           )
           .get() as { visitor: string; session: string; lead: string | null } | null;
         expect(fresh).not.toBeNull();
         expect(fresh!.lead).toBeNull();
-        expect(server.running.services.sqlite!.database.sqlite.query("SELECT event_count AS n FROM sessions WHERE id = ?").get(fresh!.session)).toEqual({ n: 1 });
+        expect(server.running.services.sqlite!.database.sqlite.query("SELECT event_count AS n FROM sessions WHERE id = ?").get(fresh!.session)).toEqual({
+          n: 1,
+        });
       } finally {
         await server.stop();
       }
@@ -151,7 +153,7 @@ describe("erasing a person", () => {
   test("only an admin key of the tenant: write keys get 403, another tenant's admin key sees no receipt", async () => {
     const server = await startTestServer();
     try {
-      const other = server.tenant("other");
+      const other = await server.tenant("other");
       await sendPersonB(server, server.writeKey, "w", Date.now() - HOUR);
       const byWriteKey = await api(server, server.writeKey).call("POST", "/v1/privacy/deletions", { subject: { userId: "u-b" } });
       expect(byWriteKey.status).toBe(403);
@@ -295,14 +297,14 @@ describe("suppression", () => {
   beforeAll(async () => {
     dir = tempDir("inlet-suppress-");
     await start();
-    ({ tenantId, key: writeKey } = running.services.tenants.createTenant("s"));
+    ({ tenantId, key: writeKey } = await running.services.tenants.createTenant("s"));
     admin = api(
       {
         get url() {
           return url;
         },
       },
-      running.services.tenants.createKey(tenantId, "admin").key,
+      (await running.services.tenants.createKey(tenantId, "admin")).key,
     );
     await ok(post("/v1/events/identify", { anonymousId: "anon-s1", userId: "u-s", traits: { email: "s@example.com" } }));
     await ok(post("/v1/events/identify", { anonymousId: "anon-s2", userId: "u-s" }));
@@ -391,7 +393,7 @@ describe("retention", () => {
   test("events older than the tenant's retention go, with the sessions, visitors and leads left without events; space is given back", async () => {
     const server = await startTestServer();
     try {
-      const other = server.tenant("forever");
+      const other = await server.tenant("forever");
       const now = Date.now();
       const old = now - 10 * 24 * HOUR;
       const importOld = (key: string, tag: string) =>

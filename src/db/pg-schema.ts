@@ -10,7 +10,14 @@
  * test/pg-schema.test.ts checks the property.
  */
 import { sql } from "drizzle-orm";
-import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { bigint, boolean, customType, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+
+/**
+ * jsonb whose values go to Bun's client as they are: it encodes objects and arrays as JSON itself.
+ * (drizzle's own jsonb hands it JSON.stringify's string, which Bun binds as text: the column
+ * would hold a JSON string instead of the object.) Values come back parsed by the client.
+ */
+const jsonb = customType<{ data: unknown; driverData: unknown }>({ dataType: () => "jsonb" });
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 /** Ids the database hands out, for tables whose rows have no natural id. */

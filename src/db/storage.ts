@@ -6,10 +6,15 @@
 import type { SQL } from "bun";
 import { openDatabase, type DatabaseHandle } from "./client";
 import { connectPostgres, migratePostgres } from "./postgres/connect";
+import { PostgresTenantStore } from "./postgres/tenants";
+import { SqliteTenantStore } from "./sqlite/tenants";
+import type { TenantStore } from "./tenant-store";
 
 export interface SqliteStorage {
   kind: "sqlite";
   database: DatabaseHandle;
+  /** Tags of the migrations this opening applied (empty when up to date, or read-only). */
+  applied: string[];
   close(): Promise<void>;
 }
 
@@ -18,6 +23,8 @@ export interface PostgresStorage {
   sql: SQL;
   /** The URL without its password, for logs. */
   where: string;
+  /** Tags of the migrations this opening applied (empty when up to date, or read-only). */
+  applied: string[];
   close(): Promise<void>;
 }
 
@@ -35,16 +42,22 @@ export interface StorageSettings {
 export async function openStorage(config: StorageSettings, options: { readonly?: boolean } = {}): Promise<Storage> {
   if (config.databaseUrl === "") {
     const database = openDatabase(config.db, { synchronous: config.synchronous, readonly: options.readonly });
-    return { kind: "sqlite", database, close: async () => database.close() };
+    return { kind: "sqlite", database, applied: database.applied, close: async () => database.close() };
   }
   const sql = connectPostgres(config.databaseUrl, { poolSize: config.pgPoolSize, statementTimeoutMs: config.pgStatementTimeoutMs });
+  let applied: string[] = [];
   try {
-    if (!options.readonly) await migratePostgres(sql);
+    if (!options.readonly) ({ applied } = await migratePostgres(sql));
   } catch (error) {
     await sql.close();
     throw error;
   }
-  return { kind: "postgres", sql, where: redactedUrl(config.databaseUrl), close: () => sql.close({ timeout: 5 }) };
+  return { kind: "postgres", sql, where: redactedUrl(config.databaseUrl), applied, close: () => sql.close({ timeout: 5 }) };
+}
+
+/** Tenants and API keys in the opened store. */
+export function tenantStoreOf(storage: Storage): TenantStore {
+  return storage.kind === "sqlite" ? new SqliteTenantStore(storage.database.db) : new PostgresTenantStore(storage.sql);
 }
 
 /** A database URL with its password replaced, fit for logs and messages. */

@@ -27,7 +27,7 @@ export interface MetricSources {
   /** Free bytes on the database's file system. */
   diskFreeBytes(): number;
   /** Each tenant's activity over the last `BUSINESS_WINDOW_MS`. */
-  tenantActivity(from: number, to: number): { tenantId: string; activity: Activity }[];
+  tenantActivity(from: number, to: number): Promise<{ tenantId: string; activity: Activity }[]>;
 }
 
 /** The window of the per-tenant business metrics on /metrics. */
@@ -241,12 +241,18 @@ export class Metrics {
 
   private watchBusiness(sources: MetricSources, ttlMs: number): void {
     let computedAt = -Infinity;
-    let cached: { tenantId: string; activity: Activity }[] = [];
+    let cached: Promise<{ tenantId: string; activity: Activity }[]> = Promise.resolve([]);
+    // One computation for the four gauges of a scrape (they collect at the same time).
     const current = () => {
       const now = Date.now();
       if (now - computedAt >= ttlMs) {
-        cached = sources.tenantActivity(now - BUSINESS_WINDOW_MS, now);
+        const attempt = sources.tenantActivity(now - BUSINESS_WINDOW_MS, now);
+        cached = attempt;
         computedAt = now;
+        // A failed computation is not kept: the next scrape tries again.
+        attempt.catch(() => {
+          if (cached === attempt) computedAt = -Infinity;
+        });
       }
       return cached;
     };
@@ -256,9 +262,10 @@ export class Metrics {
         help: `${help}, per tenant, over the last hour (recomputed at most every BUSINESS_METRICS_TTL_SECONDS)`,
         labelNames: ["tenant"] as const,
         registers: [this.registry],
-        collect() {
+        async collect() {
+          const rows = await current();
           this.reset();
-          for (const { tenantId, activity } of current()) this.set({ tenant: tenantId }, value(activity));
+          for (const { tenantId, activity } of rows) this.set({ tenant: tenantId }, value(activity));
         },
       });
     perTenant("inlet_tenant_events_per_minute", "Events per minute", (a) => a.eventsPerMinute);

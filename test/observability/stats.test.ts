@@ -11,9 +11,9 @@ let other: { tenantId: string; writeKey: string; adminKey: string };
 const MINUTE = 60_000;
 const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
 
-function adminTenant(name: string) {
-  const t = server.tenant(name);
-  return { ...t, adminKey: server.running.services.tenants.createKey(t.tenantId, "admin").key };
+async function adminTenant(name: string) {
+  const t = await server.tenant(name);
+  return { ...t, adminKey: (await server.running.services.tenants.createKey(t.tenantId, "admin")).key };
 }
 
 function stats(query: string, key: string | null) {
@@ -22,8 +22,8 @@ function stats(query: string, key: string | null) {
 
 beforeAll(async () => {
   server = await startTestServer();
-  tenant = adminTenant("stats");
-  other = adminTenant("stats-other");
+  tenant = await adminTenant("stats");
+  other = await adminTenant("stats-other");
   const batch = (key: string, items: object[]) => server.post("/v1/events/batch", { batch: items }, { key });
   // Now: visitors v1 (two sessions: events 40 and 5 minutes ago), v2 (identifies), and v3, whose
   // only event is from 3 hours ago (a late event: counted in events by its time, but v3 and its

@@ -35,8 +35,8 @@ const writeThenDie = (dbPath: string) => `
   import { openDatabase } from "${join(repoRoot, "src/db/client")}";
   const config = loadConfig({ INLET_DB: ${JSON.stringify(dbPath)}, LOG_LEVEL: "silent" });
   const services = createServices(config, openDatabase(config.db));
-  const tenant = services.tenants.createTenant("recovery");
-  const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId) };
+  const tenant = await services.tenants.createTenant("recovery");
+  const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: await services.tenants.getSettings(tenant.tenantId) };
   for (let i = 0; i < 4; i++) {
     const call = { type: "track", event: "View", anonymousId: "v", messageId: "m" + i, timestamp: new Date(${base} + i * 60000).toISOString() };
     await services.pipeline.ingest(auth, [{ call }], { receivedAt: Date.now() }, { peerIp: null, header: () => null });

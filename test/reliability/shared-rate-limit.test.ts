@@ -137,7 +137,7 @@ describe("shared limits over HTTP", () => {
     // The second server gets a copy of the first's database: the same tenant, the same write key.
     const dir = tempDir();
     const copy = join(dir, "copy.db");
-    first.running.services.database.sqlite.exec(`VACUUM INTO '${copy}'`);
+    first.running.services.sqlite!.database.sqlite.exec(`VACUUM INTO '${copy}'`);
     const second = await startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: copy, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env }), options);
     try {
       const servers = [first.running, second];

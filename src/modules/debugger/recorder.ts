@@ -34,10 +34,13 @@ interface RequestFacts {
  * Used once per events controller (src/modules/events/index.ts).
  */
 export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf: (path: string) => string) {
-  return new Elysia().onAfterResponse({ as: "scoped" }, (context) => {
+  return new Elysia().onAfterResponse({ as: "scoped" }, async (context) => {
     const { request, headers, body, query, path } = context;
     const key = keyFromRequest(headers, body, query);
-    const resolved = key ? keys.resolve(key) : null;
+    const found = key ? keys.resolve(key) : null;
+    // Resolved moments ago by authentication, so almost always cached; a store failure here
+    // records nothing (the call's own answer has told the client).
+    const resolved = found instanceof Promise ? await found.catch(() => null) : found;
     // Ingestion takes write and server keys; an admin key's call was refused before any tenant's data.
     if (!key || !resolved || resolved.kind === "admin") return;
     const routeType = typeOf(path);
