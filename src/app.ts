@@ -7,8 +7,11 @@ import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
 import type { DatabaseHandle } from "./db/client";
 import { StoreHealth } from "./db/health";
+import { SqliteActivity } from "./db/sqlite/activity";
+import { SqliteEventReads } from "./db/sqlite/event-reads";
 import { EventStore } from "./db/sqlite/events";
 import { SqliteIdentityRows } from "./db/sqlite/identity";
+import { SqliteLeadReads } from "./db/sqlite/lead-reads";
 import { SqliteSessions } from "./db/sqlite/sessions";
 import { VisitorStore } from "./db/sqlite/visitors";
 import { GroupCommitWriter } from "./db/sqlite/writer";
@@ -28,8 +31,10 @@ import { DebuggerService } from "./modules/debugger/service";
 import { eventsController } from "./modules/events";
 import { callTypeOfPath } from "./modules/events/model";
 import { readEventsController } from "./modules/export";
+import { ExportService } from "./modules/export/service";
 import { healthController, readiness, sqliteReadiness, type ReadinessDeps } from "./modules/health";
 import { leadsController } from "./modules/leads";
+import { LeadService } from "./modules/leads/service";
 import { metricsController } from "./modules/metrics";
 import { sdkController } from "./modules/sdk";
 import { segmentSettingsController } from "./modules/segment";
@@ -67,6 +72,10 @@ export interface Services {
   authFailures: AuthFailureLimiter;
   metrics: Metrics;
   business: BusinessStats;
+  /** Leads and visitors read back. */
+  leads: LeadService;
+  /** Stored events read back (export, GET /v1/events, the debugger). */
+  exports: ExportService;
   /** The live debugger's per-tenant ring of recent calls. */
   debugger: DebuggerService;
   suppressions: SuppressionList;
@@ -131,7 +140,9 @@ export function createServices(config: Config, database: DatabaseHandle, options
     sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000,
     onDeleted: (tenantId, counts) => metrics.deleted("retention", tenantId, { ...counts }),
   });
-  const business = new BusinessStats(db);
+  const business = new BusinessStats(new SqliteActivity(db));
+  const leads = new LeadService(new SqliteLeadReads(db));
+  const exports = new ExportService(new SqliteEventReads(db));
   const health = sqliteReadiness(store, writer);
   metrics.watch(
     {
@@ -142,9 +153,9 @@ export function createServices(config: Config, database: DatabaseHandle, options
       cachedSessions: () => sessions.size,
       ready: async () => (await readiness(health)).ready,
       diskFreeBytes: () => store.freeBytes(),
-      tenantActivity: (from, to) =>
+      tenantActivity: async (from, to) =>
         business.allTenants(
-          tenants.listTenants().map(({ tenantId }) => tenantId),
+          (await tenants.listTenants()).map(({ tenantId }) => tenantId),
           from,
           to,
         ),
@@ -169,6 +180,8 @@ export function createServices(config: Config, database: DatabaseHandle, options
     authFailures,
     metrics,
     business,
+    leads,
+    exports,
     suppressions,
     privacy,
     retention,
@@ -193,7 +206,7 @@ export function createApp(services: Services) {
   };
   const auth = keyAuth(services.keys, services.limiter, guard);
   const recorder = debuggerRecorder(services.debugger, services.keys, callTypeOfPath);
-  const reading = { auth, db: services.database.db };
+  const reading = { auth, leads: services.leads, exports: services.exports };
   // The fallback reads the routes at its first request, when every one is registered.
   let routes: readonly { method: string; path: string }[] = [];
   // normalize: false — Elysia's normalization coerces e.g. a string into an object before

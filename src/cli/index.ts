@@ -10,9 +10,11 @@ import { openDatabase, type DatabaseHandle } from "../db/client";
 import { PrivacyService } from "../modules/privacy/service";
 import { RetentionTask } from "../modules/privacy/retention";
 import { directStore } from "../modules/privacy/store";
-import { exportEvents, ndjsonLine } from "../modules/export/service";
+import { ExportService, ndjsonLine } from "../modules/export/service";
 import { callTypes } from "../modules/events/model";
-import { showLead } from "../modules/leads/service";
+import { LeadService } from "../modules/leads/service";
+import { SqliteEventReads } from "../db/sqlite/event-reads";
+import { SqliteLeadReads } from "../db/sqlite/lead-reads";
 import { TenantService } from "../modules/tenants/service";
 import { settingsPatchFromFlags } from "../modules/tenants/settings-flags";
 import { ServeError, serveForever } from "../server";
@@ -99,10 +101,10 @@ function need(value: string | undefined, what: string): string {
   return value;
 }
 
-async function writeNdjson(rows: Iterable<unknown>): Promise<void> {
+async function writeNdjson(rows: AsyncIterable<unknown>): Promise<void> {
   const writer = Bun.stdout.writer();
   let pending = 0;
-  for (const row of rows) {
+  for await (const row of rows) {
     writer.write(ndjsonLine(row) + "\n");
     if (++pending >= 500) {
       await writer.flush();
@@ -186,7 +188,10 @@ export async function runCli(argv: string[]): Promise<number> {
         return 0;
       case "lead show": {
         const tenantId = need(values.tenant, "--tenant <id>");
-        const lead = showLead(database.db, tenantId, need(rest[0], "userId or email (inlet lead show --tenant <id> <userId|email>)"));
+        const lead = await new LeadService(new SqliteLeadReads(database.db)).showLead(
+          tenantId,
+          need(rest[0], "userId or email (inlet lead show --tenant <id> <userId|email>)"),
+        );
         if (!lead) {
           process.stderr.write(`inlet: no lead ${rest[0]} in tenant ${tenantId}.\n`);
           return 1;
@@ -209,7 +214,7 @@ export async function runCli(argv: string[]): Promise<number> {
         throw new InvalidValue(`--type must be one of ${callTypes.join(", ")}, got ${JSON.stringify(values.type)}.`);
       }
       await writeNdjson(
-        exportEvents(database.db, {
+        new ExportService(new SqliteEventReads(database.db)).exportEvents({
           tenantId,
           since: isoFlag("since", values.since),
           until: isoFlag("until", values.until),

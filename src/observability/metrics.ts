@@ -26,7 +26,7 @@ export interface MetricSources {
   /** Free bytes on the database's file system. */
   diskFreeBytes(): number;
   /** Each tenant's activity over the last `BUSINESS_WINDOW_MS`. */
-  tenantActivity(from: number, to: number): { tenantId: string; activity: Activity }[];
+  tenantActivity(from: number, to: number): Promise<{ tenantId: string; activity: Activity }[]>;
 }
 
 /** The window of the per-tenant business metrics on /metrics. */
@@ -229,12 +229,17 @@ export class Metrics {
 
   private watchBusiness(sources: MetricSources, ttlMs: number): void {
     let computedAt = -Infinity;
-    let cached: { tenantId: string; activity: Activity }[] = [];
+    // The four gauges of one scrape share one computation (a promise, while it runs).
+    let cached: Promise<{ tenantId: string; activity: Activity }[]> = Promise.resolve([]);
     const current = () => {
       const now = Date.now();
       if (now - computedAt >= ttlMs) {
         cached = sources.tenantActivity(now - BUSINESS_WINDOW_MS, now);
         computedAt = now;
+        // A failed count is tried again at the next scrape, not kept for the TTL.
+        cached.catch(() => {
+          computedAt = -Infinity;
+        });
       }
       return cached;
     };
@@ -244,9 +249,10 @@ export class Metrics {
         help: `${help}, per tenant, over the last hour (recomputed at most every BUSINESS_METRICS_TTL_SECONDS)`,
         labelNames: ["tenant"] as const,
         registers: [this.registry],
-        collect() {
+        async collect() {
+          const activities = await current();
           this.reset();
-          for (const { tenantId, activity } of current()) this.set({ tenant: tenantId }, value(activity));
+          for (const { tenantId, activity } of activities) this.set({ tenant: tenantId }, value(activity));
         },
       });
     perTenant("inlet_tenant_events_per_minute", "Events per minute", (a) => a.eventsPerMinute);
