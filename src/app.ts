@@ -14,11 +14,17 @@ import { BatchRecorder } from "./pipeline/batch-record";
 import { type Recorder, SerialRecorder } from "./pipeline/record";
 import type { DatabaseHandle } from "./db/client";
 import { StoreHealth } from "./db/health";
+import { SqliteActivity } from "./db/sqlite/activity";
+import { SqliteEventReads } from "./db/sqlite/event-reads";
 import { EventStore } from "./db/sqlite/events";
 import { SqliteIdentityRows } from "./db/sqlite/identity";
+import { SqliteLeadReads } from "./db/sqlite/lead-reads";
 import { SqliteSessions } from "./db/sqlite/sessions";
 import { SqliteTenantStore } from "./db/sqlite/tenants";
 import { PostgresTenantStore } from "./db/postgres/tenants";
+import { PostgresActivity } from "./db/postgres/activity";
+import { PostgresEventReads } from "./db/postgres/event-reads";
+import { PostgresLeadReads } from "./db/postgres/lead-reads";
 import { VisitorStore } from "./db/sqlite/visitors";
 import { GroupCommitWriter } from "./db/sqlite/writer";
 import { Enricher } from "./enrich";
@@ -37,8 +43,10 @@ import { DebuggerService } from "./modules/debugger/service";
 import { eventsController } from "./modules/events";
 import { callTypeOfPath } from "./modules/events/model";
 import { readEventsController } from "./modules/export";
+import { ExportService } from "./modules/export/service";
 import { healthController, readiness, sqliteReadiness, type ReadinessDeps } from "./modules/health";
 import { leadsController } from "./modules/leads";
+import { LeadService } from "./modules/leads/service";
 import { metricsController } from "./modules/metrics";
 import { sdkController } from "./modules/sdk";
 import { segmentSettingsController } from "./modules/segment";
@@ -74,6 +82,10 @@ export interface Services {
   authFailures: AuthFailureLimiter;
   metrics: Metrics;
   business: BusinessStats;
+  /** Leads and visitors read back. */
+  leads: LeadService;
+  /** Stored events read back (export, GET /v1/events, the debugger). */
+  exports: ExportService;
   /** The live debugger's per-tenant ring of recent calls. */
   debugger: DebuggerService;
   /** How instances sharing the store tell each other of changed keys, settings and suppressions. */
@@ -129,7 +141,7 @@ export function createServices(config: Config, store: DatabaseHandle | PostgresS
   const maxTenantEvents = Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100));
   const parts =
     storage.kind === "sqlite" ? sqliteParts(config, storage.database, metrics, maxTenantEvents) : postgresParts(config, storage, metrics, maxTenantEvents);
-  const { tenants, recorder, health, business } = parts;
+  const { tenants, recorder, health, business, leads, exports } = parts;
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   invalidateCachesOnChange(changes, { keys, suppressions: parts.sqlite?.suppressions });
   const pipeline = new Pipeline({ recorder, enricher, observer: metrics });
@@ -164,6 +176,8 @@ export function createServices(config: Config, store: DatabaseHandle | PostgresS
     authFailures,
     metrics,
     business,
+    leads,
+    exports,
     debugger: new DebuggerService(),
     changes,
     tracing: startTracing(config),
@@ -176,6 +190,8 @@ interface StoreParts {
   recorder: Recorder & { close(): Promise<void> };
   health: ReadinessDeps;
   business: BusinessStats;
+  leads: LeadService;
+  exports: ExportService;
   caches: Record<string, { hits: number; misses: number }>;
   sqlite: SqliteServices | null;
 }
@@ -215,7 +231,9 @@ function sqliteParts(config: Config, database: DatabaseHandle, metrics: Metrics,
     tenants: new TenantService(new SqliteTenantStore(db)),
     recorder: Object.assign(serial, { close: () => writer.close() }),
     health: sqliteReadiness(store, writer),
-    business: new BusinessStats(db),
+    business: new BusinessStats(new SqliteActivity(db)),
+    leads: new LeadService(new SqliteLeadReads(db)),
+    exports: new ExportService(new SqliteEventReads(db)),
     caches: { visitors, sessions },
     sqlite: { database, store, writer, sessions, identity, suppressions, privacy, retention, privacyStore },
   };
@@ -233,7 +251,9 @@ function postgresParts(config: Config, storage: PostgresStorage, metrics: Metric
     tenants: new TenantService(new PostgresTenantStore(storage.sql)),
     recorder,
     health: postgresReadiness(storage.sql, config.pgStatementTimeoutMs),
-    business: POSTGRES_BUSINESS(storage),
+    business: new BusinessStats(new PostgresActivity(storage.sql)),
+    leads: new LeadService(new PostgresLeadReads(storage.sql)),
+    exports: new ExportService(new PostgresEventReads(storage.sql)),
     caches: {},
     sqlite: null,
   };
@@ -254,7 +274,7 @@ export function createApp(services: Services) {
   };
   const auth = keyAuth(services.keys, services.limiter, guard);
   const recorder = debuggerRecorder(services.debugger, services.keys, callTypeOfPath);
-  const reading = { auth, db: services.sqlite!.database.db };
+  const reading = { auth, leads: services.leads, exports: services.exports };
   // The fallback reads the routes at its first request, when every one is registered.
   let routes: readonly { method: string; path: string }[] = [];
   // normalize: false — Elysia's normalization coerces e.g. a string into an object before

@@ -11,9 +11,11 @@ import { openStorage, redactedUrl, tenantStoreOf, type Storage } from "../db/sto
 import { PrivacyService } from "../modules/privacy/service";
 import { RetentionTask } from "../modules/privacy/retention";
 import { directStore } from "../modules/privacy/store";
-import { exportEvents, ndjsonLine } from "../modules/export/service";
+import { ExportService, ndjsonLine } from "../modules/export/service";
 import { callTypes } from "../modules/events/model";
-import { showLead } from "../modules/leads/service";
+import { LeadService } from "../modules/leads/service";
+import { SqliteEventReads } from "../db/sqlite/event-reads";
+import { SqliteLeadReads } from "../db/sqlite/lead-reads";
 import { TenantService } from "../modules/tenants/service";
 import { settingsPatchFromFlags } from "../modules/tenants/settings-flags";
 import { ServeError, serveForever } from "../server";
@@ -106,10 +108,10 @@ function need(value: string | undefined, what: string): string {
   return value;
 }
 
-async function writeNdjson(rows: Iterable<unknown>): Promise<void> {
+async function writeNdjson(rows: AsyncIterable<unknown>): Promise<void> {
   const writer = Bun.stdout.writer();
   let pending = 0;
-  for (const row of rows) {
+  for await (const row of rows) {
     writer.write(ndjsonLine(row) + "\n");
     if (++pending >= 500) {
       await writer.flush();
@@ -211,7 +213,10 @@ export async function runCli(argv: string[]): Promise<number> {
     switch (`${command} ${sub ?? ""}`.trim()) {
       case "lead show": {
         const tenantId = need(values.tenant, "--tenant <id>");
-        const lead = showLead(database.db, tenantId, need(rest[0], "userId or email (inlet lead show --tenant <id> <userId|email>)"));
+        const lead = await new LeadService(new SqliteLeadReads(database.db)).showLead(
+          tenantId,
+          need(rest[0], "userId or email (inlet lead show --tenant <id> <userId|email>)"),
+        );
         if (!lead) {
           process.stderr.write(`inlet: no lead ${rest[0]} in tenant ${tenantId}.\n`);
           return 1;
@@ -231,7 +236,7 @@ export async function runCli(argv: string[]): Promise<number> {
         throw new InvalidValue(`--type must be one of ${callTypes.join(", ")}, got ${JSON.stringify(values.type)}.`);
       }
       await writeNdjson(
-        exportEvents(database.db, {
+        new ExportService(new SqliteEventReads(database.db)).exportEvents({
           tenantId,
           since: isoFlag("since", values.since),
           until: isoFlag("until", values.until),

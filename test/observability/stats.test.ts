@@ -1,6 +1,7 @@
 /** GET /v1/stats and the per-tenant business metrics on /metrics, on a real server and SQLite file. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sessions, visitors } from "../../src/db/schema";
+import { SqliteActivity } from "../../src/db/sqlite/activity";
 import { startTestServer, type TestServer } from "../helpers/server";
 import { parseExposition, sum } from "./prometheus";
 
@@ -112,8 +113,8 @@ describe("GET /v1/stats", () => {
   });
 
   test("each count is a range search on an index, never a table scan", () => {
-    const { sqlite } = server.running.services.sqlite!.database;
-    const plans = Object.entries(server.running.services.business.statements()).map(([name, statement]) => {
+    const { sqlite, db } = server.running.services.sqlite!.database;
+    const plans = Object.entries(new SqliteActivity(db).statements()).map(([name, statement]) => {
       const parameters = statement.split("?").length - 1;
       const rows = sqlite.query(`EXPLAIN QUERY PLAN ${statement}`).all(...Array(parameters).fill("x")) as { detail: string }[];
       return { name, plan: rows.map((r) => r.detail).join("; ") };
