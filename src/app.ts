@@ -8,23 +8,15 @@ import type { Config } from "./config";
 import { LocalChangeFeed, type ChangeFeed } from "./db/change-feed";
 import { PostgresBatchStore } from "./db/postgres/ingest";
 import { postgresReadiness } from "./db/postgres/health";
-import type { PostgresStorage, Storage } from "./db/storage";
+import { readStoresOf, tenantStoreOf, type PostgresStorage, type SqliteStorage, type Storage } from "./db/storage";
 import { invalidateCachesOnChange } from "./modules/cache-invalidation";
 import { BatchRecorder } from "./pipeline/batch-record";
 import { type Recorder, SerialRecorder } from "./pipeline/record";
 import type { DatabaseHandle } from "./db/client";
 import { StoreHealth } from "./db/health";
-import { SqliteActivity } from "./db/sqlite/activity";
-import { SqliteEventReads } from "./db/sqlite/event-reads";
 import { EventStore } from "./db/sqlite/events";
 import { SqliteIdentityRows } from "./db/sqlite/identity";
-import { SqliteLeadReads } from "./db/sqlite/lead-reads";
 import { SqliteSessions } from "./db/sqlite/sessions";
-import { SqliteTenantStore } from "./db/sqlite/tenants";
-import { PostgresTenantStore } from "./db/postgres/tenants";
-import { PostgresActivity } from "./db/postgres/activity";
-import { PostgresEventReads } from "./db/postgres/event-reads";
-import { PostgresLeadReads } from "./db/postgres/lead-reads";
 import { VisitorStore } from "./db/sqlite/visitors";
 import { GroupCommitWriter } from "./db/sqlite/writer";
 import { Enricher } from "./enrich";
@@ -139,9 +131,9 @@ export function createServices(config: Config, store: DatabaseHandle | PostgresS
     trustProxy: config.trustProxy,
   });
   const maxTenantEvents = Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100));
-  const parts =
-    storage.kind === "sqlite" ? sqliteParts(config, storage.database, metrics, maxTenantEvents) : postgresParts(config, storage, metrics, maxTenantEvents);
-  const { tenants, recorder, health, business, leads, exports } = parts;
+  const parts = storage.kind === "sqlite" ? sqliteParts(config, storage, metrics, maxTenantEvents) : postgresParts(config, storage, metrics, maxTenantEvents);
+  const { recorder, health, business, leads, exports } = parts;
+  const tenants = new TenantService(tenantStoreOf(storage), changes);
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
   invalidateCachesOnChange(changes, { keys, suppressions: parts.sqlite?.suppressions });
   const pipeline = new Pipeline({ recorder, enricher, observer: metrics });
@@ -185,8 +177,13 @@ export function createServices(config: Config, store: DatabaseHandle | PostgresS
   };
 }
 
+/** The read side's services over the store's read stores. */
+function readServices(storage: Storage): Pick<StoreParts, "business" | "leads" | "exports"> {
+  const reads = readStoresOf(storage);
+  return { business: new BusinessStats(reads.activity), leads: new LeadService(reads.leads), exports: new ExportService(reads.events) };
+}
+
 interface StoreParts {
-  tenants: TenantService;
   recorder: Recorder & { close(): Promise<void> };
   health: ReadinessDeps;
   business: BusinessStats;
@@ -196,7 +193,8 @@ interface StoreParts {
   sqlite: SqliteServices | null;
 }
 
-function sqliteParts(config: Config, database: DatabaseHandle, metrics: Metrics, maxTenantEvents: number): StoreParts {
+function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, maxTenantEvents: number): StoreParts {
+  const { database } = storage;
   const { db, sqlite } = database;
   const store = new StoreHealth(sqlite, database.path);
   const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
@@ -228,12 +226,9 @@ function sqliteParts(config: Config, database: DatabaseHandle, metrics: Metrics,
     onDeleted: (tenantId, counts) => metrics.deleted("retention", tenantId, { ...counts }),
   });
   return {
-    tenants: new TenantService(new SqliteTenantStore(db)),
     recorder: Object.assign(serial, { close: () => writer.close() }),
     health: sqliteReadiness(store, writer),
-    business: new BusinessStats(new SqliteActivity(db)),
-    leads: new LeadService(new SqliteLeadReads(db)),
-    exports: new ExportService(new SqliteEventReads(db)),
+    ...readServices(storage),
     caches: { visitors, sessions },
     sqlite: { database, store, writer, sessions, identity, suppressions, privacy, retention, privacyStore },
   };
@@ -248,12 +243,9 @@ function postgresParts(config: Config, storage: PostgresStorage, metrics: Metric
     onCommit: (jobs, ms) => metrics.committed(jobs, ms),
   });
   return {
-    tenants: new TenantService(new PostgresTenantStore(storage.sql)),
     recorder,
     health: postgresReadiness(storage.sql, config.pgStatementTimeoutMs),
-    business: new BusinessStats(new PostgresActivity(storage.sql)),
-    leads: new LeadService(new PostgresLeadReads(storage.sql)),
-    exports: new ExportService(new PostgresEventReads(storage.sql)),
+    ...readServices(storage),
     caches: {},
     sqlite: null,
   };

@@ -7,7 +7,8 @@ import { existsSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
 import { openDatabase, type DatabaseHandle } from "../db/client";
-import { openStorage, redactedUrl, tenantStoreOf, type Storage } from "../db/storage";
+import { notifyChange } from "../db/postgres/change-feed";
+import { openStorage, readStoresOf, redactedUrl, tenantStoreOf, type Storage } from "../db/storage";
 import { PrivacyService } from "../modules/privacy/service";
 import { RetentionTask } from "../modules/privacy/retention";
 import { directStore } from "../modules/privacy/store";
@@ -65,8 +66,6 @@ DATABASE_URL selects PostgreSQL: tenant, key and migrate work on either store; l
 `;
 
 /** Commands that read and write the SQLite file directly. */
-const SQLITE_ONLY = ["lead", "export", "privacy"];
-
 /** The command line is incomplete or unknown: the message and the usage, exit 2. */
 class UsageError extends Error {}
 /** A value given on the command line is invalid: one line, exit 2. */
@@ -173,7 +172,11 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stderr.write(`inlet: cannot open the database (${storeName(config)}): ${oneLine(error)}\n`);
     return 1;
   }
-  const tenants = new TenantService(tenantStoreOf(storage));
+  // On PostgreSQL, running instances hear of a revoked key or changed settings at once.
+  const tenants = new TenantService(
+    tenantStoreOf(storage),
+    storage.kind === "postgres" ? { publish: (change) => notifyChange(storage.sql, change) } : undefined,
+  );
   try {
     switch (`${command} ${sub ?? ""}`.trim()) {
       case "tenant create":
@@ -184,7 +187,7 @@ export async function runCli(argv: string[]): Promise<number> {
         const patch = settingsPatchFromFlags(values);
         if (Object.keys(patch).length === 0)
           throw new UsageError("Nothing to set: give --rate-rps, --rate-eps, --ip-policy, --bots, --cors-origins or --retention-days.");
-        // A running server sees the change within KEY_CACHE_TTL_SECONDS (settings travel with cached keys).
+        // Running servers see the change at once on PostgreSQL (NOTIFY), within KEY_CACHE_TTL_SECONDS on SQLite.
         print({ tenantId, settings: await tenants.setSettings(tenantId, patch) });
         return 0;
       }
@@ -204,29 +207,15 @@ export async function runCli(argv: string[]): Promise<number> {
         print({ revoked: await tenants.revokeKey(need(rest[0], "key id or prefix (inlet key revoke <id|prefix>)")) });
         return 0;
     }
-    // The commands below read the SQLite file directly.
-    if (storage.kind !== "sqlite") {
-      if (SQLITE_ONLY.includes(command)) throw new CommandFailed(`${command} works on the SQLite store only, not with DATABASE_URL (PostgreSQL).`);
-      throw new UsageError(`Unknown command: ${positionals.join(" ")}`);
-    }
-    const { database } = storage;
-    switch (`${command} ${sub ?? ""}`.trim()) {
-      case "lead show": {
-        const tenantId = need(values.tenant, "--tenant <id>");
-        const lead = await new LeadService(new SqliteLeadReads(database.db)).showLead(
-          tenantId,
-          need(rest[0], "userId or email (inlet lead show --tenant <id> <userId|email>)"),
-        );
-        if (!lead) {
-          process.stderr.write(`inlet: no lead ${rest[0]} in tenant ${tenantId}.\n`);
-          return 1;
-        }
-        print(lead);
-        return 0;
+    const reads = readStoresOf(storage);
+    if (`${command} ${sub ?? ""}`.trim() === "lead show") {
+      const tenantId = need(values.tenant, "--tenant <id>");
+      const lead = await new LeadService(reads.leads).showLead(tenantId, need(rest[0], "userId or email (inlet lead show --tenant <id> <userId|email>)"));
+      if (!lead) {
+        process.stderr.write(`inlet: no lead ${rest[0]} in tenant ${tenantId}.\n`);
+        return 1;
       }
-    }
-    if (command === "privacy") {
-      await privacyCommand(database, tenants, config, sub, rest, values);
+      print(lead);
       return 0;
     }
     if (command === "export") {
@@ -236,13 +225,19 @@ export async function runCli(argv: string[]): Promise<number> {
         throw new InvalidValue(`--type must be one of ${callTypes.join(", ")}, got ${JSON.stringify(values.type)}.`);
       }
       await writeNdjson(
-        new ExportService(new SqliteEventReads(database.db)).exportEvents({
+        new ExportService(reads.events).exportEvents({
           tenantId,
           since: isoFlag("since", values.since),
           until: isoFlag("until", values.until),
           type: values.type,
         }),
       );
+      return 0;
+    }
+    if (command === "privacy") {
+      // Deletion and suppression read and rewrite the SQLite file directly.
+      if (storage.kind !== "sqlite") throw new CommandFailed("privacy works on the SQLite store only, not with DATABASE_URL (PostgreSQL).");
+      await privacyCommand(storage.database, tenants, config, sub, rest, values);
       return 0;
     }
     throw new UsageError(`Unknown command: ${positionals.join(" ")}`);

@@ -7,6 +7,13 @@ import type { SQL } from "bun";
 import { openDatabase, type DatabaseHandle } from "./client";
 import { connectPostgres, migratePostgres } from "./postgres/connect";
 import { PostgresTenantStore } from "./postgres/tenants";
+import { PostgresActivity } from "./postgres/activity";
+import { PostgresEventReads } from "./postgres/event-reads";
+import { PostgresLeadReads } from "./postgres/lead-reads";
+import type { ActivityStore, EventReadStore, LeadReadStore } from "./read-store";
+import { SqliteActivity } from "./sqlite/activity";
+import { SqliteEventReads } from "./sqlite/event-reads";
+import { SqliteLeadReads } from "./sqlite/lead-reads";
 import { SqliteTenantStore } from "./sqlite/tenants";
 import type { TenantStore } from "./tenant-store";
 
@@ -58,6 +65,15 @@ export async function openStorage(config: StorageSettings, options: { readonly?:
 /** Tenants and API keys in the opened store. */
 export function tenantStoreOf(storage: Storage): TenantStore {
   return storage.kind === "sqlite" ? new SqliteTenantStore(storage.database.db) : new PostgresTenantStore(storage.sql);
+}
+
+/** The read side's stores (src/db/read-store.ts) of the configured store. */
+export function readStoresOf(storage: Storage): { leads: LeadReadStore; events: EventReadStore; activity: ActivityStore } {
+  if (storage.kind === "sqlite") {
+    const { db } = storage.database;
+    return { leads: new SqliteLeadReads(db), events: new SqliteEventReads(db), activity: new SqliteActivity(db) };
+  }
+  return { leads: new PostgresLeadReads(storage.sql), events: new PostgresEventReads(storage.sql), activity: new PostgresActivity(storage.sql) };
 }
 
 /** A database URL with its password replaced, fit for logs and messages. */

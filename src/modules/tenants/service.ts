@@ -2,6 +2,7 @@
  * Tenants and their API keys. Keys are random (192 bits), shown once, and stored only as a
  * SHA-256 hash beside a short prefix that a person can use to tell keys apart or revoke one.
  */
+import type { ChangeFeed } from "../../db/change-feed";
 import type { KeyKind, TenantStore } from "../../db/tenant-store";
 import { parseSettings, type TenantSettings } from "./settings";
 
@@ -44,7 +45,14 @@ function newKey(kind: KeyKind): string {
 
 /** Every method returns a promise: the store may be another process (PostgreSQL). */
 export class TenantService {
-  constructor(private readonly store: TenantStore) {}
+  /**
+   * `changes`: where a revoked key or changed settings are told, so that every instance sharing
+   * the store drops what it cached (src/db/change-feed.ts); without it, caches expire by their TTL.
+   */
+  constructor(
+    private readonly store: TenantStore,
+    private readonly changes?: Pick<ChangeFeed, "publish">,
+  ) {}
 
   /** A tenant and its first write key. */
   async createTenant(name: string): Promise<NewKey & { name: string }> {
@@ -101,6 +109,7 @@ export class TenantService {
     const match = matches[0]!;
     const now = Date.now();
     await this.store.revokeKey(match.id, now);
+    await this.changes?.publish({ topic: "key", tenantId: match.tenantId, id: match.id });
     return { tenantId: match.tenantId, keyId: match.id, prefix: match.prefix, revokedAt: iso(now) };
   }
 
@@ -120,6 +129,7 @@ export class TenantService {
   async setSettings(tenantId: string, patch: Partial<TenantSettings>): Promise<TenantSettings> {
     const next = parseSettings(JSON.stringify({ ...(await this.getSettings(tenantId)), ...patch }));
     await this.store.setSettings(tenantId, JSON.stringify(next));
+    await this.changes?.publish({ topic: "tenant", tenantId });
     return next;
   }
 }
