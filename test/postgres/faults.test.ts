@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 const serve = (env: Record<string, string> = {}) =>
-  spawnServer({ DATABASE_URL: databaseUrl, LOG_LEVEL: "warn", INLET_DEMO: "false", PG_STATEMENT_TIMEOUT_MS: "2000", ...env }, 30_000);
+  spawnServer({ DATABASE_URL: databaseUrl, INLET_DEMO: "false", PG_STATEMENT_TIMEOUT_MS: "2000", ...env }, 30_000);
 
 interface Sent {
   acknowledged: string[];
