@@ -39,9 +39,9 @@ const dir = mkdtempSync(join(tmpdir(), "inlet-handle-"));
 const config = loadConfig({ INLET_DB: join(dir, "handle.db"), INLET_DEMO: "false", LOG_LEVEL: logLevel, RATE_LIMIT_RPS: "0", RATE_LIMIT_EPS: "0" });
 const database = openDatabase(config.db, { synchronous: config.synchronous });
 const services = createServices(config, database);
-const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
-const tenant = services.tenants.createTenant("bench");
-const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId), serverSide: false };
+const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.sqlite!.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
+const tenant = await services.tenants.createTenant("bench");
+const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: await services.tenants.getSettings(tenant.tenantId), serverSide: false };
 const app = createApp(services);
 
 /** Templates "<User-Agent>\t<JSON with {{MID}} and {{NEW}}>", split for fast filling. */
@@ -144,7 +144,7 @@ const http = cpuOf("track (full)") - cpuOf("write path, track");
 if (!Number.isNaN(http))
   print(`HTTP share of a track request (track - write path): ${http.toFixed(1)} µs CPU (${Math.round((http / cpuOf("track (full)")) * 100)}%)`);
 print(
-  `user agent cache: ${JSON.stringify(services.enricher.stats().userAgent)}; writer commits: ${services.writer.stats.commits}; session cache hit rate: ${(services.sessions.hits / (services.sessions.hits + services.sessions.misses)).toFixed(3)}`,
+  `user agent cache: ${JSON.stringify(services.enricher.stats().userAgent)}; writer commits: ${services.sqlite!.writer.stats.commits}; session cache hit rate: ${(services.sqlite!.sessions.hits / (services.sqlite!.sessions.hits + services.sqlite!.sessions.misses)).toFixed(3)}`,
 );
 print(
   JSON.stringify({
@@ -156,7 +156,7 @@ print(
   }),
 );
 
-await services.writer.close();
+await services.sqlite!.writer.close();
 services.enricher.close();
 await checkpointer.stop();
 database.close();

@@ -9,6 +9,7 @@
  * the baseline always runs; `erase` and `retention` are opt-in: BENCH_ERASE_EVENTS (100000),
  * BENCH_RETENTION_EVENTS (1000000), see bench/lib/privacy.ts), BENCH_PROFILE=1 (CPU profile of each Inlet server into
  * bench/results/profile/<phase>/), BENCH_KEEP=1 (keep the temp dir), BENCH_STEPS=0 (no step-by-step CPU table).
+ * `--store postgres`: Inlet on PostgreSQL instead (bench/postgres.ts).
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -626,7 +627,10 @@ function generatorNote(bare: LoadResult, track: LoadResult | undefined, cores: n
 }
 
 // Any failure: the exit hook kills the children and removes the temp dir.
-main().catch((error) => {
+const store = process.argv.indexOf("--store");
+const which = store >= 0 ? process.argv[store + 1] : "sqlite";
+if (which !== "sqlite" && which !== "postgres") throw new Error(`--store takes sqlite or postgres, not ${which}`);
+(which === "postgres" ? import("./postgres").then((m) => m.benchPostgres()) : main()).catch((error) => {
   process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

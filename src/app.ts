@@ -5,10 +5,17 @@
 import { Elysia } from "elysia";
 import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
+import { LocalChangeFeed, type ChangeFeed } from "./db/change-feed";
+import { PostgresBatchStore } from "./db/postgres/ingest";
+import { postgresReadiness } from "./db/postgres/health";
+import { readStoresOf, tenantStoreOf, type PostgresStorage, type SqliteStorage, type Storage } from "./db/storage";
+import { invalidateCachesOnChange } from "./modules/cache-invalidation";
+import { BatchRecorder } from "./pipeline/batch-record";
+import { type Recorder, SerialRecorder } from "./pipeline/record";
 import type { DatabaseHandle } from "./db/client";
 import { StoreHealth } from "./db/health";
 import { EventStore } from "./db/sqlite/events";
-import { IdentityResolver } from "./db/sqlite/identity";
+import { SqliteIdentityRows } from "./db/sqlite/identity";
 import { SqliteSessions } from "./db/sqlite/sessions";
 import { VisitorStore } from "./db/sqlite/visitors";
 import { GroupCommitWriter } from "./db/sqlite/writer";
@@ -28,8 +35,10 @@ import { DebuggerService } from "./modules/debugger/service";
 import { eventsController } from "./modules/events";
 import { callTypeOfPath } from "./modules/events/model";
 import { readEventsController } from "./modules/export";
-import { healthController, readiness } from "./modules/health";
+import { ExportService } from "./modules/export/service";
+import { healthController, readiness, sqliteReadiness, type ReadinessDeps } from "./modules/health";
 import { leadsController } from "./modules/leads";
+import { LeadService } from "./modules/leads/service";
 import { metricsController } from "./modules/metrics";
 import { sdkController } from "./modules/sdk";
 import { segmentSettingsController } from "./modules/segment";
@@ -45,18 +54,20 @@ import { BusinessStats } from "./observability/business";
 import { Metrics } from "./observability/metrics";
 import { startTracing } from "./observability/tracing";
 import { Pipeline } from "./pipeline";
+import { IdentityResolver } from "./pipeline/identity";
 import { SessionTracker } from "./pipeline/sessions";
 import { stepTimes } from "./lib/step-times";
 
 export interface Services {
   config: Config;
-  database: DatabaseHandle;
-  store: StoreHealth;
+  /** Where the data is: the SQLite file or PostgreSQL. */
+  storage: Storage;
+  /** What /ready checks. */
+  health: ReadinessDeps;
   tenants: TenantService;
   keys: KeyCache;
-  writer: GroupCommitWriter;
-  sessions: SessionTracker;
-  identity: IdentityResolver;
+  /** The pipeline's writer step (group commits); closed last on shutdown. */
+  recorder: Recorder & { close(): Promise<void> };
   pipeline: Pipeline;
   enricher: Enricher;
   limiter: TenantRateLimiter;
@@ -64,15 +75,32 @@ export interface Services {
   authFailures: AuthFailureLimiter;
   metrics: Metrics;
   business: BusinessStats;
+  /** Leads and visitors read back. */
+  leads: LeadService;
+  /** Stored events read back (export, GET /v1/events, the debugger). */
+  exports: ExportService;
   /** The live debugger's per-tenant ring of recent calls. */
   debugger: DebuggerService;
+  /** How instances sharing the store tell each other of changed keys, settings and suppressions. */
+  changes: ChangeFeed;
+  /** The request-tracing plugin; null when tracing is off. */
+  tracing: ReturnType<typeof startTracing>;
+  /** The SQLite store's own parts (null on PostgreSQL). */
+  sqlite: SqliteServices | null;
+}
+
+/** What only the SQLite store has: its file, single writer, session write-behind, and the privacy work on it. */
+export interface SqliteServices {
+  database: DatabaseHandle;
+  store: StoreHealth;
+  writer: GroupCommitWriter;
+  sessions: SessionTracker;
+  identity: IdentityResolver;
   suppressions: SuppressionList;
   privacy: PrivacyService;
   retention: RetentionTask;
   /** Where privacy work writes (the writer); `truncateWal` is set by the server once its checkpointer runs. */
   privacyStore: PrivacyStore;
-  /** The request-tracing plugin; null when tracing is off. */
-  tracing: ReturnType<typeof startTracing>;
 }
 
 const MS_PER_MINUTE = 60_000;
@@ -80,40 +108,111 @@ const MS_PER_MINUTE = 60_000;
 export interface ServiceOptions {
   /** The clock of the limits (milliseconds, monotonic): tests move it instead of waiting. */
   clock?: () => number;
+  /** The prefix of the shared rate-limit keys in Redis (tests: one per run). */
+  rateLimitKeyPrefix?: string;
+  /** The change feed (started by the server on PostgreSQL); default: one within this process. */
+  changes?: ChangeFeed;
 }
 
-export function createServices(config: Config, database: DatabaseHandle, options: ServiceOptions = {}): Services {
-  const { db, sqlite } = database;
-  const store = new StoreHealth(sqlite, database.path);
-  const tenants = new TenantService(db);
-  const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
-  const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
-  const visitors = new VisitorStore(db, config.sessionCacheSize);
-  const identity = new IdentityResolver(db, () => visitors.clear());
+/** The services of either store: a SQLite database (opened), or PostgreSQL (connected and migrated). */
+export function createServices(config: Config, store: DatabaseHandle | PostgresStorage, options: ServiceOptions = {}): Services {
+  const storage: Storage = "kind" in store ? store : { kind: "sqlite", database: store, applied: store.applied, close: async () => store.close() };
+  const metrics = new Metrics();
+  const changes = options.changes ?? new LocalChangeFeed();
   const limiter = new TenantRateLimiter(
     { requestsPerSecond: config.rateLimitRps, eventsPerSecond: config.rateLimitEps },
     config.rateLimitBurstSeconds,
     options.clock,
+    config.redisUrl ? { url: config.redisUrl, keyPrefix: options.rateLimitKeyPrefix, onFallback: () => metrics.rateLimitFallback() } : undefined,
   );
   const authFailures = new AuthFailureLimiter(config.authFailuresPerMinute, options.clock);
-  const metrics = new Metrics();
+  const enricher = new Enricher({
+    geoDbPath: config.geoipDb || undefined,
+    asnDbPath: config.geoipAsnDb || undefined,
+    trustProxy: config.trustProxy,
+  });
+  const maxTenantEvents = Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100));
+  const parts = storage.kind === "sqlite" ? sqliteParts(config, storage, metrics, maxTenantEvents) : postgresParts(config, storage, metrics, maxTenantEvents);
+  const { recorder, health, business, leads, exports } = parts;
+  const tenants = new TenantService(tenantStoreOf(storage), changes);
+  const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
+  invalidateCachesOnChange(changes, { keys, suppressions: parts.sqlite?.suppressions });
+  const pipeline = new Pipeline({ recorder, enricher, observer: metrics });
+  metrics.watch(
+    {
+      dbPath: storage.kind === "sqlite" ? storage.database.path : null,
+      maxQueuedEvents: config.maxQueuedEvents,
+      queuedEvents: () => recorder.queuedEvents,
+      caches: () => ({ keys, ...parts.caches, user_agents: enricher.stats().userAgent }),
+      cachedSessions: () => parts.sqlite?.sessions.size ?? 0,
+      ready: async () => (await readiness(health)).ready,
+      diskFreeBytes: () => parts.sqlite?.store.freeBytes() ?? Number.NaN,
+      tenantActivity: async (from, to) =>
+        business.allTenants(
+          (await tenants.listTenants()).map(({ tenantId }) => tenantId),
+          from,
+          to,
+        ),
+    },
+    config.businessMetricsTtlSeconds * 1000,
+  );
+  return {
+    config,
+    storage,
+    health,
+    tenants,
+    keys,
+    recorder,
+    pipeline,
+    enricher,
+    limiter,
+    authFailures,
+    metrics,
+    business,
+    leads,
+    exports,
+    debugger: new DebuggerService(),
+    changes,
+    tracing: startTracing(config),
+    sqlite: parts.sqlite,
+  };
+}
+
+/** The read side's services over the store's read stores. */
+function readServices(storage: Storage): Pick<StoreParts, "business" | "leads" | "exports"> {
+  const reads = readStoresOf(storage);
+  return { business: new BusinessStats(reads.activity), leads: new LeadService(reads.leads), exports: new ExportService(reads.events) };
+}
+
+interface StoreParts {
+  recorder: Recorder & { close(): Promise<void> };
+  health: ReadinessDeps;
+  business: BusinessStats;
+  leads: LeadService;
+  exports: ExportService;
+  caches: Record<string, { hits: number; misses: number }>;
+  sqlite: SqliteServices | null;
+}
+
+function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, maxTenantEvents: number): StoreParts {
+  const { database } = storage;
+  const { db, sqlite } = database;
+  const store = new StoreHealth(sqlite, database.path);
+  const sessions = new SessionTracker(new SqliteSessions(db), { timeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE, cacheSize: config.sessionCacheSize });
+  const visitors = new VisitorStore(db, config.sessionCacheSize);
+  const identity = new IdentityResolver(new SqliteIdentityRows(db), () => visitors.clear());
   sessions.start((work) => sqlite.transaction(work)());
   const writer = new GroupCommitWriter(sqlite, {
     maxQueuedWeight: config.maxQueuedEvents,
-    maxOwnerWeight: Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100)),
+    maxOwnerWeight: maxTenantEvents,
     hooks: sessions.hooks([visitors]),
     onCommit: (jobs, ms) => {
       stepTimes?.committed(ms);
       metrics.committed(jobs, ms);
     },
   });
-  const enricher = new Enricher({
-    geoDbPath: config.geoipDb || undefined,
-    asnDbPath: config.geoipAsnDb || undefined,
-    trustProxy: config.trustProxy,
-  });
   const suppressions = new SuppressionList(db);
-  const pipeline = new Pipeline({ writer, enricher, events: new EventStore(db), visitors, sessions, identity, suppression: suppressions, observer: metrics });
+  const serial = new SerialRecorder({ writer, events: new EventStore(db), visitors, sessions, identity, suppression: suppressions });
   const privacyStore: PrivacyStore = {
     sqlite,
     db,
@@ -130,48 +229,29 @@ export function createServices(config: Config, database: DatabaseHandle, options
     sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000,
     onDeleted: (tenantId, counts) => metrics.deleted("retention", tenantId, { ...counts }),
   });
-  const business = new BusinessStats(db);
-  metrics.watch(
-    {
-      dbPath: database.path,
-      maxQueuedEvents: config.maxQueuedEvents,
-      queuedEvents: () => writer.queuedEvents,
-      caches: () => ({ keys, visitors, sessions, user_agents: enricher.stats().userAgent }),
-      cachedSessions: () => sessions.size,
-      ready: () => readiness({ store, writer }).ready,
-      diskFreeBytes: () => store.freeBytes(),
-      tenantActivity: (from, to) =>
-        business.allTenants(
-          tenants.listTenants().map(({ tenantId }) => tenantId),
-          from,
-          to,
-        ),
-    },
-    config.businessMetricsTtlSeconds * 1000,
-  );
-  const tracing = startTracing(config);
-  const debug = new DebuggerService();
   return {
-    config,
-    database,
-    store,
-    tenants,
-    keys,
-    writer,
-    sessions,
-    identity,
-    pipeline,
-    enricher,
-    limiter,
-    authFailures,
-    metrics,
-    business,
-    suppressions,
-    privacy,
-    retention,
-    privacyStore,
-    debugger: debug,
-    tracing,
+    recorder: Object.assign(serial, { close: () => writer.close() }),
+    health: sqliteReadiness(store, writer),
+    ...readServices(storage),
+    caches: { visitors, sessions },
+    sqlite: { database, store, writer, sessions, identity, suppressions, privacy, retention, privacyStore },
+  };
+}
+
+function postgresParts(config: Config, storage: PostgresStorage, metrics: Metrics, maxTenantEvents: number): StoreParts {
+  const recorder = new BatchRecorder(new PostgresBatchStore(storage.sql, config.pgStatementTimeoutMs), {
+    maxQueuedEvents: config.maxQueuedEvents,
+    maxTenantEvents,
+    sessionTimeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE,
+    concurrentCommits: Math.max(1, Math.floor(config.pgPoolSize / 2)),
+    onCommit: (jobs, ms) => metrics.committed(jobs, ms),
+  });
+  return {
+    recorder,
+    health: postgresReadiness(storage.sql, config.pgStatementTimeoutMs),
+    ...readServices(storage),
+    caches: {},
+    sqlite: null,
   };
 }
 
@@ -190,7 +270,7 @@ export function createApp(services: Services) {
   };
   const auth = keyAuth(services.keys, services.limiter, guard);
   const recorder = debuggerRecorder(services.debugger, services.keys, callTypeOfPath);
-  const reading = { auth, db: services.database.db };
+  const reading = { auth, leads: services.leads, exports: services.exports };
   // The fallback reads the routes at its first request, when every one is registered.
   let routes: readonly { method: string; path: string }[] = [];
   // normalize: false — Elysia's normalization coerces e.g. a string into an object before
@@ -214,7 +294,7 @@ export function createApp(services: Services) {
     // join every request's header names on every request, preflight or not (~6 µs each, measured).
     .use(cors({ origin: () => true, credentials: false, maxAge: 86400, allowedHeaders: CORS_ALLOWED_HEADERS, exposeHeaders: ["Retry-After", "X-Request-Id"] }))
     .use(docsController())
-    .use(healthController({ store: services.store, writer: services.writer }))
+    .use(healthController(services.health))
     .use(sdkController())
     .use(
       metricsController({
@@ -225,7 +305,7 @@ export function createApp(services: Services) {
       }),
     )
     .use(statsController({ auth, business: services.business }))
-    .use(privacyController({ auth, privacy: services.privacy }))
+    .use(services.sqlite ? privacyController({ auth, privacy: services.sqlite.privacy }) : new Elysia({ name: "privacy-postgres" }))
     .use(eventsController({ auth, pipeline: services.pipeline, peerIp, recorder }))
     .use(segmentSettingsController({ keys: services.keys, publicUrl: services.config.publicUrl, trustProxy: services.config.trustProxy, peerIp, guard }))
     .use(readEventsController(reading))

@@ -23,6 +23,31 @@ export const settings = {
   port: { env: "PORT", flag: "port", kind: "port", default: "3000", doc: "HTTP port (0 picks a free one)" },
   host: { env: "HOST", flag: "host", kind: "string", default: "0.0.0.0", doc: "Address to listen on" },
   db: { env: "INLET_DB", flag: "db", kind: "path", default: "./data/inlet.db", doc: "SQLite database file" },
+  databaseUrl: {
+    env: "DATABASE_URL",
+    flag: "database-url",
+    kind: "string",
+    default: "",
+    doc: "A PostgreSQL URL (`postgres://user@host:5432/db`, PostgreSQL 15 or newer): store there instead of the SQLite file, so that several instances share the data",
+  },
+  pgPoolSize: {
+    env: "PG_POOL_SIZE",
+    flag: "pg-pool-size",
+    kind: "int",
+    min: 2,
+    max: 1000,
+    default: "10",
+    doc: "PostgreSQL connections each instance keeps at most",
+  },
+  pgStatementTimeoutMs: {
+    env: "PG_STATEMENT_TIMEOUT_MS",
+    flag: "pg-statement-timeout",
+    kind: "int",
+    min: 100,
+    max: 3_600_000,
+    default: "10000",
+    doc: "How long a PostgreSQL statement, or a wait for a pooled connection, may take before the request is answered 503 with Retry-After",
+  },
   synchronous: {
     env: "INLET_SYNCHRONOUS",
     flag: "synchronous",
@@ -112,6 +137,13 @@ export const settings = {
     max: 3600,
     default: "2",
     doc: "Bursts allowed above the rates: a tenant's buckets hold this many seconds' worth",
+  },
+  redisUrl: {
+    env: "REDIS_URL",
+    flag: "redis-url",
+    kind: "string",
+    default: "",
+    doc: "Redis (`redis://` or `rediss://` URL) that holds the tenants' rate-limit buckets, so a tenant's limits hold across all instances sharing it; empty: each instance enforces them alone",
   },
   authFailuresPerMinute: {
     env: "AUTH_FAILURES_PER_MINUTE",
@@ -286,6 +318,9 @@ function parseValue(name: string, spec: Setting, raw: string, source: string): u
     case "string":
       if ((name === "host" || name === "metricsHost") && raw !== "localhost" && isIP(raw) === 0) fail("expected an IP address or localhost");
       if (name === "publicUrl" && raw.trim() !== "") return publicUrl(raw.trim(), fail);
+      if (name === "databaseUrl" && raw.trim() !== "") return databaseUrl(raw.trim(), fail);
+      if (name === "redisUrl" && raw.trim() !== "")
+        return /^rediss?:\/\/[^/?#]/.test(raw.trim()) && URL.canParse(raw.trim()) ? raw.trim() : fail("expected a redis:// or rediss:// URL");
       return raw;
     case "path":
       return raw.trim();
@@ -303,6 +338,19 @@ function publicUrl(raw: string, fail: (why: string) => never): string {
   if (url.protocol !== "https:" && url.protocol !== "http:") fail("expected an http or https URL");
   if (url.username || url.password || url.search || url.hash) fail("expected no user, query or fragment");
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
+}
+
+/** DATABASE_URL: a postgres:// or postgresql:// URL with a database name. */
+function databaseUrl(raw: string, fail: (why: string) => never): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail("expected a URL such as postgres://inlet@db.example.com:5432/inlet");
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") fail("expected a postgres:// URL");
+  if (url.pathname.replace(/^\//, "") === "") fail("expected a database name in the URL's path");
+  return raw;
 }
 
 /**

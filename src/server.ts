@@ -4,7 +4,8 @@
  */
 import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
-import { openDatabase } from "./db/client";
+import { PostgresChangeFeed } from "./db/postgres/change-feed";
+import { openStorage } from "./db/storage";
 import { dataPermissionWarnings } from "./db/files";
 import { createApp, createMetricsApp, createServices, separateMetricsListener, type App, type ServiceOptions, type Services } from "./app";
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
@@ -37,17 +38,27 @@ export class ServeError extends Error {}
 /** Stopping lost something acknowledged (the cause says what and why); the process exits non-zero. */
 export class ShutdownError extends Error {}
 
-export function startServer(config: Config, options: ServiceOptions = {}): RunningServer {
+export async function startServer(config: Config, options: ServiceOptions = {}): Promise<RunningServer> {
   logger.setLevel(config.logLevel);
-  const database = openDatabase(config.db, { synchronous: config.synchronous });
-  const services = createServices(config, database, options);
-  const checkpointer = startCheckpointer(database.sqlite, config.db, { writer: services.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
-  services.privacyStore.truncateWal = () => checkpointer.truncate();
-  services.retention.start(RETENTION_INTERVAL_MS);
+  const storage = await openStorage(config);
+  // On PostgreSQL, before any cache fills: a change made meanwhile is heard.
+  const changes = storage.kind === "postgres" ? await PostgresChangeFeed.start({ url: config.databaseUrl, publisher: storage.sql }) : undefined;
+  const services = createServices(config, storage.kind === "sqlite" ? storage.database : storage, { ...options, changes });
+  const local = services.sqlite;
+  const checkpointer = local
+    ? startCheckpointer(local.database.sqlite, config.db, { writer: local.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 })
+    : null;
+  if (local && checkpointer) local.privacyStore.truncateWal = () => checkpointer.truncate();
+  local?.retention.start(RETENTION_INTERVAL_MS);
   // Suppressions added from the command line beside the server apply within this time.
-  const reloadSuppressions = setInterval(() => services.suppressions.reload(), Math.max(1, config.keyCacheTtlSeconds) * 1000);
-  reloadSuppressions.unref();
+  const reloadSuppressions = local ? setInterval(() => local.suppressions.reload(), Math.max(1, config.keyCacheTtlSeconds) * 1000) : undefined;
+  reloadSuppressions?.unref();
   const stopHeapPacer = startHeapPacer({ intervalMs: HEAP_PACER_INTERVAL_MS, activity: requestCount });
+  const closeStore = async () => {
+    await services.changes.close();
+    await checkpointer?.stop();
+    await storage.close();
+  };
 
   let app: ReturnType<typeof createApp> | undefined;
   let metricsApp: ReturnType<typeof createMetricsApp> | null = null;
@@ -58,20 +69,23 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
     void app?.stop();
     // Leave nothing half-started (and no demo tenant in a database nobody serves).
     services.enricher.close();
-    services.retention.stop();
+    services.limiter.close();
+    local?.retention.stop();
     clearInterval(reloadSuppressions);
-    void checkpointer.stop();
     stopHeapPacer();
-    database.close();
+    await closeStore();
     const inUse = (error as { code?: string }).code === "EADDRINUSE";
     const where = app ? `${config.metricsHost}:${config.metricsPort}` : `${config.host}:${config.port}`;
     throw new ServeError(`Cannot listen on ${where}: ${inUse ? "the port is in use (another Inlet?); set PORT or --port" : (error as Error).message}`);
   }
   const server = app!.server!;
-  logger.info("listening", { url: server.url.href, db: config.db, metricsUrl: metricsApp?.server?.url.href });
-  if (config.db !== ":memory:") for (const warning of dataPermissionWarnings(config.db)) logger.warn(warning);
-  if (config.demo && services.tenants.countTenants() === 0) {
-    const demo = services.tenants.createTenant("demo");
+  const db = storage.kind === "sqlite" ? config.db : storage.where;
+  logger.info("listening", { url: server.url.href, db, metricsUrl: metricsApp?.server?.url.href });
+  // The first requests need not wait for the connection; a failure here is logged by the first check.
+  services.limiter.shared?.connect().catch(() => {});
+  if (storage.kind === "sqlite" && config.db !== ":memory:") for (const warning of dataPermissionWarnings(config.db)) logger.warn(warning);
+  if (config.demo && (await services.tenants.countTenants()) === 0) {
+    const demo = await services.tenants.createTenant("demo");
     logger.info("demo tenant created; its write key is shown only now", { tenantId: demo.tenantId, writeKey: demo.key });
     logger.flush();
     process.stderr.write(
@@ -84,17 +98,17 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
     stopping ??= (async () => {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([Promise.all([server.stop(false), metricsApp?.server?.stop(false)]), deadline]);
-      services.retention.stop();
+      local?.retention.stop();
       clearInterval(reloadSuppressions);
       // What could not be written is reported after everything else is closed: the rest still closes.
-      const unwritten = await services.writer.close().then(
+      const unwritten = await services.recorder.close().then(
         () => null,
         (error: unknown) => error,
       );
       services.enricher.close();
+      services.limiter.close();
       stopHeapPacer();
-      await checkpointer.stop();
-      database.close();
+      await closeStore();
       // Last: the spans of the final requests and commits have ended by now.
       await flushTracing(TRACE_FLUSH_TIMEOUT_MS);
       if (unwritten !== null) throw new ShutdownError("stopped, but acknowledged data could not be written", { cause: unwritten });
@@ -107,12 +121,12 @@ export function startServer(config: Config, options: ServiceOptions = {}): Runni
 }
 
 /** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0 (1 when the stop lost something). */
-export function serveForever(config: Config): void {
+export async function serveForever(config: Config): Promise<void> {
   if (config.stepTimes) {
     const clock = enableStepTimes();
     process.on("SIGUSR2", () => process.stderr.write(STEP_TIMES_LINE + JSON.stringify(clock.snapshot(requestCount())) + "\n"));
   }
-  const running = startServer(config);
+  const running = await startServer(config);
   const onSignal = (signal: string) => {
     logger.info("shutting down", { signal });
     running.stop().then(

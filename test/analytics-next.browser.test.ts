@@ -50,7 +50,7 @@ describe.skipIf(!!skip)("analytics-next in Chromium, pointed at Inlet", () => {
 
   for (const variant of ["settings' apiHost (/t, /p, /i)", "apiHost ending in /v1 (/v1/t, /v1/p, /v1/i)"]) {
     test(`anonymous track and page, then identify, each stored once: ${variant}`, async () => {
-      const tenant = server.tenant("analytics-next");
+      const tenant = await server.tenant("analytics-next");
       const apiHost = variant.startsWith("apiHost") ? `${new URL(server.url).host}/v1` : null;
       const context = await browser.newContext();
       const page = await context.newPage();

@@ -11,7 +11,7 @@ const batch = (key: string, body: unknown) => server.post("/v1/events/batch", bo
 
 describe("POST /v1/events/batch", () => {
   test("valid, invalid and duplicate events get their own status, in input order; one bad event loses nothing else", async () => {
-    const t = server.tenant("b1");
+    const t = await server.tenant("b1");
     await server.track({ event: "Earlier", anonymousId: "a", messageId: "already-stored" }, { key: t.writeKey });
     const res = await batch(t.writeKey, {
       batch: [
@@ -74,7 +74,7 @@ describe("POST /v1/events/batch", () => {
   });
 
   test("the batch's context merges under each item's own, and its sentAt corrects skew for every item", async () => {
-    const t = server.tenant("b2");
+    const t = await server.tenant("b2");
     const clientNow = Date.now() + 7_200_000; // client clock two hours fast
     const res = await batch(t.writeKey, {
       sentAt: new Date(clientNow).toISOString(),
@@ -96,7 +96,7 @@ describe("POST /v1/events/batch", () => {
   });
 
   test("events of one visitor are sessionized in timestamp order, whatever the order in the batch", async () => {
-    const t = server.tenant("b3");
+    const t = await server.tenant("b3");
     const base = Date.parse("2026-11-01T10:00:00.000Z");
     const at = (min: number) => new Date(base + min * 60_000).toISOString();
     // In time order: 0, 20, 40 (one session, gaps of 20 min), then 100 (a new session).
@@ -112,7 +112,7 @@ describe("POST /v1/events/batch", () => {
   });
 
   test("limits: over 500 KB is 413, over 2,500 events is 400, an event over 32 KB is rejected alone", async () => {
-    const t = server.tenant("b4");
+    const t = await server.tenant("b4");
     // Over 32 KB in strings each under the 8 KB string cap, so the size rule is what rejects it.
     const blobs = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`blob${i}`, "x".repeat(7 * 1024)]));
     const big = { type: "track", event: "Big", anonymousId: "a", properties: blobs };
@@ -137,7 +137,7 @@ describe("POST /v1/events/batch", () => {
   });
 
   test("a body that is not a batch is a 400; writeKey in a text/plain body authenticates", async () => {
-    const t = server.tenant("b5");
+    const t = await server.tenant("b5");
     const notBatch = await batch(t.writeKey, { events: [] });
     expect(notBatch.status).toBe(400);
     expect((await notBatch.json()).error.details[0].path).toBe("/batch");

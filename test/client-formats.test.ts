@@ -402,7 +402,7 @@ const rows: Row[] = [
 describe("each client's wire format is stored once, as sent", () => {
   for (const row of rows) {
     test(row.client, async () => {
-      const tenant = server.tenant(row.client.slice(0, 40));
+      const tenant = await server.tenant(row.client.slice(0, 40));
       const text = JSON.stringify(row.body(tenant.writeKey));
       const beacon = row.path.endsWith("writeKey=");
       const headers: Record<string, string> = { ...row.headers };
@@ -442,7 +442,7 @@ describe("the tolerant reader's limits", () => {
   });
 
   test("an unreadable timestamp in a batch item is kept with a warning on that item; out-of-range fields are unreadable", async () => {
-    const tenant = server.tenant("warnings");
+    const tenant = await server.tenant("warnings");
     const res = await server.post(
       "/v1/batch",
       {
@@ -465,7 +465,7 @@ describe("the tolerant reader's limits", () => {
   });
 
   test("a server-side library's call keeps the address and user agent its payload names", async () => {
-    const tenant = server.tenant("server-side");
+    const tenant = await server.tenant("server-side");
     const res = await server.post(
       "/v1/track",
       {
@@ -484,7 +484,7 @@ describe("the tolerant reader's limits", () => {
   });
 
   test("a call made with a server key takes neither the peer address nor the request's user agent, whatever its library", async () => {
-    const tenant = server.tenant("server-key");
+    const tenant = await server.tenant("server-key");
     const created = await cli(["key", "create", "--tenant", tenant.tenantId, "--server"], { INLET_DB: server.dbPath });
     const serverKey = JSON.parse(created.stdout).key as string;
     const call = (messageId: string, key: string) =>

@@ -14,6 +14,12 @@ describe("configuration", () => {
     expect(config.demo).toBe(false);
   });
 
+  test("REDIS_URL: empty by default (each instance alone), a redis:// or rediss:// URL, --redis-url wins", () => {
+    expect(loadConfig({}, {}).redisUrl).toBe("");
+    expect(loadConfig({ REDIS_URL: " redis://:secret@10.0.0.5:6379/2 " }, {}).redisUrl).toBe("redis://:secret@10.0.0.5:6379/2");
+    expect(loadConfig({ REDIS_URL: "redis://a:6379" }, { "redis-url": "rediss://b:6380" }).redisUrl).toBe("rediss://b:6380");
+  });
+
   test.each([
     [{ PORT: "abc" }, /PORT = "abc": expected a whole number/],
     [{ PORT: "70000" }, /PORT.*0\.\.65535/],
@@ -21,6 +27,7 @@ describe("configuration", () => {
     [{ INLET_SYNCHRONOUS: "sometimes" }, /expected one of NORMAL, FULL/],
     [{ INLET_DEMO: "maybe" }, /INLET_DEMO.*true or false/],
     [{ HOST: "not a host" }, /HOST/],
+    [{ REDIS_URL: "http://127.0.0.1:6379" }, /REDIS_URL = "http:\/\/127.0.0.1:6379": expected a redis:\/\/ or rediss:\/\/ URL/],
   ])("rejects %p with a clear message", (env, message) => {
     expect(() => loadConfig(env, {})).toThrow(ConfigError);
     expect(() => loadConfig(env, {})).toThrow(message);

@@ -23,9 +23,9 @@ const send = (method: string, path: string, key: string | null, body?: unknown) 
 beforeAll(async () => {
   server = await startTestServer({ INLET_OPERATOR_TOKEN: OPERATOR });
   const { tenants } = server.running.services;
-  adminKey = tenants.createKey(server.tenantId, "admin").key;
-  const t = server.tenant("other");
-  other = { ...t, adminKey: tenants.createKey(t.tenantId, "admin").key };
+  adminKey = (await tenants.createKey(server.tenantId, "admin")).key;
+  const t = await server.tenant("other");
+  other = { ...t, adminKey: (await tenants.createKey(t.tenantId, "admin")).key };
   await server.post("/v1/events/identify", { userId: "u-1", anonymousId: "a-1", traits: { email: "ada@example.com", name: "Ada" } });
   for (let i = 0; i < 5; i++) await server.track({ event: `E${i}`, anonymousId: "a-1", timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString() });
   await server.track({ event: "Other", anonymousId: "o-1", userId: "u-other" }, { key: other.writeKey });
@@ -220,8 +220,8 @@ test("every new route is in the OpenAPI document with examples", async () => {
 
 describe("GET /v1/events at volume", () => {
   test("paging neither skips nor repeats events while ingestion continues", async () => {
-    const t = server.tenant("paging");
-    const key = server.running.services.tenants.createKey(t.tenantId, "admin").key;
+    const t = await server.tenant("paging");
+    const key = (await server.running.services.tenants.createKey(t.tenantId, "admin")).key;
     const base = Date.UTC(2026, 1, 1);
     const batch = Array.from({ length: 300 }, (_, i) => ({
       type: "track",
@@ -246,9 +246,9 @@ describe("GET /v1/events at volume", () => {
   });
 
   test("NDJSON streams 100,000 events in bounded memory", async () => {
-    const t = server.tenant("bulk");
-    const key = server.running.services.tenants.createKey(t.tenantId, "admin").key;
-    const { sqlite } = server.running.services.database;
+    const t = await server.tenant("bulk");
+    const key = (await server.running.services.tenants.createKey(t.tenantId, "admin")).key;
+    const { sqlite } = server.running.services.sqlite!.database;
     const insert = sqlite.prepare(
       "INSERT INTO events (tenant_id, message_id, type, event, anonymous_id, visitor_id, session_id, timestamp, received_at, properties, context) VALUES (?, ?, 'track', 'Bulk', 'b', 'v', 's', ?, ?, ?, '{}')",
     );

@@ -24,7 +24,7 @@ describe.skipIf(!!skip)("the debugger page (headless Chromium, real server)", ()
 
   beforeAll(async () => {
     server = await startTestServer();
-    adminKey = server.running.services.tenants.createKey(server.tenantId, "admin").key;
+    adminKey = (await server.running.services.tenants.createKey(server.tenantId, "admin")).key;
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
     page = await browser.newPage({ viewport: { width: 1280, height: 640 } });

@@ -49,7 +49,7 @@ describe("GET /v1/debugger/stream", () => {
   let adminKey: string;
   beforeAll(async () => {
     server = await startTestServer({ RATE_LIMIT_RPS: "0", RATE_LIMIT_EPS: "0" });
-    adminKey = server.running.services.tenants.createKey(server.tenantId, "admin").key;
+    adminKey = (await server.running.services.tenants.createKey(server.tenantId, "admin")).key;
   });
   afterAll(() => server.stop());
 
@@ -159,9 +159,9 @@ describe("GET /v1/debugger/stream", () => {
   });
 
   test("a large rejected payload is truncated; context.ip follows the tenant's IP policy", async () => {
-    const t = server.tenant("private");
-    server.running.services.tenants.setSettings(t.tenantId, { ipPolicy: "anonymize" });
-    const key = server.running.services.tenants.createKey(t.tenantId, "admin").key;
+    const t = await server.tenant("private");
+    await server.running.services.tenants.setSettings(t.tenantId, { ipPolicy: "anonymize" });
+    const key = (await server.running.services.tenants.createKey(t.tenantId, "admin")).key;
     const { calls } = await watch(
       key,
       () => server.track({ event: 1, anonymousId: "z", context: { ip: "81.2.69.142" }, properties: { big: "x".repeat(5_000) } }, { key: t.writeKey }),
@@ -175,8 +175,8 @@ describe("GET /v1/debugger/stream", () => {
   });
 
   test("one tenant never sees another's calls; a write key gets 403", async () => {
-    const t = server.tenant("quiet");
-    const key = server.running.services.tenants.createKey(t.tenantId, "admin").key;
+    const t = await server.tenant("quiet");
+    const key = (await server.running.services.tenants.createKey(t.tenantId, "admin")).key;
     const { calls } = await watch(
       key,
       async () => {

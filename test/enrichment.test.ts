@@ -18,7 +18,7 @@ describe("enrichment through the real server (embedded country database)", () =>
   afterAll(() => server.stop());
 
   test("every stored event gets ip, location, user agent, campaign and channel under context; the session keeps them", async () => {
-    const t = server.tenant("e1");
+    const t = await server.tenant("e1");
     const res = await server.track(
       {
         event: "Landed",
@@ -46,7 +46,7 @@ describe("enrichment through the real server (embedded country database)", () =>
   });
 
   test("batch items and identify calls are enriched too; context.ip in the payload wins", async () => {
-    const t = server.tenant("e2");
+    const t = await server.tenant("e2");
     await server.post(
       "/v1/events/batch",
       { batch: [{ type: "track", event: "A", anonymousId: "v", context: { ip: "81.2.69.142" } }] },
@@ -61,10 +61,10 @@ describe("enrichment through the real server (embedded country database)", () =>
   });
 
   test("tenant privacy: anonymize stores the /24 (after geo), drop stores no ip; bots are flagged or dropped", async () => {
-    const anon = server.tenant("e3");
-    server.running.services.tenants.setSettings(anon.tenantId, { ipPolicy: "anonymize", bots: "drop" });
-    const drop = server.tenant("e4");
-    server.running.services.tenants.setSettings(drop.tenantId, { ipPolicy: "drop", bots: "flag" });
+    const anon = await server.tenant("e3");
+    await server.running.services.tenants.setSettings(anon.tenantId, { ipPolicy: "anonymize", bots: "drop" });
+    const drop = await server.tenant("e4");
+    await server.running.services.tenants.setSettings(drop.tenantId, { ipPolicy: "drop", bots: "flag" });
     const googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
     expect((await server.track({ event: "E", anonymousId: "a", context: { ip: "81.2.69.142" } }, { key: anon.writeKey })).status).toBe(200);

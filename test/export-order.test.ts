@@ -9,7 +9,9 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { openDatabase } from "../src/db/client";
 import { tenants } from "../src/db/schema";
-import { exportEvents } from "../src/modules/export/service";
+import { SqliteActivity } from "../src/db/sqlite/activity";
+import { SqliteEventReads } from "../src/db/sqlite/event-reads";
+import { ExportService } from "../src/modules/export/service";
 import { BusinessStats } from "../src/observability/business";
 import { tempDir } from "./helpers/server";
 
@@ -67,17 +69,18 @@ function expected(filter: { tenantId: string; since?: number; until?: number; ty
     .map((e) => e.messageId);
 }
 
-const exported = (filter: { tenantId: string; since?: number; until?: number; type?: string }) =>
-  [...exportEvents(database.db, filter)].map((e) => e.messageId as string);
+const exports = new ExportService(new SqliteEventReads(database.db));
+const exported = async (filter: { tenantId: string; since?: number; until?: number; type?: string }) =>
+  (await Array.fromAsync(exports.exportEvents(filter))).map((e) => e.messageId as string);
 
-test("export is oldest first by timestamp, then by arrival, across pages of 1,000 and many events per millisecond", () => {
-  const all = exported({ tenantId: "t1" });
+test("export is oldest first by timestamp, then by arrival, across pages of 1,000 and many events per millisecond", async () => {
+  const all = await exported({ tenantId: "t1" });
   expect(all.length).toBeGreaterThan(1000 * 1.5);
   expect(all).toEqual(expected({ tenantId: "t1" }));
-  expect(exported({ tenantId: "t2" })).toEqual(expected({ tenantId: "t2" }));
+  expect(await exported({ tenantId: "t2" })).toEqual(expected({ tenantId: "t2" }));
 });
 
-test("export windows cut at the exact millisecond (since included, until excluded), also inside a second and before 1970", () => {
+test("export windows cut at the exact millisecond (since included, until excluded), also inside a second and before 1970", async () => {
   const windows = [
     { since: base + 1234, until: base + 1235 },
     { since: base + 999, until: base + 3001 },
@@ -89,13 +92,13 @@ test("export windows cut at the exact millisecond (since included, until exclude
   ];
   for (const window of windows) {
     const filter = { tenantId: "t1", ...window };
-    expect({ window, ids: exported(filter) }).toEqual({ window, ids: expected(filter) });
+    expect({ window, ids: await exported(filter) }).toEqual({ window, ids: expected(filter) });
   }
-  expect(exported({ tenantId: "t1", since: base + 500, type: "page" })).toEqual(expected({ tenantId: "t1", since: base + 500, type: "page" }));
+  expect(await exported({ tenantId: "t1", since: base + 500, type: "page" })).toEqual(expected({ tenantId: "t1", since: base + 500, type: "page" }));
 });
 
-test("the business metrics count exactly the events whose timestamp is in the window, edges included", () => {
-  const stats = new BusinessStats(database.db);
+test("the business metrics count exactly the events whose timestamp is in the window, edges included", async () => {
+  const stats = new BusinessStats(new SqliteActivity(database.db));
   const windows: [number, number][] = [
     [base, base + 3999],
     [base + 1234, base + 1234],
@@ -106,6 +109,6 @@ test("the business metrics count exactly the events whose timestamp is in the wi
   ];
   for (const [from, to] of windows) {
     const count = stored.filter((e) => e.tenantId === "t1" && e.timestamp >= from && e.timestamp <= to).length;
-    expect({ from, to, events: stats.activity("t1", from, to).events }).toEqual({ from, to, events: count });
+    expect({ from, to, events: (await stats.activity("t1", from, to)).events }).toEqual({ from, to, events: count });
   }
 });

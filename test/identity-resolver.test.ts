@@ -4,8 +4,10 @@
  * end-to-end tests (identity.test.ts, identity-trust.test.ts) exercise through a server.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { findLead } from "../src/modules/leads/service";
-import { IdentityResolver } from "../src/db/sqlite/identity";
+import { SqliteLeadReads } from "../src/db/sqlite/lead-reads";
+import { LeadService } from "../src/modules/leads/service";
+import { SqliteIdentityRows } from "../src/db/sqlite/identity";
+import { IdentityResolver } from "../src/pipeline/identity";
 import { followMerges, identityTime, MAX_MERGE_HOPS, mergeOrder } from "../src/pipeline/identity-rules";
 import type { CanonicalEvent } from "../src/pipeline/model";
 import type { CallTrust } from "../src/pipeline/ports";
@@ -18,9 +20,9 @@ let store: MemoryStore;
 let resolver: IdentityResolver;
 let sequence = 0;
 
-beforeEach(() => {
-  store = memoryStore();
-  resolver = new IdentityResolver(store.database.db, () => store.visitors.clear());
+beforeEach(async () => {
+  store = await memoryStore();
+  resolver = new IdentityResolver(new SqliteIdentityRows(store.database.db), () => store.visitors.clear());
 });
 afterEach(() => store.database.close());
 
@@ -35,17 +37,17 @@ const identify = (userId: string | undefined, traits: Record<string, unknown> = 
   send({ type: "identify", userId, anonymousId: extra.anonymousId ?? `device-of-${userId}`, traits, ...extra }, trust);
 const alias = (previousId: string, userId: string, trust = CLIENT) =>
   send({ type: "alias", userId, anonymousId: `device-of-${userId}`, extra: { previousId } }, trust);
-const lead = (userIdOrEmail: string) => findLead(store.database.db, store.tenantId, userIdOrEmail);
+const lead = (userIdOrEmail: string) => new LeadService(new SqliteLeadReads(store.database.db)).findLead(store.tenantId, userIdOrEmail);
 
 describe("merge chains", () => {
-  test("a userId is followed to its person's lead through several merges", () => {
+  test("a userId is followed to its person's lead through several merges", async () => {
     const ids = ["a", "b", "c", "d"].map((user) => identify(user, { [`from_${user}`]: true }).leadId!);
     // a into b, b into c, c into d: a's lead points at b, which points at c, which points at d.
     alias("a", "b", SERVER);
     alias("b", "c", SERVER);
     alias("c", "d", SERVER);
-    expect(lead("a")!.id).toBe(ids[3]!);
-    expect(JSON.parse(lead("a")!.traits)).toEqual({ from_a: true, from_b: true, from_c: true, from_d: true });
+    expect((await lead("a"))!.id).toBe(ids[3]!);
+    expect((await lead("a"))!.traits).toEqual({ from_a: true, from_b: true, from_c: true, from_d: true });
     // A track of user a from a new device is attributed to d's lead.
     expect(send({ type: "track", userId: "a", anonymousId: "new-device", event: "E" }).leadId).toBe(ids[3]!);
     // So is a further identify of user a: no new lead for a merged user.
@@ -71,50 +73,50 @@ describe("merge chains", () => {
 });
 
 describe("group", () => {
-  test("sets the lead's account, which survives a merge into a lead without one", () => {
+  test("sets the lead's account, which survives a merge into a lead without one", async () => {
     const buyer = identify("buyer").leadId!;
     expect(send({ type: "group", userId: "buyer", anonymousId: "device-of-buyer", extra: { groupId: "acme" } }).leadId).toBe(buyer);
-    expect(lead("buyer")!.groupId).toBe("acme");
+    expect((await lead("buyer"))!.groupId).toBe("acme");
     const other = identify("buyer-2").leadId!;
     alias("buyer", "buyer-2", SERVER);
-    expect(lead("buyer")!.id).toBe(other);
-    expect(lead("buyer-2")!.groupId).toBe("acme");
+    expect((await lead("buyer"))!.id).toBe(other);
+    expect((await lead("buyer-2"))!.groupId).toBe("acme");
   });
 
-  test("a survivor keeps its own account", () => {
+  test("a survivor keeps its own account", async () => {
     identify("p");
     send({ type: "group", userId: "p", anonymousId: "device-of-p", extra: { groupId: "old-co" } });
     identify("q");
     send({ type: "group", userId: "q", anonymousId: "device-of-q", extra: { groupId: "new-co" } });
     alias("p", "q", SERVER);
-    expect(lead("p")!.groupId).toBe("new-co");
+    expect((await lead("p"))!.groupId).toBe("new-co");
   });
 });
 
 describe("trust", () => {
-  test("a client-side alias between two identified leads is a conflict naming the other lead; a server-side one merges", () => {
+  test("a client-side alias between two identified leads is a conflict naming the other lead; a server-side one merges", async () => {
     const victim = identify("victim").leadId!;
     const attacker = identify("attacker").leadId!;
     expect(alias("victim", "attacker")).toEqual({ leadId: attacker, created: false, conflict: { reason: "alias", otherLeadId: victim } });
-    expect(lead("victim")!.id).toBe(victim);
+    expect((await lead("victim"))!.id).toBe(victim);
     expect(alias("victim", "attacker", SERVER)).toEqual({ leadId: attacker, created: false });
-    expect(lead("victim")!.id).toBe(attacker);
+    expect((await lead("victim"))!.id).toBe(attacker);
   });
 
-  test("a client-side identify sharing an identified lead's email keeps the email on that lead only", () => {
+  test("a client-side identify sharing an identified lead's email keeps the email on that lead only", async () => {
     const first = identify("first", { email: "Same@Example.com" }).leadId!;
     const second = identify("second", { email: "same@example.com" });
     expect(second).toMatchObject({ created: true, conflict: { reason: "same_email", otherLeadId: first } });
     expect(second.leadId).not.toBe(first);
-    expect(lead("same@example.com")!.id).toBe(first);
-    expect(lead("second")!.email).toBeNull();
+    expect((await lead("same@example.com"))!.id).toBe(first);
+    expect((await lead("second"))!.email).toBeNull();
     // Its own later identifies keep it apart, and its other traits still update.
     expect(identify("second", { plan: "pro" })).toEqual({ leadId: second.leadId, created: false });
-    expect(lead("second")!.email).toBeNull();
-    expect(JSON.parse(lead("second")!.traits)).toEqual({ email: "same@example.com", plan: "pro" });
+    expect((await lead("second"))!.email).toBeNull();
+    expect((await lead("second"))!.traits).toEqual({ email: "same@example.com", plan: "pro" });
   });
 
-  test("an email-only identify reaches an identified lead only from a visitor linked to it, or server-side", () => {
+  test("an email-only identify reaches an identified lead only from a visitor linked to it, or server-side", async () => {
     const owner = identify("owner", { email: "owner@example.com" }, { anonymousId: "owner-phone" }).leadId!;
     expect(identify(undefined, { email: "owner@example.com", x: 1 }, { anonymousId: "stranger" })).toEqual({
       leadId: null,
@@ -122,7 +124,7 @@ describe("trust", () => {
     });
     expect(identify(undefined, { email: "owner@example.com", y: 2 }, { anonymousId: "owner-phone" })).toEqual({ leadId: owner, created: false });
     expect(identify(undefined, { email: "owner@example.com", z: 3 }, { anonymousId: "crm-import" }, SERVER)).toEqual({ leadId: owner, created: false });
-    expect(JSON.parse(lead("owner")!.traits)).toEqual({ email: "owner@example.com", y: 2, z: 3 });
+    expect((await lead("owner"))!.traits).toEqual({ email: "owner@example.com", y: 2, z: 3 });
   });
 });
 

@@ -19,7 +19,7 @@ afterAll(() => server.stop());
 const HOUR = 3_600_000;
 const identify = (key: string, body: Record<string, unknown>) => server.post("/v1/events/identify", body, { key }).then((r) => r.json());
 const alias = (key: string, body: Record<string, unknown>) => server.post("/v1/events/alias", body, { key }).then((r) => r.json());
-const serverKey = (tenantId: string) => server.running.services.tenants.createKey(tenantId, "server").key;
+const serverKey = async (tenantId: string) => (await server.running.services.tenants.createKey(tenantId, "server")).key;
 const leadShow = async (tenantId: string, who: string) => {
   const result = await cli(["lead", "show", "--tenant", tenantId, who], { INLET_DB: server.dbPath });
   return result.code === 0 ? JSON.parse(result.stdout) : null;
@@ -49,7 +49,7 @@ const anonymousIds = (lead: { visitors: { anonymousId: string | null }[] }) =>
 
 describe("a write key cannot take over a person's lead", () => {
   test("an email with a future timestamp neither merges another user into Alice's lead nor freezes her traits", async () => {
-    const t = server.tenant("takeover-email");
+    const t = await server.tenant("takeover-email");
     const alice = await identify(t.writeKey, { userId: "alice", anonymousId: "alice-browser", traits: { email: "alice@corp.example", plan: "pro" } });
     const mallory = await identify(t.writeKey, {
       userId: "mallory",
@@ -79,14 +79,14 @@ describe("a write key cannot take over a person's lead", () => {
   });
 
   test("a future timestamp cannot freeze a person's own trait either", async () => {
-    const t = server.tenant("future-trait");
+    const t = await server.tenant("future-trait");
     await identify(t.writeKey, { userId: "u", traits: { plan: "free" }, timestamp: new Date(Date.now() + 23 * HOUR).toISOString() });
     await identify(t.writeKey, { userId: "u", traits: { plan: "pro" } });
     expect((await leadShow(t.tenantId, "u")).traits).toEqual({ plan: "pro" });
   });
 
   test("alias with previousId = the victim's userId, or the victim's linked anonymousId, merges and re-links nothing", async () => {
-    const t = server.tenant("takeover-alias");
+    const t = await server.tenant("takeover-alias");
     const alice = await identify(t.writeKey, { userId: "alice", anonymousId: "alice-browser", traits: { email: "alice@corp.example", plan: "pro" } });
     const byUserId = await alias(t.writeKey, { previousId: "alice", userId: "mallory", anonymousId: "mallory-browser" });
     const byDevice = await alias(t.writeKey, { previousId: "alice-browser", userId: "mallory", anonymousId: "mallory-browser" });
@@ -109,7 +109,7 @@ describe("a write key cannot take over a person's lead", () => {
   });
 
   test("a probe with someone's email learns no lead id, and `created` tells the truth", async () => {
-    const t = server.tenant("probe");
+    const t = await server.tenant("probe");
     const alice = await identify(t.writeKey, { userId: "alice", anonymousId: "alice-browser", traits: { email: "alice@corp.example", plan: "pro" } });
     const probe = await identify(t.writeKey, { userId: "probe-1", traits: { email: "alice@corp.example" } });
     expect(probe.leadId).not.toBe(alice.leadId);
@@ -126,7 +126,7 @@ describe("a write key cannot take over a person's lead", () => {
   });
 
   test("an email-only lead (no userId) is still absorbed by an identified one, with a write key", async () => {
-    const t = server.tenant("absorb");
+    const t = await server.tenant("absorb");
     const newsletter = await identify(t.writeKey, { anonymousId: "newsletter-form", traits: { email: "kai@example.com", topic: "news" } });
     const kai = await identify(t.writeKey, { userId: "kai", anonymousId: "kai-laptop" });
     const merged = await identify(t.writeKey, { userId: "kai", anonymousId: "kai-laptop", traits: { email: "kai@example.com" } });
@@ -143,8 +143,8 @@ describe("a write key cannot take over a person's lead", () => {
 
 describe("a server key", () => {
   test("can merge two identified leads, by email and by alias", async () => {
-    const t = server.tenant("server-merge");
-    const backend = serverKey(t.tenantId);
+    const t = await server.tenant("server-merge");
+    const backend = await serverKey(t.tenantId);
     expect(backend).toMatch(/^sk_/);
     const crm = await identify(t.writeKey, { userId: "crm-7", anonymousId: "laptop", traits: { email: "ann@example.com", role: "cfo" } });
     const app = await identify(t.writeKey, { userId: "app-7", anonymousId: "phone", traits: { name: "Ann" } });
@@ -169,8 +169,8 @@ describe("a server key", () => {
   });
 
   test("is refused from a browser (any Origin), on reading routes and for the browser library's settings", async () => {
-    const t = server.tenant("server-browser");
-    const backend = serverKey(t.tenantId);
+    const t = await server.tenant("server-browser");
+    const backend = await serverKey(t.tenantId);
     const fromBrowser = await server.post("/v1/events/track", { event: "E", anonymousId: "a" }, { key: backend, headers: { origin: "https://shop.example" } });
     expect(fromBrowser.status).toBe(403);
     expect((await fromBrowser.json()).error.code).toBe("origin_not_allowed");

@@ -23,11 +23,11 @@ const query = (sql: string, ...params: string[]) => {
 };
 const ts = (iso: string) => new Date(iso).toISOString();
 /** A server key (secret, for backends) of the tenant: the only client-side way to merge two identified leads. */
-const serverKey = (tenantId: string) => server.running.services.tenants.createKey(tenantId, "server").key;
+const serverKey = async (tenantId: string) => (await server.running.services.tenants.createKey(tenantId, "server")).key;
 
 describe("identify", () => {
   test("creates the lead, then updates it; the answer says which", async () => {
-    const t = server.tenant("i1");
+    const t = await server.tenant("i1");
     const first = await identify(t.writeKey, { userId: "u-1", anonymousId: "anon-1", traits: { email: "Ada@Example.com", name: "Ada" } });
     expect(first.status).toBe(200);
     const a = await first.json();
@@ -47,7 +47,7 @@ describe("identify", () => {
   });
 
   test("an invalid email trait is a 400; null removes a trait", async () => {
-    const t = server.tenant("i2");
+    const t = await server.tenant("i2");
     const bad = await identify(t.writeKey, { userId: "u", traits: { email: "nope" } });
     expect(bad.status).toBe(400);
     expect((await bad.json()).error.details[0].path).toBe("/traits/email");
@@ -57,14 +57,14 @@ describe("identify", () => {
   });
 
   test("newer traits win by event timestamp: a replayed older identify does not overwrite them", async () => {
-    const t = server.tenant("i3");
+    const t = await server.tenant("i3");
     await identify(t.writeKey, { userId: "u", traits: { plan: "enterprise", name: "New" }, timestamp: ts("2026-06-01") });
     await identify(t.writeKey, { userId: "u", traits: { plan: "free", name: "Old", company: "Acme" }, timestamp: ts("2026-01-01") });
     expect((await leadShow(t.tenantId, "u")).traits).toEqual({ plan: "enterprise", name: "New", company: "Acme" });
   });
 
   test("the visitor's earlier anonymous events are attributed to the lead after identify", async () => {
-    const t = server.tenant("i4");
+    const t = await server.tenant("i4");
     for (const i of [1, 2, 3]) await server.track({ event: `Anon ${i}`, anonymousId: "visitor-x" }, { key: t.writeKey });
     const before = await exportEvents(server.dbPath, t.tenantId);
     expect(before.every((e) => e.leadId === undefined)).toBe(true);
@@ -81,7 +81,7 @@ describe("identify", () => {
   });
 
   test("a shared device: a visitor linked to another lead is re-linked from then on, history kept", async () => {
-    const t = server.tenant("i5");
+    const t = await server.tenant("i5");
     const alice = (await (await identify(t.writeKey, { userId: "alice", anonymousId: "family-pc" })).json()).leadId;
     await server.track({ event: "Alice browses", anonymousId: "family-pc" }, { key: t.writeKey });
     const bob = (await (await identify(t.writeKey, { userId: "bob", anonymousId: "family-pc" })).json()).leadId;
@@ -97,8 +97,8 @@ describe("identify", () => {
   });
 
   test("with a server key, two leads with the same email are merged into the first, with a record, links and events re-pointed", async () => {
-    const t = server.tenant("i6");
-    const backend = serverKey(t.tenantId);
+    const t = await server.tenant("i6");
+    const backend = await serverKey(t.tenantId);
     const first = (await (await identify(t.writeKey, { userId: "crm-1", anonymousId: "laptop", traits: { email: "sam@example.com", role: "cto" } })).json())
       .leadId;
     await server.track({ event: "On laptop", anonymousId: "laptop" }, { key: t.writeKey });
@@ -121,7 +121,7 @@ describe("identify", () => {
   });
 
   test("a changed email moves the lead: found by the new one, not the old; only the new one merges (server key)", async () => {
-    const t = server.tenant("i6b");
+    const t = await server.tenant("i6b");
     const lee = (await (await identify(t.writeKey, { userId: "lee", traits: { email: "lee@old.example", plan: "free" } })).json()).leadId;
     // Same email again (only another trait changes), then a new email.
     await identify(t.writeKey, { userId: "lee", traits: { email: "lee@old.example", plan: "pro" } });
@@ -131,14 +131,14 @@ describe("identify", () => {
     expect(await leadShow(t.tenantId, "lee@old.example")).toBeNull();
     const other = (await (await identify(t.writeKey, { userId: "someone", traits: { email: "lee@old.example" } })).json()).leadId;
     expect(other).not.toBe(lee);
-    const again = (await (await identify(serverKey(t.tenantId), { userId: "lee-2", traits: { email: "lee@new.example" } })).json()).leadId;
+    const again = (await (await identify(await serverKey(t.tenantId), { userId: "lee-2", traits: { email: "lee@new.example" } })).json()).leadId;
     expect(again).toBe(lee);
     // The merge took lee-2's newer email spelling (newer values win).
     expect((await leadShow(t.tenantId, "lee")).traits).toMatchObject({ email: "lee@new.example", plan: "pro" });
   });
 
   test("an identify with only an email keys the lead by email; a later userId with that email adopts it", async () => {
-    const t = server.tenant("i7");
+    const t = await server.tenant("i7");
     const byEmail = (await (await identify(t.writeKey, { anonymousId: "newsletter", traits: { email: "kim@example.com" } })).json()).leadId;
     const withUser = (await (await identify(t.writeKey, { userId: "kim", traits: { email: "kim@example.com" } })).json()).leadId;
     expect(withUser).toBe(byEmail);
@@ -146,7 +146,7 @@ describe("identify", () => {
   });
 
   test("alias links an anonymous previousId, and (server key) merges a previous userId's lead", async () => {
-    const t = server.tenant("i8");
+    const t = await server.tenant("i8");
     await server.track({ event: "Before signup", anonymousId: "anon-z" }, { key: t.writeKey });
     const aliased = await (await server.post("/v1/events/alias", { previousId: "anon-z", userId: "zoe" }, { key: t.writeKey })).json();
     expect(aliased.status).toBe("accepted");
@@ -158,7 +158,7 @@ describe("identify", () => {
     expect(later.find((e) => e.event === "After alias")!.leadId).toBe(aliased.leadId);
 
     const old = (await (await identify(t.writeKey, { userId: "zoe-old-id", traits: { legacy: true } })).json()).leadId;
-    await server.post("/v1/events/alias", { previousId: "zoe-old-id", userId: "zoe" }, { key: serverKey(t.tenantId) });
+    await server.post("/v1/events/alias", { previousId: "zoe-old-id", userId: "zoe" }, { key: await serverKey(t.tenantId) });
     const lead = await leadShow(t.tenantId, "zoe-old-id");
     expect(lead.leadId).toBe(aliased.leadId);
     expect(lead.traits).toMatchObject({ legacy: true });
@@ -167,7 +167,7 @@ describe("identify", () => {
   });
 
   test("concurrent identifies of one user make one lead", async () => {
-    const t = server.tenant("i9");
+    const t = await server.tenant("i9");
     const answers = await Promise.all(
       Array.from({ length: 30 }, (_, i) => identify(t.writeKey, { userId: "racer", anonymousId: `device-${i % 5}`, traits: { n: i } }).then((r) => r.json())),
     );
@@ -178,8 +178,8 @@ describe("identify", () => {
   });
 
   test("tenant isolation: tenant A's identify never touches tenant B's visitor with the same anonymousId", async () => {
-    const a = server.tenant("iso-a");
-    const b = server.tenant("iso-b");
+    const a = await server.tenant("iso-a");
+    const b = await server.tenant("iso-b");
     await server.track({ event: "B event", anonymousId: "shared-anon" }, { key: b.writeKey });
     await identify(a.writeKey, { userId: "same-user", anonymousId: "shared-anon", traits: { email: "x@example.com" } });
     const bEvents = await exportEvents(server.dbPath, b.tenantId);
@@ -191,7 +191,7 @@ describe("identify", () => {
   });
 
   test("a track with a userId of a known lead is attributed to it", async () => {
-    const t = server.tenant("i10");
+    const t = await server.tenant("i10");
     const { leadId } = await (await identify(t.writeKey, { userId: "server-user" })).json();
     await server.track({ event: "Server side", userId: "server-user" }, { key: t.writeKey });
     const [stored] = await exportEvents(server.dbPath, t.tenantId, ["--type", "track"]);

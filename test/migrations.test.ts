@@ -51,7 +51,7 @@ test("a database of the first schema upgrades on start: nothing recounted, leads
   for (let start = 0; start < 2; start++) {
     const database = openDatabase(path);
     const services = createServices(loadConfig({ INLET_DB: path, LOG_LEVEL: "silent" }), database);
-    services.writer.close();
+    services.sqlite!.writer.close();
     services.enricher.close();
     database.close();
   }

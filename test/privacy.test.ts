@@ -14,7 +14,7 @@ const HOUR = 3_600_000;
 type Srv = TestServer;
 
 async function adminKey(server: Srv, tenantId = server.tenantId): Promise<string> {
-  return server.running.services.tenants.createKey(tenantId, "admin").key;
+  return (await server.running.services.tenants.createKey(tenantId, "admin")).key;
 }
 
 function api(server: { url: string }, key: string) {
@@ -85,7 +85,7 @@ async function sendPersonB(server: Srv, key: string, tag: string, base: number):
 }
 
 function count(server: Srv, table: string, tenantId: string): number {
-  return (server.running.services.database.sqlite.query(`SELECT count(*) AS n FROM ${table} WHERE tenant_id = ?`).get(tenantId) as { n: number }).n;
+  return (server.running.services.sqlite!.database.sqlite.query(`SELECT count(*) AS n FROM ${table} WHERE tenant_id = ?`).get(tenantId) as { n: number }).n;
 }
 
 describe("erasing a person", () => {
@@ -93,14 +93,14 @@ describe("erasing a person", () => {
     test(`by ${Object.keys(subject)[0]}: the lead, the lead merged into it, three visitors and their events across sessions; nobody else`, async () => {
       const server = await startTestServer();
       try {
-        const other = server.tenant("other");
+        const other = await server.tenant("other");
         const base = Date.now() - 5 * HOUR;
         // Server keys: only a server-side caller may merge two identified leads (see identity).
-        const serverKey = (tenantId: string) => server.running.services.tenants.createKey(tenantId, "server").key;
-        const aIds = await sendPersonA(server, serverKey(server.tenantId), "t1", base);
+        const serverKey = async (tenantId: string) => (await server.running.services.tenants.createKey(tenantId, "server")).key;
+        const aIds = await sendPersonA(server, await serverKey(server.tenantId), "t1", base);
         const bIds = await sendPersonB(server, server.writeKey, "t1", base);
         // The other tenant: the very same ids and people.
-        await sendPersonA(server, serverKey(other.tenantId), "t2", base);
+        await sendPersonA(server, await serverKey(other.tenantId), "t2", base);
         await sendPersonB(server, other.writeKey, "t2", base);
         expect(await server.sessionsWritten()).toBe(true);
         expect(count(server, "leads", server.tenantId)).toBe(3);
@@ -134,14 +134,16 @@ describe("erasing a person", () => {
         // The person's next event starts afresh: nothing cached comes back.
         await ok(server.track({ messageId: "t1-after", anonymousId: "anon-a1", event: "New start", timestamp: at(Date.now()) }));
         expect(await server.sessionsWritten()).toBe(true);
-        const fresh = server.running.services.database.sqlite
-          .query(
+        const fresh = server.running.services
+          .sqlite!.database.sqlite.query(
             "SELECT v.id AS visitor, e.session_id AS session, e.lead_id AS lead FROM events e JOIN visitors v ON v.id = e.visitor_id WHERE e.message_id = 't1-after'",
           )
           .get() as { visitor: string; session: string; lead: string | null } | null;
         expect(fresh).not.toBeNull();
         expect(fresh!.lead).toBeNull();
-        expect(server.running.services.database.sqlite.query("SELECT event_count AS n FROM sessions WHERE id = ?").get(fresh!.session)).toEqual({ n: 1 });
+        expect(server.running.services.sqlite!.database.sqlite.query("SELECT event_count AS n FROM sessions WHERE id = ?").get(fresh!.session)).toEqual({
+          n: 1,
+        });
       } finally {
         await server.stop();
       }
@@ -151,7 +153,7 @@ describe("erasing a person", () => {
   test("only an admin key of the tenant: write keys get 403, another tenant's admin key sees no receipt", async () => {
     const server = await startTestServer();
     try {
-      const other = server.tenant("other");
+      const other = await server.tenant("other");
       await sendPersonB(server, server.writeKey, "w", Date.now() - HOUR);
       const byWriteKey = await api(server, server.writeKey).call("POST", "/v1/privacy/deletions", { subject: { userId: "u-b" } });
       expect(byWriteKey.status).toBe(403);
@@ -167,7 +169,7 @@ describe("erasing a person", () => {
       expect(bad.status).toBe(400);
       expect((await bad.json()).error.code).toBe("invalid_request");
       // The audit keeps the key and a hash, never the subject.
-      const audit = server.running.services.database.sqlite.query("SELECT * FROM privacy_deletions").all() as Record<string, unknown>[];
+      const audit = server.running.services.sqlite!.database.sqlite.query("SELECT * FROM privacy_deletions").all() as Record<string, unknown>[];
       expect(audit).toHaveLength(1);
       expect(audit[0]!.subject_hash).toMatch(/^[0-9a-f]{64}$/);
       expect(JSON.stringify(audit)).not.toContain("u-b");
@@ -266,7 +268,7 @@ describe("erasing a person", () => {
       stop = true;
       await Promise.all(writers);
       expect(receipt.deleted).toEqual({ events: 8000, sessions: expect.any(Number), visitors: 1, leads: 0 });
-      const sqlite = server.running.services.database.sqlite;
+      const sqlite = server.running.services.sqlite!.database.sqlite;
       const stored = new Set((sqlite.query("SELECT message_id AS id FROM events WHERE message_id LIKE 'live-%'").all() as { id: string }[]).map((r) => r.id));
       expect(acknowledged.length).toBeGreaterThan(200);
       expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
@@ -284,25 +286,25 @@ describe("suppression", () => {
   let tenantId: string;
   let writeKey: string;
   let admin: ReturnType<typeof api>;
-  const start = () => {
-    running = startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: join(dir, "inlet.db"), INLET_DEMO: "false", LOG_LEVEL: "silent" }));
+  const start = async () => {
+    running = await startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: join(dir, "inlet.db"), INLET_DEMO: "false", LOG_LEVEL: "silent" }));
     url = `http://127.0.0.1:${running.port}`;
   };
   const post = (path: string, body: unknown) =>
     fetch(url + path, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${writeKey}` }, body: JSON.stringify(body) });
-  const events = () => (running.services.database.sqlite.query("SELECT count(*) AS n FROM events").get() as { n: number }).n;
+  const events = () => (running.services.sqlite!.database.sqlite.query("SELECT count(*) AS n FROM events").get() as { n: number }).n;
 
   beforeAll(async () => {
     dir = tempDir("inlet-suppress-");
-    start();
-    ({ tenantId, key: writeKey } = running.services.tenants.createTenant("s"));
+    await start();
+    ({ tenantId, key: writeKey } = await running.services.tenants.createTenant("s"));
     admin = api(
       {
         get url() {
           return url;
         },
       },
-      running.services.tenants.createKey(tenantId, "admin").key,
+      (await running.services.tenants.createKey(tenantId, "admin")).key,
     );
     await ok(post("/v1/events/identify", { anonymousId: "anon-s1", userId: "u-s", traits: { email: "s@example.com" } }));
     await ok(post("/v1/events/identify", { anonymousId: "anon-s2", userId: "u-s" }));
@@ -355,7 +357,7 @@ describe("suppression", () => {
         );
         expect(answer.results.map((r: { status: string }) => r.status)).toEqual(["suppressed", "accepted", "suppressed"]);
       }
-      const sqlite = running.services.database.sqlite;
+      const sqlite = running.services.sqlite!.database.sqlite;
       expect(
         sqlite.query("SELECT count(*) AS n FROM events WHERE user_id = 'u-s' OR anonymous_id IN ('anon-s1', 'anon-s2', 'x2', 'someone-new')").get(),
       ).toEqual({ n: 0 });
@@ -365,7 +367,7 @@ describe("suppression", () => {
     await check();
     // Kept in the database and loaded at start.
     await running.stop();
-    start();
+    await start();
     await check();
     const listed = await admin.json("GET", "/v1/privacy/suppressions");
     expect(listed.suppressions).toHaveLength(1);
@@ -391,7 +393,7 @@ describe("retention", () => {
   test("events older than the tenant's retention go, with the sessions, visitors and leads left without events; space is given back", async () => {
     const server = await startTestServer();
     try {
-      const other = server.tenant("forever");
+      const other = await server.tenant("forever");
       const now = Date.now();
       const old = now - 10 * 24 * HOUR;
       const importOld = (key: string, tag: string) =>
@@ -423,11 +425,11 @@ describe("retention", () => {
       const setRetention = await cli(["tenant", "set", server.tenantId, "--retention-days", "30"], { INLET_DB: server.dbPath });
       expect(setRetention.code).toBe(0);
       expect(JSON.parse(setRetention.stdout).settings.retentionDays).toBe(30);
-      const retention = server.running.services.retention;
+      const retention = server.running.services.sqlite!.retention;
       const today = await retention.run(now);
       expect(today.tenants).toEqual([expect.objectContaining({ tenantId: server.tenantId, deleted: { events: 0, sessions: 0, visitors: 0, leads: 0 } })]);
       // ... 25 days from now (an injected clock), the 10-day-old events are 35 days old.
-      const sqlite = server.running.services.database.sqlite;
+      const sqlite = server.running.services.sqlite!.database.sqlite;
       const later = await retention.run(now + 25 * 24 * HOUR);
       expect(later.tenants[0]!.deleted).toEqual({ events: 301, sessions: 10, visitors: 10, leads: 1 });
       expect(later.pagesFreed).toBeGreaterThan(0);

@@ -15,7 +15,7 @@ afterAll(() => server.stop());
 
 describe("@segment/analytics-node pointed at Inlet", () => {
   test("track, identify, page, group and alias each arrive exactly once with messageId, fields and context", async () => {
-    const t = server.tenant("segment-node");
+    const t = await server.tenant("segment-node");
     const analytics = new SegmentAnalytics({ writeKey: t.writeKey, host: server.url, maxEventsInBatch: 3, flushInterval: 50 });
     const sent: { type: string; messageId: string }[] = [];
     const record = (type: string) => (err: unknown, ctx: { event: { messageId?: string } } | undefined) => {
@@ -49,9 +49,9 @@ describe("@segment/analytics-node pointed at Inlet", () => {
 
 describe("Segment's retry logic against Inlet's 429 and Retry-After", () => {
   test("analytics-node retries rate-limited batches after Retry-After; every call arrives exactly once", async () => {
-    const t = server.tenant("segment-retry");
+    const t = await server.tenant("segment-retry");
     // One request per second for this tenant: most of the client's batches are answered 429 first.
-    server.running.services.tenants.setSettings(t.tenantId, { rateLimitRps: 1 });
+    await server.running.services.tenants.setSettings(t.tenantId, { rateLimitRps: 1 });
     server.running.services.keys.clear();
     let refused = 0;
     const analytics = new SegmentAnalytics({ writeKey: t.writeKey, host: server.url, maxEventsInBatch: 1, flushInterval: 10, maxRetries: 10 });
@@ -80,7 +80,7 @@ describe("Segment's retry logic against Inlet's 429 and Retry-After", () => {
 
 describe("@rudderstack/rudder-sdk-node pointed at Inlet (gzip on)", () => {
   test("track, identify, page, group and alias each arrive exactly once", async () => {
-    const t = server.tenant("rudder-node");
+    const t = await server.tenant("rudder-node");
     const client = new RudderAnalytics(t.writeKey, { dataPlaneUrl: server.url, flushAt: 2, flushInterval: 50, gzip: true, logLevel: "error" });
     client.track({ userId: "r-1", event: "Signed Up", properties: { plan: "team" } });
     client.identify({ userId: "r-1", anonymousId: "r-anon", traits: { email: "rudder@example.com" } });
@@ -110,7 +110,7 @@ describe("the Segment HTTP API as its clients expect it", () => {
   const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString("base64")}`;
 
   test("/v1/track ... /v1/import answer 200 {success: true} with Basic auth", async () => {
-    const t = server.tenant("http-api");
+    const t = await server.tenant("http-api");
     const calls: [string, Record<string, unknown>][] = [
       ["/v1/track", { event: "E", anonymousId: "a" }],
       ["/v1/identify", { userId: "u", traits: { name: "N" } }],
@@ -141,7 +141,7 @@ describe("the Segment HTTP API as its clients expect it", () => {
   });
 
   test("gzip bodies are accepted; the limit applies to the decompressed size (a gzip bomb is a 413)", async () => {
-    const t = server.tenant("gzip");
+    const t = await server.tenant("gzip");
     const body = JSON.stringify({ batch: [{ type: "track", event: "Zipped", anonymousId: "z" }] });
     const ok = await fetch(`${server.url}/v1/batch`, {
       method: "POST",
@@ -181,7 +181,7 @@ describe("Segment's browser library (analytics-next) paths", () => {
   });
 
   test("/b (batch, text/plain, writeKey in the body) and /t (one call) store the events", async () => {
-    const t = server.tenant("analytics-next");
+    const t = await server.tenant("analytics-next");
     const b = await fetch(`${server.url}/b`, {
       method: "POST",
       headers: { "content-type": "text/plain" },
@@ -227,7 +227,7 @@ describe("CORS", () => {
   });
 
   test("a tenant that restricts origins (inlet tenant set --cors-origins) refuses events from other sites", async () => {
-    const t = server.tenant("cors-restricted");
+    const t = await server.tenant("cors-restricted");
     const set = await cli(["tenant", "set", t.tenantId, "--cors-origins", "https://mine.example, https://www.mine.example"], { INLET_DB: server.dbPath });
     expect(set.code).toBe(0);
     server.running.services.keys.clear(); // the CLI is another process: skip the key cache's TTL

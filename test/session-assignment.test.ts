@@ -16,8 +16,8 @@ let store: MemoryStore;
 let tracker: SessionTracker;
 let eventId = 0;
 
-beforeEach(() => {
-  store = memoryStore();
+beforeEach(async () => {
+  store = await memoryStore();
   tracker = new SessionTracker(new SqliteSessions(store.database.db), { timeoutMs: TIMEOUT, cacheSize: 100 });
 });
 afterEach(() => store.database.close());

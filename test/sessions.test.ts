@@ -32,7 +32,7 @@ async function sessionRows(tenantId: string) {
 
 describe("sessions", () => {
   test("events less than 30 minutes apart share a session; a longer gap starts a new one", async () => {
-    const t = server.tenant("s1");
+    const t = await server.tenant("s1");
     await sendAll(t.writeKey, "v1", [0, 10, 39, 70, 71]);
     const events = await exportEvents(server.dbPath, t.tenantId);
     const ids = events.map((e) => e.sessionId);
@@ -60,7 +60,7 @@ describe("sessions", () => {
   });
 
   test("a session records its landing page, referrer and campaign from its first event", async () => {
-    const t = server.tenant("s2");
+    const t = await server.tenant("s2");
     await sendAll(t.writeKey, "v2", [0], {
       context: {
         page: { url: "https://shop.example/?utm_source=news", referrer: "https://news.example/a" },
@@ -76,7 +76,7 @@ describe("sessions", () => {
   });
 
   test("concurrent requests of one visitor never create two sessions", async () => {
-    const t = server.tenant("s3");
+    const t = await server.tenant("s3");
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
         server.track({ event: "Burst", anonymousId: "same-visitor", timestamp: at(i % 3), messageId: `burst-${i}` }, { key: t.writeKey }),
@@ -89,7 +89,7 @@ describe("sessions", () => {
   });
 
   test("different visitors get different sessions and visitors", async () => {
-    const t = server.tenant("s4");
+    const t = await server.tenant("s4");
     await sendAll(t.writeKey, "va", [0]);
     await sendAll(t.writeKey, "vb", [0]);
     const events = await exportEvents(server.dbPath, t.tenantId);
@@ -98,7 +98,7 @@ describe("sessions", () => {
   });
 
   test("a late event joins the earlier session it belongs to, or starts its own", async () => {
-    const t = server.tenant("s5");
+    const t = await server.tenant("s5");
     // Two sessions: minutes 0-10 and 100-110.
     await sendAll(t.writeKey, "late", [0, 10, 100, 110]);
     // Sent late from an offline queue: minute 20 belongs to the first session (10 + 30 > 20),
@@ -120,7 +120,7 @@ describe("sessions", () => {
   });
 
   test("a visitor without anonymousId is keyed by userId", async () => {
-    const t = server.tenant("s6");
+    const t = await server.tenant("s6");
     await server.track({ event: "A", userId: "u-1", timestamp: at(0) }, { key: t.writeKey });
     await server.track({ event: "B", userId: "u-1", timestamp: at(1) }, { key: t.writeKey });
     const events = await exportEvents(server.dbPath, t.tenantId);

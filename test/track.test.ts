@@ -26,8 +26,8 @@ describe("authentication", () => {
   });
 
   test("missing, malformed, unknown and revoked keys get the same 401", async () => {
-    const other = server.tenant("to-revoke");
-    server.running.services.tenants.revokeKey(other.writeKey.slice(0, 11));
+    const other = await server.tenant("to-revoke");
+    await server.running.services.tenants.revokeKey(other.writeKey.slice(0, 11));
     const cases: Record<string, string>[] = [
       {},
       { authorization: "Bearer" },
@@ -49,7 +49,7 @@ describe("authentication", () => {
   });
 
   test("an admin key cannot ingest", async () => {
-    const admin = server.running.services.tenants.createKey(server.tenantId, "admin");
+    const admin = await server.running.services.tenants.createKey(server.tenantId, "admin");
     const res = await server.track(event(), { key: admin.key });
     expect(res.status).toBe(401);
   });
@@ -71,7 +71,7 @@ describe("validation and errors", () => {
   });
 
   test("an unreadable timestamp keeps the event at the server's time, with a warning in the answer and the stored context", async () => {
-    const tenant = server.tenant("unreadable-time");
+    const tenant = await server.tenant("unreadable-time");
     const before = Date.now();
     const res = await server.track({ event: "Late", anonymousId: "a", messageId: "unreadable-1", timestamp: "yesterday" }, { key: tenant.writeKey });
     expect(res.status).toBe(200);
@@ -150,7 +150,7 @@ describe("validation and errors", () => {
 
 describe("storage semantics", () => {
   test("a repeated messageId is acknowledged as duplicate and stored once", async () => {
-    const tenant = server.tenant("dedupe");
+    const tenant = await server.tenant("dedupe");
     const body = event({ messageId: "msg-dup-1" });
     const first = await (await server.track(body, { key: tenant.writeKey })).json();
     const second = await (await server.track(body, { key: tenant.writeKey })).json();
@@ -169,7 +169,7 @@ describe("storage semantics", () => {
   });
 
   test("client clock skew is corrected: timestamp = receivedAt - (sentAt - timestamp)", async () => {
-    const tenant = server.tenant("skew");
+    const tenant = await server.tenant("skew");
     // The client's clock runs one hour fast; the event happened 10 s before it was sent.
     const clientNow = Date.now() + 3_600_000;
     const before = Date.now();
@@ -188,14 +188,14 @@ describe("storage semantics", () => {
   });
 
   test("without sentAt the client timestamp is kept as sent", async () => {
-    const tenant = server.tenant("no-skew");
+    const tenant = await server.tenant("no-skew");
     await server.track(event({ timestamp: "2026-01-02T03:04:05.000Z" }), { key: tenant.writeKey });
     const [stored] = await exportEvents(server.dbPath, tenant.tenantId);
     expect(stored!.timestamp).toBe("2026-01-02T03:04:05.000Z");
   });
 
   test("the export round trip keeps the Segment fields and adds visitorId and sessionId", async () => {
-    const tenant = server.tenant("roundtrip");
+    const tenant = await server.tenant("roundtrip");
     const sent = {
       event: "Order Completed",
       anonymousId: "anon-rt",
@@ -227,7 +227,7 @@ describe("storage semantics", () => {
   });
 
   test("a 200 is answered only after the event is committed (visible to another connection)", async () => {
-    const tenant = server.tenant("durable");
+    const tenant = await server.tenant("durable");
     const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => server.track(event({ messageId: `d-${i}` }), { key: tenant.writeKey })));
     expect(responses.every((r) => r.status === 200)).toBe(true);
     // The CLI is another process with its own connection: it sees only committed rows.

@@ -22,8 +22,8 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 test("a crafted context.userAgent of one tenant cannot change the OS stored for another tenant's event", async () => {
-  const attacker = server.tenant("attacker");
-  const victim = server.tenant("victim");
+  const attacker = await server.tenant("attacker");
+  const victim = await server.tenant("victim");
 
   // The user agent followed by each client hint after a line break, in the order the hints are
   // read: what a cache key that joins the parts with "\n" would be for the victim's request.

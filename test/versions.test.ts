@@ -17,7 +17,7 @@ const comparable = (e: Record<string, any>) => {
 
 describe("payload schema versions (Inlet-Version)", () => {
   test("each version goes through the upgrade chain to the same stored event", async () => {
-    const t = server.tenant("v1");
+    const t = await server.tenant("v1");
     const timestamp = "2026-10-01T12:00:00.000Z";
     const legacy = await server.track(
       { eventName: "Order Completed", visitorId: "anon-7", props: { total: 30 }, timestamp, context: { locale: "nl-NL" } },
@@ -47,7 +47,7 @@ describe("payload schema versions (Inlet-Version)", () => {
   });
 
   test("identify and batch items upgrade too", async () => {
-    const t = server.tenant("v2");
+    const t = await server.tenant("v2");
     const identify = await server.post(
       "/v1/events/identify",
       { userId: "u", visitorId: "anon-9", traits: { name: "Old" } },
@@ -105,7 +105,7 @@ describe("payload schema versions (Inlet-Version)", () => {
   });
 
   test("concurrent requests with mixed versions are each read in their own version", async () => {
-    const t = server.tenant("v3");
+    const t = await server.tenant("v3");
     const sends = Array.from({ length: 40 }, (_, i) =>
       i % 2 === 0
         ? server.track(

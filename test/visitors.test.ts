@@ -18,7 +18,7 @@ const visitorRow = (tenantId: string, anonymousId: string) => {
 };
 
 test("a visitor's first and last seen follow its events (last seen to the minute), and a userId sticks", async () => {
-  const t = server.tenant("visitors");
+  const t = await server.tenant("visitors");
   const at = (s: number) => new Date(Date.parse("2026-11-20T10:00:00.000Z") + s * 1000).toISOString();
   const send = (s: number, extra: Record<string, unknown> = {}) =>
     server.track({ event: "E", anonymousId: "v", timestamp: at(s), ...extra }, { key: t.writeKey });

@@ -58,26 +58,34 @@ export interface InletServer extends RunningServer {
   writeKey: string;
 }
 
-/** Creates a tenant in a fresh database file `<dir>/<name>.db`, then starts `inlet serve` on it. */
+/**
+ * Creates a tenant in a fresh database file `<dir>/<name>.db` (or, with `databaseUrl`, in that
+ * PostgreSQL database; `tenant` reuses one made before), then starts `inlet serve` on it.
+ */
 export async function startInlet(
   dir: string,
   name: string,
-  options: { logLevel?: string; discardStdout?: boolean; bunFlags?: string[]; stepTimes?: boolean } = {},
+  options: {
+    logLevel?: string;
+    discardStdout?: boolean;
+    bunFlags?: string[];
+    databaseUrl?: string;
+    tenant?: { tenantId: string; key: string };
+    stepTimes?: boolean;
+  } = {},
 ): Promise<InletServer> {
   const db = join(dir, `${name}.db`);
-  const created = Bun.spawnSync(["bun", "run", "src/main.ts", "tenant", "create", `bench-${name}`], {
-    cwd: ROOT,
-    env: { ...process.env, INLET_DB: db, LOG_LEVEL: "warn" },
-  });
-  if (created.exitCode !== 0) throw new Error(`inlet tenant create failed:\n${created.stderr.toString()}`);
-  const tenant = JSON.parse(created.stdout.toString()) as { tenantId: string; key: string };
-  const env = {
-    INLET_DB: db,
-    HOST: "127.0.0.1",
-    INLET_DEMO: "false",
-    LOG_LEVEL: options.logLevel ?? "warn",
-    INLET_STEP_TIMES: String(options.stepTimes ?? false),
-  };
+  const store = { INLET_DB: db, DATABASE_URL: options.databaseUrl ?? "" };
+  let tenant = options.tenant;
+  if (!tenant) {
+    const created = Bun.spawnSync(["bun", "run", "src/main.ts", "tenant", "create", `bench-${name}`], {
+      cwd: ROOT,
+      env: { ...process.env, ...store, LOG_LEVEL: "warn" },
+    });
+    if (created.exitCode !== 0) throw new Error(`inlet tenant create failed:\n${created.stderr.toString()}`);
+    tenant = JSON.parse(created.stdout.toString()) as { tenantId: string; key: string };
+  }
+  const env = { ...store, HOST: "127.0.0.1", INLET_DEMO: "false", LOG_LEVEL: options.logLevel ?? "warn", INLET_STEP_TIMES: String(options.stepTimes ?? false) };
   const server = await launch(`inlet (${name})`, dir, name, ["bun", ...(options.bunFlags ?? []), "run", "src/main.ts", "serve"], env, options.discardStdout);
   return { ...server, db, tenantId: tenant.tenantId, writeKey: tenant.key };
 }

@@ -1,18 +1,22 @@
 /**
  * The command line: `inlet serve` and the operator commands (tenants, keys, export). Operator
- * commands open the same database file as the server (WAL lets them run beside it) and print
- * JSON, so they compose with jq and scripts.
+ * commands open the same store as the server (the SQLite file, where WAL lets them run beside it,
+ * or DATABASE_URL) and print JSON, so they compose with jq and scripts.
  */
 import { existsSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
 import { openDatabase, type DatabaseHandle } from "../db/client";
+import { notifyChange } from "../db/postgres/change-feed";
+import { openStorage, readStoresOf, redactedUrl, tenantStoreOf, type Storage } from "../db/storage";
 import { PrivacyService } from "../modules/privacy/service";
 import { RetentionTask } from "../modules/privacy/retention";
 import { directStore } from "../modules/privacy/store";
-import { exportEvents, ndjsonLine } from "../modules/export/service";
+import { ExportService, ndjsonLine } from "../modules/export/service";
 import { callTypes } from "../modules/events/model";
-import { showLead } from "../modules/leads/service";
+import { LeadService } from "../modules/leads/service";
+import { SqliteEventReads } from "../db/sqlite/event-reads";
+import { SqliteLeadReads } from "../db/sqlite/lead-reads";
 import { TenantService } from "../modules/tenants/service";
 import { settingsPatchFromFlags } from "../modules/tenants/settings-flags";
 import { ServeError, serveForever } from "../server";
@@ -51,13 +55,17 @@ Usage:
   inlet privacy retention                       run the retention of every tenant now (JSON summary)
   inlet privacy vacuum                          rebuild the file so deletions give space back (server stopped)
   (privacy commands: see docs/privacy.md; while a server runs, prefer its /v1/privacy API)
-  inlet backup <file>                           a consistent copy of the live database (never overwrites)
+  inlet backup <file>                           a consistent copy of the live database (never overwrites);
+                                                SQLite only: with DATABASE_URL use pg_dump (exit 2)
+  inlet migrate                                 apply the migrations the database lacks (JSON: the ones applied)
   inlet healthcheck                             exit 0 when the server on --host/--port answers /health
   inlet --version
 
 Every command takes the configuration flags (e.g. --db <file>, --port <n>); see docs/operations.md.
+DATABASE_URL selects PostgreSQL: tenant, key and migrate work on either store; lead, export and privacy on SQLite only.
 `;
 
+/** Commands that read and write the SQLite file directly. */
 /** The command line is incomplete or unknown: the message and the usage, exit 2. */
 class UsageError extends Error {}
 /** A value given on the command line is invalid: one line, exit 2. */
@@ -99,10 +107,10 @@ function need(value: string | undefined, what: string): string {
   return value;
 }
 
-async function writeNdjson(rows: Iterable<unknown>): Promise<void> {
+async function writeNdjson(rows: AsyncIterable<unknown>): Promise<void> {
   const writer = Bun.stdout.writer();
   let pending = 0;
-  for (const row of rows) {
+  for await (const row of rows) {
     writer.write(ndjsonLine(row) + "\n");
     if (++pending >= 500) {
       await writer.flush();
@@ -145,7 +153,7 @@ export async function runCli(argv: string[]): Promise<number> {
 
   if (command === "serve") {
     try {
-      serveForever(config);
+      await serveForever(config);
     } catch (error) {
       if (!(error instanceof ServeError)) throw error;
       process.stderr.write(`inlet: ${error.message}\n`);
@@ -155,67 +163,81 @@ export async function runCli(argv: string[]): Promise<number> {
   }
   if (command === "healthcheck") return healthcheck(config);
   if (command === "backup") return backup(config, sub);
+  if (command === "migrate") return migrate(config);
 
-  const database = openDatabase(config.db, { synchronous: config.synchronous });
-  const tenants = new TenantService(database.db);
+  let storage: Storage;
+  try {
+    storage = await openStorage(config);
+  } catch (error) {
+    process.stderr.write(`inlet: cannot open the database (${storeName(config)}): ${oneLine(error)}\n`);
+    return 1;
+  }
+  // On PostgreSQL, running instances hear of a revoked key or changed settings at once.
+  const tenants = new TenantService(
+    tenantStoreOf(storage),
+    storage.kind === "postgres" ? { publish: (change) => notifyChange(storage.sql, change) } : undefined,
+  );
   try {
     switch (`${command} ${sub ?? ""}`.trim()) {
       case "tenant create":
-        print(tenants.createTenant(need(rest[0], "tenant name (inlet tenant create <name>)")));
+        print(await tenants.createTenant(need(rest[0], "tenant name (inlet tenant create <name>)")));
         return 0;
       case "tenant set": {
         const tenantId = need(rest[0], "tenant id (inlet tenant set <id> --rate-rps N ...)");
         const patch = settingsPatchFromFlags(values);
         if (Object.keys(patch).length === 0)
           throw new UsageError("Nothing to set: give --rate-rps, --rate-eps, --ip-policy, --bots, --cors-origins or --retention-days.");
-        // A running server sees the change within KEY_CACHE_TTL_SECONDS (settings travel with cached keys).
-        print({ tenantId, settings: tenants.setSettings(tenantId, patch) });
+        // Running servers see the change at once on PostgreSQL (NOTIFY), within KEY_CACHE_TTL_SECONDS on SQLite.
+        print({ tenantId, settings: await tenants.setSettings(tenantId, patch) });
         return 0;
       }
       case "tenant list":
-        print(tenants.listTenants());
+        print(await tenants.listTenants());
         return 0;
       case "key create": {
         const tenantId = need(values.tenant, "--tenant <id>");
         if (values.admin && values.server) throw new UsageError("A key is of one kind: give --server or --admin, not both.");
-        print(tenants.createKey(tenantId, values.admin ? "admin" : values.server ? "server" : "write"));
+        print(await tenants.createKey(tenantId, values.admin ? "admin" : values.server ? "server" : "write"));
         return 0;
       }
       case "key list":
-        print(tenants.listKeys(need(values.tenant, "--tenant <id>")));
+        print(await tenants.listKeys(need(values.tenant, "--tenant <id>")));
         return 0;
-      case "lead show": {
-        const tenantId = need(values.tenant, "--tenant <id>");
-        const lead = showLead(database.db, tenantId, need(rest[0], "userId or email (inlet lead show --tenant <id> <userId|email>)"));
-        if (!lead) {
-          process.stderr.write(`inlet: no lead ${rest[0]} in tenant ${tenantId}.\n`);
-          return 1;
-        }
-        print(lead);
-        return 0;
-      }
       case "key revoke":
-        print({ revoked: tenants.revokeKey(need(rest[0], "key id or prefix (inlet key revoke <id|prefix>)")) });
+        print({ revoked: await tenants.revokeKey(need(rest[0], "key id or prefix (inlet key revoke <id|prefix>)")) });
         return 0;
     }
-    if (command === "privacy") {
-      await privacyCommand(database, tenants, config, sub, rest, values);
+    const reads = readStoresOf(storage);
+    if (`${command} ${sub ?? ""}`.trim() === "lead show") {
+      const tenantId = need(values.tenant, "--tenant <id>");
+      const lead = await new LeadService(reads.leads).showLead(tenantId, need(rest[0], "userId or email (inlet lead show --tenant <id> <userId|email>)"));
+      if (!lead) {
+        process.stderr.write(`inlet: no lead ${rest[0]} in tenant ${tenantId}.\n`);
+        return 1;
+      }
+      print(lead);
       return 0;
     }
     if (command === "export") {
       const tenantId = need(values.tenant, "--tenant <id>");
-      if (!tenants.tenantExists(tenantId)) throw new CommandFailed(`No tenant with id ${tenantId}.`);
+      if (!(await tenants.tenantExists(tenantId))) throw new CommandFailed(`No tenant with id ${tenantId}.`);
       if (values.type !== undefined && !(callTypes as string[]).includes(values.type)) {
         throw new InvalidValue(`--type must be one of ${callTypes.join(", ")}, got ${JSON.stringify(values.type)}.`);
       }
       await writeNdjson(
-        exportEvents(database.db, {
+        new ExportService(reads.events).exportEvents({
           tenantId,
           since: isoFlag("since", values.since),
           until: isoFlag("until", values.until),
           type: values.type,
         }),
       );
+      return 0;
+    }
+    if (command === "privacy") {
+      // Deletion and suppression read and rewrite the SQLite file directly.
+      if (storage.kind !== "sqlite") throw new CommandFailed("privacy works on the SQLite store only, not with DATABASE_URL (PostgreSQL).");
+      await privacyCommand(storage.database, tenants, config, sub, rest, values);
       return 0;
     }
     throw new UsageError(`Unknown command: ${positionals.join(" ")}`);
@@ -231,8 +253,34 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stderr.write(`inlet: ${(error as Error).message}\n`);
     return 1;
   } finally {
-    database.close();
+    await storage.close();
   }
+}
+
+/** Which database the configuration names, fit for messages (no password). */
+function storeName(config: Config): string {
+  return config.databaseUrl === "" ? config.db : redactedUrl(config.databaseUrl);
+}
+
+/** An error's message on one line (a driver's may span several). */
+function oneLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ").trim();
+}
+
+/** `inlet migrate`: applies the migrations the store lacks (SQLite file or DATABASE_URL) and prints them. */
+async function migrate(config: Config): Promise<number> {
+  let storage: Storage;
+  try {
+    // Opening applies them: on PostgreSQL under a lock, once however many instances start together.
+    storage = await openStorage(config);
+  } catch (error) {
+    process.stderr.write(`inlet: migrate failed (${storeName(config)}): ${oneLine(error)}\n`);
+    return 1;
+  }
+  const database = storage.kind === "sqlite" ? storage.database.path : storage.where;
+  print({ store: storage.kind, database, applied: storage.applied });
+  await storage.close();
+  return 0;
 }
 
 /** `inlet privacy ...`: the same service as the HTTP API, in the command line's own transactions. */
@@ -246,9 +294,9 @@ async function privacyCommand(
 ): Promise<void> {
   const store = directStore(database.sqlite, database.db);
   const privacy = new PrivacyService(store, null);
-  const tenant = () => {
+  const tenant = async () => {
     const tenantId = need(values.tenant, "--tenant <id>");
-    if (!tenants.tenantExists(tenantId)) throw new CommandFailed(`No tenant with id ${tenantId}.`);
+    if (!(await tenants.tenantExists(tenantId))) throw new CommandFailed(`No tenant with id ${tenantId}.`);
     return tenantId;
   };
   // One identifier on the command line: it is looked up as a userId, an anonymousId and (when it
@@ -259,26 +307,26 @@ async function privacyCommand(
   };
   switch (sub) {
     case "delete":
-      print(await privacy.delete(tenant(), subject(), { suppress: values.suppress === true, by: null }));
+      print(await privacy.delete(await tenant(), subject(), { suppress: values.suppress === true, by: null }));
       return;
     case "suppress":
-      print(await privacy.suppress(tenant(), subject(), null));
+      print(await privacy.suppress(await tenant(), subject(), null));
       return;
     case "suppressions":
-      print(privacy.suppressionsOf(tenant()));
+      print(privacy.suppressionsOf(await tenant()));
       return;
     case "lift": {
-      const tenantId = tenant();
+      const tenantId = await tenant();
       const id = need(rest[0], "the suppression id (inlet privacy suppressions --tenant <id>)");
       if (!(await privacy.lift(tenantId, id))) throw new Error(`No suppression ${id} in tenant ${tenantId}.`);
       print({ lifted: true, suppressionId: id });
       return;
     }
     case "deletions":
-      print(privacy.deletions(tenant()));
+      print(privacy.deletions(await tenant()));
       return;
     case "apply-ip-policy":
-      print({ tenantId: values.tenant, ...(await privacy.applyIpPolicy(tenant())) });
+      print({ tenantId: values.tenant, ...(await privacy.applyIpPolicy(await tenant())) });
       return;
     case "retention":
       print(await new RetentionTask(store, { sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000 }).run());
@@ -296,6 +344,12 @@ async function privacyCommand(
 }
 
 function backup(config: Config, target: string | undefined): number {
+  if (config.databaseUrl !== "") {
+    process.stderr.write(
+      'inlet: backup copies the SQLite file; with DATABASE_URL (PostgreSQL), back up with pg_dump, e.g. pg_dump --format=custom --file inlet.dump "$DATABASE_URL"\n',
+    );
+    return 2;
+  }
   if (!target) {
     process.stderr.write(`inlet: Missing the backup file (inlet backup <file>).\n\n${USAGE}`);
     return 2;

@@ -5,6 +5,7 @@ import m2 from "../../drizzle/0002_events_index_by_second.sql" with { type: "tex
 import m3 from "../../drizzle/0003_privacy.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_privacy.sql" with { type: "text" };
+import pg2 from "../../drizzle/pg/0002_events_tx.sql" with { type: "text" };
 
 export interface EmbeddedMigration {
   tag: string;
@@ -25,4 +26,5 @@ export const embeddedMigrations: EmbeddedMigration[] = [
 export const embeddedPgMigrations: EmbeddedMigration[] = [
   { tag: "0000_init", when: 1796500984847, breakpoints: true, sql: pg0 },
   { tag: "0001_privacy", when: 1796503420048, breakpoints: true, sql: pg1 },
+  { tag: "0002_events_tx", when: 1796509320680, breakpoints: true, sql: pg2 },
 ];

@@ -10,11 +10,21 @@
  * test/pg-schema.test.ts checks the property.
  */
 import { sql } from "drizzle-orm";
-import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { bigint, boolean, customType, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+
+/**
+ * jsonb whose values go to Bun's client as they are: it encodes objects and arrays as JSON itself.
+ * (drizzle's own jsonb hands it JSON.stringify's string, which Bun binds as text: the column
+ * would hold a JSON string instead of the object.) Values come back parsed by the client.
+ */
+const jsonb = customType<{ data: unknown; driverData: unknown }>({ dataType: () => "jsonb" });
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 /** Ids the database hands out, for tables whose rows have no natural id. */
 const serialId = () => bigint("id", { mode: "number" }).generatedAlwaysAsIdentity();
+
+/** A 64-bit transaction id (xid8), read as a decimal string. */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => "xid8" });
 
 /** Lookup tables: found without a tenant id (reference tables under Citus). */
 export const referenceTables = ["tenants", "api_keys"] as const;
@@ -158,6 +168,13 @@ export const events = pgTable(
     integrations: jsonb("integrations"),
     extra: jsonb("extra"),
     schemaVersion: text("schema_version"),
+    /**
+     * The transaction that stored the event, set by the database (the writer never gives it).
+     * Ids are taken before commit, so concurrent transactions commit them out of order; readers
+     * that page with a cursor order ties by this and stop before events of transactions that may
+     * still be followed by older ones (src/db/postgres/event-reads.ts).
+     */
+    tx: xid8("tx").notNull().default(sql`pg_current_xact_id()`),
   },
   (table) => [
     primaryKey({ columns: [table.tenantId, table.id] }),

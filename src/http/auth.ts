@@ -27,9 +27,13 @@ export interface ResolvedKey {
   settings: EnrichSettings & RateLimitOverrides & { corsOrigins: readonly string[] };
 }
 
-/** Finds what a key stands for (src/modules/tenants implements it, with a cache); null for an unknown or revoked key. */
+/**
+ * Finds what a key stands for (src/modules/tenants implements it, with a cache); null for an
+ * unknown or revoked key. A promise only when it has to ask the store: a cached key is answered
+ * at once, so the hot path awaits nothing.
+ */
 export interface KeyResolver {
-  resolve(key: string): ResolvedKey | null;
+  resolve(key: string): ResolvedKey | null | Promise<ResolvedKey | null>;
 }
 
 /** The key a request carries, or null. */
@@ -89,16 +93,19 @@ function headerKey(request: Request): string | null {
 const INGESTING_KEYS: readonly ResolvedKey["kind"][] = ["write", "server"];
 const ADMIN_KEYS: readonly ResolvedKey["kind"][] = ["admin"];
 
-/** The key resolved when it is of one of `kinds`; else the failure is counted against the address and thrown. */
-function authenticate(
-  keys: KeyResolver,
-  key: string | null,
+/** What a request's key stands for; null for none, one too long, or an unknown or revoked one. */
+function lookUp(keys: KeyResolver, key: string | null): ResolvedKey | null | Promise<ResolvedKey | null> {
+  return key && key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
+}
+
+/** The resolved key when it is of one of `kinds`; else the failure is counted against the address and thrown. */
+function accept(
+  resolved: ResolvedKey | null,
   kinds: readonly ResolvedKey["kind"][],
   failure: () => ApiError,
   guard: AuthGuard | undefined,
   request: Request,
 ): ResolvedKey {
-  const resolved = key && key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
   if (resolved && kinds.includes(resolved.kind)) return resolved;
   throw guard ? guard.failures.failed(guard.address(request), failure()) : failure();
 }
@@ -134,28 +141,48 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
   /** Keys resolved from a header before the body was read. */
   const early = new WeakMap<Request, ResolvedKey>();
   const authenticated = new WeakMap<Request, ResolvedKey>();
-  type Step = (context: { headers: Record<string, string | undefined>; body: unknown; query: Record<string, string | undefined>; request: Request }) => void;
+  type Context = { headers: Record<string, string | undefined>; body: unknown; query: Record<string, string | undefined>; request: Request };
+  type Step = (context: Context) => void;
 
-  const keyBeforeBody = ({ request }: { request: Request }) => {
+  // Not an async function: a cached key returns nothing and the parser goes on in the same turn
+  // (Elysia awaits a parse hook only when it returns a promise).
+  const keyBeforeBody = ({ request }: { request: Request }): void | Promise<void> => {
     const started = stepTimes ? performance.now() : 0;
     const key = headerKey(request);
-    if (key === null) guard?.failures.check(guard.address(request));
-    else {
-      const resolved = key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null;
-      // Which kind the route wants is checked by its step; an unknown key is refused here.
-      if (!resolved) throw guard ? guard.failures.failed(guard.address(request), unauthorized()) : unauthorized();
-      early.set(request, resolved);
+    if (key === null) {
+      guard?.failures.check(guard.address(request));
+      stepTimes?.add(AUTH, started);
+      return;
     }
+    const found = lookUp(keys, key);
+    if (found instanceof Promise) {
+      stepTimes?.add(AUTH, started);
+      return found.then((resolved) => remember(request, resolved));
+    }
+    remember(request, found);
     stepTimes?.add(AUTH, started);
     // Nothing returned: the route's own parser reads the body next.
   };
-  const authenticateWriteKey: Step = ({ headers, body, query, request }) => {
-    const started = stepTimes ? performance.now() : 0;
+  const remember = (request: Request, resolved: ResolvedKey | null): void => {
+    // Which kind the route wants is checked by its step; an unknown key is refused here.
+    if (!resolved) throw guard ? guard.failures.failed(guard.address(request), unauthorized()) : unauthorized();
+    early.set(request, resolved);
+  };
+  const authenticateWriteKey = async ({ headers, body, query, request }: Context): Promise<void> => {
+    let started = stepTimes ? performance.now() : 0;
     const known = early.get(request);
-    const resolved =
-      known && INGESTING_KEYS.includes(known.kind)
-        ? known
-        : authenticate(keys, known ? null : keyFromRequest(headers, body, query), INGESTING_KEYS, unauthorized, guard, request);
+    let resolved: ResolvedKey;
+    if (known && INGESTING_KEYS.includes(known.kind)) resolved = known;
+    else {
+      let found = lookUp(keys, known ? null : keyFromRequest(headers, body, query));
+      if (found instanceof Promise) {
+        // The wait for the store is no work of this step.
+        stepTimes?.add(AUTH, started);
+        found = await found;
+        if (stepTimes) started = performance.now();
+      }
+      resolved = accept(found, INGESTING_KEYS, unauthorized, guard, request);
+    }
     requestInfo(request).tenantId = resolved.tenantId;
     authenticated.set(request, resolved);
     stepTimes?.add(AUTH, started);
@@ -178,13 +205,16 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
     limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
     stepTimes?.add(AUTH, started);
   };
-  const authenticateAdminKey: Step = ({ request }) => {
+  const authenticateAdminKey = async ({ request }: Context): Promise<void> => {
     // Reading routes mostly have no body, so no keyBeforeBody step resolved their key.
-    const key = headerKey(request);
-    const known = early.get(request) ?? (key && key.length <= MAX_KEY_LENGTH ? step("auth", () => keys.resolve(key)) : null);
+    let known = early.get(request) ?? null;
+    if (!known) {
+      const found = lookUp(keys, headerKey(request));
+      known = found instanceof Promise ? await found : found;
+    }
     // A valid key of another kind is told so: it is authenticated, just not allowed here.
     if (known && known.kind !== "admin") throw ingestingKeyRefused();
-    const resolved = known ?? authenticate(keys, null, ADMIN_KEYS, adminRequired, guard, request);
+    const resolved = accept(known, ADMIN_KEYS, adminRequired, guard, request);
     requestInfo(request).tenantId = resolved.tenantId;
     authenticated.set(request, resolved);
   };

@@ -1,8 +1,10 @@
 /**
  * Per-tenant rate limits: two token buckets per tenant, one for requests and one for events (a
- * batch costs one request and as many events as it has items). Buckets live in memory, one
- * process, so the limits hold per server. Over a limit the request is refused with 429 and a
- * `Retry-After` computed from the bucket: the seconds until enough tokens are back.
+ * batch costs one request and as many events as it has items). The buckets live in memory, one
+ * process, and decide at once. Without Redis the limits hold per server; with Redis (REDIS_URL)
+ * the buckets mirror a ledger every instance shares (src/http/shared-rate-limit.ts) and the
+ * limits hold across instances. Over a limit the request is refused with 429 and a `Retry-After`
+ * computed from the bucket: the seconds until enough tokens are back.
  *
  * Why per tenant and in memory: the point is that one noisy tenant cannot take the writer's
  * capacity from the others; refusing early (before validation and the pipeline) costs almost
@@ -11,6 +13,7 @@
 import { LRUCache } from "lru-cache";
 import { ipFamily, ipv6Words } from "../enrich/ip-address";
 import { type ApiError, tooManyRequests } from "./errors";
+import { type Mirror, SharedBuckets, type SharedBucketsOptions } from "./shared-rate-limit";
 
 /** Rates per second; 0 means no limit. */
 export interface RateLimits {
@@ -54,6 +57,12 @@ export class TokenBucket {
     this.tokens -= cost;
   }
 
+  /** Sets the level (from the shared ledger) at `now`. */
+  sync(tokens: number, now: number): void {
+    this.tokens = Math.min(this.capacity, tokens);
+    this.updatedAt = now;
+  }
+
   private refill(now: number): void {
     const elapsed = (now - this.updatedAt) / 1000;
     if (elapsed > 0) this.tokens = Math.min(this.capacity, this.tokens + elapsed * this.rate);
@@ -61,7 +70,7 @@ export class TokenBucket {
   }
 }
 
-interface TenantBuckets {
+interface TenantBuckets extends Mirror {
   requests: TokenBucket | null;
   events: TokenBucket | null;
 }
@@ -70,15 +79,23 @@ export type Admission = { admitted: true } | { admitted: false; retryAfter: numb
 
 export class TenantRateLimiter {
   private readonly buckets = new Map<string, TenantBuckets>();
+  /** The ledger the buckets mirror (Redis); null: this process's buckets only. */
+  readonly shared: SharedBuckets | null;
   /** Refusals since start, for metrics. */
   refused = 0;
+  private readonly clock: () => number;
 
   constructor(
     private readonly defaults: RateLimits,
     /** The burst: how many seconds' worth of tokens a full bucket holds. */
     private readonly burstSeconds: number,
-    private readonly clock: () => number = () => performance.now(),
-  ) {}
+    clock?: () => number,
+    shared?: SharedBucketsOptions,
+  ) {
+    this.clock = clock ?? (() => performance.now());
+    // An injected clock (tests) is told to Redis; otherwise Redis's own clock is the one all instances share.
+    this.shared = shared ? new SharedBuckets(shared, this.clock, clock !== undefined, burstSeconds) : null;
+  }
 
   /** The limits that apply to a tenant: its overrides, else the defaults. */
   limitsFor(overrides: RateLimitOverrides = {}): RateLimits {
@@ -92,6 +109,7 @@ export class TenantRateLimiter {
   admit(tenantId: string, events: number, overrides?: RateLimitOverrides): Admission {
     const now = this.clock();
     const buckets = this.bucketsFor(tenantId, this.limitsFor(overrides), now);
+    const shared = this.shared && (buckets.requests || buckets.events) && !this.shared.alone() ? this.shared : null;
     const requestWait = buckets.requests?.waitFor(1, now) ?? 0;
     const eventWait = buckets.events?.waitFor(events, now) ?? 0;
     if (requestWait > 0 || eventWait > 0) {
@@ -107,6 +125,7 @@ export class TenantRateLimiter {
     // Both or neither: a refused request takes no tokens, so waiting as told is enough.
     buckets.requests?.take(1, now);
     buckets.events?.take(events, now);
+    shared?.took(buckets, 1, events);
     return { admitted: true };
   }
 
@@ -120,13 +139,25 @@ export class TenantRateLimiter {
     );
   }
 
+  /** Resolves once what was taken so far is in the shared ledger and its answer applied (tests). */
+  settled(): Promise<void> {
+    return this.shared?.settled() ?? Promise.resolve();
+  }
+
+  /** Closes the connection to Redis, if any. */
+  close(): void {
+    this.shared?.close();
+  }
+
   private bucketsFor(tenantId: string, limits: RateLimits, now: number): TenantBuckets {
     let buckets = this.buckets.get(tenantId);
     // A changed override (from the CLI, seen once the key cache refreshes) starts fresh buckets.
     if (!buckets || (buckets.requests?.rate ?? 0) !== limits.requestsPerSecond || (buckets.events?.rate ?? 0) !== limits.eventsPerSecond) {
       buckets = {
+        tenantId,
         requests: this.bucket(limits.requestsPerSecond, now),
         events: this.bucket(limits.eventsPerSecond, now),
+        unconfirmed: { requests: 0, events: 0 },
       };
       this.buckets.set(tenantId, buckets);
     }

@@ -15,18 +15,19 @@ import type { Activity } from "./business";
 
 /** What the scrape-time collectors read: each service's own counters. */
 export interface MetricSources {
-  dbPath: string;
+  /** The SQLite file (null on PostgreSQL: no file sizes to report). */
+  dbPath: string | null;
   maxQueuedEvents: number;
   queuedEvents(): number;
   /** Cumulative hits and misses per cache (keys, visitors, sessions, user_agents). */
   caches(): Record<string, { hits: number; misses: number }>;
   /** Visitors whose latest session is in the session cache. */
   cachedSessions(): number;
-  ready(): boolean;
+  ready(): boolean | Promise<boolean>;
   /** Free bytes on the database's file system. */
   diskFreeBytes(): number;
   /** Each tenant's activity over the last `BUSINESS_WINDOW_MS`. */
-  tenantActivity(from: number, to: number): { tenantId: string; activity: Activity }[];
+  tenantActivity(from: number, to: number): Promise<{ tenantId: string; activity: Activity }[]>;
 }
 
 /** The window of the per-tenant business metrics on /metrics. */
@@ -92,6 +93,11 @@ export class Metrics {
     labelNames: ["tenant"] as const,
     registers: [this.registry],
   });
+  private readonly rateLimitFallbacks = new Counter({
+    name: "inlet_rate_limit_local_fallbacks_total",
+    help: "Requests whose rate limits this instance decided alone because Redis (REDIS_URL) did not answer",
+    registers: [this.registry],
+  });
 
   private readonly retentionDeleted = new Counter({
     name: "inlet_retention_deleted_total",
@@ -105,6 +111,11 @@ export class Metrics {
     labelNames: ["tenant", "kind"] as const,
     registers: [this.registry],
   });
+
+  /** A request whose rate limits this instance decided alone, Redis not answering. */
+  rateLimitFallback(): void {
+    this.rateLimitFallbacks.inc();
+  }
 
   /** What a retention run (`retention`) or an erasure (`privacy`) deleted. */
   deleted(source: "retention" | "privacy", tenantId: string, counts: Record<string, number>): void {
@@ -167,6 +178,7 @@ export class Metrics {
       labelNames: ["file"] as const,
       registers,
       collect() {
+        if (sources.dbPath === null) return;
         this.set({ file: "database" }, fileSize(sources.dbPath));
         this.set({ file: "wal" }, fileSize(`${sources.dbPath}-wal`));
       },
@@ -183,8 +195,8 @@ export class Metrics {
       name: "inlet_ready",
       help: "1 when /ready would answer 200 (migrations, writable database, free disk, no storage fault), else 0",
       registers,
-      collect() {
-        this.set(sources.ready() ? 1 : 0);
+      async collect() {
+        this.set((await sources.ready()) ? 1 : 0);
       },
     });
     this.watchBusiness(sources, businessTtlMs);
@@ -229,12 +241,18 @@ export class Metrics {
 
   private watchBusiness(sources: MetricSources, ttlMs: number): void {
     let computedAt = -Infinity;
-    let cached: { tenantId: string; activity: Activity }[] = [];
+    let cached: Promise<{ tenantId: string; activity: Activity }[]> = Promise.resolve([]);
+    // One computation for the four gauges of a scrape (they collect at the same time).
     const current = () => {
       const now = Date.now();
       if (now - computedAt >= ttlMs) {
-        cached = sources.tenantActivity(now - BUSINESS_WINDOW_MS, now);
+        const attempt = sources.tenantActivity(now - BUSINESS_WINDOW_MS, now);
+        cached = attempt;
         computedAt = now;
+        // A failed computation is not kept: the next scrape tries again.
+        attempt.catch(() => {
+          if (cached === attempt) computedAt = -Infinity;
+        });
       }
       return cached;
     };
@@ -244,9 +262,10 @@ export class Metrics {
         help: `${help}, per tenant, over the last hour (recomputed at most every BUSINESS_METRICS_TTL_SECONDS)`,
         labelNames: ["tenant"] as const,
         registers: [this.registry],
-        collect() {
+        async collect() {
+          const rows = await current();
           this.reset();
-          for (const { tenantId, activity } of current()) this.set({ tenant: tenantId }, value(activity));
+          for (const { tenantId, activity } of rows) this.set({ tenant: tenantId }, value(activity));
         },
       });
     perTenant("inlet_tenant_events_per_minute", "Events per minute", (a) => a.eventsPerMinute);

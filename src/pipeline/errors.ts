@@ -23,3 +23,8 @@ export class StorageFaultError extends StorageError {
 export class StorageBusyError extends StorageError {
   override readonly name = "StorageBusyError";
 }
+
+/** The transaction lost a conflict with another instance's (a deadlock); nothing of it was stored, and it can be run again at once. */
+export class StorageConflictError extends StorageError {
+  override readonly name = "StorageConflictError";
+}

@@ -1,12 +1,12 @@
 /**
  * The event pipeline, one straight path per call (validated before, by the events module's
- * validateEvent): normalize → enrich → [writer transaction: dedupe → visitor → session → identity → insert → count in session] → commit
- * The bracketed steps run inside the group-commit writer, one call after another, so that the
- * state they share (sessions, leads) never races; the promise resolves only after the commit.
+ * validateEvent): normalize → enrich → record [group commit: dedupe → visitor → session → identity → insert → count in session]
+ * The bracketed steps run in the recorder (./record.ts), inside a group commit where the state
+ * they share (sessions, leads) never races; the promise resolves only after the commit.
  */
 import type { PeerIp } from "../enrich/client-ip";
 import type { EnrichSettings } from "../enrich/settings";
-import { step, stepUnder, type Span } from "../observability/tracing";
+import { step, type Span } from "../observability/tracing";
 import type {
   CallType,
   CanonicalEvent,
@@ -21,8 +21,7 @@ import type {
 } from "./model";
 import { normalize } from "./normalize";
 import { isServerSideCall } from "./server-side";
-import type { CommitWriter, EventRepository, IdentityStep, SuppressionCheck, VisitorRepository } from "./ports";
-import type { SessionTracker } from "./sessions";
+import { type Recorder, withWarnings } from "./record";
 
 export type { Call, CallType, CanonicalEvent, Envelope, ErrorDetail, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
 import { rateLimitedLog } from "../logger";
@@ -31,12 +30,6 @@ import { step as stepIndex, stepTimes } from "../lib/step-times";
 const NORMALIZE = stepIndex("normalize");
 const ENRICH = stepIndex("enrich");
 const METRICS = stepIndex("metrics");
-const DEDUPE = stepIndex("record: dedupe");
-const VISITOR = stepIndex("record: visitor");
-const SESSION = stepIndex("record: session");
-const IDENTITY = stepIndex("record: identity");
-const INSERT = stepIndex("record: insert");
-const SESSION_COUNT = stepIndex("record: session count");
 
 export interface RequestFacts {
   /** The socket peer's address, or its lookup (done only when an event needs it). */
@@ -67,19 +60,11 @@ const SERVER_REQUEST: RequestFacts = { peerIp: null, header: () => null };
 /** Identity conflicts logged per minute at most (the metric counts every one). */
 const CONFLICT_LOG_LINES_PER_MINUTE = 20;
 
-/** Events of one request that get their own session and identity spans (a batch of 2,500 would bury the trace). */
-const TRACED_EVENTS_PER_REQUEST = 10;
-
 export class Pipeline {
   constructor(
     private readonly steps: {
-      writer: CommitWriter;
+      recorder: Recorder;
       enricher: EnrichStep;
-      events: EventRepository;
-      visitors: VisitorRepository;
-      sessions: SessionTracker;
-      identity: IdentityStep;
-      suppression?: SuppressionCheck;
       observer?: IngestObserver;
     },
   ) {}
@@ -154,14 +139,15 @@ export class Pipeline {
 
   /** Stores the accepted events in the next group commit; resolves after the COMMIT. */
   private async commit(accepted: Indexed[], outcomes: Outcome[], schemaVersion: string | null, span: Span | undefined, auth: TenantAuth): Promise<void> {
-    const { writer } = this.steps;
-    span?.setAttributes({ "inlet.events": accepted.length, "inlet.queue_depth": writer.queuedEvents });
+    const { recorder } = this.steps;
+    span?.setAttributes({ "inlet.events": accepted.length, "inlet.queue_depth": recorder.queuedEvents });
     // One visitor's events are sessionized in timestamp order (stable for equal times).
     const ordered = accepted.length > 1 ? [...accepted].sort((a, b) => a.event.timestamp - b.event.timestamp) : accepted;
-    const recorded = await writer.submit(
-      ordered.length,
-      () => ordered.map(({ event }, k) => this.record(auth, event, schemaVersion, k < TRACED_EVENTS_PER_REQUEST ? span : undefined)),
-      auth.tenantId,
+    const recorded = await recorder.record(
+      auth,
+      ordered.map((item) => item.event),
+      schemaVersion,
+      span,
     );
     for (let k = 0; k < ordered.length; k++) {
       const outcome = recorded[k]!;
@@ -169,32 +155,7 @@ export class Pipeline {
       if (outcome.identityConflict) logConflict(auth.tenantId, outcome.messageId!, outcome.identityConflict);
     }
     // Read right after this commit settled: no other commit runs before this continuation.
-    span?.setAttribute("inlet.group_size", writer.stats.lastCommitJobs);
-  }
-
-  /** Runs inside the writer's transaction; `span` is the request's commit span, when traced. */
-  private record(auth: TenantAuth, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
-    const { events, visitors, sessions, identity, suppression } = this.steps;
-    const { tenantId } = auth;
-    const clock = stepTimes;
-    let started = clock ? performance.now() : 0;
-    if (suppression?.suppressed(tenantId, event)) return { messageId: event.messageId, status: "suppressed" };
-    const duplicate = events.exists(tenantId, event.messageId);
-    if (clock) started = clock.add(DEDUPE, started);
-    if (duplicate) return withWarnings({ messageId: event.messageId, status: "duplicate" }, event);
-    const { visitor, created } = visitors.touch(tenantId, event);
-    if (clock) started = clock.add(VISITOR, started);
-    const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
-    if (clock) started = clock.add(SESSION, started);
-    const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor, auth));
-    if (clock) started = clock.add(IDENTITY, started);
-    const eventId = events.insert(tenantId, event, { visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId }, schemaVersion);
-    if (clock) started = clock.add(INSERT, started);
-    sessions.recorded({ tenantId, visitorId: visitor.id, span: session, event, eventId, anonymous: lead.leadId === null, leadId: visitor.leadId });
-    if (clock) clock.add(SESSION_COUNT, started);
-    const outcome: Outcome = { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
-    if (lead.conflict) outcome.identityConflict = lead.conflict;
-    return withWarnings(outcome, event);
+    span?.setAttribute("inlet.group_size", recorder.lastCommitJobs);
   }
 }
 
@@ -202,11 +163,6 @@ export class Pipeline {
 interface Indexed {
   index: number;
   event: CanonicalEvent;
-}
-
-function withWarnings(outcome: Outcome, event: CanonicalEvent): Outcome {
-  if (event.warnings) outcome.warnings = event.warnings;
-  return outcome;
 }
 
 /**

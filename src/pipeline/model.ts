@@ -119,3 +119,11 @@ export interface TenantAuth {
    */
   serverSide: boolean;
 }
+
+/** How stale a visitor's stored last_seen_at may be ("last seen, to the minute"): moving it less is not written. */
+export const LAST_SEEN_RESOLUTION_MS = 60_000;
+
+/** The visitor key of an event: its anonymousId, else its userId. */
+export function visitorKey(event: Pick<CanonicalEvent, "anonymousId" | "userId">): string {
+  return event.anonymousId ?? `user:${event.userId}`;
+}

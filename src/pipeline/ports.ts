@@ -39,9 +39,55 @@ export interface CallTrust {
   serverSide: boolean;
 }
 
-/** Identity resolution and the identity links: which lead an event belongs to (rules: identity-rules.ts). */
+/** Identity resolution and the identity links: which lead an event belongs to (rules: identity.ts). */
 export interface IdentityStep {
   resolve(tenantId: string, event: CanonicalEvent, visitor: VisitorRef, trust: CallTrust): IdentityOutcome;
+}
+
+/** A lead as the identity rules see it. */
+export interface LeadRow {
+  id: string;
+  userId: string | null;
+  email: string | null;
+  traits: Record<string, unknown>;
+  /** When each trait was last set (ms), so that an older identify does not overwrite a newer one. */
+  traitTimes: Record<string, number>;
+  groupId: string | null;
+  createdAt: number;
+  mergedInto: string | null;
+}
+
+/** A value now (SQLite) or later (PostgreSQL). */
+export type Answer<T> = T | Promise<T>;
+
+/**
+ * The lookups and updates the identity rules (src/pipeline/identity.ts) run on, in the writer's
+ * transaction. Lookups by id answer the row as stored (merged or not); by email, the live lead.
+ */
+export interface IdentityRows {
+  leadById(tenantId: string, id: string): Answer<LeadRow | undefined>;
+  leadByUserId(tenantId: string, userId: string): Answer<LeadRow | undefined>;
+  /** The live (not merged) lead known by this email, the oldest if several. */
+  leadByEmail(tenantId: string, email: string): Answer<LeadRow | undefined>;
+  insertLead(tenantId: string, lead: LeadRow): Answer<void>;
+  /** `email` undefined: unchanged. */
+  saveLead(
+    tenantId: string,
+    id: string,
+    change: { traits: Record<string, unknown>; traitTimes: Record<string, number>; email: string | null | undefined; at: number },
+  ): Answer<void>;
+  setLeadUserId(tenantId: string, id: string, userId: string): Answer<void>;
+  setGroup(tenantId: string, id: string, groupId: string, at: number): Answer<void>;
+  visitorByKey(tenantId: string, key: string): Answer<VisitorRef | undefined>;
+  markMerged(tenantId: string, absorbedId: string, survivorId: string, at: number): Answer<void>;
+  insertMerge(merge: { tenantId: string; fromLeadId: string; intoLeadId: string; reason: string; messageId: string; mergedAt: number }): Answer<void>;
+  /** Identity links, visitors, events and sessions of `fromLeadId` become `toLeadId`'s. */
+  repointLead(tenantId: string, fromLeadId: string, toLeadId: string): Answer<void>;
+  /**
+   * Links the visitor to the lead from `at` on: closes its open link (when it had a lead), adds
+   * the new link, sets the visitor's lead, and gives its sessions without a lead to this one.
+   */
+  link(change: { tenantId: string; visitorId: string; leadId: string; previousLeadId: string | null; messageId: string; at: number }): Answer<void>;
 }
 
 /** A session row's moving numbers. */
@@ -122,4 +168,92 @@ export interface CommitWriter {
  */
 export interface SuppressionCheck {
   suppressed(tenantId: string, event: CanonicalEvent): boolean;
+}
+
+/** A visitor as a batched store holds it for one commit. */
+export interface StoredVisitor extends VisitorRef {
+  firstSeenAt: number;
+  lastSeenAt: number;
+  userId: string | null;
+}
+
+/** A new visitor row. */
+export interface NewVisitorRow {
+  tenantId: string;
+  id: string;
+  key: string;
+  anonymousId: string | null;
+  userId: string | null;
+  firstSeenAt: number;
+  lastSeenAt: number;
+}
+
+/** What a commit changes in an existing visitor's row (first seen earlier, last seen later, a userId). */
+export interface VisitorChange {
+  tenantId: string;
+  id: string;
+  firstSeenAt: number;
+  lastSeenAt: number;
+  userId: string | null;
+}
+
+/** An event row, as the batched store inserts it. */
+export interface EventRow {
+  tenantId: string;
+  event: CanonicalEvent;
+  visitorId: string;
+  sessionId: string;
+  leadId: string | null;
+  schemaVersion: string | null;
+}
+
+/** What a commit adds to an existing session: counts as increments, times as bounds. */
+export interface SessionIncrement {
+  tenantId: string;
+  id: string;
+  events: number;
+  anonymousEvents: number;
+  startedAt: number;
+  lastEventAt: number;
+}
+
+/** Rows written together, table by table, in one round of statements. */
+export interface PendingWrites {
+  visitors: NewVisitorRow[];
+  visitorChanges: VisitorChange[];
+  sessions: Omit<NewSessionRow, "eventId">[];
+  events: EventRow[];
+  sessionIncrements: SessionIncrement[];
+}
+
+/** A key a commit locks (until it ends) before it reads: a visitor, a messageId, a person's userId or email. */
+export interface LockKey {
+  tenantId: string;
+  kind: "visitor" | "message" | "user" | "email";
+  value: string;
+}
+
+/**
+ * One transaction of a batched store (PostgreSQL), shared by several instances: the commit locks
+ * what it is about to decide on, reads for all its events at once, and writes each table once.
+ */
+export interface BatchTransaction {
+  /** Takes the keys' locks, in one order every instance uses (no deadlocks), held until the end. */
+  lock(keys: LockKey[]): Promise<void>;
+  /** Of these (tenant, messageId) pairs, the ones stored already, as `${tenantId}\n${messageId}`. */
+  storedMessageIds(pairs: { tenantId: string; messageId: string }[]): Promise<Set<string>>;
+  /** Existing visitors by `${tenantId}\n${key}`, each with its latest session (by last event) when it has one. */
+  visitors(pairs: { tenantId: string; key: string }[]): Promise<Map<string, StoredVisitor & { latest?: SessionRow }>>;
+  /** The visitor's latest session that started before `upper` and last saw an event after `lower`. */
+  covering(tenantId: string, visitorId: string, lower: number, upper: number): Promise<SessionRow | undefined>;
+  write(writes: PendingWrites): Promise<void>;
+  /** The identity rules' lookups and updates, in this transaction. */
+  readonly identity: IdentityRows;
+  commit(): Promise<void>;
+  /** Ends the transaction without its changes (safe to call after a failure). */
+  rollback(): Promise<void>;
+}
+
+export interface BatchStore {
+  begin(): Promise<BatchTransaction>;
 }

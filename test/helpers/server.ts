@@ -23,7 +23,7 @@ export interface TestServer {
   track(body: unknown, init?: { key?: string; headers?: Record<string, string> }): Promise<Response>;
   post(path: string, body: unknown, init?: { key?: string; headers?: Record<string, string> }): Promise<Response>;
   /** A new tenant with its write key. */
-  tenant(name?: string): { tenantId: string; writeKey: string };
+  tenant(name?: string): Promise<{ tenantId: string; writeKey: string }>;
   /**
    * Waits (at most 5 s) until the session numbers the server keeps in memory are written, which
    * it does once its writer has been idle for ~50 ms (src/pipeline/sessions.ts); true when they are.
@@ -35,9 +35,9 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   const dir = tempDir();
   const dbPath = join(dir, "inlet.db");
   const config: Config = loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: dbPath, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env });
-  const running = startServer(config, options);
+  const running = await startServer(config, options);
   const url = `http://127.0.0.1:${running.port}`;
-  const first = running.services.tenants.createTenant("test");
+  const first = await running.services.tenants.createTenant("test");
   const post = (path: string, body: unknown, init: { key?: string; headers?: Record<string, string> } = {}) =>
     fetch(url + path, {
       method: "POST",
@@ -52,14 +52,16 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     running,
     post,
     track: (body, init) => post("/v1/events/track", body, init),
-    tenant: (name = "other") => {
-      const t = running.services.tenants.createTenant(name);
+    tenant: async (name = "other") => {
+      const t = await running.services.tenants.createTenant(name);
       return { tenantId: t.tenantId, writeKey: t.key };
     },
     async sessionsWritten() {
       const deadline = Date.now() + 5_000;
-      while (running.services.sessions.pending && Date.now() < deadline) await Bun.sleep(10);
-      return !running.services.sessions.pending;
+      // PostgreSQL writes session numbers with each commit: nothing waits.
+      const sessions = running.services.sqlite?.sessions;
+      while (sessions?.pending && Date.now() < deadline) await Bun.sleep(10);
+      return !sessions?.pending;
     },
     async stop() {
       await running.stop();

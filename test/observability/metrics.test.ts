@@ -27,7 +27,7 @@ describe("GET /metrics", () => {
   });
 
   test("counts requests by route template and status, with a latency histogram", async () => {
-    const t = server.tenant("requests");
+    const t = await server.tenant("requests");
     for (const id of ["r-1", "r-2"]) expect((await server.track({ event: "E", anonymousId: id }, { key: t.writeKey })).status).toBe(200);
     expect((await server.track({ event: "E", anonymousId: "r-3" }, { key: "wk_not_a_key" })).status).toBe(401);
     expect((await fetch(`${server.url}/no/such/path/12345`)).status).toBe(404);
@@ -46,9 +46,9 @@ describe("GET /metrics", () => {
   });
 
   test("counts events by tenant, type and status: accepted, duplicate, rejected and dropped", async () => {
-    const t = server.tenant("events");
+    const t = await server.tenant("events");
     // Bots are dropped for this tenant (set before its key is first resolved and cached).
-    server.running.services.tenants.setSettings(t.tenantId, { bots: "drop" });
+    await server.running.services.tenants.setSettings(t.tenantId, { bots: "drop" });
     const key = { key: t.writeKey };
     expect((await server.track({ event: "E", anonymousId: "e-1", messageId: "m-1" }, key)).status).toBe(200);
     expect((await server.track({ event: "E", anonymousId: "e-1", messageId: "m-1" }, key)).status).toBe(200); // duplicate
@@ -85,7 +85,7 @@ describe("GET /metrics", () => {
   });
 
   test("batch sizes, group commits, queue depth, cache hits, active sessions, database size, free disk, readiness, memory", async () => {
-    const t = server.tenant("internals");
+    const t = await server.tenant("internals");
     const before = parseExposition(await (await fetch(`${server.url}/metrics`)).text());
     const batchOf = (n: number) => ({ batch: Array.from({ length: n }, (_, i) => ({ type: "track", event: "B", anonymousId: `i-${i}` })) });
     expect((await server.post("/v1/events/batch", batchOf(30), { key: t.writeKey })).status).toBe(200);
@@ -117,8 +117,8 @@ describe("GET /metrics", () => {
   });
 
   test("rate-limited requests are counted per tenant", async () => {
-    const t = server.tenant("limited");
-    server.running.services.tenants.setSettings(t.tenantId, { rateLimitRps: 1 });
+    const t = await server.tenant("limited");
+    await server.running.services.tenants.setSettings(t.tenantId, { rateLimitRps: 1 });
     let refused = 0;
     for (let i = 0; i < 10; i++) {
       const res = await server.track({ event: "E", anonymousId: `l-${i}` }, { key: t.writeKey });
@@ -130,7 +130,7 @@ describe("GET /metrics", () => {
   });
 
   test("labels never carry user ids, anonymous ids or event names", async () => {
-    const t = server.tenant("private");
+    const t = await server.tenant("private");
     const userId = "user-label-check-8812";
     const anonymousId = "anon-label-check-4471";
     await server.post("/v1/events/identify", { userId, anonymousId, traits: { email: "label.check@example.com" } }, { key: t.writeKey });

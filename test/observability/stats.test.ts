@@ -1,6 +1,7 @@
 /** GET /v1/stats and the per-tenant business metrics on /metrics, on a real server and SQLite file. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sessions, visitors } from "../../src/db/schema";
+import { SqliteActivity } from "../../src/db/sqlite/activity";
 import { startTestServer, type TestServer } from "../helpers/server";
 import { parseExposition, sum } from "./prometheus";
 
@@ -11,9 +12,9 @@ let other: { tenantId: string; writeKey: string; adminKey: string };
 const MINUTE = 60_000;
 const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
 
-function adminTenant(name: string) {
-  const t = server.tenant(name);
-  return { ...t, adminKey: server.running.services.tenants.createKey(t.tenantId, "admin").key };
+async function adminTenant(name: string) {
+  const t = await server.tenant(name);
+  return { ...t, adminKey: (await server.running.services.tenants.createKey(t.tenantId, "admin")).key };
 }
 
 function stats(query: string, key: string | null) {
@@ -22,8 +23,8 @@ function stats(query: string, key: string | null) {
 
 beforeAll(async () => {
   server = await startTestServer();
-  tenant = adminTenant("stats");
-  other = adminTenant("stats-other");
+  tenant = await adminTenant("stats");
+  other = await adminTenant("stats-other");
   const batch = (key: string, items: object[]) => server.post("/v1/events/batch", { batch: items }, { key });
   // Now: visitors v1 (two sessions: events 40 and 5 minutes ago), v2 (identifies), and v3, whose
   // only event is from 3 hours ago (a late event: counted in events by its time, but v3 and its
@@ -45,7 +46,7 @@ beforeAll(async () => {
   // A visitor and session Inlet created 3 hours ago (a database in use for a while): the ids are
   // UUIDv7 made at that time, as the pipeline makes them.
   const created = Date.now() - 180 * MINUTE;
-  const { db } = server.running.services.database;
+  const { db } = server.running.services.sqlite!.database;
   const visitorId = Bun.randomUUIDv7(undefined, created);
   db.insert(visitors).values({ id: visitorId, tenantId: tenant.tenantId, key: "v0", anonymousId: "v0", firstSeenAt: created, lastSeenAt: created }).run();
   db.insert(sessions)
@@ -112,8 +113,8 @@ describe("GET /v1/stats", () => {
   });
 
   test("each count is a range search on an index, never a table scan", () => {
-    const { sqlite } = server.running.services.database;
-    const plans = Object.entries(server.running.services.business.statements()).map(([name, statement]) => {
+    const { sqlite, db } = server.running.services.sqlite!.database;
+    const plans = Object.entries(new SqliteActivity(db).statements()).map(([name, statement]) => {
       const parameters = statement.split("?").length - 1;
       const rows = sqlite.query(`EXPLAIN QUERY PLAN ${statement}`).all(...Array(parameters).fill("x")) as { detail: string }[];
       return { name, plan: rows.map((r) => r.detail).join("; ") };

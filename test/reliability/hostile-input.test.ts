@@ -123,7 +123,7 @@ describe("control characters in ids and event names", () => {
   });
 
   test("in a batch only that item is rejected; other Unicode is fine and stored as sent", async () => {
-    const t = server.tenant("control");
+    const t = await server.tenant("control");
     const response = await server.post(
       "/v1/events/batch",
       {
@@ -157,7 +157,7 @@ describe("event times", () => {
   });
 
   test("the rule applies after clock-skew correction: a client clock years off but consistent is fine", async () => {
-    const t = server.tenant("skewed");
+    const t = await server.tenant("skewed");
     const clientNow = Date.parse("2040-06-01T12:00:00.000Z");
     const response = await server.track({ ...base, messageId: "skewed-1", timestamp: iso(clientNow - 1000), sentAt: iso(clientNow) }, { key: t.writeKey });
     expect(response.status).toBe(200);

@@ -42,10 +42,12 @@ function calls(marker: number) {
 }
 
 test(`${TENANTS} tenants with overlapping ids, concurrently: each sees exactly its own events, leads and sessions`, { timeout: 120_000 }, async () => {
-  const tenants = Array.from({ length: TENANTS }, (_, i) => {
-    const tenant = server.tenant(`isolated-${i}`);
-    return { marker: i, ...tenant, serverKey: server.running.services.tenants.createKey(tenant.tenantId, "server").key };
-  });
+  const tenants = await Promise.all(
+    Array.from({ length: TENANTS }, async (_, i) => {
+      const tenant = await server.tenant(`isolated-${i}`);
+      return { marker: i, ...tenant, serverKey: (await server.running.services.tenants.createKey(tenant.tenantId, "server")).key };
+    }),
+  );
 
   // Everything at once, interleaved across tenants.
   const requests: Promise<Response>[] = [];
@@ -124,7 +126,7 @@ test(`${TENANTS} tenants with overlapping ids, concurrently: each sees exactly i
   // Dedupe is per tenant: a resend is a duplicate in its own tenant only.
   const resend = await server.track(calls(0).tracks[0], { key: tenants[0]!.writeKey });
   expect((await resend.json()).status).toBe("duplicate");
-  const fresh = server.tenant("late");
+  const fresh = await server.tenant("late");
   const elsewhere = await server.track(calls(0).tracks[0], { key: fresh.writeKey });
   expect((await elsewhere.json()).status).toBe("accepted");
 });

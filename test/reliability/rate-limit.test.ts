@@ -67,8 +67,8 @@ describe("rate limits over HTTP", () => {
   const track = (key: string, messageId: string) => server.track({ event: "Rate", anonymousId: "v", messageId }, { key });
 
   test("a noisy tenant far over its limit gets 429s with Retry-After; a quiet one sending at the same time gets only 2xx", { timeout: 120_000 }, async () => {
-    const noisy = server.tenant("noisy");
-    const quiet = server.tenant("quiet");
+    const noisy = await server.tenant("noisy");
+    const quiet = await server.tenant("quiet");
     const noisyStatuses: number[] = [];
     const noisyAccepted: string[] = [];
     const started = performance.now();
@@ -115,7 +115,7 @@ describe("rate limits over HTTP", () => {
   });
 
   test("a batch counts its items against events/s (override from `inlet tenant set --rate-eps`)", { timeout: 60_000 }, async () => {
-    const t = server.tenant("events");
+    const t = await server.tenant("events");
     const set = await cli(["tenant", "set", t.tenantId, "--rate-eps", "1"], { INLET_DB: server.dbPath });
     expect(set.code).toBe(0);
     expect(JSON.parse(set.stdout).settings.rateLimitEps).toBe(1);
@@ -131,7 +131,7 @@ describe("rate limits over HTTP", () => {
   });
 
   test("requests/s overrides: a lower rate, 0 for no limit, and `default` back to the server's", { timeout: 60_000 }, async () => {
-    const t = server.tenant("overrides");
+    const t = await server.tenant("overrides");
     const env = { INLET_DB: server.dbPath };
     expect((await cli(["tenant", "set", t.tenantId, "--rate-rps", "1"], env)).code).toBe(0);
     const slow: number[] = [];

@@ -13,6 +13,7 @@ import { requestContext } from "../../src/http/request-context";
 import { logger } from "../../src/logger";
 import { KeyCache } from "../../src/modules/tenants/key-cache";
 import { TenantService } from "../../src/modules/tenants/service";
+import { SqliteTenantStore } from "../../src/db/sqlite/tenants";
 import { startTestServer, tempDir, type TestServer } from "../helpers/server";
 
 describe("admin keys ({ adminKey: true })", () => {
@@ -25,7 +26,7 @@ describe("admin keys ({ adminKey: true })", () => {
   beforeAll(() => {
     logger.setLevel("silent");
     database = openDatabase(join(dir, "inlet.db"));
-    tenants = new TenantService(database.db);
+    tenants = new TenantService(new SqliteTenantStore(database.db));
     const keys = new KeyCache(tenants, { max: 100, ttlSeconds: 0 });
     const admin = new Elysia({ prefix: "/v1/admin" })
       .use(keyAuth(keys))
@@ -44,8 +45,8 @@ describe("admin keys ({ adminKey: true })", () => {
   const whoami = (headers: Record<string, string>) => fetch(`${url}/v1/admin/whoami`, { headers });
 
   test("an admin key is accepted (Bearer, Basic, X-API-Key) and names its tenant", async () => {
-    const tenant = tenants.createTenant("admin-tenant");
-    const admin = tenants.createKey(tenant.tenantId, "admin");
+    const tenant = await tenants.createTenant("admin-tenant");
+    const admin = await tenants.createKey(tenant.tenantId, "admin");
     expect(admin.key.startsWith("ak_")).toBe(true);
     const ways: Record<string, string>[] = [
       { authorization: `Bearer ${admin.key}` },
@@ -60,9 +61,9 @@ describe("admin keys ({ adminKey: true })", () => {
   });
 
   test("no key, an unknown or a revoked admin key get 401, a write key 403, in the error format", async () => {
-    const tenant = tenants.createTenant("t");
-    const admin = tenants.createKey(tenant.tenantId, "admin");
-    tenants.revokeKey(admin.keyId);
+    const tenant = await tenants.createTenant("t");
+    const admin = await tenants.createKey(tenant.tenantId, "admin");
+    await tenants.revokeKey(admin.keyId);
     const written = await whoami({ authorization: `Bearer ${tenant.key}` });
     expect(written.status).toBe(403);
     expect((await written.json()).error.code).toBe("forbidden");
@@ -78,8 +79,8 @@ describe("admin keys ({ adminKey: true })", () => {
   });
 
   test("an admin key in the body is not looked at (admin keys are secrets, not for sendBeacon)", async () => {
-    const tenant = tenants.createTenant("t2");
-    const admin = tenants.createKey(tenant.tenantId, "admin");
+    const tenant = await tenants.createTenant("t2");
+    const admin = await tenants.createKey(tenant.tenantId, "admin");
     const response = await fetch(`${url}/v1/admin/whoami`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -103,7 +104,7 @@ describe("write keys only ingest", () => {
   afterAll(() => server.stop());
 
   test("an admin key cannot ingest, anywhere a key is accepted", async () => {
-    const admin = server.running.services.tenants.createKey(server.tenantId, "admin").key;
+    const admin = (await server.running.services.tenants.createKey(server.tenantId, "admin")).key;
     const event = { event: "E", anonymousId: "a" };
     expect((await server.track(event, { key: admin })).status).toBe(401);
     expect((await server.post("/v1/events/track", { ...event, writeKey: admin }, { headers: { authorization: "" } })).status).toBe(401);

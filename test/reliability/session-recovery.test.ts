@@ -35,13 +35,13 @@ const writeThenDie = (dbPath: string) => `
   import { openDatabase } from "${join(repoRoot, "src/db/client")}";
   const config = loadConfig({ INLET_DB: ${JSON.stringify(dbPath)}, LOG_LEVEL: "silent" });
   const services = createServices(config, openDatabase(config.db));
-  const tenant = services.tenants.createTenant("recovery");
-  const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: services.tenants.getSettings(tenant.tenantId) };
+  const tenant = await services.tenants.createTenant("recovery");
+  const auth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: await services.tenants.getSettings(tenant.tenantId) };
   for (let i = 0; i < 4; i++) {
     const call = { type: "track", event: "View", anonymousId: "v", messageId: "m" + i, timestamp: new Date(${base} + i * 60000).toISOString() };
     await services.pipeline.ingest(auth, [{ call }], { receivedAt: Date.now() }, { peerIp: null, header: () => null });
   }
-  console.log(JSON.stringify({ pending: services.sessions.pending }));
+  console.log(JSON.stringify({ pending: services.sqlite!.sessions.pending }));
   process.exit(0);
 `;
 
@@ -56,7 +56,7 @@ test("session counts held in memory at a crash are recovered from the events at 
     // Counted once: the second start finds nothing more to add.
     const database = openDatabase(config.db);
     const services = createServices(config, database);
-    services.writer.close();
+    services.sqlite!.writer.close();
     services.enricher.close();
     database.close();
     expect(sessionRow()).toEqual({ event_count: 4, last_event_at: base + 3 * 60_000, anonymous_events: 4 });

@@ -15,7 +15,7 @@ afterAll(() => server.stop());
 const googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
 test("--ip-policy and --bots change what a running server stores", { timeout: 60_000 }, async () => {
-  const t = server.tenant("cli-settings");
+  const t = await server.tenant("cli-settings");
   const env = { INLET_DB: server.dbPath };
   const set = await cli(["tenant", "set", t.tenantId, "--ip-policy", "drop", "--bots", "drop"], env);
   expect(set.code).toBe(0);
@@ -34,9 +34,9 @@ test("--ip-policy and --bots change what a running server stores", { timeout: 60
 });
 
 test("bad values, no flags and unknown tenants are refused with a message, changing nothing", { timeout: 60_000 }, async () => {
-  const t = server.tenant("cli-bad");
+  const t = await server.tenant("cli-bad");
   const env = { INLET_DB: server.dbPath };
-  const before = server.running.services.tenants.getSettings(t.tenantId);
+  const before = await server.running.services.tenants.getSettings(t.tenantId);
   for (const [flag, value] of [
     ["--ip-policy", "hide"],
     ["--bots", "FLAG"],
@@ -53,5 +53,5 @@ test("bad values, no flags and unknown tenants are refused with a message, chang
   const unknown = await cli(["tenant", "set", "no-such-tenant", "--bots", "keep"], env);
   expect(unknown.code).not.toBe(0);
   expect(unknown.stderr).toContain("no-such-tenant");
-  expect(server.running.services.tenants.getSettings(t.tenantId)).toEqual(before);
+  expect(await server.running.services.tenants.getSettings(t.tenantId)).toEqual(before);
 });

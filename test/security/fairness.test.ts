@@ -27,8 +27,8 @@ async function until(condition: () => boolean): Promise<void> {
 }
 
 test("a tenant filling the queue gets 503 past its share; another tenant still gets 2xx, and every 2xx is committed", async () => {
-  const writer = server.running.services.writer;
-  const flooder = server.tenant("flooder");
+  const writer = server.running.services.sqlite!.writer;
+  const flooder = await server.tenant("flooder");
   const resume = writer.pauseCommits();
   let settled = 0;
   const flood = Array.from({ length: 10 }, (_, i) =>

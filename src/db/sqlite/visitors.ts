@@ -8,7 +8,7 @@
  */
 import { sql } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
-import type { CanonicalEvent } from "../../pipeline/model";
+import { type CanonicalEvent, LAST_SEEN_RESOLUTION_MS, visitorKey } from "../../pipeline/model";
 import type { VisitorRef, VisitorRepository } from "../../pipeline/ports";
 import type { Db } from "../client";
 import { visitors } from "../schema";
@@ -17,14 +17,6 @@ interface CachedVisitor extends VisitorRef {
   firstSeenAt: number;
   lastSeenAt: number;
   userId: string | null;
-}
-
-/** How stale the stored last_seen_at may be. */
-export const LAST_SEEN_RESOLUTION_MS = 60_000;
-
-/** The visitor key of an event: its anonymousId, else its userId. */
-export function visitorKey(event: Pick<CanonicalEvent, "anonymousId" | "userId">): string {
-  return event.anonymousId ?? `user:${event.userId}`;
 }
 
 export class VisitorStore implements VisitorRepository {

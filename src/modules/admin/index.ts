@@ -43,9 +43,9 @@ const keySecurity: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, 
 const errors = errorResponses(400, 401, 403, 404, 409);
 
 /** The service's errors as API errors: an unknown tenant or key is a 404, an ambiguous prefix a 409. */
-function answer<T>(run: () => T): T {
+async function answer<T>(run: () => Promise<T>): Promise<T> {
   try {
-    return run();
+    return await run();
   } catch (error) {
     if (error instanceof NotFoundError) throw new ApiError(404, "not_found", error.message);
     if (error instanceof AmbiguousKeyError) throw new ApiError(409, "ambiguous_key", error.message);
@@ -78,7 +78,7 @@ export function operatorController({ tenants, keys, operatorToken, guard }: Admi
   const tenantKeys = "/tenants/:tenantId/keys";
   return new Elysia({ prefix: "/v1/admin", tags: ["Admin"] })
     .use(operatorAuth(operatorToken, guard))
-    .post("/tenants", ({ body, set }) => ((set.status = 201), tenants.createTenant(body.name)), {
+    .post("/tenants", async ({ body, set }) => ((set.status = 201), await tenants.createTenant(body.name)), {
       parse: jsonBody(ADMIN_BODY_BYTES),
       body: CreateTenantBody,
       response: { 201: NewTenant, ...errors },
@@ -88,7 +88,7 @@ export function operatorController({ tenants, keys, operatorToken, guard }: Admi
         security: operatorSecurity,
       },
     })
-    .get("/tenants", () => tenants.listTenants(), {
+    .get("/tenants", async () => await tenants.listTenants(), {
       response: { 200: t.Array(Tenant), ...errors },
       detail: {
         summary: "List tenants",
@@ -98,8 +98,8 @@ export function operatorController({ tenants, keys, operatorToken, guard }: Admi
     })
     .patch(
       "/tenants/:tenantId",
-      ({ params, body }) => {
-        const settings = answer(() => tenants.setSettings(params.tenantId, settingsPatch(body)));
+      async ({ params, body }) => {
+        const settings = await answer(() => tenants.setSettings(params.tenantId, settingsPatch(body)));
         keys.forget({ tenantId: params.tenantId }); // settings travel with cached keys
         return { tenantId: params.tenantId, settings };
       },
@@ -116,22 +116,26 @@ export function operatorController({ tenants, keys, operatorToken, guard }: Admi
         },
       },
     )
-    .post(tenantKeys, ({ params, body, set }) => ((set.status = 201), answer(() => tenants.createKey(params.tenantId, (body?.kind ?? "write") as KeyKind))), {
-      params: TenantParams,
-      parse: jsonBody(ADMIN_BODY_BYTES, { optional: true }),
-      body: t.Optional(CreateKeyBody),
-      response: { 201: NewKey, ...errors },
-      detail: {
-        summary: "Create a key for a tenant",
-        description: "A write key (default) or an admin key, as `inlet key create` prints it. Operator token.",
-        security: operatorSecurity,
+    .post(
+      tenantKeys,
+      async ({ params, body, set }) => ((set.status = 201), await answer(() => tenants.createKey(params.tenantId, (body?.kind ?? "write") as KeyKind))),
+      {
+        params: TenantParams,
+        parse: jsonBody(ADMIN_BODY_BYTES, { optional: true }),
+        body: t.Optional(CreateKeyBody),
+        response: { 201: NewKey, ...errors },
+        detail: {
+          summary: "Create a key for a tenant",
+          description: "A write key (default) or an admin key, as `inlet key create` prints it. Operator token.",
+          security: operatorSecurity,
+        },
       },
-    })
+    )
     .get(
       tenantKeys,
-      ({ params }) => {
-        if (!tenants.tenantExists(params.tenantId)) throw new ApiError(404, "not_found", `No tenant with id ${params.tenantId}.`);
-        return tenants.listKeys(params.tenantId);
+      async ({ params }) => {
+        if (!(await tenants.tenantExists(params.tenantId))) throw new ApiError(404, "not_found", `No tenant with id ${params.tenantId}.`);
+        return await tenants.listKeys(params.tenantId);
       },
       {
         params: TenantParams,
@@ -150,8 +154,8 @@ export function operatorController({ tenants, keys, operatorToken, guard }: Admi
     });
 }
 
-function revoke(tenants: TenantService, keys: KeyCache, keyIdOrPrefix: string, tenantId: string) {
-  const revoked = answer(() => tenants.revokeKey(keyIdOrPrefix, tenantId));
+async function revoke(tenants: TenantService, keys: KeyCache, keyIdOrPrefix: string, tenantId: string) {
+  const revoked = await answer(() => tenants.revokeKey(keyIdOrPrefix, tenantId));
   keys.forget({ keyId: revoked.keyId });
   return { revoked };
 }
@@ -163,18 +167,22 @@ const revokeDescription = (who: string) =>
 export function tenantKeysController({ tenants, keys, auth }: Omit<AdminDeps, "operatorToken" | "guard"> & { auth: ReturnType<typeof keyAuth> }) {
   return new Elysia({ prefix: "/v1/keys", tags: ["Admin"] })
     .use(auth)
-    .post("/", ({ admin, body, set }) => ((set.status = 201), answer(() => tenants.createKey(admin.tenantId, (body?.kind ?? "write") as KeyKind))), {
-      parse: jsonBody(ADMIN_BODY_BYTES, { optional: true }),
-      body: t.Optional(CreateKeyBody),
-      adminKey: true,
-      response: { 201: NewKey, ...errors },
-      detail: {
-        summary: "Create a key",
-        description: "A write key (default) or an admin key for the admin key's tenant. Admin key; write keys get 403.",
-        security: keySecurity,
+    .post(
+      "/",
+      async ({ admin, body, set }) => ((set.status = 201), await answer(() => tenants.createKey(admin.tenantId, (body?.kind ?? "write") as KeyKind))),
+      {
+        parse: jsonBody(ADMIN_BODY_BYTES, { optional: true }),
+        body: t.Optional(CreateKeyBody),
+        adminKey: true,
+        response: { 201: NewKey, ...errors },
+        detail: {
+          summary: "Create a key",
+          description: "A write key (default) or an admin key for the admin key's tenant. Admin key; write keys get 403.",
+          security: keySecurity,
+        },
       },
-    })
-    .get("/", ({ admin }) => tenants.listKeys(admin.tenantId), {
+    )
+    .get("/", async ({ admin }) => await tenants.listKeys(admin.tenantId), {
       adminKey: true,
       response: { 200: t.Array(KeyInfo), ...errors },
       detail: { summary: "List keys", description: "The admin key's tenant's keys, by prefix. Admin key; write keys get 403.", security: keySecurity },

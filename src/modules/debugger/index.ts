@@ -4,13 +4,12 @@
  * (the last 500 first, then each as it is answered) from the ring in ./service.ts.
  */
 import { Elysia, t } from "elysia";
-import type { Db } from "../../db/client";
 import type { keyAuth } from "../../http/auth";
 import { ApiError, errorResponses } from "../../http/errors";
 import { htmlHeaders, NOSNIFF } from "../../http/html-page";
 import { staticAsset } from "../../http/static-asset";
 import { StoredEvent } from "../export/model";
-import { findEvent } from "../export/service";
+import type { ExportService } from "../export/service";
 import { buildPageScript, fromSource } from "./bundle";
 import { PAGE_CSS, PAGE_HTML } from "./page";
 import type { DebuggerEntry, DebuggerService } from "./service";
@@ -18,7 +17,7 @@ import type { DebuggerEntry, DebuggerService } from "./service";
 export interface DebuggerDeps {
   /** The key-auth plugin (src/http/auth.ts): these routes take `{ adminKey: true }`. */
   auth: ReturnType<typeof keyAuth>;
-  db: Db;
+  exports: ExportService;
   debugger: DebuggerService;
 }
 
@@ -41,7 +40,7 @@ const scriptPath = async (): Promise<string> =>
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 
-export function debuggerController({ auth, db, debugger: debug }: DebuggerDeps) {
+export function debuggerController({ auth, exports, debugger: debug }: DebuggerDeps) {
   const page = new Elysia({ name: "debugger-page" })
     .get("/debugger", () => new Response(PAGE_HTML, { headers: PAGE_HEADERS }), { detail: { hide: true } })
     .get(
@@ -83,8 +82,8 @@ export function debuggerController({ auth, db, debugger: debug }: DebuggerDeps) 
     )
     .get(
       "/events/:messageId",
-      ({ admin, params }) => {
-        const event = findEvent(db, admin.tenantId, params.messageId);
+      async ({ admin, params }) => {
+        const event = await exports.findEvent(admin.tenantId, params.messageId);
         if (!event) throw new ApiError(404, "not_found", "No stored event with this messageId in this tenant.");
         return event as typeof StoredEvent.static;
       },

@@ -6,7 +6,7 @@
  * the client never waits for it; requests whose key names no tenant are not recorded.
  */
 import { Elysia } from "elysia";
-import { keyFromRequest } from "../../http/auth";
+import { keyFromRequest, type ResolvedKey } from "../../http/auth";
 import { describeFailure } from "../../http/error-handler";
 import type { ErrorDetail } from "../../http/errors";
 import { applyIpPolicy } from "../../enrich/privacy";
@@ -49,61 +49,80 @@ interface RequestFacts {
  * Used once per events controller (src/modules/events/index.ts).
  */
 export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf: (path: string) => string) {
-  // Destructured, not taken whole: Elysia computes only the context parts a hook names (a whole
-  // context makes it parse every request's cookies too).
-  return new Elysia().onAfterResponse({ as: "scoped" }, ({ request, headers, body, query, path, error, code, responseValue }: AfterResponse) => {
-    const started = stepTimes ? performance.now() : 0;
+  /** Records a request's calls in its tenant's ring. */
+  const record = ({ request, headers, body, path, error, code, responseValue }: AfterResponse, key: string, resolved: ResolvedKey | null): void => {
+    // Ingestion takes write and server keys; an admin key's call was refused before any tenant's data.
+    if (!resolved || resolved.kind === "admin") return;
+    const routeType = typeOf(path);
+    const facts: RequestFacts = {
+      endpoint: `${request.method} ${path}`,
+      keyPrefix: key.slice(0, KEY_PREFIX_CHARS),
+      userAgent: clip(headers["user-agent"]),
+      ipPolicy: resolved.settings.ipPolicy,
+      envelope: isObject(body) && isObject(body.context) ? body.context : undefined,
+    };
+    if (error !== undefined) {
+      const failure = describeFailure(code ?? "UNKNOWN", error, request);
+      const entry = describeCall(routeType === "batch" ? undefined : body, routeType, facts);
+      if (routeType === "batch") {
+        const items = isObject(body) && Array.isArray(body.batch) ? body.batch.length : undefined;
+        if (items !== undefined) entry.event = `${items} call${items === 1 ? "" : "s"}`;
+      }
+      entry.status = failure?.status === 429 ? "rate-limited" : "rejected";
+      entry.code = failure?.code ?? "internal_error";
+      entry.errors = clipErrors(failure?.details.length ? failure.details : [{ path: "", message: failure?.message ?? "Something went wrong on the server." }]);
+      withPayload(entry, body, facts.ipPolicy);
+      debug.record(resolved.tenantId, entry);
+      return;
+    }
+    const answer = responseValue;
+    if (!isObject(answer)) return;
+    if (Array.isArray(answer.results) && isObject(body) && Array.isArray(body.batch)) {
+      const results = answer.results as { status: string; messageId?: string; errors?: ErrorDetail[] }[];
+      // Only the last RING_SIZE of a large batch would stay in the ring.
+      for (let i = Math.max(0, results.length - RING_SIZE); i < results.length; i++) {
+        const item = body.batch[i];
+        const entry = describeCall(item, isObject(item) && typeof item.type === "string" ? item.type : "unknown", facts);
+        outcome(entry, results[i]!, item, facts.ipPolicy);
+        debug.record(resolved.tenantId, entry);
+      }
+      return;
+    }
+    if (typeof answer.status === "string") {
+      const entry = describeCall(body, routeType, facts);
+      outcome(entry, answer as { status: string }, body, facts.ipPolicy);
+      debug.record(resolved.tenantId, entry);
+    }
+  };
+  const timed = (call: AfterResponse, key: string, resolved: ResolvedKey | null, started: number): void => {
     try {
-      const key = keyFromRequest(headers, body, query);
-      const resolved = key ? keys.resolve(key) : null;
-      // Ingestion takes write and server keys; an admin key's call was refused before any tenant's data.
-      if (!key || !resolved || resolved.kind === "admin") return;
-      const routeType = typeOf(path);
-      const facts: RequestFacts = {
-        endpoint: `${request.method} ${path}`,
-        keyPrefix: key.slice(0, KEY_PREFIX_CHARS),
-        userAgent: clip(headers["user-agent"]),
-        ipPolicy: resolved.settings.ipPolicy,
-        envelope: isObject(body) && isObject(body.context) ? body.context : undefined,
-      };
-      if (error !== undefined) {
-        const failure = describeFailure(code ?? "UNKNOWN", error, request);
-        const entry = describeCall(routeType === "batch" ? undefined : body, routeType, facts);
-        if (routeType === "batch") {
-          const items = isObject(body) && Array.isArray(body.batch) ? body.batch.length : undefined;
-          if (items !== undefined) entry.event = `${items} call${items === 1 ? "" : "s"}`;
-        }
-        entry.status = failure?.status === 429 ? "rate-limited" : "rejected";
-        entry.code = failure?.code ?? "internal_error";
-        entry.errors = clipErrors(
-          failure?.details.length ? failure.details : [{ path: "", message: failure?.message ?? "Something went wrong on the server." }],
-        );
-        withPayload(entry, body, facts.ipPolicy);
-        debug.record(resolved.tenantId, entry);
-        return;
-      }
-      const answer = responseValue;
-      if (!isObject(answer)) return;
-      if (Array.isArray(answer.results) && isObject(body) && Array.isArray(body.batch)) {
-        const results = answer.results as { status: string; messageId?: string; errors?: ErrorDetail[] }[];
-        // Only the last RING_SIZE of a large batch would stay in the ring.
-        for (let i = Math.max(0, results.length - RING_SIZE); i < results.length; i++) {
-          const item = body.batch[i];
-          const entry = describeCall(item, isObject(item) && typeof item.type === "string" ? item.type : "unknown", facts);
-          outcome(entry, results[i]!, item, facts.ipPolicy);
-          debug.record(resolved.tenantId, entry);
-        }
-        return;
-      }
-      if (typeof answer.status === "string") {
-        const entry = describeCall(body, routeType, facts);
-        outcome(entry, answer as { status: string }, body, facts.ipPolicy);
-        debug.record(resolved.tenantId, entry);
-      }
+      record(call, key, resolved);
     } finally {
       stepTimes?.add(DEBUGGER, started);
     }
-  });
+  };
+
+  // Destructured, not taken whole: Elysia computes only the context parts a hook names (a whole
+  // context makes it parse every request's cookies too). Not an async function: a cached key is
+  // recorded in the same turn, with no promise.
+  return new Elysia().onAfterResponse(
+    { as: "scoped" },
+    ({ request, headers, body, query, path, error, code, responseValue }: AfterResponse): void | Promise<void> => {
+      const started = stepTimes ? performance.now() : 0;
+      const call: AfterResponse = { request, headers, body, query, path, error, code, responseValue };
+      const key = keyFromRequest(headers, body, query);
+      if (!key) {
+        stepTimes?.add(DEBUGGER, started);
+        return;
+      }
+      const found = keys.resolve(key);
+      if (!(found instanceof Promise)) return timed(call, key, found, started);
+      stepTimes?.add(DEBUGGER, started);
+      // Resolved moments ago by authentication, so almost always cached; a store failure here
+      // records nothing (the call's own answer has told the client).
+      return found.catch(() => null).then((resolved) => timed(call, key, resolved, stepTimes ? performance.now() : 0));
+    },
+  );
 }
 
 function describeCall(call: unknown, type: string, facts: RequestFacts): NewEntry {

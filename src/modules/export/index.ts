@@ -5,16 +5,15 @@
  * bounded memory. Needs the tenant's admin key.
  */
 import { Elysia } from "elysia";
-import type { Db } from "../../db/client";
 import type { keyAuth } from "../../http/auth";
 import { errorResponses, invalidRequest } from "../../http/errors";
 import { DEFAULT_PAGE, EventsPage, EventsQuery, MAX_PAGE } from "./model";
-import { decodeCursor, encodeCursor, ndjsonLine, readEvents, type ExportFilter, type Position } from "./service";
+import { ndjsonLine, type ExportFilter, type ExportService, type Position } from "./service";
 
 export interface ReadEventsDeps {
   /** The key-auth plugin (src/http/auth.ts): these routes take `{ adminKey: true }`. */
   auth: ReturnType<typeof keyAuth>;
-  db: Db;
+  exports: ExportService;
 }
 
 /** Events per query while streaming NDJSON: one page of rows in memory at a time. */
@@ -29,13 +28,13 @@ function time(name: string, value: string | undefined): number | undefined {
   return ms;
 }
 
-export function readEventsController({ auth, db }: ReadEventsDeps) {
+export function readEventsController({ auth, exports }: ReadEventsDeps) {
   return new Elysia({ prefix: "/v1", tags: ["Read"] }).use(auth).get(
     "/events",
     ({ admin, query, headers }) => {
       let after: Position | undefined;
       if (query.cursor !== undefined) {
-        after = decodeCursor(query.cursor) ?? undefined;
+        after = exports.decodeCursor(query.cursor) ?? undefined;
         if (!after) throw invalidRequest("The cursor is not one this API gave.", [{ path: "/cursor", message: "Expected a nextCursor from a previous page" }]);
       }
       const filter: ExportFilter = {
@@ -47,14 +46,8 @@ export function readEventsController({ auth, db }: ReadEventsDeps) {
         anonymousId: query.anonymousId,
         after,
       };
-      if ((headers.accept ?? "").includes("application/x-ndjson")) return ndjson(db, filter, query.limit);
-      const limit = query.limit ?? DEFAULT_PAGE;
-      // One more than asked tells whether another page follows.
-      const page = readEvents(db, filter, limit + 1);
-      const hasMore = page.events.length > limit;
-      const events = hasMore ? page.events.slice(0, limit) : page.events;
-      const last = page.positions[events.length - 1];
-      return { events, nextCursor: last ? encodeCursor(last) : (query.cursor ?? null), hasMore } as typeof EventsPage.static;
+      if ((headers.accept ?? "").includes("application/x-ndjson")) return ndjson(exports, filter, query.limit);
+      return jsonPage(exports, filter, query.limit ?? DEFAULT_PAGE, query.cursor);
     },
     {
       query: EventsQuery,
@@ -62,31 +55,41 @@ export function readEventsController({ auth, db }: ReadEventsDeps) {
       response: { 200: EventsPage, ...errorResponses(400, 401, 403) },
       detail: {
         summary: "Read stored events",
-        description: `The admin key's tenant's events, oldest first, in the shape \`inlet export\` writes. JSON pages of \`limit\` events (default ${DEFAULT_PAGE}, at most ${MAX_PAGE}); pass \`nextCursor\` as \`cursor\` for the next. The cursor is a position in the order (timestamp, then arrival), so paging neither skips nor repeats events while new ones arrive; an event that arrives later with a timestamp before the cursor is not in later pages (read a closed range with \`until\` in the past to be sure of having everything). With \`Accept: application/x-ndjson\` the whole range (or \`limit\` events) is streamed, one event per line, in constant memory. \`userId\` and \`anonymousId\` filter within the time range (not indexed: narrow large ranges with \`since\`/\`until\`). Write keys get 403.`,
+        description: `The admin key's tenant's events, oldest first, in the shape \`inlet export\` writes. JSON pages of \`limit\` events (default ${DEFAULT_PAGE}, at most ${MAX_PAGE}); pass \`nextCursor\` as \`cursor\` for the next. The cursor is a position in the order (timestamp, then arrival), so paging neither skips nor repeats events while new ones arrive; an event that arrives later with a timestamp before the cursor is not in later pages (read a closed range with \`until\` in the past to be sure of having everything). A page may hold fewer than \`limit\` events while \`hasMore\` is true: events of transactions still committing alongside are held back until no earlier one can appear, so that paging never skips them. With \`Accept: application/x-ndjson\` the whole range (or \`limit\` events) is streamed, one event per line, in constant memory. \`userId\` and \`anonymousId\` filter within the time range (not indexed: narrow large ranges with \`since\`/\`until\`). Write keys get 403.`,
         security,
       },
     },
   );
 }
 
-function ndjson(db: Db, filter: ExportFilter, limit: number | undefined): Response {
-  let after = filter.after;
-  let left = limit ?? Number.POSITIVE_INFINITY;
+async function jsonPage(exports: ExportService, filter: ExportFilter, limit: number, cursor: string | undefined): Promise<typeof EventsPage.static> {
+  // One more than asked tells whether another page follows.
+  const page = await exports.readEvents(filter, limit + 1);
+  // Events held back (not final yet) follow too: the next page brings them.
+  const hasMore = page.events.length > limit || page.heldBack;
+  const events = page.events.slice(0, limit);
+  const last = page.positions[events.length - 1];
+  return { events, nextCursor: last ? exports.encodeCursor(last) : (cursor ?? null), hasMore } as typeof EventsPage.static;
+}
+
+function ndjson(exports: ExportService, filter: ExportFilter, limit: number | undefined): Response {
+  const pages = exports.pages(filter, { pageSize: STREAM_PAGE, limit });
   const encoder = new TextEncoder();
   // pull() runs when the client has read what was sent: at most one page is in memory.
   const stream = new ReadableStream<Uint8Array>(
     {
-      pull(controller) {
-        const size = Math.min(STREAM_PAGE, left);
-        const page = size > 0 ? readEvents(db, { ...filter, after }, size) : { events: [], positions: [] };
-        if (page.events.length > 0) {
-          let text = "";
-          for (const event of page.events) text += ndjsonLine(event) + "\n";
-          controller.enqueue(encoder.encode(text));
-          left -= page.events.length;
-          after = page.positions[page.positions.length - 1];
+      async pull(controller) {
+        const next = await pages.next();
+        if (next.done) {
+          controller.close();
+          return;
         }
-        if (page.events.length < size || left <= 0 || size === 0) controller.close();
+        let text = "";
+        for (const event of next.value) text += ndjsonLine(event) + "\n";
+        controller.enqueue(encoder.encode(text));
+      },
+      async cancel() {
+        await pages.return(undefined);
       },
     },
     { highWaterMark: 1 },

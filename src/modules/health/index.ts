@@ -2,7 +2,7 @@
 import { Elysia, t } from "elysia";
 import { type ReadinessDeps, readiness } from "./service";
 
-export { MIN_FREE_BYTES, readiness } from "./service";
+export { MIN_FREE_BYTES, readiness, sqliteReadiness, type ReadinessDeps } from "./service";
 
 const ReadinessBody = t.Object({ ready: t.Boolean(), checks: t.Record(t.String(), t.Boolean()) });
 
@@ -14,8 +14,8 @@ export function healthController(deps: ReadinessDeps) {
     })
     .get(
       "/ready",
-      ({ set }) => {
-        const result = readiness(deps);
+      async ({ set }) => {
+        const result = await readiness(deps);
         if (!result.ready) set.status = 503;
         return result;
       },
@@ -23,11 +23,16 @@ export function healthController(deps: ReadinessDeps) {
         response: {
           200: ReadinessBody,
           503: t.Object(
-            { ready: t.Boolean({ example: false }), checks: t.Record(t.String(), t.Boolean(), { example: { database: true, writer: false } }) },
+            {
+              ready: t.Boolean({ example: false }),
+              checks: t.Record(t.String(), t.Boolean(), { example: { migrations: true, writable: true, diskSpace: true, storage: false } }),
+            },
             { description: "Not ready: a check failed (see checks)" },
           ),
         },
-        detail: { summary: "Readiness: the database is migrated and writable, with free space and no storage fault" },
+        detail: {
+          summary: "Readiness: the database is reachable, migrated and writable (SQLite: with free space and no storage fault)",
+        },
       },
     );
 }

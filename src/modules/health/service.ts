@@ -3,28 +3,36 @@
 /** Below this much free space on the database's file system, writes are about to fail. */
 export const MIN_FREE_BYTES = 1024 * 1024;
 
+/** The checks of one store: each true when it passes. */
+export type ReadinessChecks = Record<string, boolean>;
+
 export interface ReadinessDeps {
-  store: { migrated(): boolean; writable(): boolean; freeBytes(): number };
-  /** After a storage fault, tries a real commit; true without a fault. */
-  writer: { probeStorage(): boolean };
+  checks(): ReadinessChecks | Promise<ReadinessChecks>;
 }
 
 export interface Readiness {
   ready: boolean;
-  checks: { migrations: boolean; writable: boolean; diskSpace: boolean; storage: boolean };
+  checks: ReadinessChecks;
+}
+
+/** Ready when every check of the store passes. */
+export async function readiness(deps: ReadinessDeps): Promise<Readiness> {
+  const checks = await deps.checks();
+  return { ready: Object.values(checks).every(Boolean), checks };
 }
 
 /**
- * Ready = migrations applied, the database file writable, at least MIN_FREE_BYTES free on its
+ * SQLite: migrations applied, the database file writable, at least MIN_FREE_BYTES free on its
  * file system, and no storage fault: after a fault (a full disk, a file system gone read-only)
  * each readiness check tries a real commit, so /ready recovers by itself once the fault clears.
  */
-export function readiness({ store, writer }: ReadinessDeps): Readiness {
-  const checks = {
-    migrations: store.migrated(),
-    writable: store.writable(),
-    diskSpace: store.freeBytes() >= MIN_FREE_BYTES,
-    storage: writer.probeStorage(),
+export function sqliteReadiness(store: { migrated(): boolean; writable(): boolean; freeBytes(): number }, writer: { probeStorage(): boolean }): ReadinessDeps {
+  return {
+    checks: () => ({
+      migrations: store.migrated(),
+      writable: store.writable(),
+      diskSpace: store.freeBytes() >= MIN_FREE_BYTES,
+      storage: writer.probeStorage(),
+    }),
   };
-  return { ready: checks.migrations && checks.writable && checks.diskSpace && checks.storage, checks };
 }

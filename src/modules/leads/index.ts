@@ -3,28 +3,27 @@
  * (the visitor, its sessions, the lead it is linked to), for the admin key's tenant only.
  */
 import { Elysia, t } from "elysia";
-import type { Db } from "../../db/client";
 import type { keyAuth } from "../../http/auth";
 import { ApiError, errorResponses } from "../../http/errors";
 import { Lead, Visitor } from "./model";
-import { showLead, showVisitor } from "./service";
+import type { LeadService } from "./service";
 
 export interface LeadsDeps {
   /** The key-auth plugin (src/http/auth.ts): these routes take `{ adminKey: true }`. */
   auth: ReturnType<typeof keyAuth>;
-  db: Db;
+  leads: LeadService;
 }
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 const errors = errorResponses(401, 403, 404);
 
-export function leadsController({ auth, db }: LeadsDeps) {
+export function leadsController({ auth, leads }: LeadsDeps) {
   return new Elysia({ prefix: "/v1", tags: ["Read"] })
     .use(auth)
     .get(
       "/leads/:userIdOrEmail",
-      ({ admin, params }) => {
-        const lead = showLead(db, admin.tenantId, params.userIdOrEmail);
+      async ({ admin, params }) => {
+        const lead = await leads.showLead(admin.tenantId, params.userIdOrEmail);
         if (!lead) throw new ApiError(404, "not_found", "No lead with this userId or email in this tenant.");
         return lead;
       },
@@ -42,8 +41,8 @@ export function leadsController({ auth, db }: LeadsDeps) {
     )
     .get(
       "/visitors/:anonymousId",
-      ({ admin, params }) => {
-        const visitor = showVisitor(db, admin.tenantId, params.anonymousId);
+      async ({ admin, params }) => {
+        const visitor = await leads.showVisitor(admin.tenantId, params.anonymousId);
         if (!visitor) throw new ApiError(404, "not_found", "No visitor with this anonymousId in this tenant.");
         return visitor;
       },

@@ -1,121 +1,85 @@
 /** Reading a lead back: its merged traits, linked visitors, merges, and event and session counts. */
-import { and, desc, eq, isNull, sql } from "drizzle-orm";
-import type { Db } from "../../db/client";
-import { identityLinks, leadMerges, leads, sessions, visitors } from "../../db/schema";
+import type { LeadReadStore, LeadRecord } from "../../db/read-store";
 import { normalizeEmail } from "../../lib/email";
 import { isoTime as iso } from "../../lib/time";
-import { followMerges } from "../../pipeline/identity-rules";
-
-export function findLead(db: Db, tenantId: string, userIdOrEmail: string) {
-  let lead = db
-    .select()
-    .from(leads)
-    .where(and(eq(leads.tenantId, tenantId), eq(leads.userId, userIdOrEmail)))
-    .get();
-  const email = normalizeEmail(userIdOrEmail);
-  if (!lead && email) {
-    lead = db
-      .select()
-      .from(leads)
-      .where(and(eq(leads.tenantId, tenantId), eq(leads.email, email), isNull(leads.mergedInto)))
-      .get();
-  }
-  // A merged lead answers with the lead it was merged into.
-  return followMerges(lead, (id) => db.select().from(leads).where(eq(leads.id, id)).get()) ?? null;
-}
-
-export function showLead(db: Db, tenantId: string, userIdOrEmail: string) {
-  const lead = findLead(db, tenantId, userIdOrEmail);
-  return lead ? describeLead(db, tenantId, lead) : null;
-}
-
-/** What `inlet lead show` prints of a lead. */
-function describeLead(db: Db, tenantId: string, lead: typeof leads.$inferSelect) {
-  const links = db
-    .select({
-      visitorId: identityLinks.visitorId,
-      anonymousId: visitors.anonymousId,
-      linkedAt: identityLinks.linkedAt,
-      unlinkedAt: identityLinks.unlinkedAt,
-      messageId: identityLinks.messageId,
-    })
-    .from(identityLinks)
-    .innerJoin(visitors, eq(visitors.id, identityLinks.visitorId))
-    .where(and(eq(identityLinks.tenantId, tenantId), eq(identityLinks.leadId, lead.id)))
-    .orderBy(identityLinks.linkedAt)
-    .all();
-  const merges = db
-    .select({ fromLeadId: leadMerges.fromLeadId, reason: leadMerges.reason, messageId: leadMerges.messageId, mergedAt: leadMerges.mergedAt })
-    .from(leadMerges)
-    .where(and(eq(leadMerges.tenantId, tenantId), eq(leadMerges.intoLeadId, lead.id)))
-    .all();
-  // The lead's events: those stored with its id, and the anonymous ones of sessions it owns.
-  const [counts] = db.all<{ events: number; sessions: number }>(sql`
-    SELECT
-      (SELECT count(*) FROM events WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id})
-        + (SELECT coalesce(sum(anonymous_events), 0) FROM sessions WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id}) AS events,
-      (SELECT count(*) FROM (
-        SELECT session_id FROM events WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id}
-        UNION
-        SELECT id FROM sessions WHERE tenant_id = ${tenantId} AND lead_id = ${lead.id} AND anonymous_events > 0)) AS sessions`);
-  return {
-    leadId: lead.id,
-    userId: lead.userId,
-    email: lead.email,
-    traits: JSON.parse(lead.traits),
-    groupId: lead.groupId,
-    createdAt: iso(lead.createdAt),
-    updatedAt: iso(lead.updatedAt),
-    visitors: links.map((l) => ({ ...l, linkedAt: iso(l.linkedAt), unlinkedAt: iso(l.unlinkedAt) })),
-    mergedFrom: merges.map((m) => ({ ...m, mergedAt: iso(m.mergedAt) })),
-    eventCount: counts!.events,
-    sessionCount: counts!.sessions,
-  };
-}
+import { MAX_MERGE_HOPS } from "../../pipeline/identity-rules";
 
 /** Sessions of a visitor shown, newest first. */
 export const VISITOR_SESSIONS = 100;
 
-/** A visitor by anonymousId: first and last seen, its sessions (newest first), and the lead it is linked to. */
-export function showVisitor(db: Db, tenantId: string, anonymousId: string) {
-  const visitor = db
-    .select()
-    .from(visitors)
-    .where(and(eq(visitors.tenantId, tenantId), eq(visitors.key, anonymousId)))
-    .get();
-  if (!visitor || visitor.anonymousId === null) return null;
-  const rows = db
-    .select()
-    .from(sessions)
-    .where(and(eq(sessions.tenantId, tenantId), eq(sessions.visitorId, visitor.id)))
-    .orderBy(desc(sessions.startedAt))
-    .limit(VISITOR_SESSIONS)
-    .all();
-  let lead = visitor.leadId
-    ? db
-        .select()
-        .from(leads)
-        .where(and(eq(leads.tenantId, tenantId), eq(leads.id, visitor.leadId)))
-        .get()
-    : undefined;
-  for (let hops = 0; lead?.mergedInto && hops < 16; hops++) lead = db.select().from(leads).where(eq(leads.id, lead.mergedInto)).get();
-  return {
-    visitorId: visitor.id,
-    anonymousId: visitor.anonymousId,
-    userId: visitor.userId,
-    firstSeenAt: iso(visitor.firstSeenAt),
-    lastSeenAt: iso(visitor.lastSeenAt),
-    sessions: rows.map((s) => ({
-      sessionId: s.id,
-      startedAt: iso(s.startedAt),
-      lastEventAt: iso(s.lastEventAt),
-      eventCount: s.eventCount,
-      landingPage: s.landingPage,
-      referrer: s.referrer,
-      channel: s.channel,
-      campaign: s.campaign === null ? null : JSON.parse(s.campaign),
-      leadId: s.leadId,
-    })),
-    lead: lead ? describeLead(db, tenantId, lead) : null,
-  };
+export class LeadService {
+  constructor(private readonly store: LeadReadStore) {}
+
+  /** The lead with this userId, else with this email; a merged lead answers with the lead it was merged into. */
+  async findLead(tenantId: string, userIdOrEmail: string): Promise<LeadRecord | null> {
+    let lead = await this.store.leadByUserId(tenantId, userIdOrEmail);
+    const email = normalizeEmail(userIdOrEmail);
+    if (!lead && email) lead = await this.store.unmergedLeadByEmail(tenantId, email);
+    return (await this.followMerges(tenantId, lead)) ?? null;
+  }
+
+  /** What `inlet lead show` prints, or null. */
+  async showLead(tenantId: string, userIdOrEmail: string) {
+    const lead = await this.findLead(tenantId, userIdOrEmail);
+    return lead ? this.describeLead(tenantId, lead) : null;
+  }
+
+  /** A visitor by anonymousId: first and last seen, its sessions (newest first), and the lead it is linked to. */
+  async showVisitor(tenantId: string, anonymousId: string) {
+    const visitor = await this.store.visitorByKey(tenantId, anonymousId);
+    if (!visitor || visitor.anonymousId === null) return null;
+    const [sessions, linked] = await Promise.all([
+      this.store.sessionsOfVisitor(tenantId, visitor.id, VISITOR_SESSIONS),
+      visitor.leadId ? this.store.leadById(tenantId, visitor.leadId) : undefined,
+    ]);
+    const lead = await this.followMerges(tenantId, linked);
+    return {
+      visitorId: visitor.id,
+      anonymousId: visitor.anonymousId,
+      userId: visitor.userId,
+      firstSeenAt: iso(visitor.firstSeenAt),
+      lastSeenAt: iso(visitor.lastSeenAt),
+      sessions: sessions.map((s) => ({
+        sessionId: s.id,
+        startedAt: iso(s.startedAt),
+        lastEventAt: iso(s.lastEventAt),
+        eventCount: s.eventCount,
+        landingPage: s.landingPage,
+        referrer: s.referrer,
+        channel: s.channel,
+        campaign: s.campaign,
+        leadId: s.leadId,
+      })),
+      lead: lead ? await this.describeLead(tenantId, lead) : null,
+    };
+  }
+
+  /** What `inlet lead show` prints of a lead. */
+  async describeLead(tenantId: string, lead: LeadRecord) {
+    const [links, merges, counts] = await Promise.all([
+      this.store.linksOfLead(tenantId, lead.id),
+      this.store.mergesInto(tenantId, lead.id),
+      this.store.leadCounts(tenantId, lead.id),
+    ]);
+    return {
+      leadId: lead.id,
+      userId: lead.userId,
+      email: lead.email,
+      traits: lead.traits,
+      groupId: lead.groupId,
+      createdAt: iso(lead.createdAt),
+      updatedAt: iso(lead.updatedAt),
+      visitors: links.map((l) => ({ ...l, linkedAt: iso(l.linkedAt), unlinkedAt: iso(l.unlinkedAt) })),
+      mergedFrom: merges.map((m) => ({ ...m, mergedAt: iso(m.mergedAt) })),
+      eventCount: counts.events,
+      sessionCount: counts.sessions,
+    };
+  }
+
+  /** Follows merged_into to the lead that stands for the person now (as followMerges in identity-rules, reading asynchronously). */
+  private async followMerges(tenantId: string, lead: LeadRecord | undefined): Promise<LeadRecord | undefined> {
+    let current = lead;
+    for (let hops = 0; current?.mergedInto && hops < MAX_MERGE_HOPS; hops++) current = await this.store.leadById(tenantId, current.mergedInto);
+    return current;
+  }
 }

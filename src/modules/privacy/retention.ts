@@ -13,7 +13,7 @@
 import { and, eq, inArray, lt } from "drizzle-orm";
 import { events, eventSecond, secondOf, tenants } from "../../db/schema";
 import { logger } from "../../logger";
-import { LAST_SEEN_RESOLUTION_MS } from "../../db/sqlite/visitors";
+import { LAST_SEEN_RESOLUTION_MS } from "../../pipeline/model";
 import { parseSettings } from "../tenants/settings";
 import { jsonList, nextTurn, type PrivacyStore } from "./store";
 import type { Counts } from "./service";

@@ -65,8 +65,9 @@ export function segmentSettingsController({ keys, publicUrl, trustProxy, peerIp,
 
   return new Elysia({ tags: ["Segment compatibility"] }).get(
     "/v1/projects/:writeKey/settings",
-    ({ params, request, set }) => {
-      const key = keys.resolve(params.writeKey);
+    async ({ params, request, set }) => {
+      const found = keys.resolve(params.writeKey);
+      const key = found instanceof Promise ? await found : found;
       if (!key || key.kind !== "write") throw guard ? guard.failures.failed(guard.address(request), unauthorized()) : unauthorized();
       const { apiHost, protocol, shared } = target(request);
       if (shared) {

@@ -1,6 +1,6 @@
 /**
  * `GET /v1/stats`: the business metrics of the admin key's tenant over a window (default 24h),
- * counted in SQLite with index-only queries (see observability/business.ts).
+ * counted by the store (see observability/business.ts).
  */
 import { Elysia } from "elysia";
 import type { keyAuth } from "../../http/auth";
@@ -18,8 +18,8 @@ export interface StatsDeps {
 export function statsController({ auth, business }: StatsDeps) {
   return new Elysia({ prefix: "/v1", tags: ["Operations"] }).use(auth).get(
     "/stats",
-    ({ admin, query }) => {
-      const stats = tenantStats(business, admin.tenantId, query.window);
+    async ({ admin, query }) => {
+      const stats = await tenantStats(business, admin.tenantId, query.window);
       if (!stats) throw invalidRequest("The window must be between 1m and 31d.", [{ path: "/window", message: "Expected 1m to 31d" }]);
       return stats;
     },

@@ -2,16 +2,11 @@
  * Tenants and their API keys. Keys are random (192 bits), shown once, and stored only as a
  * SHA-256 hash beside a short prefix that a person can use to tell keys apart or revoke one.
  */
-import { and, count, eq, isNull, or, sql } from "drizzle-orm";
-import type { Db } from "../../db/client";
-import { apiKeys, tenants } from "../../db/schema";
+import type { ChangeFeed } from "../../db/change-feed";
+import type { KeyKind, TenantStore } from "../../db/tenant-store";
 import { parseSettings, type TenantSettings } from "./settings";
 
-/**
- * write: public (ships in web pages), ingests; server: secret (a tenant's backend), ingests and
- * may merge two identified leads; admin: secret, reads the tenant's data.
- */
-export type KeyKind = "write" | "server" | "admin";
+export type { KeyKind };
 const KEY_PREFIX: Record<KeyKind, string> = { write: "wk_", server: "sk_", admin: "ak_" };
 /** Every kind of key, as the API and the CLI name them. */
 export const KEY_KINDS = Object.keys(KEY_PREFIX) as [KeyKind, ...KeyKind[]];
@@ -48,122 +43,109 @@ function newKey(kind: KeyKind): string {
   return KEY_PREFIX[kind] + Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
 }
 
+/** Every method returns a promise: the store may be another process (PostgreSQL). */
 export class TenantService {
-  private readonly findKeyQuery;
-
-  constructor(private readonly db: Db) {
-    this.findKeyQuery = db
-      .select({ keyId: apiKeys.id, tenantId: apiKeys.tenantId, kind: apiKeys.kind, revokedAt: apiKeys.revokedAt, settings: tenants.settings })
-      .from(apiKeys)
-      .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
-      .where(eq(apiKeys.hash, sql.placeholder("hash")))
-      .prepare();
-  }
+  /**
+   * `changes`: where a revoked key or changed settings are told, so that every instance sharing
+   * the store drops what it cached (src/db/change-feed.ts); without it, caches expire by their TTL.
+   */
+  constructor(
+    private readonly store: TenantStore,
+    private readonly changes?: Pick<ChangeFeed, "publish">,
+  ) {}
 
   /** A tenant and its first write key. */
-  createTenant(name: string): NewKey & { name: string } {
+  async createTenant(name: string): Promise<NewKey & { name: string }> {
     const tenantId = Bun.randomUUIDv7();
-    return this.db.transaction((tx) => {
-      const now = Date.now();
-      tx.insert(tenants).values({ id: tenantId, name, createdAt: now }).run();
-      return { name, ...insertKey(tx as unknown as Db, tenantId, "write", now) };
-    });
+    const now = Date.now();
+    const { row, key } = keyRow(tenantId, "write", now);
+    await this.store.createTenant({ id: tenantId, name, createdAt: now }, row);
+    return { name, ...key };
   }
 
-  tenantExists(tenantId: string): boolean {
-    return this.db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId)).get() !== undefined;
+  tenantExists(tenantId: string): Promise<boolean> {
+    return this.store.tenantExists(tenantId);
   }
 
-  countTenants(): number {
-    return this.db.select({ n: count() }).from(tenants).get()!.n;
+  countTenants(): Promise<number> {
+    return this.store.countTenants();
   }
 
-  listTenants() {
-    return this.db
-      .select({ tenantId: tenants.id, name: tenants.name, createdAt: tenants.createdAt, settings: tenants.settings })
-      .from(tenants)
-      .all()
-      .map((row) => ({ ...row, createdAt: iso(row.createdAt), settings: parseSettings(row.settings) }));
+  async listTenants() {
+    return (await this.store.listTenants()).map((row) => ({
+      tenantId: row.id,
+      name: row.name,
+      createdAt: iso(row.createdAt),
+      settings: parseSettings(row.settings),
+    }));
   }
 
-  createKey(tenantId: string, kind: KeyKind = "write"): NewKey {
-    if (!this.tenantExists(tenantId)) throw new NotFoundError(`No tenant with id ${tenantId}.`);
-    return insertKey(this.db, tenantId, kind, Date.now());
+  async createKey(tenantId: string, kind: KeyKind = "write"): Promise<NewKey> {
+    if (!(await this.store.tenantExists(tenantId))) throw new NotFoundError(`No tenant with id ${tenantId}.`);
+    const { row, key } = keyRow(tenantId, kind, Date.now());
+    await this.store.insertKey(row);
+    return key;
   }
 
-  listKeys(tenantId: string) {
-    return this.db
-      .select({ keyId: apiKeys.id, prefix: apiKeys.prefix, kind: apiKeys.kind, createdAt: apiKeys.createdAt, revokedAt: apiKeys.revokedAt })
-      .from(apiKeys)
-      .where(eq(apiKeys.tenantId, tenantId))
-      .all()
-      .map((row) => ({ ...row, createdAt: iso(row.createdAt), revokedAt: row.revokedAt === null ? null : iso(row.revokedAt) }));
+  async listKeys(tenantId: string) {
+    return (await this.store.listKeys(tenantId)).map((row) => ({
+      keyId: row.id,
+      prefix: row.prefix,
+      kind: row.kind,
+      createdAt: iso(row.createdAt),
+      revokedAt: row.revokedAt === null ? null : iso(row.revokedAt),
+    }));
   }
 
   /**
    * Revokes the key with this id or prefix; a prefix must name exactly one live key. With
    * `tenantId`, only that tenant's keys are looked at (another tenant's key is "no match").
    */
-  revokeKey(idOrPrefix: string, tenantId?: string): { tenantId: string; keyId: string; prefix: string; revokedAt: string } {
-    const matches = this.db
-      .select({ id: apiKeys.id, prefix: apiKeys.prefix, tenantId: apiKeys.tenantId })
-      .from(apiKeys)
-      .where(
-        and(
-          isNull(apiKeys.revokedAt),
-          tenantId === undefined ? undefined : eq(apiKeys.tenantId, tenantId),
-          or(eq(apiKeys.id, idOrPrefix), sql`${apiKeys.prefix} LIKE ${escapeLike(idOrPrefix) + "%"} ESCAPE '\\'`),
-        ),
-      )
-      .all();
+  async revokeKey(idOrPrefix: string, tenantId?: string): Promise<{ tenantId: string; keyId: string; prefix: string; revokedAt: string }> {
+    const matches = await this.store.liveKeysMatching(idOrPrefix, tenantId);
     if (matches.length === 0) throw new NotFoundError(`No active key matches ${idOrPrefix}.`);
     if (matches.length > 1)
       throw new AmbiguousKeyError(`${idOrPrefix} matches ${matches.length} keys (${matches.map((m) => m.prefix).join(", ")}); give more of it or the key id.`);
     const match = matches[0]!;
     const now = Date.now();
-    this.db.update(apiKeys).set({ revokedAt: now }).where(eq(apiKeys.id, match.id)).run();
+    await this.store.revokeKey(match.id, now);
+    await this.changes?.publish({ topic: "key", tenantId: match.tenantId, id: match.id });
     return { tenantId: match.tenantId, keyId: match.id, prefix: match.prefix, revokedAt: iso(now) };
   }
 
   /** The live key with this exact value, or null (unknown and revoked look the same). */
-  findKey(key: string): ResolvedKey | null {
-    const row = this.findKeyQuery.get({ hash: hashKey(key) });
+  async findKey(key: string): Promise<ResolvedKey | null> {
+    const row = await this.store.keyByHash(hashKey(key));
     if (!row || row.revokedAt !== null) return null;
     return { keyId: row.keyId, tenantId: row.tenantId, kind: row.kind, settings: parseSettings(row.settings, row.tenantId) };
   }
 
-  getSettings(tenantId: string): TenantSettings {
-    const row = this.db.select({ settings: tenants.settings }).from(tenants).where(eq(tenants.id, tenantId)).get();
-    if (!row) throw new NotFoundError(`No tenant with id ${tenantId}.`);
-    return parseSettings(row.settings, tenantId);
+  async getSettings(tenantId: string): Promise<TenantSettings> {
+    const settings = await this.store.settingsOf(tenantId);
+    if (settings === null) throw new NotFoundError(`No tenant with id ${tenantId}.`);
+    return parseSettings(settings, tenantId);
   }
 
-  setSettings(tenantId: string, patch: Partial<TenantSettings>): TenantSettings {
-    const next = parseSettings(JSON.stringify({ ...this.getSettings(tenantId), ...patch }));
-    this.db
-      .update(tenants)
-      .set({ settings: JSON.stringify(next) })
-      .where(eq(tenants.id, tenantId))
-      .run();
+  async setSettings(tenantId: string, patch: Partial<TenantSettings>): Promise<TenantSettings> {
+    const next = parseSettings(JSON.stringify({ ...(await this.getSettings(tenantId)), ...patch }));
+    await this.store.setSettings(tenantId, JSON.stringify(next));
+    await this.changes?.publish({ topic: "tenant", tenantId });
     return next;
   }
 }
 
-function insertKey(db: Db, tenantId: string, kind: KeyKind, now: number): NewKey {
+/** A new key: its row (the hash, never the key) and what is shown once. */
+function keyRow(tenantId: string, kind: KeyKind, now: number) {
   const key = newKey(kind);
   const keyId = Bun.randomUUIDv7();
   const prefix = key.slice(0, VISIBLE);
-  db.insert(apiKeys)
-    .values({ id: keyId, tenantId, kind, prefix, hash: hashKey(key), createdAt: now })
-    .run();
-  return { tenantId, keyId, key, prefix, kind, createdAt: iso(now) };
+  return {
+    row: { id: keyId, tenantId, kind, prefix, hash: hashKey(key), createdAt: now },
+    key: { tenantId, keyId, key, prefix, kind, createdAt: iso(now) } satisfies NewKey,
+  };
 }
 
 /** No tenant or key by that id (the API answers 404, the CLI exits 1). */
 export class NotFoundError extends Error {}
 /** A key prefix that names more than one key. */
 export class AmbiguousKeyError extends Error {}
-
-function escapeLike(s: string): string {
-  return s.replace(/[%_\\]/g, (c) => `\\${c}`);
-}

@@ -65,7 +65,7 @@ export class SessionAssigner {
       if (latest) this.cache(visitorId, latest);
     }
 
-    if (latest && this.covers(latest, at)) return latest;
+    if (latest && covers(latest, at, this.timeoutMs)) return latest;
     if (latest && at < latest.startedAt) {
       // A late event from before the latest session: find the older session it belongs to.
       const older = load(this.rows.covering(tenantId, visitorId, at - this.timeoutMs, at + this.timeoutMs));
@@ -106,17 +106,19 @@ export class SessionAssigner {
     span.cached = true;
     this.latestByVisitor.set(visitorId, span);
   }
-
-  private covers(span: SessionSpan, at: number): boolean {
-    return at < span.lastEventAt + this.timeoutMs && at > span.startedAt - this.timeoutMs;
-  }
 }
 
-function load(row: SessionRow | undefined): SessionSpan | undefined {
+export function load(row: SessionRow | undefined): SessionSpan | undefined {
   return row ? { ...row, stored: true, cached: false, dirtySince: 0, firstUnwritten: 0 } : undefined;
 }
 
-function fresh(at: number): SessionSpan {
+/** Whether an event at `at` continues the session: it falls within its span widened by the timeout on both sides. */
+export function covers(span: Pick<SessionRow, "startedAt" | "lastEventAt">, at: number, timeoutMs: number): boolean {
+  return at < span.lastEventAt + timeoutMs && at > span.startedAt - timeoutMs;
+}
+
+/** A new session starting with an event at `at`. */
+export function fresh(at: number): SessionSpan {
   return {
     id: Bun.randomUUIDv7(),
     startedAt: at,

@@ -147,7 +147,12 @@ export class SessionWriteBehind {
 }
 
 /** Where a session came from, as its first event says. */
-function landing(context: Record<string, unknown>): { landingPage: string | null; referrer: string | null; campaign: string | null; channel: string | null } {
+export function landing(context: Record<string, unknown>): {
+  landingPage: string | null;
+  referrer: string | null;
+  campaign: string | null;
+  channel: string | null;
+} {
   const page = asObject(context.page);
   const campaign = context.campaign;
   return {

@@ -9,7 +9,7 @@
 import { SQL } from "bun";
 import type { MigrationMeta } from "drizzle-orm/migrator";
 import { drizzle } from "drizzle-orm/bun-sql";
-import { embeddedPgMigrations } from "./migrations.generated";
+import { embeddedPgMigrations } from "../migrations.generated";
 
 export interface PostgresOptions {
   /** Connections in the pool. */

@@ -1,0 +1,88 @@
+/**
+ * Where Inlet stores: the SQLite file (the default, one instance) or PostgreSQL (DATABASE_URL,
+ * any number of instances). Opened here, the one way for the server and the CLI; the composition
+ * root (src/app.ts) builds the services of either.
+ */
+import type { SQL } from "bun";
+import { openDatabase, type DatabaseHandle } from "./client";
+import { connectPostgres, migratePostgres } from "./postgres/connect";
+import { PostgresTenantStore } from "./postgres/tenants";
+import { PostgresActivity } from "./postgres/activity";
+import { PostgresEventReads } from "./postgres/event-reads";
+import { PostgresLeadReads } from "./postgres/lead-reads";
+import type { ActivityStore, EventReadStore, LeadReadStore } from "./read-store";
+import { SqliteActivity } from "./sqlite/activity";
+import { SqliteEventReads } from "./sqlite/event-reads";
+import { SqliteLeadReads } from "./sqlite/lead-reads";
+import { SqliteTenantStore } from "./sqlite/tenants";
+import type { TenantStore } from "./tenant-store";
+
+export interface SqliteStorage {
+  kind: "sqlite";
+  database: DatabaseHandle;
+  /** Tags of the migrations this opening applied (empty when up to date, or read-only). */
+  applied: string[];
+  close(): Promise<void>;
+}
+
+export interface PostgresStorage {
+  kind: "postgres";
+  sql: SQL;
+  /** The URL without its password, for logs. */
+  where: string;
+  /** Tags of the migrations this opening applied (empty when up to date, or read-only). */
+  applied: string[];
+  close(): Promise<void>;
+}
+
+export type Storage = SqliteStorage | PostgresStorage;
+
+export interface StorageSettings {
+  db: string;
+  synchronous: "NORMAL" | "FULL";
+  databaseUrl: string;
+  pgPoolSize: number;
+  pgStatementTimeoutMs: number;
+}
+
+/** Opens the configured store and applies its migrations (on PostgreSQL once, under a lock, however many instances start). */
+export async function openStorage(config: StorageSettings, options: { readonly?: boolean } = {}): Promise<Storage> {
+  if (config.databaseUrl === "") {
+    const database = openDatabase(config.db, { synchronous: config.synchronous, readonly: options.readonly });
+    return { kind: "sqlite", database, applied: database.applied, close: async () => database.close() };
+  }
+  const sql = connectPostgres(config.databaseUrl, { poolSize: config.pgPoolSize, statementTimeoutMs: config.pgStatementTimeoutMs });
+  let applied: string[] = [];
+  try {
+    if (!options.readonly) ({ applied } = await migratePostgres(sql));
+  } catch (error) {
+    await sql.close();
+    throw error;
+  }
+  return { kind: "postgres", sql, where: redactedUrl(config.databaseUrl), applied, close: () => sql.close({ timeout: 5 }) };
+}
+
+/** Tenants and API keys in the opened store. */
+export function tenantStoreOf(storage: Storage): TenantStore {
+  return storage.kind === "sqlite" ? new SqliteTenantStore(storage.database.db) : new PostgresTenantStore(storage.sql);
+}
+
+/** The read side's stores (src/db/read-store.ts) of the configured store. */
+export function readStoresOf(storage: Storage): { leads: LeadReadStore; events: EventReadStore; activity: ActivityStore } {
+  if (storage.kind === "sqlite") {
+    const { db } = storage.database;
+    return { leads: new SqliteLeadReads(db), events: new SqliteEventReads(db), activity: new SqliteActivity(db) };
+  }
+  return { leads: new PostgresLeadReads(storage.sql), events: new PostgresEventReads(storage.sql), activity: new PostgresActivity(storage.sql) };
+}
+
+/** A database URL with its password replaced, fit for logs and messages. */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.href;
+  } catch {
+    return "(unparseable URL)";
+  }
+}
