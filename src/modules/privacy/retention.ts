@@ -60,7 +60,7 @@ export class RetentionTask {
     this.chunk = options.chunk ?? 50;
     this.scanRows = options.scanRows ?? 20_000;
     this.vacuumPages = options.vacuumPages ?? 256;
-    this.stepMs = options.stepMs ?? STEP_MS;
+    this.stepMs = options.stepMs ?? store.stepMs ?? STEP_MS;
     this.now = options.now ?? Date.now;
   }
 

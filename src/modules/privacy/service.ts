@@ -104,7 +104,7 @@ export class PrivacyService {
     private readonly options: PrivacyOptions = {},
   ) {
     this.scanRows = options.scanRows ?? 20_000;
-    this.stepMs = options.stepMs ?? STEP_MS;
+    this.stepMs = options.stepMs ?? store.stepMs ?? STEP_MS;
   }
 
   /** Erases the person (and suppresses it first when asked); answers the receipt. */
