@@ -91,6 +91,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const SUBJECT_KINDS: IdentifierKind[] = ["userId", "email", "anonymousId"];
 /** Times the events table is read again because the person grew during its deletion. */
 const MAX_ROUNDS = 3;
+/**
+ * Events deleted per statement: one statement per row costs about three times as much in all,
+ * and a few dozen rows take well under a millisecond, so a job stops close to its time.
+ */
+const DELETE_BATCH = 32;
 
 export class PrivacyService {
   private readonly scanRows: number;
@@ -138,7 +143,6 @@ export class PrivacyService {
         person.sessions.add(row.sessionId);
       }
     };
-    const removeEvent = sqlite.query<never, [number]>("DELETE FROM events WHERE id = ?");
     const removeEvents = sqlite.query<never, [string]>("DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))");
     const step = new StepRows(500, this.scanRows, this.stepMs);
     for (let round = 0; ; round++) {
@@ -149,9 +153,14 @@ export class PrivacyService {
         while (found.length > 0) {
           const [done, changes] = await this.store.write(() => {
             let changes = 0;
-            const done = forAWhile(found, this.stepMs, ([id]) => {
-              changes += removeEvent.run(id!).changes;
-            });
+            const done = forAWhile(
+              found,
+              this.stepMs,
+              (ids) => {
+                changes += removeEvents.run(JSON.stringify(ids)).changes;
+              },
+              DELETE_BATCH,
+            );
             return [done, changes] as const;
           });
           found.splice(0, done);
