@@ -117,7 +117,9 @@ self.onmessage = (message) => {
     try {
       let result = checkpoint();
       if (result.log > limitFrames && performance.now() >= noDrainUntil) {
-        result = catchUp();
+        // One more pass first (what was written during this one), so that the pass with commits
+        // held has less to copy; not more: the WAL grows meanwhile.
+        result = checkpoint();
         // (Unless a commit rewound the WAL meanwhile.)
         if (result.log > limitFrames) {
           draining = true;
