@@ -62,7 +62,7 @@ Usage:
   inlet --version
 
 Every command takes the configuration flags (e.g. --db <file>, --port <n>); see docs/operations.md.
-DATABASE_URL selects PostgreSQL: tenant, key and migrate work on either store; lead, export and privacy on SQLite only.
+DATABASE_URL selects PostgreSQL: every command works on either store but privacy (SQLite only) and backup (pg_dump).
 `;
 
 /** Commands that read and write the SQLite file directly. */
