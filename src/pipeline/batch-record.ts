@@ -218,9 +218,15 @@ class CommitRun {
       }
       seen.add(messageKey);
       const visitor = this.touch(visitors, tenantId, event);
-      const session = await this.assign(tenantId, visitor.id, event, latest, latestRows, spans);
+      const assigned = this.assign(tenantId, visitor.id, event, latest, latestRows, spans);
+      // Awaited only when it had to read (a late event): most events cost no turn of the event loop.
+      const session = assigned instanceof Promise ? await assigned : assigned;
       if (IdentityResolver.writes(event)) await this.flush();
-      const lead = await this.identity.resolveAsync(tenantId, event, visitor, auth);
+      // A call that neither changes identity nor has a userId to look up carries its visitor's lead.
+      const lead =
+        IdentityResolver.writes(event) || (visitor.leadId === null && event.userId !== undefined)
+          ? await this.identity.resolveAsync(tenantId, event, visitor, auth)
+          : { leadId: visitor.leadId };
       if (this.visitorsRelinked) await this.reloadLeads(visitors);
       this.pending.events.push({ tenantId, event, visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId, schemaVersion: jobs[job]!.schemaVersion });
       this.count(tenantId, visitor.id, session, event, lead.leadId === null, visitor.leadId);
@@ -275,14 +281,14 @@ class CommitRun {
   }
 
   /** Session assignment (./sessions/assignment.ts rules) against the rows read under the visitor's lock. */
-  private async assign(
+  private assign(
     tenantId: string,
     visitorId: string,
     event: CanonicalEvent,
     latest: Map<string, CommitSpan>,
     latestRows: Map<string, SessionRow>,
     spans: Map<string, CommitSpan>,
-  ): Promise<CommitSpan> {
+  ): CommitSpan | Promise<CommitSpan> {
     const at = event.timestamp;
     const timeout = this.options.sessionTimeoutMs;
     let current = latest.get(visitorId);
@@ -295,21 +301,22 @@ class CommitRun {
       }
     }
     if (current && covers(current, at, timeout)) return current;
-    if (current && at < current.startedAt) {
-      // A late event: its older session, read with this commit's rows written first.
-      await this.flush();
-      const row = await this.tx.covering(tenantId, visitorId, at - timeout, at + timeout);
-      if (row) {
-        const older = spans.get(row.id) ?? { ...loadSpan(row), tenantId };
-        spans.set(row.id, older);
-        return older;
-      }
-      return { ...fresh(at), tenantId };
-    }
+    if (current && at < current.startedAt) return this.lateSession(tenantId, visitorId, at, spans);
     const started = { ...fresh(at), tenantId };
     latest.set(visitorId, started);
     spans.set(started.id, started);
     return started;
+  }
+
+  /** A late event's session: the older one covering it, read with this commit's rows written first, or a new one. */
+  private async lateSession(tenantId: string, visitorId: string, at: number, spans: Map<string, CommitSpan>): Promise<CommitSpan> {
+    const timeout = this.options.sessionTimeoutMs;
+    await this.flush();
+    const row = await this.tx.covering(tenantId, visitorId, at - timeout, at + timeout);
+    if (!row) return { ...fresh(at), tenantId };
+    const older = spans.get(row.id) ?? { ...loadSpan(row), tenantId };
+    spans.set(row.id, older);
+    return older;
   }
 
   /** Counts the event in its session: a new session's row, or increments to an existing one. */
