@@ -144,6 +144,35 @@ describe("control characters in ids and event names", () => {
   });
 });
 
+describe("characters a store might choke on, in properties and traits", () => {
+  test("NUL, quotes, backslashes, braces and the word NULL in values and keys are stored; NUL in a value commits nobody else's call to failure", async () => {
+    const t = await server.tenant("odd-values");
+    const odd = {
+      nul: "a\u0000b",
+      ["k\u0000ey"]: 1,
+      quote: 'say "hi"',
+      backslash: "C:\\dir\\",
+      braces: "{a,b}",
+      word: "NULL",
+      empty: "",
+      list: ["NULL", null, "x,y"],
+    };
+    // Sent together, so that they share a group commit: the odd one must not fail the plain one.
+    const [oddAnswer, plainAnswer, identifyAnswer] = await Promise.all([
+      server.track({ event: "Odd", anonymousId: "odd", messageId: "odd-1", properties: odd }, { key: t.writeKey }),
+      server.track({ event: "Plain", anonymousId: "plain", messageId: "plain-1" }, { key: t.writeKey }),
+      server.post("/v1/events/identify", { userId: "odd-user", anonymousId: "odd", messageId: "odd-2", traits: { name: "N\u0000ul" } }, { key: t.writeKey }),
+    ]);
+    expect([oddAnswer.status, plainAnswer.status, identifyAnswer.status]).toEqual([200, 200, 200]);
+    const stored = await exportEvents(server.dbPath, t.tenantId);
+    const properties = stored.find((e) => e.messageId === "odd-1")!.properties;
+    // NUL is kept where the store can hold it (SQLite), and is U+FFFD where it cannot (PostgreSQL's jsonb).
+    const nul = properties.nul === "a\u0000b" ? "\u0000" : "\uFFFD";
+    expect(properties).toEqual({ ...odd, nul: `a${nul}b`, [`k\u0000ey`]: undefined, [`k${nul}ey`]: 1 });
+    expect(stored.map((e) => e.messageId).sort()).toEqual(["odd-1", "odd-2", "plain-1"]);
+  });
+});
+
 describe("event times", () => {
   const day = 24 * 60 * 60 * 1000;
   const iso = (ms: number) => new Date(ms).toISOString();

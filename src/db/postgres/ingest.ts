@@ -18,9 +18,7 @@ import type {
   VisitorRef,
 } from "../../pipeline/ports";
 import { storageError, within } from "./errors";
-
-/** Rows per multi-row INSERT: PostgreSQL takes at most 65,535 parameters per statement (events have 19 columns). */
-const ROWS_PER_INSERT = 1_000;
+import { jsonbText, jsonbValue } from "./values";
 
 const date = (value: number | null | undefined): Date | null => (value === null || value === undefined ? null : new Date(value));
 const iso = (value: number): string => new Date(value).toISOString();
@@ -113,16 +111,13 @@ class PostgresTransaction implements BatchTransaction {
     const { sql } = this;
     const sent: Promise<unknown>[] = [];
     if (writes.visitors.length > 0) {
-      const rows = writes.visitors.map((v) => ({
-        tenant_id: v.tenantId,
-        id: v.id,
-        key: v.key,
-        anonymous_id: v.anonymousId,
-        user_id: v.userId,
-        first_seen_at: new Date(v.firstSeenAt),
-        last_seen_at: new Date(v.lastSeenAt),
-      }));
-      for (const chunk of chunks(rows)) sent.push(run(sql`INSERT INTO visitors ${sql(chunk)}`));
+      const v = writes.visitors;
+      sent.push(
+        run(sql`INSERT INTO visitors (tenant_id, id, key, anonymous_id, user_id, first_seen_at, last_seen_at)
+          SELECT * FROM unnest(${v.map((x) => x.tenantId)}::text[], ${v.map((x) => x.id)}::text[], ${v.map((x) => x.key)}::text[],
+            ${v.map((x) => x.anonymousId)}::text[], ${v.map((x) => x.userId)}::text[], ${v.map((x) => iso(x.firstSeenAt))}::timestamptz[],
+            ${v.map((x) => iso(x.lastSeenAt))}::timestamptz[])`),
+      );
     }
     if (writes.visitorChanges.length > 0) {
       const c = writes.visitorChanges;
@@ -134,25 +129,17 @@ class PostgresTransaction implements BatchTransaction {
       );
     }
     if (writes.sessions.length > 0) {
-      const rows = writes.sessions.map((s) => ({
-        tenant_id: s.tenantId,
-        id: s.id,
-        visitor_id: s.visitorId,
-        started_at: new Date(s.at),
-        last_event_at: new Date(s.at),
-        event_count: 1,
-        anonymous_events: s.anonymousEvents,
-        lead_id: s.leadId,
-        landing_page: s.landingPage,
-        referrer: s.referrer,
-        campaign: s.campaign === null ? null : JSON.parse(s.campaign),
-        channel: s.channel,
-      }));
-      for (const chunk of chunks(rows)) sent.push(run(sql`INSERT INTO sessions ${sql(chunk)}`));
+      const n = writes.sessions;
+      sent.push(
+        run(sql`INSERT INTO sessions (tenant_id, id, visitor_id, started_at, last_event_at, event_count, anonymous_events, lead_id, landing_page, referrer, campaign, channel)
+          SELECT t, id, v, at, at, 1, a, l, p, r, c::jsonb, ch FROM unnest(${n.map((x) => x.tenantId)}::text[], ${n.map((x) => x.id)}::text[],
+            ${n.map((x) => x.visitorId)}::text[], ${n.map((x) => iso(x.at))}::timestamptz[], ${n.map((x) => x.anonymousEvents)}::int[],
+            ${n.map((x) => x.leadId)}::text[], ${n.map((x) => x.landingPage)}::text[], ${n.map((x) => x.referrer)}::text[],
+            ${n.map((x) => (x.campaign === null ? null : jsonbText(JSON.parse(x.campaign))))}::text[], ${n.map((x) => x.channel)}::text[])
+            AS u(t, id, v, at, a, l, p, r, c, ch)`),
+      );
     }
-    if (writes.events.length > 0) {
-      for (const chunk of chunks(writes.events.map(eventRecord))) sent.push(run(sql`INSERT INTO events ${sql(chunk)}`));
-    }
+    if (writes.events.length > 0) sent.push(run(insertEvents(sql, writes.events)));
     if (writes.sessionIncrements.length > 0) {
       const c = writes.sessionIncrements;
       sent.push(
@@ -216,7 +203,7 @@ class PostgresIdentityRows implements IdentityRows {
     const at = new Date(lead.createdAt);
     await run(
       this.sql`INSERT INTO leads (tenant_id, id, user_id, email, traits, trait_times, created_at, updated_at)
-        VALUES (${tenantId}, ${lead.id}, ${lead.userId}, ${lead.email}, ${lead.traits}, ${lead.traitTimes}, ${at}, ${at})`,
+        VALUES (${tenantId}, ${lead.id}, ${lead.userId}, ${lead.email}, ${jsonbValue(lead.traits)}, ${lead.traitTimes}, ${at}, ${at})`,
     );
   }
 
@@ -229,12 +216,12 @@ class PostgresIdentityRows implements IdentityRows {
     if (change.email === undefined)
       await run(
         this
-          .sql`UPDATE leads SET traits = ${change.traits}, trait_times = ${change.traitTimes}, updated_at = ${at} WHERE tenant_id = ${tenantId} AND id = ${id}`,
+          .sql`UPDATE leads SET traits = ${jsonbValue(change.traits)}, trait_times = ${jsonbValue(change.traitTimes)}, updated_at = ${at} WHERE tenant_id = ${tenantId} AND id = ${id}`,
       );
     else
       await run(
         this
-          .sql`UPDATE leads SET traits = ${change.traits}, trait_times = ${change.traitTimes}, email = ${change.email}, updated_at = ${at} WHERE tenant_id = ${tenantId} AND id = ${id}`,
+          .sql`UPDATE leads SET traits = ${jsonbValue(change.traits)}, trait_times = ${jsonbValue(change.traitTimes)}, email = ${change.email}, updated_at = ${at} WHERE tenant_id = ${tenantId} AND id = ${id}`,
       );
   }
 
@@ -341,37 +328,29 @@ function sessionRow(r: SessionRecord): SessionRow {
   };
 }
 
-function eventRecord({ tenantId, event, visitorId, sessionId, leadId, schemaVersion }: EventRow) {
-  return {
-    tenant_id: tenantId,
-    message_id: event.messageId,
-    type: event.type,
-    event: event.event ?? null,
-    anonymous_id: event.anonymousId ?? null,
-    user_id: event.userId ?? null,
-    visitor_id: visitorId,
-    session_id: sessionId,
-    lead_id: leadId,
-    timestamp: new Date(event.timestamp),
-    original_timestamp: date(event.originalTimestamp),
-    sent_at: date(event.sentAt),
-    received_at: new Date(event.receivedAt),
-    properties: event.properties ?? null,
-    traits: event.traits ?? null,
-    context: event.context ?? null,
-    integrations: event.integrations ?? null,
-    extra: event.extra ?? null,
-    schema_version: schemaVersion,
-  };
+/**
+ * One INSERT of a commit's events, column by column through unnest: the statement's text is the
+ * same whatever the number of rows, so PostgreSQL plans it once per connection (a multi-row VALUES
+ * list would be a new statement, parsed and planned, for every count).
+ */
+function insertEvents(sql: ReservedSQL, rows: EventRow[]) {
+  const col = <T>(pick: (row: EventRow) => T) => rows.map(pick);
+  const at = (value: number | undefined) => (value === undefined ? null : iso(value));
+  return sql`INSERT INTO events (tenant_id, message_id, type, event, anonymous_id, user_id, visitor_id, session_id, lead_id, timestamp,
+      original_timestamp, sent_at, received_at, properties, traits, context, integrations, extra, schema_version)
+    SELECT t, m, ty, e, a, u, v, s, l, ts, ot, sa, ra, p::jsonb, tr::jsonb, c::jsonb, i::jsonb, x::jsonb, sv FROM unnest(
+      ${col((r) => r.tenantId)}::text[], ${col((r) => r.event.messageId)}::text[], ${col((r) => r.event.type)}::text[], ${col((r) => r.event.event ?? null)}::text[],
+      ${col((r) => r.event.anonymousId ?? null)}::text[], ${col((r) => r.event.userId ?? null)}::text[], ${col((r) => r.visitorId)}::text[],
+      ${col((r) => r.sessionId)}::text[], ${col((r) => r.leadId)}::text[], ${col((r) => iso(r.event.timestamp))}::timestamptz[],
+      ${col((r) => at(r.event.originalTimestamp))}::timestamptz[], ${col((r) => at(r.event.sentAt))}::timestamptz[], ${col((r) => iso(r.event.receivedAt))}::timestamptz[],
+      ${col((r) => jsonbText(r.event.properties))}::text[], ${col((r) => jsonbText(r.event.traits))}::text[], ${col((r) => jsonbText(r.event.context))}::text[],
+      ${col((r) => jsonbText(r.event.integrations))}::text[], ${col((r) => jsonbText(r.event.extra))}::text[], ${col((r) => r.schemaVersion)}::text[])
+      AS u(t, m, ty, e, a, u, v, s, l, ts, ot, sa, ra, p, tr, c, i, x, sv)`;
 }
 
 /** A lock's 64-bit key: the tenant, the kind and the value, hashed (a collision only makes two commits wait for each other). */
 function lockId(key: LockKey): bigint {
   return BigInt.asIntN(64, BigInt(Bun.hash(`${key.tenantId}\n${key.kind}\n${key.value}`)));
-}
-
-function* chunks<T>(rows: T[]): Generator<T[]> {
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) yield rows.slice(i, i + ROWS_PER_INSERT);
 }
 
 /** Awaits a statement, failing with the pipeline's storage errors. */
