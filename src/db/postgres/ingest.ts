@@ -41,7 +41,14 @@ export class PostgresBatchStore implements BatchStore {
       throw storageError(error);
     }
     // Not awaited: BEGIN goes out with the commit's first statement (pipelined), which fails if it did.
-    const begun = run(connection`BEGIN`);
+    // Every statement of a commit looks rows up by key for a list of keys (unnest): one index probe
+    // per key is right however large the tables grow, but with a single tenant the planner takes
+    // `tenant_id = ...` for unselective and joins by scanning the whole table (seen: a sequential
+    // scan of every session per commit). So, for this transaction only, no hash or merge joins and
+    // no sequential scans.
+    const begun = run(
+      connection`BEGIN; SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('enable_seqscan', 'off', true)`.simple(),
+    );
     begun.catch(() => {});
     return new PostgresTransaction(connection, begun);
   }
