@@ -60,6 +60,7 @@ import { startTracing } from "./observability/tracing";
 import { Pipeline } from "./pipeline";
 import { IdentityResolver } from "./pipeline/identity";
 import { SessionTracker } from "./pipeline/sessions";
+import { stepTimes } from "./lib/step-times";
 
 export interface Services {
   config: Config;
@@ -216,7 +217,10 @@ function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, m
     maxQueuedWeight: config.maxQueuedEvents,
     maxOwnerWeight: maxTenantEvents,
     hooks: sessions.hooks([visitors]),
-    onCommit: (jobs, ms) => metrics.committed(jobs, ms),
+    onCommit: (jobs, ms) => {
+      stepTimes?.committed(ms);
+      metrics.committed(jobs, ms);
+    },
   });
   const suppressions = new SuppressionList(sqliteSuppressionSource(db));
   const serial = new SerialRecorder({ writer, events: new EventStore(db), visitors, sessions, identity, suppression: suppressions });

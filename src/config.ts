@@ -185,6 +185,13 @@ export const settings = {
     default: "info",
     doc: "Log level; `info` logs one line per request",
   },
+  stepTimes: {
+    env: "INLET_STEP_TIMES",
+    flag: "step-times",
+    kind: "bool",
+    default: "false",
+    doc: "Benchmarking aid: time each step of a request; SIGUSR2 writes the totals to stderr (see performance.md)",
+  },
   shutdownTimeoutMs: {
     env: "SHUTDOWN_TIMEOUT_MS",
     flag: "shutdown-timeout",

@@ -3,6 +3,8 @@
  * Lines are buffered and flushed on the next tick so that logging a line per request
  * does not cost a write syscall per request on the hot path.
  */
+import { isoNow } from "./lib/iso-now";
+
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
@@ -22,12 +24,23 @@ function flush(): void {
   process.stdout.write(out);
 }
 
+/** Whether every field is a string, number, boolean, null or undefined: then no replacer is needed (it costs a call per key). */
+function flat(fields: Fields | undefined): boolean {
+  if (fields === undefined) return true;
+  for (const key in fields) {
+    const value = fields[key];
+    if (value !== null && typeof value === "object") return false;
+    if (typeof value === "bigint") return false;
+  }
+  return true;
+}
+
 function emit(level: Exclude<LogLevel, "silent">, msg: string, fields?: Fields): void {
   if (order[level] < threshold) return;
-  const line: Fields = { time: new Date().toISOString(), level, msg, ...correlation?.(), ...fields };
+  const line: Fields = { time: isoNow(), level, msg, ...correlation?.(), ...fields };
   let text: string;
   try {
-    text = JSON.stringify(line, errorReplacer);
+    text = JSON.stringify(line, flat(fields) ? undefined : errorReplacer);
   } catch {
     text = JSON.stringify({ time: line.time, level, msg, note: "fields not serializable" });
   }

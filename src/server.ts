@@ -11,6 +11,7 @@ import { createApp, createMetricsApp, createServices, separateMetricsListener, t
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
 import { requestCount } from "./http/request-context";
 import { logger } from "./logger";
+import { enableStepTimes, STEP_TIMES_LINE } from "./lib/step-times";
 import { flushTracing } from "./observability/tracing";
 
 export interface RunningServer {
@@ -127,6 +128,10 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
 
 /** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0 (1 when the stop lost something). */
 export async function serveForever(config: Config): Promise<void> {
+  if (config.stepTimes) {
+    const clock = enableStepTimes();
+    process.on("SIGUSR2", () => process.stderr.write(STEP_TIMES_LINE + JSON.stringify(clock.snapshot(requestCount())) + "\n"));
+  }
   const running = await startServer(config);
   const onSignal = (signal: string) => {
     logger.info("shutting down", { signal });

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
-import { cli, exportEvents, startTestServer, type TestServer } from "./helpers/server";
+import { cli, exportEvents, startTestServer, type TestServer, storeEnv } from "./helpers/server";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -485,7 +485,7 @@ describe("the tolerant reader's limits", () => {
 
   test("a call made with a server key takes neither the peer address nor the request's user agent, whatever its library", async () => {
     const tenant = await server.tenant("server-key");
-    const created = await cli(["key", "create", "--tenant", tenant.tenantId, "--server"], { INLET_DB: server.dbPath });
+    const created = await cli(["key", "create", "--tenant", tenant.tenantId, "--server"], storeEnv(server.dbPath));
     const serverKey = JSON.parse(created.stdout).key as string;
     const call = (messageId: string, key: string) =>
       server.post(

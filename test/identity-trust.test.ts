@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { cli, startTestServer, tempDir, type TestServer } from "./helpers/server";
+import { cli, startTestServer, tempDir, type TestServer, storeEnv } from "./helpers/server";
 import { spawnServer } from "./helpers/process";
 import { join } from "node:path";
 
@@ -21,7 +21,7 @@ const identify = (key: string, body: Record<string, unknown>) => server.post("/v
 const alias = (key: string, body: Record<string, unknown>) => server.post("/v1/events/alias", body, { key }).then((r) => r.json());
 const serverKey = async (tenantId: string) => (await server.running.services.tenants.createKey(tenantId, "server")).key;
 const leadShow = async (tenantId: string, who: string) => {
-  const result = await cli(["lead", "show", "--tenant", tenantId, who], { INLET_DB: server.dbPath });
+  const result = await cli(["lead", "show", "--tenant", tenantId, who], storeEnv(server.dbPath));
   return result.code === 0 ? JSON.parse(result.stdout) : null;
 };
 const leadRow = (id: string) => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { cli, exportEvents, startTestServer, type TestServer } from "./helpers/server";
+import { cli, exportEvents, startTestServer, type TestServer, storeEnv } from "./helpers/server";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -10,7 +10,7 @@ afterAll(() => server.stop());
 
 const identify = (key: string, body: Record<string, unknown>) => server.post("/v1/events/identify", body, { key });
 const leadShow = async (tenantId: string, who: string) => {
-  const result = await cli(["lead", "show", "--tenant", tenantId, who], { INLET_DB: server.dbPath });
+  const result = await cli(["lead", "show", "--tenant", tenantId, who], storeEnv(server.dbPath));
   return result.code === 0 ? JSON.parse(result.stdout) : null;
 };
 const query = (sql: string, ...params: string[]) => {

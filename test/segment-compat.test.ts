@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
 import { Analytics as SegmentAnalytics } from "@segment/analytics-node";
 import RudderAnalytics from "@rudderstack/rudder-sdk-node";
-import { cli, exportEvents, startTestServer, type TestServer } from "./helpers/server";
+import { cli, exportEvents, startTestServer, type TestServer, storeEnv } from "./helpers/server";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -228,7 +228,7 @@ describe("CORS", () => {
 
   test("a tenant that restricts origins (inlet tenant set --cors-origins) refuses events from other sites", async () => {
     const t = await server.tenant("cors-restricted");
-    const set = await cli(["tenant", "set", t.tenantId, "--cors-origins", "https://mine.example, https://www.mine.example"], { INLET_DB: server.dbPath });
+    const set = await cli(["tenant", "set", t.tenantId, "--cors-origins", "https://mine.example, https://www.mine.example"], storeEnv(server.dbPath));
     expect(set.code).toBe(0);
     server.running.services.keys.clear(); // the CLI is another process: skip the key cache's TTL
     const allowed = await server.track({ event: "Mine", anonymousId: "c" }, { key: t.writeKey, headers: { origin: "https://mine.example" } });

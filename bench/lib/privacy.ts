@@ -2,17 +2,27 @@
  * The privacy phases of `bun run bench` (opt-in: BENCH_ONLY=erase,retention):
  * - erase: one person with BENCH_ERASE_EVENTS (100,000) events is erased through
  *   POST /v1/privacy/deletions while wrk sends track calls at full speed; the deletion's duration
- *   and the track latency while it ran (1-second wrk slices, worst slice's p99).
+ *   and the track latency while it ran (1-second wrk slices, worst slice's p99), beside track
+ *   alone on the same server just before, measured the same way (the reference for the ratio).
  * - retention: BENCH_RETENTION_EVENTS (1,000,000) events 40 days old, a 30-day retention, one run
  *   of `inlet privacy retention`: rows deleted per second and the file's size before and after.
  */
 import { statSync } from "node:fs";
+import { sleep } from "./proc";
 import { ROOT, startInlet, type InletServer } from "./servers";
 import { combine, runLoad, type LoadResult } from "./wrk";
 
 const DAY = 86_400_000;
 /** Items per import request (a request body may hold at most 500 KB). */
 const BATCH = 1_000;
+/** 1-second slices of track alone, the erasure's reference. */
+const REFERENCE_SLICES = 3;
+/**
+ * A pause before each measurement: once the load stops, the writer goes idle and writes behind
+ * the session numbers of every visitor seen (src/pipeline/sessions), one longer commit that the
+ * next burst would otherwise meet; it belongs to neither measurement.
+ */
+const SETTLE_MS = 1_000;
 
 /** Stores `count` events through /v1/import in batches, `concurrency` requests at a time. */
 async function load(server: InletServer, count: number, item: (i: number) => Record<string, unknown>, concurrency = 4): Promise<void> {
@@ -53,7 +63,13 @@ export interface EraseResult {
   deleted: Record<string, number>;
   deletionSeconds: number;
   walTruncated: boolean;
+  /** Track alone on the same server, just before the erasure, in the same 1-second slices. */
+  alone: LoadResult;
   track: LoadResult;
+  /** Track calls answered 2xx over every wrk run (warm-up included), and how many runs. */
+  acknowledged: number;
+  runs: number;
+  server: InletServer;
 }
 
 export async function erasePhase(
@@ -78,8 +94,10 @@ export async function erasePhase(
       context: { page: { url: `https://shop.example/p/${i % 500}` }, userAgent: "Mozilla/5.0 (bench)" },
     }));
     const admin = cliJson(server.db, ["key", "create", "--tenant", server.tenantId, "--admin"]).key as string;
-    const run = (tag: string, seconds: number) =>
-      runLoad(wrk.path, {
+    let acknowledged = 0;
+    let runs = 0;
+    const run = async (tag: string, seconds: number) => {
+      const result = await runLoad(wrk.path, {
         server,
         path: wrk.track.path,
         data: wrk.track.data,
@@ -89,10 +107,19 @@ export async function erasePhase(
         tag,
         seconds,
       });
+      acknowledged += result.ok;
+      runs++;
+      return result;
+    };
     if (wrk.warmup > 0) {
       step(`erase: track warm-up ${wrk.warmup} s`);
       await run("Ew", wrk.warmup);
     }
+    await sleep(SETTLE_MS);
+    step(`erase: track alone, ${REFERENCE_SLICES} slices of 1 s`);
+    const reference: LoadResult[] = [];
+    for (let k = 0; k < REFERENCE_SLICES; k++) reference.push(await run(`Ea${k}`, 1));
+    await sleep(SETTLE_MS);
     step("erase: deleting the person while track runs at full speed");
     const started = performance.now();
     let finished = 0;
@@ -109,7 +136,17 @@ export async function erasePhase(
     const slices: LoadResult[] = [];
     for (let k = 0; finished === 0; k++) slices.push(await run(`E${k}`, 1));
     const receipt = await deletion;
-    return { events, deleted: receipt.deleted, deletionSeconds: (finished - started) / 1000, walTruncated: receipt.walTruncated, track: combine(slices) };
+    return {
+      events,
+      deleted: receipt.deleted,
+      deletionSeconds: (finished - started) / 1000,
+      walTruncated: receipt.walTruncated,
+      alone: combine(reference),
+      track: combine(slices),
+      acknowledged,
+      runs,
+      server,
+    };
   } finally {
     await server.stop();
   }

@@ -16,6 +16,9 @@ export interface RunningServer {
   cpuSeconds(): number;
   memory(): { rss: number; peak: number };
   stop(): Promise<number | null>;
+  signal(signal: "SIGUSR2"): void;
+  /** Its stderr (and stdout unless discarded). */
+  log: string;
 }
 
 /** Starts `cmd` with PORT set, waits until its /ready answers 200; stderr (and stdout, unless discarded) into `<dir>/<file>.log`. */
@@ -31,7 +34,15 @@ async function launch(name: string, dir: string, file: string, cmd: string[], en
     await stop(child);
     throw new Error(`${name}: ${(error as Error).message}\n${await tail(log)}`);
   }
-  return { name, url, cpuSeconds: () => cpuSeconds(child.pid), memory: () => memoryMiB(child.pid), stop: () => stop(child) };
+  return {
+    name,
+    url,
+    cpuSeconds: () => cpuSeconds(child.pid),
+    memory: () => memoryMiB(child.pid),
+    stop: () => stop(child),
+    signal: (signal) => child.kill(signal),
+    log,
+  };
 }
 
 /** bench/floor-server.ts with `flags` (none: the bare Bun.serve, bench/run.ts's baseline), with a database file of its own. */
@@ -54,7 +65,14 @@ export interface InletServer extends RunningServer {
 export async function startInlet(
   dir: string,
   name: string,
-  options: { logLevel?: string; discardStdout?: boolean; bunFlags?: string[]; databaseUrl?: string; tenant?: { tenantId: string; key: string } } = {},
+  options: {
+    logLevel?: string;
+    discardStdout?: boolean;
+    bunFlags?: string[];
+    databaseUrl?: string;
+    tenant?: { tenantId: string; key: string };
+    stepTimes?: boolean;
+  } = {},
 ): Promise<InletServer> {
   const db = join(dir, `${name}.db`);
   const store = { INLET_DB: db, DATABASE_URL: options.databaseUrl ?? "" };
@@ -67,7 +85,7 @@ export async function startInlet(
     if (created.exitCode !== 0) throw new Error(`inlet tenant create failed:\n${created.stderr.toString()}`);
     tenant = JSON.parse(created.stdout.toString()) as { tenantId: string; key: string };
   }
-  const env = { ...store, HOST: "127.0.0.1", INLET_DEMO: "false", LOG_LEVEL: options.logLevel ?? "warn" };
+  const env = { ...store, HOST: "127.0.0.1", INLET_DEMO: "false", LOG_LEVEL: options.logLevel ?? "warn", INLET_STEP_TIMES: String(options.stepTimes ?? false) };
   const server = await launch(`inlet (${name})`, dir, name, ["bun", ...(options.bunFlags ?? []), "run", "src/main.ts", "serve"], env, options.discardStdout);
   return { ...server, db, tenantId: tenant.tenantId, writeKey: tenant.key };
 }

@@ -22,14 +22,36 @@ import { logger } from "../logger";
 
 const workerSource = `
 import { Database } from "bun:sqlite";
+import { statSync } from "node:fs";
 let db = null;
+let walPath = "";
 let limitFrames = 0;
+const MAX_PASSES = 8;
+const QUICK_PASS_MS = 2;
 let draining = false;
 // After a drain that could not copy everything (another process reading an old snapshot, e.g. a
 // long export), ask again only later: the WAL cannot rewind until that reader is done.
 let noDrainUntil = 0;
+function walBytes() {
+  try {
+    return statSync(walPath).size;
+  } catch {
+    return 0;
+  }
+}
 function checkpoint() {
   return db.query("PRAGMA wal_checkpoint(PASSIVE)").get();
+}
+// Passes until one is quick (it had little to copy: the server wrote little meanwhile), so that a
+// pass with the server's commits held has only the last few frames left to copy.
+function catchUp() {
+  let result = checkpoint();
+  for (let pass = 1; pass < MAX_PASSES; pass++) {
+    const started = performance.now();
+    result = checkpoint();
+    if (performance.now() - started < QUICK_PASS_MS) break;
+  }
+  return result;
 }
 self.onmessage = (message) => {
   const data = message.data;
@@ -37,7 +59,7 @@ self.onmessage = (message) => {
     // First, without holding the server's commits: copy back what is there, so that the
     // truncation below (commits held) has only the last few frames left to copy.
     try {
-      checkpoint();
+      catchUp();
     } catch (error) {
       postMessage({ error: String((error && error.message) || error) });
     }
@@ -45,15 +67,27 @@ self.onmessage = (message) => {
     return;
   }
   if (data.truncate) {
-    // The server holds its commits: copy everything back and cut the WAL to zero bytes, so no
-    // page image written before (e.g. of rows just erased) stays in it.
-    let result = null;
+    // The server holds its commits. The goal: the WAL cut to zero bytes, so that no page image
+    // written before (e.g. of rows just erased) stays in it. Cutting a large file costs tens of
+    // milliseconds (the file system frees its blocks), too long to hold commits, so the file is
+    // first made smaller a step at a time: everything copied back and the WAL rewound (RESTART),
+    // then a write of our own (the database header's user_version, rewritten with its own value)
+    // is the first commit into the rewound WAL, and SQLite cuts the file to journal_size_limit.
+    let answer = { truncated: true, done: true, complete: false };
     try {
-      result = db.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
+      const size = walBytes();
+      if (size <= data.stepBytes || data.last) {
+        const result = db.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
+        answer.complete = result.busy === 0;
+      } else if (db.query("PRAGMA wal_checkpoint(RESTART)").get().busy === 0) {
+        db.run("PRAGMA journal_size_limit = " + (size - data.stepBytes));
+        db.transaction(() => db.run("PRAGMA user_version = " + (db.query("PRAGMA user_version").get().user_version | 0)))();
+        answer = { truncated: true, done: false, complete: true };
+      }
     } catch (error) {
       postMessage({ error: String((error && error.message) || error) });
     }
-    postMessage({ truncated: true, complete: !!result && result.busy === 0 });
+    postMessage(answer);
     return;
   }
   if (data.drained) {
@@ -72,16 +106,25 @@ self.onmessage = (message) => {
     return;
   }
   db = new Database(data.path);
+  walPath = data.path + "-wal";
   db.run("PRAGMA busy_timeout = 1000");
+  // Its only commits are the header rewrites above: no fsync of the WAL for them.
+  db.run("PRAGMA synchronous = NORMAL");
   const pageSize = db.query("PRAGMA page_size").get().page_size;
   limitFrames = Math.max(1, Math.floor(data.walLimitBytes / pageSize));
   setInterval(() => {
     if (draining) return;
     try {
-      const result = checkpoint();
+      let result = checkpoint();
       if (result.log > limitFrames && performance.now() >= noDrainUntil) {
-        draining = true;
-        postMessage({ drain: true, frames: result.log });
+        // One more pass first (what was written during this one), so that the pass with commits
+        // held has less to copy; not more: the WAL grows meanwhile.
+        result = checkpoint();
+        // (Unless a commit rewound the WAL meanwhile.)
+        if (result.log > limitFrames) {
+          draining = true;
+          postMessage({ drain: true, frames: result.log });
+        }
       }
     } catch (error) {
       postMessage({ error: String((error && error.message) || error) });
@@ -92,12 +135,18 @@ self.onmessage = (message) => {
 
 /** A drain that takes longer than this lets commits go on regardless. */
 const DRAIN_TIMEOUT_MS = 2000;
+/**
+ * How much a truncation cuts from the WAL file per step while commits are held (freeing 4 MiB
+ * of a file's blocks takes a few milliseconds), and the most steps before it cuts the rest at once.
+ */
+const SHRINK_STEP_BYTES = 4 * 1024 * 1024;
+const MAX_SHRINK_STEPS = 64;
 
 export interface Checkpointer {
   stop(): Promise<void>;
   /**
-   * Holds commits, checkpoints the whole WAL and truncates it to zero bytes, then lets commits go
-   * on; true when it completed (false: a reader held an old snapshot, or no worker).
+   * Checkpoints the whole WAL and truncates it to zero bytes, in steps that each hold commits a
+   * few milliseconds; true when it completed (false: a reader held an old snapshot, or no worker).
    */
   truncate(): Promise<boolean>;
 }
@@ -110,6 +159,8 @@ type WorkerMessage = {
   ms?: number;
   complete?: boolean;
   truncated?: boolean;
+  /** A truncation step that made the file smaller and left the rest for the next step. */
+  done?: boolean;
   passived?: boolean;
 };
 
@@ -133,15 +184,15 @@ export function startCheckpointer(
   let drainTimer: ReturnType<typeof setTimeout> | null = null;
   let drainFrames = 0;
   /** Passes and truncations asked for and not answered yet, oldest first (the worker answers in order). */
-  const waiting: ((complete: boolean) => void)[] = [];
-  /** Posts `message` to the worker; resolves with its answer, or false after DRAIN_TIMEOUT_MS. */
+  const waiting: ((answer: WorkerMessage | null) => void)[] = [];
+  /** Posts `message` to the worker; resolves with its answer, or null after DRAIN_TIMEOUT_MS. */
   const ask = (message: object) =>
-    new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS);
+    new Promise<WorkerMessage | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), DRAIN_TIMEOUT_MS);
       timer.unref();
-      waiting.push((complete) => {
+      waiting.push((answer) => {
         clearTimeout(timer);
-        resolve(complete);
+        resolve(answer);
       });
       worker.postMessage(message);
     });
@@ -165,7 +216,7 @@ export function startCheckpointer(
       drainTimer.unref();
       worker.postMessage({ drained: true });
     }
-    if (data.truncated || data.passived) waiting.shift()?.(data.complete === true);
+    if (data.truncated || data.passived) waiting.shift()?.(data);
     if (data.resume) {
       release();
       logger.debug("WAL rewound", { frames: drainFrames, ms: Math.round((data.ms ?? 0) * 10) / 10, complete: data.complete });
@@ -175,16 +226,21 @@ export function startCheckpointer(
   (worker as Worker & { unref(): void }).unref(); // the checkpointer never keeps the process alive
   return {
     async truncate() {
-      await ask({ passive: true });
-      const resumeCommits = options.writer.pauseCommits();
-      try {
-        return await ask({ truncate: true });
-      } finally {
-        resumeCommits();
+      // Each step holds commits a few milliseconds; between steps they go on.
+      for (let step = 0; ; step++) {
+        await ask({ passive: true });
+        const resumeCommits = options.writer.pauseCommits();
+        let answer: WorkerMessage | null;
+        try {
+          answer = await ask({ truncate: true, stepBytes: SHRINK_STEP_BYTES, last: step === MAX_SHRINK_STEPS });
+        } finally {
+          resumeCommits();
+        }
+        if (answer?.done !== false) return answer?.complete === true;
       }
     },
     async stop() {
-      for (const answer of waiting.splice(0)) answer(false);
+      for (const answer of waiting.splice(0)) answer(null);
       worker.terminate();
       release();
       URL.revokeObjectURL(url);

@@ -12,6 +12,9 @@ import { ApiError, unauthorized } from "./errors";
 import { eventCount, type AuthFailureLimiter, type RateLimitOverrides, type TenantRateLimiter } from "./rate-limit";
 import { requestInfo } from "./request-context";
 import { step } from "../observability/tracing";
+import { step as stepIndex, stepTimes } from "../lib/step-times";
+
+const AUTH = stepIndex("auth");
 
 const MAX_KEY_LENGTH = 256;
 
@@ -144,14 +147,20 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
   // Not an async function: a cached key returns nothing and the parser goes on in the same turn
   // (Elysia awaits a parse hook only when it returns a promise).
   const keyBeforeBody = ({ request }: { request: Request }): void | Promise<void> => {
+    const started = stepTimes ? performance.now() : 0;
     const key = headerKey(request);
     if (key === null) {
       guard?.failures.check(guard.address(request));
+      stepTimes?.add(AUTH, started);
       return;
     }
     const found = lookUp(keys, key);
-    if (found instanceof Promise) return found.then((resolved) => remember(request, resolved));
+    if (found instanceof Promise) {
+      stepTimes?.add(AUTH, started);
+      return found.then((resolved) => remember(request, resolved));
+    }
     remember(request, found);
+    stepTimes?.add(AUTH, started);
     // Nothing returned: the route's own parser reads the body next.
   };
   const remember = (request: Request, resolved: ResolvedKey | null): void => {
@@ -160,17 +169,26 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
     early.set(request, resolved);
   };
   const authenticateWriteKey = async ({ headers, body, query, request }: Context): Promise<void> => {
+    let started = stepTimes ? performance.now() : 0;
     const known = early.get(request);
     let resolved: ResolvedKey;
     if (known && INGESTING_KEYS.includes(known.kind)) resolved = known;
     else {
-      const found = lookUp(keys, known ? null : keyFromRequest(headers, body, query));
-      resolved = accept(found instanceof Promise ? await found : found, INGESTING_KEYS, unauthorized, guard, request);
+      let found = lookUp(keys, known ? null : keyFromRequest(headers, body, query));
+      if (found instanceof Promise) {
+        // The wait for the store is no work of this step.
+        stepTimes?.add(AUTH, started);
+        found = await found;
+        if (stepTimes) started = performance.now();
+      }
+      resolved = accept(found, INGESTING_KEYS, unauthorized, guard, request);
     }
     requestInfo(request).tenantId = resolved.tenantId;
     authenticated.set(request, resolved);
+    stepTimes?.add(AUTH, started);
   };
   const checkOrigin: Step = ({ headers, request }) => {
+    const started = stepTimes ? performance.now() : 0;
     const origin = headers.origin;
     const resolved = authenticated.get(request)!;
     // A browser sends Origin; a server key seen there has leaked, and its power must not be used.
@@ -179,10 +197,13 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
     if (origin && !originAllowed(resolved.settings.corsOrigins, origin)) {
       throw new ApiError(403, "origin_not_allowed", `This write key does not accept events from ${origin}.`);
     }
+    stepTimes?.add(AUTH, started);
   };
   const enforceRateLimit: Step = ({ body, request }) => {
+    const started = stepTimes ? performance.now() : 0;
     const resolved = authenticated.get(request)!;
     limiter?.enforce(resolved.tenantId, eventCount(body), resolved.settings);
+    stepTimes?.add(AUTH, started);
   };
   const authenticateAdminKey = async ({ request }: Context): Promise<void> => {
     // Reading routes mostly have no body, so no keyBeforeBody step resolved their key.
@@ -202,8 +223,11 @@ export function keyAuth(keys: KeyResolver, limiter?: TenantRateLimiter, guard?: 
     writeKey: {
       transform: [authenticateWriteKey, checkOrigin, enforceRateLimit],
       resolve: ({ request }): { auth: TenantAuth } => {
+        const started = stepTimes ? performance.now() : 0;
         const { tenantId, keyId, settings, kind } = authenticated.get(request)!;
-        return { auth: { tenantId, keyId, settings, serverSide: kind === "server" } };
+        const auth = { tenantId, keyId, settings, serverSide: kind === "server" };
+        stepTimes?.add(AUTH, started);
+        return { auth };
       },
     },
     adminKey: {

@@ -5,6 +5,9 @@
  */
 import { ApiError, invalidRequest, payloadTooLarge, unsupportedMediaType } from "./errors";
 import { findJsonViolation } from "../lib/json-limits";
+import { step, stepTimes } from "../lib/step-times";
+
+const BODY = step("body");
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -97,8 +100,12 @@ export const ADMIN_BODY_BYTES = 16 * 1024;
  */
 export function jsonBody(limit: number, options: { separateItems?: string; optional?: boolean } = {}) {
   return async ({ request }: { request: Request }): Promise<unknown> => {
+    let started = stepTimes ? performance.now() : 0;
     checkContentType(request.headers.get("content-type"));
-    const bytes = await readBodyLimited(request, limit);
+    const reading = readBodyLimited(request, limit);
+    if (stepTimes) stepTimes.add(BODY, started);
+    const bytes = await reading;
+    if (stepTimes) started = performance.now();
     // A route whose body is optional (all its fields have defaults) takes none.
     if (options.optional && bytes.byteLength === 0) return undefined;
     const value = parseJsonBytes(bytes);
@@ -107,6 +114,7 @@ export function jsonBody(limit: number, options: { separateItems?: string; optio
     }
     const violation = findJsonViolation(value, options.separateItems);
     if (violation) throw invalidRequest(`The request body breaks a limit: ${violation.message} at ${violation.path}.`, [violation]);
+    stepTimes?.add(BODY, started);
     return value;
   };
 }

@@ -5,6 +5,10 @@
 import { Elysia } from "elysia";
 import { logger } from "../logger";
 import { redactKeys } from "../observability/redact";
+import { step, stepTimes } from "../lib/step-times";
+
+const REQUEST_ID = step("request id");
+const LOG_LINE = step("log line");
 
 export interface RequestInfo {
   id: string;
@@ -37,11 +41,14 @@ export function requestInfo(request: Request): RequestInfo {
 
 export const requestContext = new Elysia({ name: "request-context" })
   .onRequest(({ request, set }) => {
+    const started = stepTimes ? performance.now() : 0;
     requestsSeen++;
     set.headers["x-request-id"] = requestInfo(request).id;
+    stepTimes?.add(REQUEST_ID, started);
   })
   .onAfterResponse({ as: "global" }, ({ request, set, path }) => {
     if (!logger.enabled("info")) return;
+    const started = stepTimes ? performance.now() : 0;
     const info = requestInfo(request);
     logger.info("request", {
       method: request.method,
@@ -54,4 +61,5 @@ export const requestContext = new Elysia({ name: "request-context" })
       errorCode: info.errorCode,
       errorPath: info.errorPath,
     });
+    stepTimes?.add(LOG_LINE, started);
   });

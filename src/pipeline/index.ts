@@ -25,6 +25,11 @@ import { type Recorder, withWarnings } from "./record";
 
 export type { Call, CallType, CanonicalEvent, Envelope, ErrorDetail, ItemStatus, Outcome, TenantAuth, Validated } from "./model";
 import { rateLimitedLog } from "../logger";
+import { step as stepIndex, stepTimes } from "../lib/step-times";
+
+const NORMALIZE = stepIndex("normalize");
+const ENRICH = stepIndex("enrich");
+const METRICS = stepIndex("metrics");
 
 export interface RequestFacts {
   /** The socket peer's address, or its lookup (done only when an event needs it). */
@@ -72,10 +77,15 @@ export class Pipeline {
   async ingest(auth: TenantAuth, calls: Validated[], envelope: Envelope, facts: RequestFacts, schemaVersion: string | null = null): Promise<Outcome[]> {
     const outcomes: Outcome[] = new Array(calls.length);
     const tenant = { "inlet.tenant_id": auth.tenantId };
+    let started = stepTimes ? performance.now() : 0;
     const valid = step("normalize", (span) => this.normalize(calls, envelope, outcomes, span), tenant);
+    if (stepTimes) started = stepTimes.add(NORMALIZE, started);
     const accepted = step("enrich", (span) => this.enrich(valid, auth, facts, outcomes, span), tenant);
+    if (stepTimes) stepTimes.add(ENRICH, started);
     if (accepted.length > 0) await step("commit", (span) => this.commit(accepted, outcomes, schemaVersion, span, auth), tenant);
+    if (stepTimes) started = performance.now();
     this.observe(auth.tenantId, calls, outcomes, schemaVersion);
+    if (stepTimes) stepTimes.add(METRICS, started);
     return outcomes;
   }
 

@@ -98,7 +98,7 @@ export function readIsoTime(text: string): number | null {
     hour = Number(h),
     minute = Number(mi),
     second = Number(s);
-  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return null;
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return null;
   if (hour > 24 || minute > 59 || second > 60 || (hour === 24 && (minute > 0 || second > 0 || /[1-9]/.test(fraction)))) return null;
   const ms = Number((fraction + "000").slice(0, 3));
   // A leap second (:60) is read as the last millisecond of its minute.
@@ -112,6 +112,15 @@ export function readIsoTime(text: string): number | null {
     time -= sign * (offsetHours * 60 + offsetMinutes) * 60_000;
   }
   return time;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Days in `month` (1-12) of `year` as Date.UTC counts them (years 0-99 are 1900-1999), without making a Date per call. */
+function daysInMonth(year: number, month: number): number {
+  if (month !== 2) return DAYS_IN_MONTH[month - 1]!;
+  const y = year >= 0 && year <= 99 ? 1900 + year : year;
+  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28;
 }
 
 const ISO_8601 = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:[.,](\d{0,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;

@@ -11,6 +11,14 @@ import { stepUnder, type Span } from "../observability/tracing";
 import type { CanonicalEvent, Outcome, TenantAuth } from "./model";
 import type { CommitWriter, EventRepository, IdentityStep, SuppressionCheck, VisitorRepository } from "./ports";
 import type { SessionTracker } from "./sessions";
+import { step as stepIndex, stepTimes } from "../lib/step-times";
+
+const DEDUPE = stepIndex("record: dedupe");
+const VISITOR = stepIndex("record: visitor");
+const SESSION = stepIndex("record: session");
+const IDENTITY = stepIndex("record: identity");
+const INSERT = stepIndex("record: insert");
+const SESSION_COUNT = stepIndex("record: session count");
 
 /** Records accepted events (in the order given) in the next group commit; one outcome per event. */
 export interface Recorder {
@@ -56,13 +64,22 @@ export class SerialRecorder implements Recorder {
   private recordOne(auth: TenantAuth, event: CanonicalEvent, schemaVersion: string | null, span: Span | undefined): Outcome {
     const { events, visitors, sessions, identity, suppression } = this.steps;
     const { tenantId } = auth;
+    const clock = stepTimes;
+    let started = clock ? performance.now() : 0;
     if (suppression?.suppressed(tenantId, event)) return { messageId: event.messageId, status: "suppressed" };
-    if (events.exists(tenantId, event.messageId)) return withWarnings({ messageId: event.messageId, status: "duplicate" }, event);
+    const duplicate = events.exists(tenantId, event.messageId);
+    if (clock) started = clock.add(DEDUPE, started);
+    if (duplicate) return withWarnings({ messageId: event.messageId, status: "duplicate" }, event);
     const { visitor, created } = visitors.touch(tenantId, event);
+    if (clock) started = clock.add(VISITOR, started);
     const session = stepUnder(span, "session", () => sessions.assign(tenantId, visitor.id, event, created));
+    if (clock) started = clock.add(SESSION, started);
     const lead = stepUnder(span, "identity", () => identity.resolve(tenantId, event, visitor, auth));
+    if (clock) started = clock.add(IDENTITY, started);
     const eventId = events.insert(tenantId, event, { visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId }, schemaVersion);
+    if (clock) started = clock.add(INSERT, started);
     sessions.recorded({ tenantId, visitorId: visitor.id, span: session, event, eventId, anonymous: lead.leadId === null, leadId: visitor.leadId });
+    if (clock) clock.add(SESSION_COUNT, started);
     const outcome: Outcome = { messageId: event.messageId, status: "accepted", leadId: lead.leadId, created: lead.created };
     if (lead.conflict) outcome.identityConflict = lead.conflict;
     return withWarnings(outcome, event);

@@ -3,6 +3,11 @@
  * (default: the local server on 127.0.0.1:5432, as .ci/run starts it) and dropped afterwards.
  */
 import { SQL } from "bun";
+import type { DatabaseHandle } from "../../src/db/client";
+import { readStoresOf, type Storage } from "../../src/db/storage";
+import { type ExportFilter, ExportService } from "../../src/modules/export/service";
+import { LeadService } from "../../src/modules/leads/service";
+import { BusinessStats } from "../../src/observability/business";
 
 export const PG_ADMIN_URL = process.env.PG_TEST_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -28,4 +33,24 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
       await again.close();
     },
   };
+}
+
+/**
+ * A page once no transaction older than its events is in flight: the server is shared (other
+ * databases' transactions count too), so a page may be held back for a moment.
+ */
+export async function settledPage(exports: ExportService, filter: ExportFilter, limit: number) {
+  for (let attempt = 0; ; attempt++) {
+    const page = await exports.readEvents(filter, limit);
+    if (!page.heldBack || attempt === 2000) return page;
+    await Bun.sleep(2);
+  }
+}
+
+/** The read side's services over the SQLite database or the PostgreSQL pool given, as the composition root builds them. */
+export function readServices(store: { database: DatabaseHandle } | { sql: SQL }) {
+  // readStoresOf reads only the kind and the database or pool of a Storage.
+  const storage = ("sql" in store ? { kind: "postgres", sql: store.sql } : { kind: "sqlite", database: store.database }) as Storage;
+  const reads = readStoresOf(storage);
+  return { leads: new LeadService(reads.leads), exports: new ExportService(reads.events), business: new BusinessStats(reads.activity) };
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { loadConfig, type Config } from "../../src/config";
 import { startServer, type RunningServer } from "../../src/server";
 import type { ServiceOptions } from "../../src/app";
+import { createTestDatabase } from "./postgres";
 
 export const repoRoot = join(import.meta.dir, "../..");
 export const mainTs = join(repoRoot, "src/main.ts");
@@ -31,10 +32,19 @@ export interface TestServer {
   sessionsWritten(): Promise<boolean>;
 }
 
+/**
+ * The store the tests' servers use: SQLite files, or with INLET_TEST_STORE=postgres a fresh
+ * PostgreSQL database per server (test/helpers/postgres.ts), so that the same tests run on both.
+ */
+export const TEST_STORE = process.env.INLET_TEST_STORE === "postgres" ? "postgres" : "sqlite";
+
 export async function startTestServer(env: Record<string, string> = {}, options: ServiceOptions = {}): Promise<TestServer> {
   const dir = tempDir();
-  const dbPath = join(dir, "inlet.db");
-  const config: Config = loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: dbPath, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env });
+  const database = TEST_STORE === "postgres" ? await createTestDatabase("server") : null;
+  // On PostgreSQL, `dbPath` is the database's URL: the helpers below hand it to the CLI as DATABASE_URL.
+  const dbPath = database?.url ?? join(dir, "inlet.db");
+  const store = database ? { DATABASE_URL: database.url } : { INLET_DB: dbPath };
+  const config: Config = loadConfig({ PORT: "0", HOST: "127.0.0.1", ...store, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env });
   const running = await startServer(config, options);
   const url = `http://127.0.0.1:${running.port}`;
   const first = await running.services.tenants.createTenant("test");
@@ -65,9 +75,15 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     },
     async stop() {
       await running.stop();
+      await database?.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The environment naming a test server's store for the CLI: its SQLite file, or its PostgreSQL URL. */
+export function storeEnv(dbPath: string): Record<string, string> {
+  return dbPath.startsWith("postgres://") ? { DATABASE_URL: dbPath } : { INLET_DB: dbPath };
 }
 
 /** Runs the real CLI (`bun run src/main.ts ...`) and returns its exit code and output. */
@@ -90,7 +106,7 @@ export function ndjson(text: string): Record<string, any>[] {
 
 /** Export a tenant's events through the real CLI. */
 export async function exportEvents(dbPath: string, tenantId: string, extra: string[] = []): Promise<Record<string, any>[]> {
-  const result = await cli(["export", "--tenant", tenantId, ...extra], { INLET_DB: dbPath });
+  const result = await cli(["export", "--tenant", tenantId, ...extra], storeEnv(dbPath));
   if (result.code !== 0) throw new Error(`export failed: ${result.stderr}`);
   return ndjson(result.stdout);
 }

@@ -61,7 +61,15 @@ function stream(): Call[] {
     calls.push({
       path: "/v1/track",
       visitor: anonymousId,
-      body: { event: "Viewed", anonymousId, messageId, timestamp: iso(minutes), properties: { minutes }, context: { page: { url: `https://shop.example/${minutes}` } }, ...extra },
+      body: {
+        event: "Viewed",
+        anonymousId,
+        messageId,
+        timestamp: iso(minutes),
+        properties: { minutes },
+        context: { page: { url: `https://shop.example/${minutes}` } },
+        ...extra,
+      },
     });
   const identify = (anonymousId: string, userId: string | undefined, minutes: number, traits: Record<string, unknown>, server = false) =>
     calls.push({ path: "/v1/identify", visitor: null, server, body: { anonymousId, userId, traits, messageId: `m-${++n}`, timestamp: iso(minutes) } });
@@ -105,7 +113,11 @@ async function send(calls: Call[], url: (i: number) => string, store: "sqlite" |
   const post = async (i: number) => {
     const call = calls[i]!;
     const key = call.server ? keys[store].server : keys[store].write;
-    const res = await fetch(url(i) + call.path, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: JSON.stringify(call.body) });
+    const res = await fetch(url(i) + call.path, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify(call.body),
+    });
     statuses[i] = res.status;
     await res.arrayBuffer();
   };
@@ -117,7 +129,10 @@ async function send(calls: Call[], url: (i: number) => string, store: "sqlite" |
       await post(i);
       continue;
     }
-    chains.set(visitor, (chains.get(visitor) ?? Promise.resolve()).then(() => post(i)));
+    chains.set(
+      visitor,
+      (chains.get(visitor) ?? Promise.resolve()).then(() => post(i)),
+    );
     if (i % 20 === 0) await Promise.all(chains.values());
   }
   await Promise.all(chains.values());

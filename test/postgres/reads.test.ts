@@ -14,17 +14,10 @@ import { getTableConfig, PgTable } from "drizzle-orm/pg-core";
 import { is } from "drizzle-orm";
 import * as pgSchema from "../../src/db/pg-schema";
 import { connectPostgres, migratePostgres } from "../../src/db/postgres/connect";
-import { PostgresActivity } from "../../src/db/postgres/activity";
 import { PostgresEventReads } from "../../src/db/postgres/event-reads";
-import { PostgresLeadReads } from "../../src/db/postgres/lead-reads";
-import { SqliteActivity } from "../../src/db/sqlite/activity";
-import { SqliteEventReads } from "../../src/db/sqlite/event-reads";
-import { SqliteLeadReads } from "../../src/db/sqlite/lead-reads";
 import { ExportService, type ExportFilter } from "../../src/modules/export/service";
-import { LeadService } from "../../src/modules/leads/service";
 import { tenantStats } from "../../src/modules/stats/service";
-import { BusinessStats } from "../../src/observability/business";
-import { createTestDatabase, type TestDatabase } from "../helpers/postgres";
+import { createTestDatabase, readServices, settledPage, type TestDatabase } from "../helpers/postgres";
 import { startTestServer, type TestServer } from "../helpers/server";
 
 let server: TestServer;
@@ -32,11 +25,7 @@ let pg: TestDatabase;
 let sql: SQL;
 let adminKey: string;
 
-interface Reads {
-  leads: LeadService;
-  exports: ExportService;
-  business: BusinessStats;
-}
+type Reads = ReturnType<typeof readServices>;
 const stores: Record<"sqlite" | "postgres", Reads> = {} as never;
 
 const T = Date.parse("2026-03-01T10:00:00.000Z");
@@ -63,9 +52,9 @@ async function copyToPostgres(): Promise<void> {
       for (const column of kept) {
         const value = row[column.name];
         if (value === null || value === undefined) values[column.name] = null;
-        else if (column.columnType === "PgTimestamp") values[column.name] = new Date(value as number);
-        else if (column.columnType === "PgJsonb") values[column.name] = JSON.parse(value as string);
-        else if (column.columnType === "PgBoolean") values[column.name] = Boolean(value);
+        else if (column.getSQLType().startsWith("timestamp")) values[column.name] = new Date(value as number);
+        else if (column.getSQLType() === "jsonb") values[column.name] = JSON.parse(value as string);
+        else if (column.getSQLType() === "boolean") values[column.name] = Boolean(value);
         else values[column.name] = value;
       }
       await sql`INSERT INTO ${sql(config.name)} ${sql(values)}`;
@@ -113,17 +102,8 @@ beforeAll(async () => {
   await migratePostgres(sql);
   await copyToPostgres();
 
-  const { db } = server.running.services.sqlite!.database;
-  stores.sqlite = {
-    leads: new LeadService(new SqliteLeadReads(db)),
-    exports: new ExportService(new SqliteEventReads(db)),
-    business: new BusinessStats(new SqliteActivity(db)),
-  };
-  stores.postgres = {
-    leads: new LeadService(new PostgresLeadReads(sql)),
-    exports: new ExportService(new PostgresEventReads(sql)),
-    business: new BusinessStats(new PostgresActivity(sql)),
-  };
+  stores.sqlite = readServices({ database: server.running.services.sqlite!.database });
+  stores.postgres = readServices({ sql });
 });
 
 afterAll(async () => {
@@ -131,18 +111,6 @@ afterAll(async () => {
   await pg?.drop();
   await server?.stop();
 });
-
-/**
- * A page once no transaction older than its events is in flight: the server is shared (other
- * databases' transactions count too), so a page may be held back for a moment.
- */
-async function settledPage(exports: ExportService, filter: ExportFilter, limit: number) {
-  for (let attempt = 0; ; attempt++) {
-    const page = await exports.readEvents(filter, limit);
-    if (!page.heldBack || attempt === 2000) return page;
-    await Bun.sleep(2);
-  }
-}
 
 /** As the API writes it: what JSON.stringify makes of a service's answer. */
 const json = (value: unknown) => JSON.parse(JSON.stringify(value));

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { cli, exportEvents, startTestServer, type TestServer } from "../helpers/server";
+import { cli, exportEvents, startTestServer, type TestServer, storeEnv } from "../helpers/server";
 
 const TENANTS = 10;
 let server: TestServer;
@@ -89,7 +89,7 @@ test(`${TENANTS} tenants with overlapping ids, concurrently: each sees exactly i
   }
 
   // Leads: user-1 in each tenant has that tenant's traits, its own visitors and its own event count.
-  const leads = await Promise.all(tenants.map((t) => cli(["lead", "show", "--tenant", t.tenantId, "user-1"], { INLET_DB: server.dbPath })));
+  const leads = await Promise.all(tenants.map((t) => cli(["lead", "show", "--tenant", t.tenantId, "user-1"], storeEnv(server.dbPath))));
   for (const t of tenants) {
     const result = leads[t.marker]!;
     expect(result.code).toBe(0);

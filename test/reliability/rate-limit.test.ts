@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { TenantRateLimiter, TokenBucket } from "../../src/http/rate-limit";
-import { cli, exportEvents, startTestServer, type TestServer } from "../helpers/server";
+import { cli, exportEvents, startTestServer, type TestServer, storeEnv } from "../helpers/server";
 
 describe("token buckets (fake clock)", () => {
   test("a bucket holds its burst, refills at its rate, and says how long to wait", () => {
@@ -116,7 +116,7 @@ describe("rate limits over HTTP", () => {
 
   test("a batch counts its items against events/s (override from `inlet tenant set --rate-eps`)", { timeout: 60_000 }, async () => {
     const t = await server.tenant("events");
-    const set = await cli(["tenant", "set", t.tenantId, "--rate-eps", "1"], { INLET_DB: server.dbPath });
+    const set = await cli(["tenant", "set", t.tenantId, "--rate-eps", "1"], storeEnv(server.dbPath));
     expect(set.code).toBe(0);
     expect(JSON.parse(set.stdout).settings.rateLimitEps).toBe(1);
 
@@ -132,7 +132,7 @@ describe("rate limits over HTTP", () => {
 
   test("requests/s overrides: a lower rate, 0 for no limit, and `default` back to the server's", { timeout: 60_000 }, async () => {
     const t = await server.tenant("overrides");
-    const env = { INLET_DB: server.dbPath };
+    const env = storeEnv(server.dbPath);
     expect((await cli(["tenant", "set", t.tenantId, "--rate-rps", "1"], env)).code).toBe(0);
     const slow: number[] = [];
     for (let i = 0; i < 5; i++) slow.push((await track(t.writeKey, `slow-${i}`)).status);

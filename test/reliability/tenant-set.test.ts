@@ -4,7 +4,7 @@
  * (The rate flags are tested with the rate limits, test/reliability/rate-limit.test.ts.)
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { cli, exportEvents, startTestServer, type TestServer } from "../helpers/server";
+import { cli, exportEvents, startTestServer, type TestServer, storeEnv } from "../helpers/server";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -16,7 +16,7 @@ const googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.co
 
 test("--ip-policy and --bots change what a running server stores", { timeout: 60_000 }, async () => {
   const t = await server.tenant("cli-settings");
-  const env = { INLET_DB: server.dbPath };
+  const env = storeEnv(server.dbPath);
   const set = await cli(["tenant", "set", t.tenantId, "--ip-policy", "drop", "--bots", "drop"], env);
   expect(set.code).toBe(0);
   expect(JSON.parse(set.stdout)).toMatchObject({ tenantId: t.tenantId, settings: { ipPolicy: "drop", bots: "drop" } });
@@ -35,7 +35,7 @@ test("--ip-policy and --bots change what a running server stores", { timeout: 60
 
 test("bad values, no flags and unknown tenants are refused with a message, changing nothing", { timeout: 60_000 }, async () => {
   const t = await server.tenant("cli-bad");
-  const env = { INLET_DB: server.dbPath };
+  const env = storeEnv(server.dbPath);
   const before = await server.running.services.tenants.getSettings(t.tenantId);
   for (const [flag, value] of [
     ["--ip-policy", "hide"],

@@ -4,7 +4,7 @@
  * exports escape the characters other languages' line splitters break on.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { exportEvents, cli, startTestServer, type TestServer } from "../helpers/server";
+import { exportEvents, cli, startTestServer, type TestServer, storeEnv } from "../helpers/server";
 
 let server: TestServer;
 
@@ -43,7 +43,7 @@ describe("exports", () => {
     const text = "line\u2028separator\u2029paragraph\u0085next-line";
     const response = await server.track({ event: "Splitters", anonymousId: "a", messageId: "splitters-1", properties: { text } });
     expect(response.status).toBe(200);
-    const raw = await cli(["export", "--tenant", server.tenantId], { INLET_DB: server.dbPath });
+    const raw = await cli(["export", "--tenant", server.tenantId], storeEnv(server.dbPath));
     expect(raw.code).toBe(0);
     expect(raw.stdout).not.toMatch(/[\u2028\u2029\u0085]/);
     // Python's str.splitlines() and Java's line readers split on these; JavaScript's on the first two.

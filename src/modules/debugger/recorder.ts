@@ -6,19 +6,34 @@
  * the client never waits for it; requests whose key names no tenant are not recorded.
  */
 import { Elysia } from "elysia";
-import { keyFromRequest } from "../../http/auth";
+import { keyFromRequest, type ResolvedKey } from "../../http/auth";
 import { describeFailure } from "../../http/error-handler";
 import type { ErrorDetail } from "../../http/errors";
 import { applyIpPolicy } from "../../enrich/privacy";
 import type { IpPolicy } from "../../enrich/settings";
 import type { KeyCache } from "../tenants/key-cache";
+import { isoNow } from "../../lib/iso-now";
+import { step, stepTimes } from "../../lib/step-times";
 import { clip, MAX_ERRORS, MAX_FIELD_CHARS, MAX_PAYLOAD_CHARS, RING_SIZE, type DebuggerService, type NewEntry } from "./service";
 
 /** Characters of a key shown: the kind marker and 8 random characters (as `inlet key list` shows). */
 const KEY_PREFIX_CHARS = 11;
+const DEBUGGER = step("debugger");
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** What the hook reads of Elysia's context: `error` and `code` after a failure, else the answer. */
+interface AfterResponse {
+  request: Request;
+  headers: Record<string, string | undefined>;
+  body: unknown;
+  query: Record<string, string | undefined>;
+  path: string;
+  error?: unknown;
+  code?: string | number;
+  responseValue?: unknown;
+}
 
 interface RequestFacts {
   endpoint: string;
@@ -34,15 +49,10 @@ interface RequestFacts {
  * Used once per events controller (src/modules/events/index.ts).
  */
 export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf: (path: string) => string) {
-  return new Elysia().onAfterResponse({ as: "scoped" }, async (context) => {
-    const { request, headers, body, query, path } = context;
-    const key = keyFromRequest(headers, body, query);
-    const found = key ? keys.resolve(key) : null;
-    // Resolved moments ago by authentication, so almost always cached; a store failure here
-    // records nothing (the call's own answer has told the client).
-    const resolved = found instanceof Promise ? await found.catch(() => null) : found;
+  /** Records a request's calls in its tenant's ring. */
+  const record = ({ request, headers, body, path, error, code, responseValue }: AfterResponse, key: string, resolved: ResolvedKey | null): void => {
     // Ingestion takes write and server keys; an admin key's call was refused before any tenant's data.
-    if (!key || !resolved || resolved.kind === "admin") return;
+    if (!resolved || resolved.kind === "admin") return;
     const routeType = typeOf(path);
     const facts: RequestFacts = {
       endpoint: `${request.method} ${path}`,
@@ -51,9 +61,8 @@ export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf:
       ipPolicy: resolved.settings.ipPolicy,
       envelope: isObject(body) && isObject(body.context) ? body.context : undefined,
     };
-    const failed = context as { error?: unknown; code?: string | number };
-    if (failed.error !== undefined) {
-      const failure = describeFailure(failed.code ?? "UNKNOWN", failed.error, request);
+    if (error !== undefined) {
+      const failure = describeFailure(code ?? "UNKNOWN", error, request);
       const entry = describeCall(routeType === "batch" ? undefined : body, routeType, facts);
       if (routeType === "batch") {
         const items = isObject(body) && Array.isArray(body.batch) ? body.batch.length : undefined;
@@ -66,7 +75,7 @@ export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf:
       debug.record(resolved.tenantId, entry);
       return;
     }
-    const answer = (context as { responseValue?: unknown }).responseValue;
+    const answer = responseValue;
     if (!isObject(answer)) return;
     if (Array.isArray(answer.results) && isObject(body) && Array.isArray(body.batch)) {
       const results = answer.results as { status: string; messageId?: string; errors?: ErrorDetail[] }[];
@@ -84,12 +93,41 @@ export function debuggerRecorder(debug: DebuggerService, keys: KeyCache, typeOf:
       outcome(entry, answer as { status: string }, body, facts.ipPolicy);
       debug.record(resolved.tenantId, entry);
     }
-  });
+  };
+  const timed = (call: AfterResponse, key: string, resolved: ResolvedKey | null, started: number): void => {
+    try {
+      record(call, key, resolved);
+    } finally {
+      stepTimes?.add(DEBUGGER, started);
+    }
+  };
+
+  // Destructured, not taken whole: Elysia computes only the context parts a hook names (a whole
+  // context makes it parse every request's cookies too). Not an async function: a cached key is
+  // recorded in the same turn, with no promise.
+  return new Elysia().onAfterResponse(
+    { as: "scoped" },
+    ({ request, headers, body, query, path, error, code, responseValue }: AfterResponse): void | Promise<void> => {
+      const started = stepTimes ? performance.now() : 0;
+      const call: AfterResponse = { request, headers, body, query, path, error, code, responseValue };
+      const key = keyFromRequest(headers, body, query);
+      if (!key) {
+        stepTimes?.add(DEBUGGER, started);
+        return;
+      }
+      const found = keys.resolve(key);
+      if (!(found instanceof Promise)) return timed(call, key, found, started);
+      stepTimes?.add(DEBUGGER, started);
+      // Resolved moments ago by authentication, so almost always cached; a store failure here
+      // records nothing (the call's own answer has told the client).
+      return found.catch(() => null).then((resolved) => timed(call, key, resolved, stepTimes ? performance.now() : 0));
+    },
+  );
 }
 
 function describeCall(call: unknown, type: string, facts: RequestFacts): NewEntry {
   const entry: NewEntry = {
-    at: new Date().toISOString(),
+    at: isoNow(),
     type: clip(type, 20)!,
     status: "",
     endpoint: facts.endpoint,

@@ -10,6 +10,9 @@ import { ApiError, errorResponses } from "../../http/errors";
 import { FALLBACK_ROUTE } from "../../http/fallback";
 import { requestInfo } from "../../http/request-context";
 import type { Metrics } from "../../observability/metrics";
+import { step, stepTimes } from "../../lib/step-times";
+
+const METRICS = step("metrics");
 
 export interface MetricsDeps {
   metrics: Metrics;
@@ -40,6 +43,7 @@ export function metricsController({ metrics, token, peerIp, listener }: MetricsD
   const expected = token ? digest(token) : null;
   return new Elysia({ name: "metrics", tags: ["Operations"] })
     .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
+      const started = stepTimes ? performance.now() : 0;
       const info = requestInfo(request);
       const status = typeof set.status === "number" ? set.status : 200;
       metrics.requestDone(
@@ -49,6 +53,7 @@ export function metricsController({ metrics, token, peerIp, listener }: MetricsD
         (performance.now() - info.start) / 1000,
         info.tenantId,
       );
+      stepTimes?.add(METRICS, started);
     })
     .get(
       "/metrics",

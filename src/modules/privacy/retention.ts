@@ -2,8 +2,8 @@
  * Retention: for each tenant with `retentionDays`, a background task deletes the events older
  * than that (by event timestamp), then the sessions, visitors and leads left with no events, and
  * gives the freed pages back to the file system (incremental vacuum). Every deletion is a small
- * writer job (a few hundred rows), so the writer is never held more than a few milliseconds and
- * ingestion goes on. See docs/privacy.md.
+ * writer job that stops once its time is up (STEP_MS), so the writer is never held more than a
+ * few milliseconds and ingestion goes on. See docs/privacy.md.
  *
  * Sessions, visitors and leads have no index by time; they are read in rowid ranges between
  * requests. A session counts as ended when its last event is older than the cutoff by more than
@@ -15,7 +15,7 @@ import { events, eventSecond, secondOf, tenants } from "../../db/schema";
 import { logger } from "../../logger";
 import { LAST_SEEN_RESOLUTION_MS } from "../../pipeline/model";
 import { parseSettings } from "../tenants/settings";
-import { jsonList, nextTurn, type PrivacyStore } from "./store";
+import { forAWhile, jsonList, nextTurn, STEP_MS, StepRows, type PrivacyStore } from "./store";
 import type { Counts } from "./service";
 
 const DAY_MS = 86_400_000;
@@ -23,12 +23,14 @@ const DAY_MS = 86_400_000;
 export interface RetentionOptions {
   /** Sessions end after this much inactivity (SESSION_TIMEOUT_MINUTES). */
   sessionTimeoutMs: number;
-  /** Rows deleted per writer job. */
+  /** Rows deleted per statement (a writer job runs statements until its time is up). */
   chunk?: number;
-  /** Rows read per step of a scan. */
+  /** The most rows read per step of a scan. */
   scanRows?: number;
-  /** Free pages given back per writer job. */
+  /** The most free pages given back per writer job. */
   vacuumPages?: number;
+  /** How long a step may take: a read between requests, or a writer job (STEP_MS). */
+  stepMs?: number;
   /** The clock (tests inject one). */
   now?: () => number;
   /** Told what each run deleted, per tenant (metrics). */
@@ -46,6 +48,7 @@ export class RetentionTask {
   private readonly chunk: number;
   private readonly scanRows: number;
   private readonly vacuumPages: number;
+  private readonly stepMs: number;
   private readonly now: () => number;
   private timer: ReturnType<typeof setInterval> | null = null;
   private running: Promise<RetentionRun> | null = null;
@@ -54,9 +57,10 @@ export class RetentionTask {
     private readonly store: PrivacyStore,
     private readonly options: RetentionOptions,
   ) {
-    this.chunk = options.chunk ?? 500;
-    this.scanRows = options.scanRows ?? 5_000;
+    this.chunk = options.chunk ?? 50;
+    this.scanRows = options.scanRows ?? 20_000;
     this.vacuumPages = options.vacuumPages ?? 256;
+    this.stepMs = options.stepMs ?? store.stepMs ?? STEP_MS;
     this.now = options.now ?? Date.now;
   }
 
@@ -108,21 +112,25 @@ export class RetentionTask {
   private async tenant(tenantId: string, cutoff: number): Promise<Counts> {
     const { db, sqlite } = this.store;
     const deleted: Counts = { events: 0, sessions: 0, visitors: 0, leads: 0 };
-    // Events, oldest first, through events_tenant_second.
-    for (;;) {
-      const n = await this.store.write(() => {
-        const ids = db
-          .select({ id: events.id })
-          .from(events)
-          .where(and(eq(events.tenantId, tenantId), lt(eventSecond, secondOf(cutoff) + 1), lt(events.timestamp, cutoff)))
-          .limit(this.chunk)
-          .all()
-          .map((row) => row.id);
-        if (ids.length > 0) db.delete(events).where(inArray(events.id, ids)).run();
-        return ids.length;
+    // Events, oldest first, through events_tenant_second: a few at a time until the job's time is up.
+    const oldest = db
+      .select({ id: events.id })
+      .from(events)
+      .where(and(eq(events.tenantId, tenantId), lt(eventSecond, secondOf(cutoff) + 1), lt(events.timestamp, cutoff)))
+      .limit(this.chunk)
+      .prepare();
+    for (let more = true; more; ) {
+      const job = await this.store.write(() => {
+        const until = performance.now() + this.stepMs;
+        for (let n = 0; ; ) {
+          const ids = oldest.all().map((row) => row.id);
+          if (ids.length > 0) db.delete(events).where(inArray(events.id, ids)).run();
+          n += ids.length;
+          if (ids.length < this.chunk || performance.now() >= until) return { n, more: ids.length === this.chunk };
+        }
       });
-      deleted.events += n;
-      if (n < this.chunk) break;
+      deleted.events += job.n;
+      more = job.more;
       await nextTurn();
     }
     const ended = cutoff - this.options.sessionTimeoutMs;
@@ -180,7 +188,8 @@ export class RetentionTask {
 
   /**
    * Reads a table in rowid ranges (`query` takes the range, then `params`) between requests and
-   * hands what matched to `remove` in writer jobs of at most `chunk` rows; answers the rows removed.
+   * hands what matched to `remove`, `chunk` rows at a time, in short writer jobs; answers the rows
+   * removed.
    */
   private async sweep(query: string, params: (string | number)[], remove: (rows: { id: string; extra: string | null }[]) => number): Promise<number> {
     const { sqlite } = this.store;
@@ -188,19 +197,24 @@ export class RetentionTask {
     const last = (sqlite.query(`SELECT max(rowid) AS r FROM ${table}`).get() as { r: number | null }).r ?? 0;
     const read = sqlite.query<{ r: number; id: string; extra: string | null }, (string | number)[]>(query);
     let removed = 0;
-    let found: { id: string; extra: string | null }[] = [];
-    const flush = async (all: boolean) => {
-      while (found.length >= (all ? 1 : this.chunk)) {
-        const chunk = found.splice(0, this.chunk);
-        removed += await this.store.write(() => remove(chunk));
+    const found: { id: string; extra: string | null }[] = [];
+    const step = new StepRows(500, this.scanRows, this.stepMs);
+    for (let cursor = 0; cursor < last; ) {
+      cursor = step.time((rows) => {
+        found.push(...read.all(cursor, cursor + rows, ...params));
+        return cursor + rows;
+      });
+      while (found.length > 0) {
+        const [done, n] = await this.store.write(() => {
+          let n = 0;
+          const done = forAWhile(found, this.stepMs, (rows) => void (n += remove(rows)), this.chunk);
+          return [done, n] as const;
+        });
+        found.splice(0, done);
+        removed += n;
       }
-    };
-    for (let cursor = 0; cursor < last; cursor += this.scanRows) {
-      found.push(...read.all(cursor, cursor + this.scanRows, ...params));
-      await flush(false);
       await nextTurn();
     }
-    await flush(true);
     return removed;
   }
 
@@ -215,11 +229,12 @@ export class RetentionTask {
       return 0;
     }
     let freed = 0;
+    const step = new StepRows(16, this.vacuumPages, this.stepMs);
     for (;;) {
       const free = (sqlite.query("PRAGMA freelist_count").get() as { freelist_count: number }).freelist_count;
       if (free === 0) break;
-      const pages = Math.min(free, this.vacuumPages);
-      await this.store.write(() => sqlite.run(`PRAGMA incremental_vacuum(${pages})`));
+      const pages = Math.min(free, step.value);
+      await this.store.write(() => step.time(() => sqlite.run(`PRAGMA incremental_vacuum(${pages})`)));
       freed += pages;
       await nextTurn();
     }

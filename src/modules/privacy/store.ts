@@ -18,6 +18,8 @@ export interface PrivacyStore {
   forget(visitorIds: readonly string[], sessionIds: ReadonlySet<string>): void;
   /** Checkpoints the whole WAL into the database and truncates it to zero bytes; true when complete. */
   truncateWal(): Promise<boolean>;
+  /** How long one step of privacy work may take here (default STEP_MS). */
+  stepMs?: number;
 }
 
 /** The command line's store: its own transactions, no caches, its own checkpoint. */
@@ -31,11 +33,65 @@ export function directStore(sqlite: Database, db: Db): PrivacyStore {
       const result = sqlite.query("PRAGMA wal_checkpoint(TRUNCATE)").get() as { busy: number } | null;
       return result?.busy === 0;
     },
+    // No requests wait here: longer steps, fewer commits.
+    stepMs: 100,
   };
 }
 
 /** Lets the event loop answer requests between two steps of a long task. */
 export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * How long one step of privacy work may take: one writer job (every call committed in the same
+ * group waits for it) or one read between requests. Steps are bounded by time, not rows: a row
+ * costs anything from microseconds (its pages cached) to milliseconds (read from disk, or a page
+ * of four indexes zeroed by secure_delete).
+ */
+export const STEP_MS = 4;
+
+/**
+ * Runs `each` on `items` from the first, `batch` at a time, until `budgetMs` has passed (at least
+ * once); answers how many items it ran. Inside a writer job: the caller drops them from `items`
+ * only once the job is committed, since a job may be run again (its savepoint rolled back after
+ * lock contention).
+ */
+export function forAWhile<T>(items: readonly T[], budgetMs: number, each: (batch: T[]) => void, batch = 1): number {
+  const until = performance.now() + budgetMs;
+  let done = 0;
+  do {
+    const next = items.slice(done, done + batch);
+    each(next);
+    done += next.length;
+  } while (done < items.length && performance.now() < until);
+  return done;
+}
+
+/**
+ * The size of a step (rows of a rowid range to read, pages to vacuum), adjusted after each step
+ * so that the next takes about `targetMs`: cold pages make a step slow, cached ones fast.
+ */
+export class StepRows {
+  constructor(
+    private rows: number,
+    private readonly max: number,
+    private readonly targetMs = STEP_MS,
+    private readonly min = Math.min(rows, 100),
+  ) {}
+
+  get value(): number {
+    return this.rows;
+  }
+
+  /** Runs `step` with the current size and sizes the next from how long it took. */
+  time<T>(step: (rows: number) => T): T {
+    const started = performance.now();
+    const result = step(this.rows);
+    const ms = performance.now() - started;
+    const factor = Math.min(2, Math.max(0.25, this.targetMs / Math.max(ms, 0.05)));
+    this.rows = Math.max(this.min, Math.min(this.max, Math.round(this.rows * factor)));
+    return result;
+  }
+}
 
 /** A JSON array, for `IN (SELECT value FROM json_each(?))`: any number of ids in one parameter. */
 export const jsonList = (values: Iterable<string>): string => JSON.stringify([...values]);
