@@ -7,7 +7,7 @@ import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
 import { LocalChangeFeed, type ChangeFeed } from "./db/change-feed";
 import { PostgresBatchStore } from "./db/postgres/ingest";
-import { PostgresPrivacyStore } from "./db/postgres/privacy";
+import { PostgresPrivacyStore, PostgresRetentionStore } from "./db/postgres/privacy";
 import { sqliteSuppressionSource } from "./db/sqlite/privacy";
 import { postgresReadiness } from "./db/postgres/health";
 import { readStoresOf, tenantStoreOf, type PostgresStorage, type SqliteStorage, type Storage } from "./db/storage";
@@ -51,6 +51,7 @@ import { privacyController } from "./modules/privacy";
 import type { Privacy } from "./modules/privacy/contract";
 import { ErasureService } from "./modules/privacy/erasure";
 import { RetentionTask } from "./modules/privacy/retention";
+import { SharedRetentionTask } from "./modules/privacy/shared-retention";
 import { PrivacyService } from "./modules/privacy/service";
 import type { PrivacyStore } from "./modules/privacy/store";
 import { SuppressionList } from "./modules/privacy/suppressions";
@@ -93,6 +94,8 @@ export interface Services {
   privacy: Privacy;
   /** Suppressed people, in memory, asked for every event; `ready` once loaded at start. */
   suppressions: SuppressionList;
+  /** Deletes what is older than each tenant's `retentionDays`; started by the server. */
+  retention: Retention;
   /** The SQLite store's own parts (null on PostgreSQL). */
   sqlite: SqliteServices | null;
 }
@@ -183,6 +186,7 @@ export function createServices(config: Config, store: DatabaseHandle | PostgresS
     tracing: startTracing(config),
     privacy: parts.privacy,
     suppressions: parts.suppressions,
+    retention: parts.retention,
     sqlite: parts.sqlite,
   };
 }
@@ -202,8 +206,12 @@ interface StoreParts {
   caches: Record<string, { hits: number; misses: number }>;
   privacy: Privacy;
   suppressions: SuppressionList;
+  retention: Retention;
   sqlite: SqliteServices | null;
 }
+
+/** The retention task of either store. */
+export type Retention = Pick<RetentionTask, "start" | "stop" | "run">;
 
 function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, maxTenantEvents: number): StoreParts {
   const { database } = storage;
@@ -247,6 +255,7 @@ function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, m
     caches: { visitors, sessions },
     privacy,
     suppressions,
+    retention,
     sqlite: { database, store, writer, sessions, identity, retention, privacyStore },
   };
 }
@@ -267,6 +276,10 @@ function postgresParts(config: Config, storage: PostgresStorage, metrics: Metric
     publish: (change, via) => changes.publish(change, via),
     onErased: (tenantId, counts) => metrics.deleted("privacy", tenantId, { ...counts }),
   });
+  const retention = new SharedRetentionTask(new PostgresRetentionStore(storage.sql), {
+    sessionTimeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE,
+    onDeleted: (tenantId, counts) => metrics.deleted("retention", tenantId, { ...counts }),
+  });
   return {
     recorder,
     health: postgresReadiness(storage.sql, config.pgStatementTimeoutMs),
@@ -274,6 +287,7 @@ function postgresParts(config: Config, storage: PostgresStorage, metrics: Metric
     caches: {},
     privacy,
     suppressions,
+    retention,
     sqlite: null,
   };
 }

@@ -9,11 +9,12 @@ import { ConfigError, configFlagOptions, loadConfig, type Config } from "../conf
 import { openDatabase, type DatabaseHandle } from "../db/client";
 import { notifyChange } from "../db/postgres/change-feed";
 import { openStorage, readStoresOf, redactedUrl, tenantStoreOf, type PostgresStorage, type Storage } from "../db/storage";
-import { PostgresPrivacyStore } from "../db/postgres/privacy";
+import { PostgresPrivacyStore, PostgresRetentionStore } from "../db/postgres/privacy";
 import type { Privacy } from "../modules/privacy/contract";
 import { ErasureService } from "../modules/privacy/erasure";
 import { PrivacyService } from "../modules/privacy/service";
 import { RetentionTask } from "../modules/privacy/retention";
+import { SharedRetentionTask } from "../modules/privacy/shared-retention";
 import { directStore } from "../modules/privacy/store";
 import { ExportService, ndjsonLine } from "../modules/export/service";
 import { callTypes } from "../modules/events/model";
@@ -65,8 +66,7 @@ Usage:
   inlet --version
 
 Every command takes the configuration flags (e.g. --db <file>, --port <n>); see docs/operations.md.
-DATABASE_URL selects PostgreSQL: tenant, key, migrate, lead, export and privacy delete|suppress|suppressions|lift|deletions
-work on either store; privacy apply-ip-policy, retention and vacuum on SQLite only.
+DATABASE_URL selects PostgreSQL: every command works on either store but backup (use pg_dump) and privacy vacuum (SQLite only).
 `;
 
 /** Commands that read and write the SQLite file directly. */
@@ -301,8 +301,8 @@ async function privacyCommand(
   const privacy: Privacy =
     onSqlite ?? new ErasureService(new PostgresPrivacyStore((storage as PostgresStorage).sql), null, { publish: (change, via) => notifyChange(via, change) });
   const sqliteOnly = () => {
-    if (!sqlite || !store || !onSqlite) throw new CommandFailed(`privacy ${sub} works on the SQLite store only, not with DATABASE_URL (PostgreSQL).`);
-    return { sqlite, store, service: onSqlite };
+    if (!sqlite || !store) throw new CommandFailed(`privacy ${sub} works on the SQLite store only, not with DATABASE_URL (PostgreSQL).`);
+    return { sqlite, store };
   };
   const tenant = async () => {
     const tenantId = need(values.tenant, "--tenant <id>");
@@ -336,11 +336,15 @@ async function privacyCommand(
       print(await privacy.deletions(await tenant()));
       return;
     case "apply-ip-policy":
-      print({ tenantId: values.tenant, ...(await sqliteOnly().service.applyIpPolicy(await tenant())) });
+      print({ tenantId: values.tenant, ...(await privacy.applyIpPolicy(await tenant())) });
       return;
-    case "retention":
-      print(await new RetentionTask(sqliteOnly().store, { sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000 }).run());
+    case "retention": {
+      const options = { sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000 };
+      // On PostgreSQL it waits for no one: when an instance is running it now, this run is empty.
+      const task = store ? new RetentionTask(store, options) : new SharedRetentionTask(new PostgresRetentionStore((storage as PostgresStorage).sql), options);
+      print(await task.run());
       return;
+    }
     case "vacuum": {
       const { sqlite: database, store } = sqliteOnly();
       const before = statSync(config.db).size;

@@ -104,4 +104,35 @@ export interface ErasureStore {
   saveSuppression(record: SuppressionRecord, announce: (via: NotifyHandle, id: string) => Promise<void>): Promise<SuppressionRecord>;
   /** False when there was no such suppression. */
   removeSuppression(tenantId: string, id: string, announce: (via: NotifyHandle) => Promise<void>): Promise<boolean>;
+  /** The tenant's settings (JSON text); null: no such tenant. */
+  settingsOf(tenantId: string): Promise<string | null>;
+  /** The stored `context.ip` of the tenant's events with `after < id <= upTo` that have one. */
+  eventIps(tenantId: string, after: number, upTo: number): Promise<{ id: number; ip: unknown }[]>;
+  /** Sets each event's `context.ip` (removes it where `ip` is undefined), in one transaction. */
+  setEventIps(tenantId: string, changes: { id: number; ip: string | undefined }[]): Promise<void>;
+}
+
+/**
+ * Retention on a store shared by several instances (PostgreSQL): each method deletes at most
+ * `limit` rows in one short transaction, holding ingestion's locks for the visitors, userIds and
+ * emails it removes, and answers how many rows matched (the caller stops below `limit`) and how
+ * many it deleted (a row changed meanwhile is kept).
+ */
+export interface RetentionStore {
+  /** Every tenant with its settings (JSON text). */
+  tenantSettings(): Promise<{ id: string; settings: string }[]>;
+  /** Runs `work` unless another instance is running it; answers null then. */
+  alone<T>(work: () => Promise<T>): Promise<T | null>;
+  oldEvents(tenantId: string, before: number, limit: number): Promise<Swept>;
+  /** Sessions whose last event is before `before`. */
+  endedSessions(tenantId: string, before: number, limit: number): Promise<Swept>;
+  /** Visitors last seen before `before`, with their identity links. */
+  idleVisitors(tenantId: string, before: number, limit: number): Promise<Swept>;
+  /** Leads not updated since `before` with no link, event or session left (and their merge records). */
+  lonelyLeads(tenantId: string, before: number, limit: number): Promise<Swept>;
+}
+
+export interface Swept {
+  matched: number;
+  deleted: number;
 }

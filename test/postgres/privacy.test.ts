@@ -106,6 +106,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  // An instance that stopped on its own says why.
+  for (const instance of [a, b]) if (instance?.proc.exitCode !== null) console.error(instance?.output());
   for (const instance of [a, b]) instance?.proc.kill();
   await Promise.all([a, b].map((i) => i?.proc.exited));
   await sql?.close();
@@ -173,9 +175,9 @@ describe("erasing a person on PostgreSQL", () => {
     expect(await pgCli(["privacy", "lift", "--tenant", mine.tenantId, receipt.suppressionId])).toEqual({ lifted: true, suppressionId: receipt.suppressionId });
     expect(await pgCli(["privacy", "suppressions", "--tenant", mine.tenantId])).toEqual([]);
     // What works on SQLite only says so.
-    const retention = await cli(["privacy", "retention"], { DATABASE_URL: pg.url });
-    expect(retention.code).toBe(1);
-    expect(retention.stderr).toContain("SQLite store only");
+    const vacuum = await cli(["privacy", "vacuum"], { DATABASE_URL: pg.url });
+    expect(vacuum.code).toBe(1);
+    expect(vacuum.stderr).toContain("SQLite store only");
   }, 60_000);
 });
 
@@ -246,5 +248,67 @@ describe("suppression on PostgreSQL", () => {
     await pgCli(["privacy", "suppress", "--tenant", mine.tenantId, "u-c"]);
     expect(await untilSuppressed(a, mine.write, { userId: "u-c", event: "E" })).toBe("suppressed");
     expect(await untilSuppressed(b, mine.write, { userId: "u-c", event: "E" })).toBe("suppressed");
+  }, 60_000);
+});
+
+describe("the IP policy applied afterwards on PostgreSQL", () => {
+  test("apply-ip-policy anonymizes, then drops, the stored addresses of the tenant only", async () => {
+    const mine = await tenant("ip");
+    const other = await tenant("ip-other");
+    for (const t of [mine, other]) await call(a, t.server, "POST", "/v1/track", { anonymousId: "ip-person", event: "E", context: { ip: "203.0.113.77" } });
+    const ips = async (tenantId: string) => {
+      const out = await cli(["export", "--tenant", tenantId], { DATABASE_URL: pg.url });
+      return ndjson(out.stdout).map((e) => e.context.ip);
+    };
+    expect(await ips(mine.tenantId)).toEqual(["203.0.113.77"]);
+    await pgCli(["tenant", "set", mine.tenantId, "--ip-policy", "anonymize"]);
+    expect(await pgCli(["privacy", "apply-ip-policy", "--tenant", mine.tenantId])).toEqual({ tenantId: mine.tenantId, policy: "anonymize", events: 1 });
+    expect(await ips(mine.tenantId)).toEqual(["203.0.113.0"]);
+    await pgCli(["tenant", "set", mine.tenantId, "--ip-policy", "drop"]);
+    expect(await pgCli(["privacy", "apply-ip-policy", "--tenant", mine.tenantId])).toEqual({ tenantId: mine.tenantId, policy: "drop", events: 1 });
+    expect(await ips(mine.tenantId)).toEqual([undefined]);
+    expect(await ips(other.tenantId)).toEqual(["203.0.113.77"]);
+  }, 60_000);
+});
+
+describe("retention on PostgreSQL", () => {
+  test("events older than the tenant's retention go, with the sessions, visitors and leads left without events; other tenants untouched", async () => {
+    const mine = await tenant("retention");
+    const other = await tenant("forever");
+    const now = Date.now();
+    const old = now - 40 * 24 * HOUR;
+    const importOld = (instance: ServerProcess, key: string, tag: string) =>
+      call(instance, key, "POST", "/v1/import", {
+        batch: [
+          ...Array.from({ length: 300 }, (_, i) => ({
+            type: "track",
+            event: "Old",
+            anonymousId: `old-${i % 10}`,
+            messageId: `${tag}-o${i}`,
+            timestamp: at(old + i * 1000),
+          })),
+          { type: "identify", anonymousId: "old-1", userId: "u-old", messageId: `${tag}-oi`, timestamp: at(old + 400_000) },
+          { type: "track", event: "Recent", anonymousId: "new-1", messageId: `${tag}-n1`, timestamp: at(now - HOUR) },
+          { type: "identify", anonymousId: "new-1", userId: "u-new", messageId: `${tag}-ni`, timestamp: at(now - HOUR) },
+        ],
+      });
+    await importOld(a, mine.write, "r");
+    await importOld(b, other.write, "f");
+    // 60 days: nothing is old enough ...
+    await pgCli(["tenant", "set", mine.tenantId, "--retention-days", "60"]);
+    const none = await pgCli(["privacy", "retention"]);
+    expect(none.tenants).toEqual([expect.objectContaining({ tenantId: mine.tenantId, deleted: { events: 0, sessions: 0, visitors: 0, leads: 0 } })]);
+    // ... 30 days: the 40-day-old events go, with what is left without events.
+    await pgCli(["tenant", "set", mine.tenantId, "--retention-days", "30"]);
+    const run = await pgCli(["privacy", "retention"]);
+    expect(run.tenants).toEqual([expect.objectContaining({ tenantId: mine.tenantId, retentionDays: 30 })]);
+    expect(run.tenants[0].deleted).toEqual({ events: 301, sessions: 10, visitors: 10, leads: 1 });
+    expect(await exported(mine.tenantId)).toEqual(["r-n1", "r-ni"]);
+    expect(await count("visitors", mine.tenantId)).toBe(1);
+    const [leads] = await sql`SELECT array_agg(user_id) AS users FROM leads WHERE tenant_id = ${mine.tenantId}`;
+    expect(leads.users).toEqual(["u-new"]);
+    expect(await exported(other.tenantId)).toHaveLength(303);
+    // Again: nothing left to delete.
+    expect((await pgCli(["privacy", "retention"])).tenants[0].deleted).toEqual({ events: 0, sessions: 0, visitors: 0, leads: 0 });
   }, 60_000);
 });

@@ -16,9 +16,11 @@ import type {
   ErasureStore,
   Person,
   PersonSubject,
+  RetentionStore,
   SuppressionRecord,
   SuppressionSnapshot,
   SuppressionSource,
+  Swept,
 } from "../privacy-store";
 import { lockAll } from "./ingest";
 
@@ -135,6 +137,28 @@ export class PostgresPrivacyStore implements ErasureStore, SuppressionSource {
     });
   }
 
+  async settingsOf(tenantId: string): Promise<string | null> {
+    const [row] = await this.sql<{ settings: unknown }[]>`SELECT settings FROM tenants WHERE id = ${tenantId}`;
+    return row ? JSON.stringify(row.settings ?? {}) : null;
+  }
+
+  async eventIps(tenantId: string, after: number, upTo: number): Promise<{ id: number; ip: unknown }[]> {
+    const rows = await this.sql<{ id: string | number; ip: unknown }[]>`SELECT id, context -> 'ip' AS ip FROM events
+      WHERE tenant_id = ${tenantId} AND id > ${after} AND id <= ${upTo} AND context ? 'ip'`;
+    return rows.map((row) => ({ id: Number(row.id), ip: row.ip }));
+  }
+
+  async setEventIps(tenantId: string, changes: { id: number; ip: string | undefined }[]): Promise<void> {
+    const set = changes.filter((c) => c.ip !== undefined);
+    const drop = changes.filter((c) => c.ip === undefined).map((c) => c.id);
+    await this.sql.begin(async (tx) => {
+      if (set.length > 0)
+        await tx`UPDATE events e SET context = jsonb_set(e.context, '{ip}', to_jsonb(u.ip)) FROM unnest(${set.map((c) => c.id)}::int8[], ${set.map((c) => c.ip)}::text[]) AS u(id, ip)
+          WHERE e.tenant_id = ${tenantId} AND e.id = u.id`;
+      if (drop.length > 0) await tx`UPDATE events SET context = context - 'ip' WHERE tenant_id = ${tenantId} AND id = ANY(${drop}::int8[])`;
+    });
+  }
+
   async load(): Promise<SuppressionSnapshot> {
     const [salts, rows] = await Promise.all([
       this.sql<{ id: string; salt: string }[]>`SELECT id, privacy_salt AS salt FROM tenants WHERE privacy_salt IS NOT NULL`,
@@ -145,6 +169,97 @@ export class PostgresPrivacyStore implements ErasureStore, SuppressionSource {
       rows: rows.map((row) => ({ id: row.id, tenantId: row.tenant_id, identifiers: row.identifiers })),
     };
   }
+}
+
+/** The session-level lock only one instance's retention run holds at a time. */
+const RETENTION_LOCK = "inlet retention";
+
+export class PostgresRetentionStore implements RetentionStore {
+  constructor(private readonly sql: SQL) {}
+
+  async tenantSettings(): Promise<{ id: string; settings: string }[]> {
+    const rows = await this.sql<{ id: string; settings: unknown }[]>`SELECT id, settings FROM tenants ORDER BY created_at, id`;
+    return rows.map((row) => ({ id: row.id, settings: JSON.stringify(row.settings ?? {}) }));
+  }
+
+  async alone<T>(work: () => Promise<T>): Promise<T | null> {
+    const connection = await this.sql.reserve();
+    try {
+      const [row] = await connection<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(hashtextextended(${RETENTION_LOCK}, 0)) AS ok`;
+      if (!row?.ok) return null;
+      try {
+        return await work();
+      } finally {
+        await connection`SELECT pg_advisory_unlock(hashtextextended(${RETENTION_LOCK}, 0))`;
+      }
+    } finally {
+      connection.release();
+    }
+  }
+
+  async oldEvents(tenantId: string, before: number, limit: number): Promise<Swept> {
+    // Oldest first, through events_tenant_timestamp. Events are only ever added: no lock needed.
+    const { count } = await this.sql`DELETE FROM events WHERE tenant_id = ${tenantId} AND id IN (
+      SELECT id FROM events WHERE tenant_id = ${tenantId} AND timestamp < ${new Date(before)} ORDER BY timestamp LIMIT ${limit})`;
+    return { matched: count, deleted: count };
+  }
+
+  endedSessions(tenantId: string, before: number, limit: number): Promise<Swept> {
+    const at = new Date(before);
+    return this.sql.begin(async (tx) => {
+      const found = await tx<{ id: string; key: string | null }[]>`SELECT s.id, v.key FROM sessions s
+        LEFT JOIN visitors v ON v.tenant_id = s.tenant_id AND v.id = s.visitor_id
+        WHERE s.tenant_id = ${tenantId} AND s.last_event_at < ${at} LIMIT ${limit}`;
+      if (found.length === 0) return { matched: 0, deleted: 0 };
+      await lockAll(tx, visitorLocks(tenantId, found));
+      // Checked again under the locks: an event may have extended the session meanwhile.
+      const { count } = await tx`DELETE FROM sessions WHERE tenant_id = ${tenantId} AND id = ANY(${found.map((r) => r.id)}::text[]) AND last_event_at < ${at}`;
+      return { matched: found.length, deleted: count };
+    });
+  }
+
+  idleVisitors(tenantId: string, before: number, limit: number): Promise<Swept> {
+    const at = new Date(before);
+    return this.sql.begin(async (tx) => {
+      const found = await tx<{ id: string; key: string }[]>`SELECT id, key FROM visitors WHERE tenant_id = ${tenantId} AND last_seen_at < ${at} LIMIT ${limit}`;
+      if (found.length === 0) return { matched: 0, deleted: 0 };
+      await lockAll(tx, visitorLocks(tenantId, found));
+      const gone = await tx<{ id: string }[]>`DELETE FROM visitors WHERE tenant_id = ${tenantId} AND id = ANY(${found.map((r) => r.id)}::text[])
+        AND last_seen_at < ${at} RETURNING id`;
+      await tx`DELETE FROM identity_links WHERE tenant_id = ${tenantId} AND visitor_id = ANY(${gone.map((r) => r.id)}::text[])`;
+      return { matched: found.length, deleted: gone.length };
+    });
+  }
+
+  lonelyLeads(tenantId: string, before: number, limit: number): Promise<Swept> {
+    const at = new Date(before);
+    // A merged lead is alone once the lead it was merged into is gone.
+    const alone = (sql: SQL) => sql`l.updated_at < ${at}
+      AND (l.merged_into IS NULL OR NOT EXISTS (SELECT 1 FROM leads w WHERE w.tenant_id = l.tenant_id AND w.id = l.merged_into))
+      AND NOT EXISTS (SELECT 1 FROM identity_links il WHERE il.tenant_id = l.tenant_id AND il.lead_id = l.id)
+      AND NOT EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = l.tenant_id AND e.lead_id = l.id)
+      AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.tenant_id = l.tenant_id AND s.lead_id = l.id)`;
+    return this.sql.begin(async (tx) => {
+      const found = await tx<{ id: string; user_id: string | null; email: string | null }[]>`SELECT l.id, l.user_id, l.email FROM leads l
+        WHERE l.tenant_id = ${tenantId} AND ${alone(tx)} LIMIT ${limit}`;
+      if (found.length === 0) return { matched: 0, deleted: 0 };
+      const keys: LockKey[] = [];
+      for (const lead of found) {
+        if (lead.user_id !== null) keys.push({ tenantId, kind: "user", value: lead.user_id });
+        if (lead.email !== null) keys.push({ tenantId, kind: "email", value: lead.email });
+      }
+      await lockAll(tx, keys);
+      const gone = await tx<{ id: string }[]>`DELETE FROM leads l WHERE l.tenant_id = ${tenantId} AND l.id = ANY(${found.map((r) => r.id)}::text[])
+        AND ${alone(tx)} RETURNING l.id`;
+      const ids = gone.map((r) => r.id);
+      await tx`DELETE FROM lead_merges WHERE tenant_id = ${tenantId} AND (from_lead_id = ANY(${ids}::text[]) OR into_lead_id = ANY(${ids}::text[]))`;
+      return { matched: found.length, deleted: gone.length };
+    });
+  }
+}
+
+function visitorLocks(tenantId: string, rows: { key: string | null }[]): LockKey[] {
+  return rows.flatMap((row) => (row.key === null ? [] : [{ tenantId, kind: "visitor" as const, value: row.key }]));
 }
 
 /** What ingestion locks for this person: each visitor key, userId and email. */

@@ -21,4 +21,6 @@ export interface Privacy {
   suppressionsOf(tenantId: string): Answer<SuppressionView[]>;
   /** Lifts a suppression; false when there was none. */
   lift(tenantId: string, suppressionId: string): Promise<boolean>;
+  /** Applies the tenant's IP policy to the events already stored; answers how many changed. */
+  applyIpPolicy(tenantId: string): Promise<{ policy: string; events: number }>;
 }

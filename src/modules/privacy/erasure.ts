@@ -14,10 +14,12 @@ import type { NotifyHandle } from "../../db/change-feed";
 import type { DeletionRecord, ErasureStore, Person, SuppressionRecord } from "../../db/privacy-store";
 import { logger } from "../../logger";
 import type { Privacy } from "./contract";
+import { parseSettings } from "../tenants/settings";
 import { nextTurn } from "./store";
 import {
   cleanSubject,
   type Counts,
+  ipChanges,
   type DeletionReceipt,
   iso,
   NoSuchTenant,
@@ -140,6 +142,23 @@ export class ErasureService implements Privacy {
     );
     if (lifted) this.suppressions?.remove(tenantId, suppressionId);
     return lifted;
+  }
+
+  /** Applies the tenant's IP policy (anonymize or drop) to the events already stored, in id ranges; answers how many events changed. */
+  async applyIpPolicy(tenantId: string): Promise<{ policy: string; events: number }> {
+    const settings = await this.store.settingsOf(tenantId);
+    if (settings === null) throw new NoSuchTenant(tenantId);
+    const policy = parseSettings(settings).ipPolicy;
+    if (policy === "full") return { policy, events: 0 };
+    const last = await this.store.lastEventId();
+    let changed = 0;
+    for (let cursor = 0; cursor < last; cursor += this.scanRows) {
+      const changes = ipChanges(policy, await this.store.eventIps(tenantId, cursor, Math.min(cursor + this.scanRows, last)));
+      if (changes.length > 0) await this.store.setEventIps(tenantId, changes);
+      changed += changes.length;
+      await nextTurn();
+    }
+    return { policy, events: changed };
   }
 
   /** Stores the person's identifiers (hashed) as one suppression, tells every instance, and puts it in this one's list. */

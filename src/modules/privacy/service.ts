@@ -337,11 +337,7 @@ export class PrivacyService {
         cursor = upper;
         return found;
       });
-      const updates = rows.flatMap(({ id, ip }) => {
-        if (policy === "drop" || typeof ip !== "string") return [{ id, ip: undefined }];
-        const anonymized = anonymizeIp(ip);
-        return anonymized === ip ? [] : [{ id, ip: anonymized }];
-      });
+      const updates = ipChanges(policy, rows);
       while (updates.length > 0) {
         const done = await this.store.write(() =>
           forAWhile(updates, this.stepMs, ([{ id, ip }]) => {
@@ -537,6 +533,15 @@ export function personHashes(salt: string, subject: Subject, person: Pick<Person
   for (const email of person.emails) hashes.add(identifierHash(salt, "email", email));
   for (const anonymousId of person.anonymousIds) hashes.add(identifierHash(salt, "anonymousId", anonymousId));
   return hashes;
+}
+
+/** What the IP policy changes in these events' `context.ip`: anonymized, or removed (undefined). */
+export function ipChanges(policy: "anonymize" | "drop", rows: { id: number; ip: unknown }[]): { id: number; ip: string | undefined }[] {
+  return rows.flatMap(({ id, ip }) => {
+    if (policy === "drop" || typeof ip !== "string") return [{ id, ip: undefined }];
+    const anonymized = anonymizeIp(ip);
+    return anonymized === ip ? [] : [{ id, ip: anonymized }];
+  });
 }
 
 /** Identifiers trimmed; empty ones dropped. */
