@@ -7,6 +7,8 @@ import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
 import { LocalChangeFeed, type ChangeFeed } from "./db/change-feed";
 import { PostgresBatchStore } from "./db/postgres/ingest";
+import { PostgresPrivacyStore, PostgresRetentionStore } from "./db/postgres/privacy";
+import { sqliteSuppressionSource } from "./db/sqlite/privacy";
 import { postgresReadiness } from "./db/postgres/health";
 import { readStoresOf, tenantStoreOf, type PostgresStorage, type SqliteStorage, type Storage } from "./db/storage";
 import { invalidateCachesOnChange } from "./modules/cache-invalidation";
@@ -46,7 +48,10 @@ import { statsController } from "./modules/stats";
 import { KeyCache } from "./modules/tenants/key-cache";
 import { TenantService } from "./modules/tenants/service";
 import { privacyController } from "./modules/privacy";
+import type { Privacy } from "./modules/privacy/contract";
+import { ErasureService } from "./modules/privacy/erasure";
 import { RetentionTask } from "./modules/privacy/retention";
+import { SharedRetentionTask } from "./modules/privacy/shared-retention";
 import { PrivacyService } from "./modules/privacy/service";
 import type { PrivacyStore } from "./modules/privacy/store";
 import { SuppressionList } from "./modules/privacy/suppressions";
@@ -85,19 +90,23 @@ export interface Services {
   changes: ChangeFeed;
   /** The request-tracing plugin; null when tracing is off. */
   tracing: ReturnType<typeof startTracing>;
+  /** Erasure, suppression and their audit (docs/privacy.md), on either store. */
+  privacy: Privacy;
+  /** Suppressed people, in memory, asked for every event; `ready` once loaded at start. */
+  suppressions: SuppressionList;
+  /** Deletes what is older than each tenant's `retentionDays`; started by the server. */
+  retention: Retention;
   /** The SQLite store's own parts (null on PostgreSQL). */
   sqlite: SqliteServices | null;
 }
 
-/** What only the SQLite store has: its file, single writer, session write-behind, and the privacy work on it. */
+/** What only the SQLite store has: its file, single writer, session write-behind, retention and the privacy writes through the writer. */
 export interface SqliteServices {
   database: DatabaseHandle;
   store: StoreHealth;
   writer: GroupCommitWriter;
   sessions: SessionTracker;
   identity: IdentityResolver;
-  suppressions: SuppressionList;
-  privacy: PrivacyService;
   retention: RetentionTask;
   /** Where privacy work writes (the writer); `truncateWal` is set by the server once its checkpointer runs. */
   privacyStore: PrivacyStore;
@@ -132,11 +141,12 @@ export function createServices(config: Config, store: DatabaseHandle | PostgresS
     trustProxy: config.trustProxy,
   });
   const maxTenantEvents = Math.max(1, Math.floor((config.maxQueuedEvents * config.tenantQueueShare) / 100));
-  const parts = storage.kind === "sqlite" ? sqliteParts(config, storage, metrics, maxTenantEvents) : postgresParts(config, storage, metrics, maxTenantEvents);
+  const parts =
+    storage.kind === "sqlite" ? sqliteParts(config, storage, metrics, maxTenantEvents) : postgresParts(config, storage, metrics, maxTenantEvents, changes);
   const { recorder, health, business, leads, exports } = parts;
   const tenants = new TenantService(tenantStoreOf(storage), changes);
   const keys = new KeyCache(tenants, { max: config.keyCacheSize, ttlSeconds: config.keyCacheTtlSeconds });
-  invalidateCachesOnChange(changes, { keys, suppressions: parts.sqlite?.suppressions });
+  invalidateCachesOnChange(changes, { keys, suppressions: parts.suppressions });
   const pipeline = new Pipeline({ recorder, enricher, observer: metrics });
   metrics.watch(
     {
@@ -174,6 +184,9 @@ export function createServices(config: Config, store: DatabaseHandle | PostgresS
     debugger: new DebuggerService(),
     changes,
     tracing: startTracing(config),
+    privacy: parts.privacy,
+    suppressions: parts.suppressions,
+    retention: parts.retention,
     sqlite: parts.sqlite,
   };
 }
@@ -191,8 +204,14 @@ interface StoreParts {
   leads: LeadService;
   exports: ExportService;
   caches: Record<string, { hits: number; misses: number }>;
+  privacy: Privacy;
+  suppressions: SuppressionList;
+  retention: Retention;
   sqlite: SqliteServices | null;
 }
+
+/** The retention task of either store. */
+export type Retention = Pick<RetentionTask, "start" | "stop" | "run">;
 
 function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, maxTenantEvents: number): StoreParts {
   const { database } = storage;
@@ -211,7 +230,7 @@ function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, m
       metrics.committed(jobs, ms);
     },
   });
-  const suppressions = new SuppressionList(db);
+  const suppressions = new SuppressionList(sqliteSuppressionSource(db));
   const serial = new SerialRecorder({ writer, events: new EventStore(db), visitors, sessions, identity, suppression: suppressions });
   const privacyStore: PrivacyStore = {
     sqlite,
@@ -234,23 +253,41 @@ function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, m
     health: sqliteReadiness(store, writer),
     ...readServices(storage),
     caches: { visitors, sessions },
-    sqlite: { database, store, writer, sessions, identity, suppressions, privacy, retention, privacyStore },
+    privacy,
+    suppressions,
+    retention,
+    sqlite: { database, store, writer, sessions, identity, retention, privacyStore },
   };
 }
 
-function postgresParts(config: Config, storage: PostgresStorage, metrics: Metrics, maxTenantEvents: number): StoreParts {
+function postgresParts(config: Config, storage: PostgresStorage, metrics: Metrics, maxTenantEvents: number, changes: ChangeFeed): StoreParts {
+  const privacyStore = new PostgresPrivacyStore(storage.sql);
+  // Loaded now; the server waits for it before it listens. Kept in step by the change feed.
+  const suppressions = new SuppressionList(privacyStore);
   const recorder = new BatchRecorder(new PostgresBatchStore(storage.sql, config.pgStatementTimeoutMs), {
     maxQueuedEvents: config.maxQueuedEvents,
     maxTenantEvents,
     sessionTimeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE,
     concurrentCommits: Math.max(1, Math.floor(config.pgPoolSize / 2)),
     onCommit: (jobs, ms) => metrics.committed(jobs, ms),
+    suppression: suppressions,
+  });
+  const privacy = new ErasureService(privacyStore, suppressions, {
+    publish: (change, via) => changes.publish(change, via),
+    onErased: (tenantId, counts) => metrics.deleted("privacy", tenantId, { ...counts }),
+  });
+  const retention = new SharedRetentionTask(new PostgresRetentionStore(storage.sql), {
+    sessionTimeoutMs: config.sessionTimeoutMinutes * MS_PER_MINUTE,
+    onDeleted: (tenantId, counts) => metrics.deleted("retention", tenantId, { ...counts }),
   });
   return {
     recorder,
     health: postgresReadiness(storage.sql, config.pgStatementTimeoutMs),
     ...readServices(storage),
     caches: {},
+    privacy,
+    suppressions,
+    retention,
     sqlite: null,
   };
 }
@@ -305,7 +342,7 @@ export function createApp(services: Services) {
       }),
     )
     .use(statsController({ auth, business: services.business }))
-    .use(services.sqlite ? privacyController({ auth, privacy: services.sqlite.privacy }) : new Elysia({ name: "privacy-postgres" }))
+    .use(privacyController({ auth, privacy: services.privacy }))
     .use(eventsController({ auth, pipeline: services.pipeline, peerIp, recorder }))
     .use(segmentSettingsController({ keys: services.keys, publicUrl: services.config.publicUrl, trustProxy: services.config.trustProxy, peerIp, guard }))
     .use(readEventsController(reading))

@@ -44,14 +44,20 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
   // On PostgreSQL, before any cache fills: a change made meanwhile is heard.
   const changes = storage.kind === "postgres" ? await PostgresChangeFeed.start({ url: config.databaseUrl, publisher: storage.sql }) : undefined;
   const services = createServices(config, storage.kind === "sqlite" ? storage.database : storage, { ...options, changes });
+  // Suppressed people are refused from the first request on.
+  await services.suppressions.ready.catch(async (error) => {
+    await services.changes.close();
+    await storage.close();
+    throw error;
+  });
   const local = services.sqlite;
   const checkpointer = local
     ? startCheckpointer(local.database.sqlite, config.db, { writer: local.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 })
     : null;
   if (local && checkpointer) local.privacyStore.truncateWal = () => checkpointer.truncate();
-  local?.retention.start(RETENTION_INTERVAL_MS);
-  // Suppressions added from the command line beside the server apply within this time.
-  const reloadSuppressions = local ? setInterval(() => local.suppressions.reload(), Math.max(1, config.keyCacheTtlSeconds) * 1000) : undefined;
+  services.retention.start(RETENTION_INTERVAL_MS);
+  // Suppressions added from the command line beside a SQLite server apply within this time (on PostgreSQL the change feed tells).
+  const reloadSuppressions = local ? setInterval(() => services.suppressions.reload(), Math.max(1, config.keyCacheTtlSeconds) * 1000) : undefined;
   reloadSuppressions?.unref();
   const stopHeapPacer = startHeapPacer({ intervalMs: HEAP_PACER_INTERVAL_MS, activity: requestCount });
   const closeStore = async () => {
@@ -70,7 +76,7 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
     // Leave nothing half-started (and no demo tenant in a database nobody serves).
     services.enricher.close();
     services.limiter.close();
-    local?.retention.stop();
+    services.retention.stop();
     clearInterval(reloadSuppressions);
     stopHeapPacer();
     await closeStore();
@@ -98,7 +104,7 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
     stopping ??= (async () => {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([Promise.all([server.stop(false), metricsApp?.server?.stop(false)]), deadline]);
-      local?.retention.stop();
+      services.retention.stop();
       clearInterval(reloadSuppressions);
       // What could not be written is reported after everything else is closed: the rest still closes.
       const unwritten = await services.recorder.close().then(

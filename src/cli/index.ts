@@ -8,9 +8,13 @@ import { parseArgs } from "node:util";
 import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
 import { openDatabase, type DatabaseHandle } from "../db/client";
 import { notifyChange } from "../db/postgres/change-feed";
-import { openStorage, readStoresOf, redactedUrl, tenantStoreOf, type Storage } from "../db/storage";
+import { openStorage, readStoresOf, redactedUrl, tenantStoreOf, type PostgresStorage, type Storage } from "../db/storage";
+import { PostgresPrivacyStore, PostgresRetentionStore } from "../db/postgres/privacy";
+import type { Privacy } from "../modules/privacy/contract";
+import { ErasureService } from "../modules/privacy/erasure";
 import { PrivacyService } from "../modules/privacy/service";
 import { RetentionTask } from "../modules/privacy/retention";
+import { SharedRetentionTask } from "../modules/privacy/shared-retention";
 import { directStore } from "../modules/privacy/store";
 import { ExportService, ndjsonLine } from "../modules/export/service";
 import { callTypes } from "../modules/events/model";
@@ -62,7 +66,7 @@ Usage:
   inlet --version
 
 Every command takes the configuration flags (e.g. --db <file>, --port <n>); see docs/operations.md.
-DATABASE_URL selects PostgreSQL: every command works on either store but privacy (SQLite only) and backup (pg_dump).
+DATABASE_URL selects PostgreSQL: every command works on either store but backup (use pg_dump) and privacy vacuum (SQLite only).
 `;
 
 /** Commands that read and write the SQLite file directly. */
@@ -235,9 +239,7 @@ export async function runCli(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === "privacy") {
-      // Deletion and suppression read and rewrite the SQLite file directly.
-      if (storage.kind !== "sqlite") throw new CommandFailed("privacy works on the SQLite store only, not with DATABASE_URL (PostgreSQL).");
-      await privacyCommand(storage.database, tenants, config, sub, rest, values);
+      await privacyCommand(storage, tenants, config, sub, rest, values);
       return 0;
     }
     throw new UsageError(`Unknown command: ${positionals.join(" ")}`);
@@ -285,15 +287,23 @@ async function migrate(config: Config): Promise<number> {
 
 /** `inlet privacy ...`: the same service as the HTTP API, in the command line's own transactions. */
 async function privacyCommand(
-  database: DatabaseHandle,
+  storage: Storage,
   tenants: TenantService,
   config: Config,
   sub: string | undefined,
   rest: string[],
   values: { tenant?: string; suppress?: boolean },
 ): Promise<void> {
-  const store = directStore(database.sqlite, database.db);
-  const privacy = new PrivacyService(store, null);
+  const sqlite = storage.kind === "sqlite" ? storage.database : null;
+  const store = sqlite && directStore(sqlite.sqlite, sqlite.db);
+  const onSqlite = store && new PrivacyService(store, null);
+  // On PostgreSQL a suppression made or lifted here is published: every running instance reloads its list.
+  const privacy: Privacy =
+    onSqlite ?? new ErasureService(new PostgresPrivacyStore((storage as PostgresStorage).sql), null, { publish: (change, via) => notifyChange(via, change) });
+  const sqliteOnly = () => {
+    if (!sqlite || !store) throw new CommandFailed(`privacy ${sub} works on the SQLite store only, not with DATABASE_URL (PostgreSQL).`);
+    return { sqlite, store };
+  };
   const tenant = async () => {
     const tenantId = need(values.tenant, "--tenant <id>");
     if (!(await tenants.tenantExists(tenantId))) throw new CommandFailed(`No tenant with id ${tenantId}.`);
@@ -313,7 +323,7 @@ async function privacyCommand(
       print(await privacy.suppress(await tenant(), subject(), null));
       return;
     case "suppressions":
-      print(privacy.suppressionsOf(await tenant()));
+      print(await privacy.suppressionsOf(await tenant()));
       return;
     case "lift": {
       const tenantId = await tenant();
@@ -323,15 +333,20 @@ async function privacyCommand(
       return;
     }
     case "deletions":
-      print(privacy.deletions(await tenant()));
+      print(await privacy.deletions(await tenant()));
       return;
     case "apply-ip-policy":
       print({ tenantId: values.tenant, ...(await privacy.applyIpPolicy(await tenant())) });
       return;
-    case "retention":
-      print(await new RetentionTask(store, { sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000 }).run());
+    case "retention": {
+      const options = { sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000 };
+      // On PostgreSQL it waits for no one: when an instance is running it now, this run is empty.
+      const task = store ? new RetentionTask(store, options) : new SharedRetentionTask(new PostgresRetentionStore((storage as PostgresStorage).sql), options);
+      print(await task.run());
       return;
+    }
     case "vacuum": {
+      const { sqlite: database, store } = sqliteOnly();
       const before = statSync(config.db).size;
       database.sqlite.run("PRAGMA auto_vacuum = INCREMENTAL");
       database.sqlite.run("VACUUM");

@@ -66,9 +66,7 @@ class PostgresTransaction implements BatchTransaction {
   }
 
   async lock(keys: LockKey[]): Promise<void> {
-    const sorted = [...new Set(keys.map(lockId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
-    // In the array's order: every instance takes locks in the same (numeric) order.
-    await Promise.all([this.begun, run(this.sql`SELECT count(pg_advisory_xact_lock(k)) FROM unnest(${sorted}::int8[]) WITH ORDINALITY AS t(k, n)`)]);
+    await Promise.all([this.begun, run(lockAll(this.sql, keys))]);
   }
 
   async storedMessageIds(pairs: { tenantId: string; messageId: string }[]): Promise<Set<string>> {
@@ -353,6 +351,17 @@ function insertEvents(sql: ReservedSQL, rows: EventRow[]) {
       ${col((r) => jsonbText(r.event.properties))}::text[], ${col((r) => jsonbText(r.event.traits))}::text[], ${col((r) => jsonbText(r.event.context))}::text[],
       ${col((r) => jsonbText(r.event.integrations))}::text[], ${col((r) => jsonbText(r.event.extra))}::text[], ${col((r) => r.schemaVersion)}::text[])
       AS u(t, m, ty, e, a, u, v, s, l, ts, ot, sa, ra, p, tr, c, i, x, sv)`;
+}
+
+/**
+ * Takes the transaction-scoped advisory locks of these keys, in one statement and in numeric
+ * order, as every instance does: ingestion's commits, and the erasure of a person
+ * (src/db/postgres/privacy.ts), which locks the person's visitors, userIds and emails the same way.
+ */
+export function lockAll(sql: SQL, keys: LockKey[]) {
+  const sorted = [...new Set(keys.map(lockId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
+  // In the array's order: every instance takes locks in the same (numeric) order.
+  return sql`SELECT count(pg_advisory_xact_lock(k)) FROM unnest(${sorted}::int8[]) WITH ORDINALITY AS t(k, n)`;
 }
 
 /** A lock's 64-bit key: the tenant, the kind and the value, hashed (a collision only makes two commits wait for each other). */

@@ -8,7 +8,8 @@ import type { keyAuth } from "../../http/auth";
 import { ADMIN_BODY_BYTES, jsonBody } from "../../http/body";
 import { ApiError, errorResponses, invalidRequest } from "../../http/errors";
 import { DeletionReceipt, DeletionRequest, Suppression, SuppressionList, SuppressionRequest } from "./model";
-import type { PrivacyService, Subject } from "./service";
+import type { Privacy } from "./contract";
+import type { Subject } from "./service";
 
 const security: Record<string, string[]>[] = [{ bearer: [] }, { basic: [] }, { apiKey: [] }];
 const errors = errorResponses(400, 401, 403, 503);
@@ -29,7 +30,7 @@ function subjectOf(body: { userId?: string | number; email?: string; anonymousId
 export interface PrivacyDeps {
   /** The key-auth plugin (src/http/auth.ts): these routes take `{ adminKey: true }`. */
   auth: ReturnType<typeof keyAuth>;
-  privacy: PrivacyService;
+  privacy: Privacy;
 }
 
 export function privacyController({ auth, privacy }: PrivacyDeps) {
@@ -37,10 +38,11 @@ export function privacyController({ auth, privacy }: PrivacyDeps) {
     .use(auth)
     .post(
       "/deletions",
-      ({ admin, body, server, request }) => {
+      async ({ admin, body, server, request }) => {
         // A large erasure may take longer than the connection's idle timeout: no timeout for this request.
         server?.timeout(request, 0);
-        return privacy.delete(admin.tenantId, subjectOf(body.subject), { suppress: body.suppress === true, by: privacy.requester(admin.keyId) });
+        const subject = subjectOf(body.subject);
+        return privacy.delete(admin.tenantId, subject, { suppress: body.suppress === true, by: await privacy.requester(admin.keyId) });
       },
       {
         parse: jsonBody(ADMIN_BODY_BYTES),
@@ -57,29 +59,36 @@ export function privacyController({ auth, privacy }: PrivacyDeps) {
     )
     .get(
       "/deletions/:id",
-      ({ admin, params }) => {
-        const receipt = privacy.receipt(admin.tenantId, params.id);
+      async ({ admin, params }) => {
+        const receipt = await privacy.receipt(admin.tenantId, params.id);
         if (!receipt) throw notFound("deletion");
         return receipt;
       },
       { adminKey: true, response: { 200: DeletionReceipt, ...readErrors }, detail: { summary: "Read an erasure's receipt", security } },
     )
-    .get("/suppressions", ({ admin }) => ({ suppressions: privacy.suppressionsOf(admin.tenantId) }), {
+    .get("/suppressions", async ({ admin }) => ({ suppressions: await privacy.suppressionsOf(admin.tenantId) }), {
       adminKey: true,
       response: { 200: SuppressionList, ...errorResponses(401, 403) },
       detail: { summary: "List suppressed people", description: "Each suppression shows a salted hash of its subject, never the subject.", security },
     })
-    .post("/suppressions", ({ admin, body }) => privacy.suppress(admin.tenantId, subjectOf(body.subject), privacy.requester(admin.keyId)), {
-      parse: jsonBody(ADMIN_BODY_BYTES),
-      body: SuppressionRequest,
-      adminKey: true,
-      response: { 200: Suppression, ...errors },
-      detail: {
-        summary: "Suppress a person",
-        description: "Later events with any of the person's userIds, emails or anonymousIds are not stored (status `suppressed`). Nothing is deleted.",
-        security,
+    .post(
+      "/suppressions",
+      async ({ admin, body }) => {
+        const subject = subjectOf(body.subject);
+        return privacy.suppress(admin.tenantId, subject, await privacy.requester(admin.keyId));
       },
-    })
+      {
+        parse: jsonBody(ADMIN_BODY_BYTES),
+        body: SuppressionRequest,
+        adminKey: true,
+        response: { 200: Suppression, ...errors },
+        detail: {
+          summary: "Suppress a person",
+          description: "Later events with any of the person's userIds, emails or anonymousIds are not stored (status `suppressed`). Nothing is deleted.",
+          security,
+        },
+      },
+    )
     .delete(
       "/suppressions/:id",
       async ({ admin, params }) => {

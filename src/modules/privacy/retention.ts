@@ -44,13 +44,30 @@ export interface RetentionRun {
   ms: number;
 }
 
+/** Calls `run` every `intervalMs`, the first time after `firstAfterMs`, without keeping the process alive; answers the function that stops it. */
+export function runEvery(run: () => Promise<unknown>, intervalMs: number, firstAfterMs: number): () => void {
+  const tick = () => {
+    run().catch((error) => logger.error("retention run failed; it is tried again at the next interval", { error }));
+  };
+  let timer: ReturnType<typeof setInterval> | null = null;
+  const first = setTimeout(() => {
+    tick();
+    timer = setInterval(tick, intervalMs);
+    timer.unref();
+  }, firstAfterMs);
+  first.unref();
+  return () => {
+    clearTimeout(first);
+    if (timer) clearInterval(timer);
+  };
+}
+
 export class RetentionTask {
   private readonly chunk: number;
   private readonly scanRows: number;
   private readonly vacuumPages: number;
   private readonly stepMs: number;
   private readonly now: () => number;
-  private timer: ReturnType<typeof setInterval> | null = null;
   private running: Promise<RetentionRun> | null = null;
 
   constructor(
@@ -66,19 +83,7 @@ export class RetentionTask {
 
   /** Runs every `intervalMs` (the first run after `firstAfterMs`); never keeps the process alive. */
   start(intervalMs: number, firstAfterMs = 60_000): void {
-    const tick = () => {
-      this.run().catch((error) => logger.error("retention run failed; it is tried again at the next interval", { error }));
-    };
-    const first = setTimeout(() => {
-      tick();
-      this.timer = setInterval(tick, intervalMs);
-      this.timer.unref();
-    }, firstAfterMs);
-    first.unref();
-    this.stop = () => {
-      clearTimeout(first);
-      if (this.timer) clearInterval(this.timer);
-    };
+    this.stop = runEvery(() => this.run(), intervalMs, firstAfterMs);
   }
 
   stop: () => void = () => {};

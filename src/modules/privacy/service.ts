@@ -87,8 +87,8 @@ export interface PrivacyOptions {
   onErased?: (tenantId: string, counts: Counts) => void;
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-const SUBJECT_KINDS: IdentifierKind[] = ["userId", "email", "anonymousId"];
+export const iso = (ms: number) => new Date(ms).toISOString();
+export const SUBJECT_KINDS: IdentifierKind[] = ["userId", "email", "anonymousId"];
 /** Times the events table is read again because the person grew during its deletion. */
 const MAX_ROUNDS = 3;
 /**
@@ -337,11 +337,7 @@ export class PrivacyService {
         cursor = upper;
         return found;
       });
-      const updates = rows.flatMap(({ id, ip }) => {
-        if (policy === "drop" || typeof ip !== "string") return [{ id, ip: undefined }];
-        const anonymized = anonymizeIp(ip);
-        return anonymized === ip ? [] : [{ id, ip: anonymized }];
-      });
+      const updates = ipChanges(policy, rows);
       while (updates.length > 0) {
         const done = await this.store.write(() =>
           forAWhile(updates, this.stepMs, ([{ id, ip }]) => {
@@ -360,11 +356,7 @@ export class PrivacyService {
 
   /** Stores the person's identifiers (hashed) as one suppression and puts it in the cache. */
   private async suppressPerson(tenantId: string, subject: Subject, person: Person, salt: string, by: Requester): Promise<string> {
-    const hashes = new Set<string>();
-    for (const kind of SUBJECT_KINDS) if (subject[kind]) hashes.add(identifierHash(salt, kind, subject[kind]!));
-    for (const userId of person.userIds) hashes.add(identifierHash(salt, "userId", userId));
-    for (const email of person.emails) hashes.add(identifierHash(salt, "email", email));
-    for (const anonymousId of person.anonymousIds) hashes.add(identifierHash(salt, "anonymousId", anonymousId));
+    const hashes = personHashes(salt, subject, person);
     const hash = subjectHash(salt, subject);
     return this.store.write(() => {
       const { db } = this.store;
@@ -517,7 +509,7 @@ export class NoSuchTenant extends Error {
   }
 }
 
-function toReceipt(row: typeof privacyDeletions.$inferSelect): DeletionReceipt {
+export function toReceipt(row: typeof privacyDeletions.$inferSelect): DeletionReceipt {
   const deleted = { events: row.events, sessions: row.sessions, visitors: row.visitors, leads: row.leads };
   return {
     deletionId: row.id,
@@ -533,8 +525,27 @@ function toReceipt(row: typeof privacyDeletions.$inferSelect): DeletionReceipt {
   };
 }
 
+/** The hashes a suppression of the person holds: the subject's identifiers and every one the person is known by. */
+export function personHashes(salt: string, subject: Subject, person: Pick<Person, "userIds" | "emails" | "anonymousIds">): Set<string> {
+  const hashes = new Set<string>();
+  for (const kind of SUBJECT_KINDS) if (subject[kind]) hashes.add(identifierHash(salt, kind, subject[kind]!));
+  for (const userId of person.userIds) hashes.add(identifierHash(salt, "userId", userId));
+  for (const email of person.emails) hashes.add(identifierHash(salt, "email", email));
+  for (const anonymousId of person.anonymousIds) hashes.add(identifierHash(salt, "anonymousId", anonymousId));
+  return hashes;
+}
+
+/** What the IP policy changes in these events' `context.ip`: anonymized, or removed (undefined). */
+export function ipChanges(policy: "anonymize" | "drop", rows: { id: number; ip: unknown }[]): { id: number; ip: string | undefined }[] {
+  return rows.flatMap(({ id, ip }) => {
+    if (policy === "drop" || typeof ip !== "string") return [{ id, ip: undefined }];
+    const anonymized = anonymizeIp(ip);
+    return anonymized === ip ? [] : [{ id, ip: anonymized }];
+  });
+}
+
 /** Identifiers trimmed; empty ones dropped. */
-function cleanSubject(subject: Subject): Subject {
+export function cleanSubject(subject: Subject): Subject {
   const clean: Subject = {};
   for (const kind of SUBJECT_KINDS) {
     const value = subject[kind];
@@ -544,11 +555,11 @@ function cleanSubject(subject: Subject): Subject {
   return clean;
 }
 
-function subjectKinds(subject: Subject): string {
+export function subjectKinds(subject: Subject): string {
   return SUBJECT_KINDS.filter((kind) => subject[kind]).join(",");
 }
 
 /** The salted hash the audit keeps of a subject (all its identifiers, in a fixed order). */
-function subjectHash(salt: string, subject: Subject): string {
+export function subjectHash(salt: string, subject: Subject): string {
   return new Bun.CryptoHasher("sha256", salt).update(JSON.stringify(SUBJECT_KINDS.map((kind) => subject[kind] ?? null))).digest("hex");
 }

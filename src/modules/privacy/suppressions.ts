@@ -2,12 +2,14 @@
  * Suppressed people, in memory: per tenant, the salted hashes of their identifiers (userIds,
  * emails, anonymousIds). The pipeline asks for every event (src/pipeline/index.ts); a tenant with
  * no suppression costs one map lookup, one with some costs an HMAC per identifier of the event.
- * Loaded at start, changed in step with the table by the privacy service, and reloaded every
- * little while so a suppression added from the command line beside a running server applies too.
+ * Loaded at start, changed in step with the table by the privacy service, and reloaded when the
+ * change feed tells of a suppression made elsewhere (another instance on PostgreSQL) and, on SQLite,
+ * every little while so a suppression added from the command line beside a running server applies too.
  */
-import { eq, isNotNull } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { Db } from "../../db/client";
-import { privacySuppressions, tenants } from "../../db/schema";
+import type { SuppressionSnapshot, SuppressionSource } from "../../db/privacy-store";
+import { tenants } from "../../db/schema";
 import type { SuppressionCheck } from "../../pipeline/ports";
 import { normalizeEmail } from "../../lib/email";
 import type { CanonicalEvent } from "../../pipeline/model";
@@ -30,27 +32,28 @@ export class SuppressionList implements SuppressionCheck {
   /** Events not stored because of a suppression, since start. */
   count = 0;
 
-  constructor(private readonly db: Db) {
-    this.reload();
+  /** Resolves once the first load is in (at once on SQLite). */
+  readonly ready: Promise<void>;
+
+  constructor(private readonly source: SuppressionSource) {
+    this.ready = Promise.resolve(this.reload());
   }
 
-  /** Reads every suppression from the table (at start, and now and then). */
-  reload(): void {
-    const salts = new Map(
-      this.db
-        .select({ id: tenants.id, salt: tenants.privacySalt })
-        .from(tenants)
-        .where(isNotNull(tenants.privacySalt))
-        .all()
-        .map((row) => [row.id, row.salt!]),
-    );
+  /** Reads every suppression from the table (at start, on a change heard from the feed, and now and then). */
+  reload(): void | Promise<void> {
+    const snapshot = this.source.load();
+    if (snapshot instanceof Promise) return snapshot.then((loaded) => this.apply(loaded));
+    this.apply(snapshot);
+  }
+
+  private apply({ salts, rows }: SuppressionSnapshot): void {
     const next = new Map<string, TenantSuppressions>();
-    for (const row of this.db.select().from(privacySuppressions).all()) {
+    for (const row of rows) {
       const salt = salts.get(row.tenantId);
       if (!salt) continue;
       let entry = next.get(row.tenantId);
       if (!entry) next.set(row.tenantId, (entry = { salt, hashes: new Map() }));
-      for (const hash of JSON.parse(row.identifiers) as string[]) addTo(entry.hashes, hash, row.id);
+      for (const hash of row.identifiers) addTo(entry.hashes, hash, row.id);
     }
     this.byTenant = next;
   }
