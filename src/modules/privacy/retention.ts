@@ -62,24 +62,13 @@ export function runEvery(run: () => Promise<unknown>, intervalMs: number, firstA
   };
 }
 
-export class RetentionTask {
-  private readonly chunk: number;
-  private readonly scanRows: number;
-  private readonly vacuumPages: number;
-  private readonly stepMs: number;
-  private readonly now: () => number;
+/**
+ * A retention task's schedule: runs every interval, one run at a time (a run asked for while one
+ * is in progress joins it). Subclasses do one run over every tenant with a retention.
+ */
+export abstract class RecurringRetention {
   private running: Promise<RetentionRun> | null = null;
-
-  constructor(
-    private readonly store: PrivacyStore,
-    private readonly options: RetentionOptions,
-  ) {
-    this.chunk = options.chunk ?? 50;
-    this.scanRows = options.scanRows ?? 20_000;
-    this.vacuumPages = options.vacuumPages ?? 256;
-    this.stepMs = options.stepMs ?? store.stepMs ?? STEP_MS;
-    this.now = options.now ?? Date.now;
-  }
+  protected abstract readonly now: () => number;
 
   /** Runs every `intervalMs` (the first run after `firstAfterMs`); never keeps the process alive. */
   start(intervalMs: number, firstAfterMs = 60_000): void {
@@ -88,7 +77,6 @@ export class RetentionTask {
 
   stop: () => void = () => {};
 
-  /** One run over every tenant with a retention (one at a time: a run in progress is joined). */
   run(now = this.now()): Promise<RetentionRun> {
     this.running ??= this.runNow(now).finally(() => {
       this.running = null;
@@ -96,7 +84,29 @@ export class RetentionTask {
     return this.running;
   }
 
-  private async runNow(now: number): Promise<RetentionRun> {
+  protected abstract runNow(now: number): Promise<RetentionRun>;
+}
+
+export class RetentionTask extends RecurringRetention {
+  private readonly chunk: number;
+  private readonly scanRows: number;
+  private readonly vacuumPages: number;
+  private readonly stepMs: number;
+  protected readonly now: () => number;
+
+  constructor(
+    private readonly store: PrivacyStore,
+    private readonly options: RetentionOptions,
+  ) {
+    super();
+    this.chunk = options.chunk ?? 50;
+    this.scanRows = options.scanRows ?? 20_000;
+    this.vacuumPages = options.vacuumPages ?? 256;
+    this.stepMs = options.stepMs ?? store.stepMs ?? STEP_MS;
+    this.now = options.now ?? Date.now;
+  }
+
+  protected async runNow(now: number): Promise<RetentionRun> {
     const started = performance.now();
     const result: RetentionRun = { tenants: [], pagesFreed: 0, ms: 0 };
     const all = this.store.db.select({ id: tenants.id, settings: tenants.settings }).from(tenants).all();

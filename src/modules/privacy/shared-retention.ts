@@ -10,41 +10,27 @@ import type { RetentionStore, Swept } from "../../db/privacy-store";
 import { logger } from "../../logger";
 import { LAST_SEEN_RESOLUTION_MS } from "../../pipeline/model";
 import { parseSettings } from "../tenants/settings";
-import { type RetentionOptions, type RetentionRun, runEvery } from "./retention";
+import { RecurringRetention, type RetentionOptions, type RetentionRun } from "./retention";
 import type { Counts } from "./service";
 import { nextTurn } from "./store";
 
 const DAY_MS = 86_400_000;
 
-export class SharedRetentionTask {
+export class SharedRetentionTask extends RecurringRetention {
   private readonly chunk: number;
-  private readonly now: () => number;
-  private running: Promise<RetentionRun> | null = null;
+  protected readonly now: () => number;
 
   constructor(
     private readonly store: RetentionStore,
     private readonly options: Pick<RetentionOptions, "sessionTimeoutMs" | "now" | "onDeleted"> & { chunk?: number },
   ) {
+    super();
     this.chunk = options.chunk ?? 500;
     this.now = options.now ?? Date.now;
   }
 
-  /** Runs every `intervalMs` (the first run after `firstAfterMs`); never keeps the process alive. */
-  start(intervalMs: number, firstAfterMs = 60_000): void {
-    this.stop = runEvery(() => this.run(), intervalMs, firstAfterMs);
-  }
-
-  stop: () => void = () => {};
-
   /** One run over every tenant with a retention; empty when another instance's run is going on. */
-  run(now = this.now()): Promise<RetentionRun> {
-    this.running ??= this.runNow(now).finally(() => {
-      this.running = null;
-    });
-    return this.running;
-  }
-
-  private async runNow(now: number): Promise<RetentionRun> {
+  protected async runNow(now: number): Promise<RetentionRun> {
     const started = performance.now();
     const tenants = await this.store.alone(async () => {
       const done: RetentionRun["tenants"] = [];
