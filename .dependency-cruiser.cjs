@@ -6,11 +6,11 @@
  *
  * The pipeline defines what it needs from the store (src/pipeline/ports.ts): the store
  * implements those contracts, so src/db may import the pipeline's contracts (model, ports,
- * errors, and the store-independent identity rules) and nothing else of it. Shared leaves (logger, config types, build info, src/lib,
+ * errors, the store-independent identity rules and the write queue's bound) and nothing else of it. Shared leaves (logger, config types, build info, src/lib,
  * observability/tracing) may be imported from anywhere and import nothing above them.
  * `bun run deps` checks it; `.ci/run` runs it before the tests.
  */
-const CONTRACTS = "^src/pipeline/(model|ports|errors|identity-rules)\\.ts$";
+const CONTRACTS = "^src/pipeline/(model|ports|errors|identity-rules|queue-bound)\\.ts$";
 const COMPOSITION = "^src/(app|server|main)\\.ts$|^src/cli/";
 
 /** @type {import('dependency-cruiser').IConfiguration} */

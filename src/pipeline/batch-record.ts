@@ -15,6 +15,7 @@
  */
 import { type Span } from "../observability/tracing";
 import { StorageBusyError, StorageConflictError } from "./errors";
+import { QueueBound } from "./queue-bound";
 import { IdentityResolver } from "./identity";
 import { type CanonicalEvent, LAST_SEEN_RESOLUTION_MS, type Outcome, type TenantAuth, visitorKey } from "./model";
 import { normalizeEmail } from "../lib/email";
@@ -51,8 +52,7 @@ const CONFLICT_RETRIES = 3;
 
 export class BatchRecorder implements Recorder {
   private queue: Job[] = [];
-  private queuedWeight = 0;
-  private readonly tenantWeight = new Map<string, number>();
+  private readonly bound: QueueBound;
   private inFlight = 0;
   private readonly running = new Set<Promise<void>>();
   private scheduled = false;
@@ -62,26 +62,20 @@ export class BatchRecorder implements Recorder {
   constructor(
     private readonly store: BatchStore,
     private readonly options: BatchRecorderOptions,
-  ) {}
+  ) {
+    this.bound = new QueueBound(options.maxQueuedEvents, options.maxTenantEvents);
+  }
 
   get queuedEvents(): number {
-    return this.queuedWeight;
+    return this.bound.queued;
   }
 
   record(auth: TenantAuth, events: readonly CanonicalEvent[], schemaVersion: string | null, _span: Span | undefined): Promise<Outcome[]> {
     if (this.closed) return Promise.reject(new StorageBusyError("The server is shutting down.", 5));
-    const weight = events.length;
-    if (this.queuedWeight + weight > this.options.maxQueuedEvents && this.queue.length > 0) {
-      return Promise.reject(new StorageBusyError("The write queue is full; retry shortly.", 1));
-    }
-    const owned = this.tenantWeight.get(auth.tenantId) ?? 0;
-    if (owned > 0 && owned + weight > this.options.maxTenantEvents) {
-      return Promise.reject(new StorageBusyError("This tenant's share of the write queue is full; retry shortly.", 1));
-    }
+    const refused = this.bound.admit(events.length, auth.tenantId, this.queue.length === 0);
+    if (refused) return Promise.reject(refused);
     return new Promise<Outcome[]>((resolve, reject) => {
       this.queue.push({ auth, events, schemaVersion, resolve, reject });
-      this.queuedWeight += weight;
-      this.tenantWeight.set(auth.tenantId, owned + weight);
       this.schedule();
     });
   }
@@ -126,12 +120,7 @@ export class BatchRecorder implements Recorder {
     let n = 0;
     while (n < this.queue.length && (n === 0 || events + this.queue[n]!.events.length <= EVENTS_PER_COMMIT)) events += this.queue[n++]!.events.length;
     const jobs = this.queue.splice(0, n);
-    this.queuedWeight -= events;
-    for (const job of jobs) {
-      const left = this.tenantWeight.get(job.auth.tenantId)! - job.events.length;
-      if (left > 0) this.tenantWeight.set(job.auth.tenantId, left);
-      else this.tenantWeight.delete(job.auth.tenantId);
-    }
+    for (const job of jobs) this.bound.remove(job.events.length, job.auth.tenantId);
     return jobs;
   }
 

@@ -23,9 +23,9 @@ import type {
   Swept,
 } from "../privacy-store";
 import { lockAll } from "./ingest";
+import { MAX_MERGE_HOPS } from "../../pipeline/identity-rules";
 
 /** How many merged_into hops are followed to the lead that stands for the person now. */
-const MAX_HOPS = 16;
 
 const list = (values: Iterable<string>): string[] => [...values];
 
@@ -304,7 +304,7 @@ async function resolvePerson(sql: SQL, tenantId: string, subject: PersonSubject,
   const seeds = new Set<string>();
   const leadOf = async (id: string | null | undefined) => {
     // Follow merged_into to the lead that stands for the person now.
-    for (let hops = 0; id && hops < MAX_HOPS; hops++) {
+    for (let hops = 0; id && hops < MAX_MERGE_HOPS; hops++) {
       const [row] = await sql<
         { id: string; target: string | null }[]
       >`SELECT id, merged_into AS target FROM leads WHERE tenant_id = ${tenantId} AND id = ${id}`;

@@ -8,6 +8,7 @@ import type { Database } from "bun:sqlite";
 import { logger, rateLimitedLog } from "../../logger";
 import { StorageBusyError, StorageError, StorageFaultError } from "../../pipeline/errors";
 import type { CommitWriter, WriterHooks } from "../../pipeline/ports";
+import { QueueBound } from "../../pipeline/queue-bound";
 
 interface Job {
   work: () => unknown;
@@ -65,9 +66,7 @@ export function isBusy(failure: unknown): boolean {
 
 export class GroupCommitWriter implements CommitWriter {
   private queue: Job[] = [];
-  private queuedWeight = 0;
-  /** Queued weight per owner (only owners with something queued). */
-  private readonly ownerWeight = new Map<string, number>();
+  private readonly bound: QueueBound;
   private scheduled = false;
   private closed = false;
   /** The next run is the idle one (deferred work done in full). */
@@ -105,6 +104,7 @@ export class GroupCommitWriter implements CommitWriter {
     },
   ) {
     // bun:sqlite runs a transaction function inside another one as a SAVEPOINT.
+    this.bound = new QueueBound(options.maxQueuedWeight, options.maxOwnerWeight);
     this.runInSavepoint = sqlite.transaction((job: Job) => job.work());
     this.runAll = sqlite.transaction((jobs: Job[], results: unknown[], failed: boolean[]) => {
       this.options.hooks?.deferred.before();
@@ -128,24 +128,16 @@ export class GroupCommitWriter implements CommitWriter {
    */
   submit<T>(weight: number, work: () => T, owner?: string): Promise<T> {
     if (this.closed) return Promise.reject(new StorageBusyError("The server is shutting down.", 5));
-    if (this.queuedWeight + weight > this.options.maxQueuedWeight && this.queue.length > 0) {
-      return Promise.reject(new StorageBusyError("The write queue is full; retry shortly.", 1));
-    }
-    // An owner with nothing queued is always let in (within the bound above): a request larger
-    // than the share alone is slowed to one at a time, never refused for ever.
-    const owned = owner === undefined ? 0 : (this.ownerWeight.get(owner) ?? 0);
-    if (owned > 0 && owned + weight > (this.options.maxOwnerWeight ?? Infinity)) {
-      return Promise.reject(new StorageBusyError("This tenant's share of the write queue is full; retry shortly.", 1));
-    }
-    return this.enqueue(weight, work, owner, owned);
+    const refused = this.bound.admit(weight, owner, this.queue.length === 0);
+    if (refused) return Promise.reject(refused);
+    return this.enqueue(weight, work, owner);
   }
 
-  private enqueue<T>(weight: number, work: () => T, owner?: string, owned = 0): Promise<T> {
+  /** Queues a job whose weight the bound has taken already (or weighs nothing: the writer's own). */
+  private enqueue<T>(weight: number, work: () => T, owner?: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, weight, owner, resolve: resolve as (v: unknown) => void, reject, busyRetries: 0 });
-      this.queuedWeight += weight;
-      if (owner !== undefined) this.ownerWeight.set(owner, owned + weight);
-      this.stats.queued = this.queuedWeight;
+      this.stats.queued = this.bound.queued;
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -154,7 +146,7 @@ export class GroupCommitWriter implements CommitWriter {
   }
 
   get queuedEvents(): number {
-    return this.queuedWeight;
+    return this.bound.queued;
   }
 
   /**
@@ -183,8 +175,7 @@ export class GroupCommitWriter implements CommitWriter {
     if (this.pauses > 0 && !this.closed) return; // the resume schedules the next flush
     const jobs = this.queue;
     this.queue = [];
-    this.queuedWeight = 0;
-    this.ownerWeight.clear();
+    this.bound.clear();
     this.stats.queued = 0;
     const results: unknown[] = new Array(jobs.length);
     const failed: boolean[] = new Array(jobs.length).fill(false);
@@ -249,11 +240,10 @@ export class GroupCommitWriter implements CommitWriter {
     let attempt = 0;
     for (const job of retry) {
       attempt = Math.max(attempt, job.busyRetries++);
-      this.queuedWeight += job.weight;
-      if (job.owner !== undefined) this.ownerWeight.set(job.owner, (this.ownerWeight.get(job.owner) ?? 0) + job.weight);
+      this.bound.add(job.weight, job.owner);
     }
     this.queue = [...retry, ...this.queue];
-    this.stats.queued = this.queuedWeight;
+    this.stats.queued = this.bound.queued;
     setTimeout(() => this.flush(), BUSY_FIRST_DELAY_MS * 2 ** attempt).unref();
     return new Set(retry);
   }

@@ -25,6 +25,7 @@ import { normalizeEmail } from "../../lib/email";
 import { parseSettings } from "../tenants/settings";
 import { forAWhile, jsonList, nextTurn, STEP_MS, StepRows, type PrivacyStore } from "./store";
 import { identifierHash, storedSalt, type IdentifierKind, type SuppressionList } from "./suppressions";
+import { MAX_MERGE_HOPS } from "../../pipeline/identity-rules";
 
 export interface Subject {
   userId?: string;
@@ -429,7 +430,7 @@ export class PrivacyService {
     const seeds = new Set<string>();
     const leadOf = (id: string | null | undefined) => {
       // Follow merged_into to the lead that stands for the person now.
-      for (let hops = 0; id && hops < 16; hops++) {
+      for (let hops = 0; id && hops < MAX_MERGE_HOPS; hops++) {
         const row = sqlite.query("SELECT id, merged_into AS target FROM leads WHERE id = ?").get(id) as { id: string; target: string | null } | null;
         if (!row) return;
         if (!row.target) return void seeds.add(row.id);
