@@ -8,6 +8,7 @@ import { copyFileSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json";
 import { ndjson, repoRoot, tempDir } from "./helpers/server";
+import { freePort } from "./helpers/process";
 
 let root: string;
 /** The folder the binary runs in: nothing but the binary, and what it creates there. */
@@ -22,13 +23,6 @@ async function inlet(args: string[], extraEnv: Record<string, string> = {}) {
   const proc = Bun.spawn(["./inlet", ...args], { cwd: runDir, env: { ...env, ...extraEnv }, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout, stderr };
-}
-
-function freePort(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
 }
 
 beforeAll(async () => {

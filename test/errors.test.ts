@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cli, tempDir } from "./helpers/server";
-import { spawnServer, type ServerProcess } from "./helpers/process";
+import { spawnServer, type ServerProcess, freePort } from "./helpers/process";
 import { join } from "node:path";
 
 let server: ServerProcess;
@@ -155,10 +155,3 @@ describe("/metrics binding", () => {
     }
   });
 });
-
-async function freePort(): Promise<number> {
-  const probe = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const port = probe.port!;
-  probe.stop(true);
-  return port;
-}

@@ -7,20 +7,13 @@
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./process";
 
 export interface PrivatePostgres {
   url: string;
   stop(mode?: "fast" | "immediate"): Promise<void>;
   start(): Promise<void>;
   destroy(): Promise<void>;
-}
-
-/** A port nothing listens on now. */
-function freePort(): number {
-  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const port = server.port!;
-  server.stop(true);
-  return port;
 }
 
 /** The server binaries' folder, or null. */

@@ -36,3 +36,11 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 10_00
   proc.kill();
   throw new Error(`server did not start:\n${text}`);
 }
+
+/** A free TCP port on loopback (bind port 0, read it, release it). */
+export function freePort(): number {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const { port } = listener;
+  listener.stop(true);
+  return port;
+}

@@ -16,7 +16,7 @@ import { request } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { cli, exportEvents, repoRoot, tempDir } from "../helpers/server";
-import { spawnServer, type ServerProcess } from "../helpers/process";
+import { spawnServer, type ServerProcess, freePort } from "../helpers/process";
 import { storedEvents } from "../reliability/stored";
 
 const ops = (path: string) => join(repoRoot, "ops", path);
@@ -157,14 +157,6 @@ describe("configuration files, as their tools read them", () => {
     expect(lb.environment!.LB_BIND).toMatch(/^:\d+$/);
   });
 });
-
-/** A free TCP port on 127.0.0.1 (free when asked; nothing else on this machine is told to take it). */
-function freePort(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const { port } = listener;
-  listener.stop(true);
-  return port;
-}
 
 /** One HAProxy server's line of `show stat`, by its name. */
 interface ServerStat {

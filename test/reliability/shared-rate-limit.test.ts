@@ -16,6 +16,7 @@ import { TenantRateLimiter } from "../../src/http/rate-limit";
 import type { SharedBucketsOptions } from "../../src/http/shared-rate-limit";
 import { startServer } from "../../src/server";
 import { startTestServer, tempDir } from "../helpers/server";
+import { freePort } from "../helpers/process";
 
 const REDIS_URL = process.env.INLET_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const PREFIX = `inlet-test:${crypto.randomUUID()}:`;
@@ -271,13 +272,6 @@ describe("when Redis does not answer: fail-open to each instance's own buckets",
     silent.stop(true);
   });
 });
-
-async function freePort(): Promise<number> {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
 
 /** A TCP proxy to the test Redis that can be stopped (closing every connection) and started again on the same port. */
 async function redisProxy() {
