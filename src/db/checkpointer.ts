@@ -26,6 +26,7 @@ import { statSync } from "node:fs";
 let db = null;
 let walPath = "";
 let limitFrames = 0;
+let shrinkAboveBytes = Infinity;
 const MAX_PASSES = 8;
 const QUICK_PASS_MS = 2;
 let draining = false;
@@ -43,10 +44,11 @@ function checkpoint() {
   return db.query("PRAGMA wal_checkpoint(PASSIVE)").get();
 }
 // Passes until one is quick (it had little to copy: the server wrote little meanwhile), so that a
-// pass with the server's commits held has only the last few frames left to copy.
-function catchUp() {
+// pass with the server's commits held has only the last few frames left to copy; or until the WAL
+// holds maxFrames (the server writes faster than the passes copy: waiting longer only grows it).
+function catchUp(maxFrames = Infinity) {
   let result = checkpoint();
-  for (let pass = 1; pass < MAX_PASSES; pass++) {
+  for (let pass = 1; pass < MAX_PASSES && result.log <= maxFrames; pass++) {
     const started = performance.now();
     result = checkpoint();
     if (performance.now() - started < QUICK_PASS_MS) break;
@@ -73,19 +75,28 @@ self.onmessage = (message) => {
     // first made smaller a step at a time: everything copied back and the WAL rewound (RESTART),
     // then a write of our own (the database header's user_version, rewritten with its own value)
     // is the first commit into the rewound WAL, and SQLite cuts the file to journal_size_limit.
+    // With targetBytes (the periodic shrink back to the limit), the file is cut only down to that
+    // size, and a reader holding an old snapshot makes the step give up at once instead of waiting.
     let answer = { truncated: true, done: true, complete: false };
+    const target = data.targetBytes || 0;
     try {
+      if (target > 0) db.run("PRAGMA busy_timeout = 0");
       const size = walBytes();
-      if (size <= data.stepBytes || data.last) {
+      if (target === 0 && (size <= data.stepBytes || data.last)) {
         const result = db.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
         answer.complete = result.busy === 0;
+      } else if (size <= target) {
+        answer.complete = true;
       } else if (db.query("PRAGMA wal_checkpoint(RESTART)").get().busy === 0) {
-        db.run("PRAGMA journal_size_limit = " + (size - data.stepBytes));
+        const next = Math.max(target, size - data.stepBytes);
+        db.run("PRAGMA journal_size_limit = " + next);
         db.transaction(() => db.run("PRAGMA user_version = " + (db.query("PRAGMA user_version").get().user_version | 0)))();
-        answer = { truncated: true, done: false, complete: true };
+        answer = { truncated: true, done: next <= target, complete: true };
       }
     } catch (error) {
       postMessage({ error: String((error && error.message) || error) });
+    } finally {
+      if (target > 0) db.run("PRAGMA busy_timeout = 1000");
     }
     postMessage(answer);
     return;
@@ -112,19 +123,24 @@ self.onmessage = (message) => {
   db.run("PRAGMA synchronous = NORMAL");
   const pageSize = db.query("PRAGMA page_size").get().page_size;
   limitFrames = Math.max(1, Math.floor(data.walLimitBytes / pageSize));
+  shrinkAboveBytes = data.shrinkAboveBytes;
   setInterval(() => {
     if (draining) return;
     try {
       let result = checkpoint();
       if (result.log > limitFrames && performance.now() >= noDrainUntil) {
-        // One more pass first (what was written during this one), so that the pass with commits
-        // held has less to copy; not more: the WAL grows meanwhile.
-        result = checkpoint();
+        // More passes first (what was written during the last one), so that the pass with
+        // commits held has less to copy and fsync; while the WAL stays within twice the limit.
+        result = catchUp(2 * limitFrames);
         // (Unless a commit rewound the WAL meanwhile.)
         if (result.log > limitFrames) {
           draining = true;
           postMessage({ drain: true, frames: result.log });
         }
+      } else if (walBytes() > shrinkAboveBytes) {
+        // The file grew past the limit (a burst of writes between two passes): cut it back in
+        // small steps (the server's own commits never cut it, see startCheckpointer).
+        postMessage({ oversized: true });
       }
     } catch (error) {
       postMessage({ error: String((error && error.message) || error) });
@@ -142,6 +158,8 @@ const DRAIN_TIMEOUT_MS = 2000;
  */
 const SHRINK_STEP_BYTES = 1024 * 1024;
 const MAX_SHRINK_STEPS = 256;
+/** How far past the limit the WAL file may be before it is cut back (a few steps' worth: each cut holds commits). */
+const SHRINK_MARGIN_BYTES = 4 * SHRINK_STEP_BYTES;
 
 export interface Checkpointer {
   stop(): Promise<void>;
@@ -162,6 +180,8 @@ type WorkerMessage = {
   truncated?: boolean;
   /** A truncation step that made the file smaller and left the rest for the next step. */
   done?: boolean;
+  /** The WAL file is past the limit: cut it back. */
+  oversized?: boolean;
   passived?: boolean;
 };
 
@@ -176,9 +196,11 @@ export function startCheckpointer(
 ): Checkpointer {
   if (path === ":memory:") return { stop: async () => {}, truncate: async () => false };
   sqlite.run("PRAGMA wal_autocheckpoint = 0");
-  // When the WAL rewinds, SQLite cuts the file back to this size (the limit can be overshot by
-  // what one checkpoint interval writes).
-  sqlite.run(`PRAGMA journal_size_limit = ${Math.floor(options.walLimitBytes)}`);
+  // The server's commits never cut the WAL file: when the WAL rewinds, SQLite would cut it back to
+  // journal_size_limit inside that commit, and freeing tens of MiB of blocks (after a burst, e.g.
+  // an erasure) takes tens of milliseconds that every request of the group waits. The worker
+  // cuts it instead, SHRINK_STEP_BYTES at a time between commits (`shrink` below).
+  sqlite.run("PRAGMA journal_size_limit = -1");
   const url = URL.createObjectURL(new Blob([workerSource], { type: "application/javascript" }));
   const worker = new Worker(url);
   let resume: (() => void) | null = null;
@@ -217,29 +239,45 @@ export function startCheckpointer(
       drainTimer.unref();
       worker.postMessage({ drained: true });
     }
+    if (data.oversized && !shrinking) {
+      shrinking = true;
+      void cut(Math.floor(options.walLimitBytes)).finally(() => {
+        shrinking = false;
+      });
+    }
     if (data.truncated || data.passived) waiting.shift()?.(data);
     if (data.resume) {
       release();
       logger.debug("WAL rewound", { frames: drainFrames, ms: Math.round((data.ms ?? 0) * 10) / 10, complete: data.complete });
     }
   };
-  worker.postMessage({ path, intervalMs: options.intervalMs ?? 200, walLimitBytes: options.walLimitBytes });
+  let shrinking = false;
+  /**
+   * Cuts the WAL file to `targetBytes` (0: checkpoints everything and truncates it to zero bytes)
+   * in steps that each hold commits a few milliseconds; between steps they go on. True when it completed.
+   */
+  const cut = async (targetBytes: number): Promise<boolean> => {
+    for (let step = 0; ; step++) {
+      await ask({ passive: true });
+      const resumeCommits = options.writer.pauseCommits();
+      let answer: WorkerMessage | null;
+      try {
+        answer = await ask({ truncate: true, stepBytes: SHRINK_STEP_BYTES, targetBytes, last: step === MAX_SHRINK_STEPS });
+      } finally {
+        resumeCommits();
+      }
+      if (answer?.done !== false || (targetBytes > 0 && step === MAX_SHRINK_STEPS)) return answer?.complete === true;
+    }
+  };
+  worker.postMessage({
+    path,
+    intervalMs: options.intervalMs ?? 200,
+    walLimitBytes: options.walLimitBytes,
+    shrinkAboveBytes: options.walLimitBytes + SHRINK_MARGIN_BYTES,
+  });
   (worker as Worker & { unref(): void }).unref(); // the checkpointer never keeps the process alive
   return {
-    async truncate() {
-      // Each step holds commits a few milliseconds; between steps they go on.
-      for (let step = 0; ; step++) {
-        await ask({ passive: true });
-        const resumeCommits = options.writer.pauseCommits();
-        let answer: WorkerMessage | null;
-        try {
-          answer = await ask({ truncate: true, stepBytes: SHRINK_STEP_BYTES, last: step === MAX_SHRINK_STEPS });
-        } finally {
-          resumeCommits();
-        }
-        if (answer?.done !== false) return answer?.complete === true;
-      }
-    },
+    truncate: () => cut(0),
     async stop() {
       for (const answer of waiting.splice(0)) answer(null);
       worker.terminate();
