@@ -36,13 +36,51 @@ export const BUSINESS_WINDOW_MS = 60 * 60_000;
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const EVENT_TYPES = new Set(["track", "identify", "page", "screen", "group", "alias"]);
 
+/**
+ * Counts by label values for a prom-client Counter, handed over when /metrics is scraped. An
+ * `inc` with labels makes prom-client hash the labels object on every call (a batch of 100 calls
+ * paid it 100 times, over a tenth of the CPU of a batched event on PostgreSQL); here one call costs
+ * a string key and a Map lookup.
+ */
+class Tally<L extends string> {
+  private readonly counts = new Map<string, { labels: Record<L, string>; n: number }>();
+
+  constructor(private readonly names: readonly L[]) {}
+
+  add(values: readonly string[], n = 1): void {
+    const key = values.join("\u0000");
+    let entry = this.counts.get(key);
+    if (!entry) {
+      const labels = {} as Record<L, string>;
+      this.names.forEach((name, i) => {
+        labels[name] = values[i]!;
+      });
+      entry = { labels, n: 0 };
+      this.counts.set(key, entry);
+    }
+    entry.n += n;
+  }
+
+  /** Adds what was counted since the last scrape to `counter` (label sets are bounded: entries are kept). */
+  drainInto(counter: Counter<L>): void {
+    for (const entry of this.counts.values()) {
+      if (entry.n === 0) continue;
+      counter.inc(entry.labels, entry.n);
+      entry.n = 0;
+    }
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({
+  private readonly requestTally = new Tally(["method", "route", "status"] as const);
+  private readonly eventTally = new Tally(["tenant", "type", "status"] as const);
+  private readonly requests: Counter<"method" | "route" | "status"> = new Counter({
     name: "inlet_http_requests_total",
     help: "HTTP requests answered, by method, route template and status",
     labelNames: ["method", "route", "status"] as const,
     registers: [this.registry],
+    collect: () => this.requestTally.drainInto(this.requests),
   });
   private readonly latency = new Histogram({
     name: "inlet_http_request_duration_seconds",
@@ -51,11 +89,12 @@ export class Metrics {
     buckets: SECONDS_BUCKETS,
     registers: [this.registry],
   });
-  private readonly events = new Counter({
+  private readonly events: Counter<"tenant" | "type" | "status"> = new Counter({
     name: "inlet_events_total",
     help: "Calls ingested, by tenant, type (unknown when rejected before its type was known) and status (accepted, duplicate, rejected, dropped, suppressed)",
     labelNames: ["tenant", "type", "status"] as const,
     registers: [this.registry],
+    collect: () => this.eventTally.drainInto(this.events),
   });
   private readonly versions = new Counter({
     name: "inlet_events_by_schema_version_total",
@@ -210,7 +249,7 @@ export class Metrics {
 
   /** One call's outcome by tenant, type and status (the pipeline tells). */
   call(tenantId: string, type: string, status: string): void {
-    this.events.inc({ tenant: tenantId, type: EVENT_TYPES.has(type) ? type : "unknown", status });
+    this.eventTally.add([tenantId, EVENT_TYPES.has(type) ? type : "unknown", status]);
   }
 
   /** A call kept apart from another person's lead (the pipeline tells; src/pipeline/ports.ts). */
@@ -220,7 +259,7 @@ export class Metrics {
 
   /** One answered HTTP request. `route` must be a route template (bounded), never a raw path. */
   requestDone(method: string, route: string, status: number, seconds: number, tenantId: string | undefined): void {
-    this.requests.inc({ method, route, status });
+    this.requestTally.add([method, route, String(status)]);
     this.latency.observe({ method, route }, seconds);
     if (status === 429 && tenantId) this.rateLimited.inc({ tenant: tenantId });
   }
