@@ -334,23 +334,31 @@ function sessionRow(r: SessionRecord): SessionRow {
 }
 
 /**
- * One INSERT of a commit's events, column by column through unnest: the statement's text is the
- * same whatever the number of rows, so PostgreSQL plans it once per connection (a multi-row VALUES
- * list would be a new statement, parsed and planned, for every count).
+ * One INSERT of a commit's events, column by column: the statement's text is the same whatever the
+ * number of rows, so PostgreSQL plans it once per connection (a multi-row VALUES list would be a
+ * new statement, parsed and planned, for every count). Plain columns go as arrays (unnest); each
+ * JSON column as one JSON array (one native JSON.stringify), split by jsonb_array_elements: as a
+ * text[] array, the client quoted and escaped every element of it, a third of a row's encoding
+ * cost, for the same work in PostgreSQL. ROWS FROM pairs the lists up by position.
  */
 function insertEvents(sql: ReservedSQL, rows: EventRow[]) {
   const col = <T>(pick: (row: EventRow) => T) => rows.map(pick);
+  const json = (pick: (row: EventRow) => unknown) => jsonbText(rows.map((row) => pick(row) ?? null));
   const at = (value: number | undefined) => (value === undefined ? null : iso(value));
+  // A JSON null in a list is jsonb 'null': stored as SQL NULL, as an absent value always was.
   return sql`INSERT INTO events (tenant_id, message_id, type, event, anonymous_id, user_id, visitor_id, session_id, lead_id, timestamp,
       original_timestamp, sent_at, received_at, properties, traits, context, integrations, extra, schema_version)
-    SELECT t, m, ty, e, a, u, v, s, l, ts, ot, sa, ra, p::jsonb, tr::jsonb, c::jsonb, i::jsonb, x::jsonb, sv FROM unnest(
-      ${col((r) => r.tenantId)}::text[], ${col((r) => r.event.messageId)}::text[], ${col((r) => r.event.type)}::text[], ${col((r) => r.event.event ?? null)}::text[],
-      ${col((r) => r.event.anonymousId ?? null)}::text[], ${col((r) => r.event.userId ?? null)}::text[], ${col((r) => r.visitorId)}::text[],
-      ${col((r) => r.sessionId)}::text[], ${col((r) => r.leadId)}::text[], ${col((r) => iso(r.event.timestamp))}::timestamptz[],
-      ${col((r) => at(r.event.originalTimestamp))}::timestamptz[], ${col((r) => at(r.event.sentAt))}::timestamptz[], ${col((r) => iso(r.event.receivedAt))}::timestamptz[],
-      ${col((r) => jsonbText(r.event.properties))}::text[], ${col((r) => jsonbText(r.event.traits))}::text[], ${col((r) => jsonbText(r.event.context))}::text[],
-      ${col((r) => jsonbText(r.event.integrations))}::text[], ${col((r) => jsonbText(r.event.extra))}::text[], ${col((r) => r.schemaVersion)}::text[])
-      AS u(t, m, ty, e, a, u, v, s, l, ts, ot, sa, ra, p, tr, c, i, x, sv)`;
+    SELECT t, m, ty, e, a, u, v, s, l, ts, ot, sa, ra, nullif(p, 'null'), nullif(tr, 'null'), nullif(c, 'null'), nullif(i, 'null'), nullif(x, 'null'), sv
+    FROM ROWS FROM (
+      unnest(${col((r) => r.tenantId)}::text[], ${col((r) => r.event.messageId)}::text[], ${col((r) => r.event.type)}::text[], ${col((r) => r.event.event ?? null)}::text[],
+        ${col((r) => r.event.anonymousId ?? null)}::text[], ${col((r) => r.event.userId ?? null)}::text[], ${col((r) => r.visitorId)}::text[],
+        ${col((r) => r.sessionId)}::text[], ${col((r) => r.leadId)}::text[], ${col((r) => iso(r.event.timestamp))}::timestamptz[],
+        ${col((r) => at(r.event.originalTimestamp))}::timestamptz[], ${col((r) => at(r.event.sentAt))}::timestamptz[], ${col((r) => iso(r.event.receivedAt))}::timestamptz[],
+        ${col((r) => r.schemaVersion)}::text[]),
+      jsonb_array_elements(${json((r) => r.event.properties)}::text::jsonb), jsonb_array_elements(${json((r) => r.event.traits)}::text::jsonb),
+      jsonb_array_elements(${json((r) => r.event.context)}::text::jsonb), jsonb_array_elements(${json((r) => r.event.integrations)}::text::jsonb),
+      jsonb_array_elements(${json((r) => r.event.extra)}::text::jsonb))
+      AS u(t, m, ty, e, a, u, v, s, l, ts, ot, sa, ra, sv, p, tr, c, i, x)`;
 }
 
 /**
