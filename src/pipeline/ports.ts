@@ -238,7 +238,11 @@ export interface LockKey {
  * what it is about to decide on, reads for all its events at once, and writes each table once.
  */
 export interface BatchTransaction {
-  /** Takes the keys' locks, in one order every instance uses (no deadlocks), held until the end. */
+  /**
+   * Takes the keys' locks, in one order every instance uses (no deadlocks), held until the end.
+   * The transaction's statements run in the order they are called: reads called right after it,
+   * without waiting for it, run once the locks are held.
+   */
   lock(keys: LockKey[]): Promise<void>;
   /** Of these (tenant, messageId) pairs, the ones stored already, as `${tenantId}\n${messageId}`. */
   storedMessageIds(pairs: { tenantId: string; messageId: string }[]): Promise<Set<string>>;
