@@ -360,7 +360,10 @@ function loadSpan(row: SessionRow): SessionSpan {
 
 function unique<T>(items: T[], key: (item: T) => string): T[] {
   const seen = new Map<string, T>();
-  for (const item of items) if (!seen.has(key(item))) seen.set(key(item), item);
+  for (const item of items) {
+    const k = key(item);
+    if (!seen.has(k)) seen.set(k, item);
+  }
   return [...seen.values()];
 }
 
