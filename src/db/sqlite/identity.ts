@@ -60,10 +60,10 @@ export class SqliteIdentityRows implements IdentityRows {
           tenantId: placeholder("tenantId"),
           userId: placeholder("userId"),
           email: placeholder("email"),
-          traits: "{}",
-          traitTimes: "{}",
-          createdAt: placeholder("at"),
-          updatedAt: placeholder("at"),
+          traits: placeholder("traits"),
+          traitTimes: placeholder("traitTimes"),
+          createdAt: placeholder("createdAt"),
+          updatedAt: placeholder("updatedAt"),
         })
         .prepare(),
       // Two statements: SQLite rewrites an index entry whenever its column is SET, changed or not,
@@ -135,8 +135,17 @@ export class SqliteIdentityRows implements IdentityRows {
     return parsed(oldest);
   }
 
-  insertLead(tenantId: string, lead: LeadRow): void {
-    this.q.insertLead.run({ id: lead.id, tenantId, userId: lead.userId, email: lead.email, at: lead.createdAt });
+  insertLead(tenantId: string, lead: LeadRow, updatedAt: number): void {
+    this.q.insertLead.run({
+      id: lead.id,
+      tenantId,
+      userId: lead.userId,
+      email: lead.email,
+      traits: JSON.stringify(lead.traits),
+      traitTimes: JSON.stringify(lead.traitTimes),
+      createdAt: lead.createdAt,
+      updatedAt,
+    });
   }
 
   saveLead(
