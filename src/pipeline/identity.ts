@@ -128,10 +128,9 @@ export class IdentityResolver implements IdentityStep {
       other && other.userId !== null && !trust.serverSide ? { reason: "same_email", otherLeadId: other.id } : undefined;
     let created = false;
     if (!lead) {
-      lead = yield* this.createLead(tenantId, userId, conflict ? null : email, event.timestamp);
+      lead = yield* this.createLead(tenantId, userId, conflict ? null : email, event.timestamp, { traits, at, keepEmail: conflict !== undefined });
       created = true;
-    }
-    yield* this.mergeTraits(tenantId, lead, traits, at, undefined, conflict !== undefined);
+    } else yield* this.mergeTraits(tenantId, lead, traits, at, undefined, conflict !== undefined);
     if (other && !conflict) {
       const { survivor, absorbed } = mergeOrder(other, lead);
       yield* this.merge(tenantId, absorbed, survivor, "same_email", event, visitor);
@@ -156,10 +155,9 @@ export class IdentityResolver implements IdentityStep {
     }
     let created = false;
     if (!lead) {
-      lead = yield* this.createLead(tenantId, null, email, event.timestamp);
+      lead = yield* this.createLead(tenantId, null, email, event.timestamp, { traits, at: identityTime(event) });
       created = true;
-    }
-    yield* this.mergeTraits(tenantId, lead, traits, identityTime(event));
+    } else yield* this.mergeTraits(tenantId, lead, traits, identityTime(event));
     yield* this.link(tenantId, visitor, lead.id, event);
     return { leadId: lead.id, created };
   }
@@ -210,36 +208,32 @@ export class IdentityResolver implements IdentityStep {
     return yield* this.followMerges(tenantId, yield* ask(this.rows.leadByUserId(tenantId, userId)));
   }
 
-  private *createLead(tenantId: string, userId: string | null, email: string | null, at: number): Rule<LeadRow> {
+  /**
+   * A new lead, with the call's traits merged in before its row is written: one insert, where
+   * an insert and then the update of mergeTraits would write the same row twice.
+   */
+  private *createLead(
+    tenantId: string,
+    userId: string | null,
+    email: string | null,
+    at: number,
+    incoming?: { traits: Json; at: number; keepEmail?: boolean },
+  ): Rule<LeadRow> {
     const lead: LeadRow = { id: Bun.randomUUIDv7(), userId, email, traits: {}, traitTimes: {}, groupId: null, createdAt: at, mergedInto: null };
-    yield* ask(this.rows.insertLead(tenantId, lead));
+    const change = incoming && mergedTraits(lead, incoming.traits, incoming.at, undefined, incoming.keepEmail);
+    if (change) Object.assign(lead, { traits: change.traits, traitTimes: change.traitTimes, email: change.email });
+    // updated_at as after mergeTraits' update: when the traits were merged, else the creation.
+    yield* ask(this.rows.insertLead(tenantId, lead, change ? Date.now() : at));
     return lead;
   }
 
-  /**
-   * Newer values win per trait, by time; null removes a trait. The lead's email (what it is known
-   * by) follows its email trait, except under `keepEmail`: a lead kept apart from the lead that
-   * has that email holds it as a trait only.
-   */
   private *mergeTraits(tenantId: string, lead: LeadRow, incoming: Json, at: number, incomingTimes?: Record<string, number>, keepEmail = false): Rule<void> {
-    const traits = { ...lead.traits };
-    const times = { ...lead.traitTimes };
-    let changed = false;
-    let emailChanged = false;
-    for (const [key, traitValue] of Object.entries(incoming)) {
-      const when = incomingTimes?.[key] ?? at;
-      if (times[key] !== undefined && times[key]! > when) continue;
-      times[key] = when;
-      if (traitValue === null) delete traits[key];
-      else traits[key] = traitValue;
-      changed = true;
-      if (key === "email") emailChanged = true;
-    }
-    if (!changed) return;
-    const email = emailChanged && !keepEmail ? (normalizeEmail(traits.email) ?? (lead.userId === null ? lead.email : null)) : lead.email;
+    const change = mergedTraits(lead, incoming, at, incomingTimes, keepEmail);
+    if (!change) return;
+    const { traits, traitTimes, email } = change;
     lead.traits = traits;
-    lead.traitTimes = times;
-    yield* ask(this.rows.saveLead(tenantId, lead.id, { traits, traitTimes: times, email: email === lead.email ? undefined : email, at: Date.now() }));
+    lead.traitTimes = traitTimes;
+    yield* ask(this.rows.saveLead(tenantId, lead.id, { traits, traitTimes, email: email === lead.email ? undefined : email, at: Date.now() }));
     lead.email = email;
   }
 
@@ -272,4 +266,35 @@ export class IdentityResolver implements IdentityStep {
     );
     visitor.leadId = leadId;
   }
+}
+
+/**
+ * A lead's traits with `incoming` merged in, or undefined when nothing changes. Newer values win
+ * per trait, by time; null removes a trait. The lead's email (what it is known by) follows its
+ * email trait, except under `keepEmail`: a lead kept apart from the lead that has that email
+ * holds it as a trait only.
+ */
+function mergedTraits(
+  lead: LeadRow,
+  incoming: Json,
+  at: number,
+  incomingTimes?: Record<string, number>,
+  keepEmail = false,
+): { traits: Json; traitTimes: Record<string, number>; email: string | null } | undefined {
+  const traits = { ...lead.traits };
+  const times = { ...lead.traitTimes };
+  let changed = false;
+  let emailChanged = false;
+  for (const [key, traitValue] of Object.entries(incoming)) {
+    const when = incomingTimes?.[key] ?? at;
+    if (times[key] !== undefined && times[key]! > when) continue;
+    times[key] = when;
+    if (traitValue === null) delete traits[key];
+    else traits[key] = traitValue;
+    changed = true;
+    if (key === "email") emailChanged = true;
+  }
+  if (!changed) return undefined;
+  const email = emailChanged && !keepEmail ? (normalizeEmail(traits.email) ?? (lead.userId === null ? lead.email : null)) : lead.email;
+  return { traits, traitTimes: times, email };
 }

@@ -69,7 +69,8 @@ export interface IdentityRows {
   leadByUserId(tenantId: string, userId: string): Answer<LeadRow | undefined>;
   /** The live (not merged) lead known by this email, the oldest if several. */
   leadByEmail(tenantId: string, email: string): Answer<LeadRow | undefined>;
-  insertLead(tenantId: string, lead: LeadRow): Answer<void>;
+  /** Stores a new lead as given (its traits included), created at `lead.createdAt`, updated at `updatedAt`. */
+  insertLead(tenantId: string, lead: LeadRow, updatedAt: number): Answer<void>;
   /** `email` undefined: unchanged. */
   saveLead(
     tenantId: string,

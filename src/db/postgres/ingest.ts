@@ -204,11 +204,10 @@ class PostgresIdentityRows implements IdentityRows {
     );
   }
 
-  async insertLead(tenantId: string, lead: LeadRow): Promise<void> {
-    const at = new Date(lead.createdAt);
+  async insertLead(tenantId: string, lead: LeadRow, updatedAt: number): Promise<void> {
     await run(
       this.sql`INSERT INTO leads (tenant_id, id, user_id, email, traits, trait_times, created_at, updated_at)
-        VALUES (${tenantId}, ${lead.id}, ${lead.userId}, ${lead.email}, ${jsonbValue(lead.traits)}, ${lead.traitTimes}, ${at}, ${at})`,
+        VALUES (${tenantId}, ${lead.id}, ${lead.userId}, ${lead.email}, ${jsonbValue(lead.traits)}, ${jsonbValue(lead.traitTimes)}, ${new Date(lead.createdAt)}, ${new Date(updatedAt)})`,
     );
   }
 
