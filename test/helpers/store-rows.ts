@@ -8,8 +8,8 @@ import { SQL } from "bun";
 
 /**
  * The rows of `query` (SQL both stores understand, `?` placeholders), in SQLite's shapes on both:
- * times as epoch milliseconds, 64-bit integers (counts, ids) as numbers. JSON columns come back as
- * PostgreSQL's client gives them (parsed), SQLite's as text.
+ * times as epoch milliseconds, 64-bit integers (counts, ids) as numbers, JSON as text (jsonb's text:
+ * its keys in jsonb's order, so compare it parsed).
  */
 export async function storeRows(dbPath: string, query: string, ...params: (string | number)[]): Promise<Record<string, any>[]> {
   if (!dbPath.startsWith("postgres://")) {
@@ -27,12 +27,15 @@ export async function storeRows(dbPath: string, query: string, ...params: (strin
       query.replace(/\?/g, () => `$${++n}`),
       params,
     )) as Record<string, unknown>[];
-    return rows.map((row) =>
-      Object.fromEntries(
-        Object.entries(row).map(([name, value]) => [name, value instanceof Date ? value.getTime() : typeof value === "bigint" ? Number(value) : value]),
-      ),
-    );
+    return rows.map((row) => Object.fromEntries(Object.entries(row).map(([name, value]) => [name, sqliteShape(value)])));
   } finally {
     await sql.close();
   }
+}
+
+function sqliteShape(value: unknown): unknown {
+  if (value instanceof Date) return value.getTime();
+  if (typeof value === "bigint") return Number(value);
+  if (typeof value === "object" && value !== null) return JSON.stringify(value);
+  return value;
 }
