@@ -137,6 +137,12 @@ export class BatchRecorder implements Recorder {
       } catch (error) {
         await tx?.rollback();
         if (error instanceof StorageConflictError && attempt < CONFLICT_RETRIES) continue;
+        // One request's failure is its own (as SQLite's savepoints make it): the others are
+        // committed again, each alone, in order. Not when no transaction began (the store is down).
+        if (tx && jobs.length > 1) {
+          for (const job of jobs) await this.commit([job]);
+          return;
+        }
         for (const job of jobs) job.reject(error);
         return;
       }
