@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { exportEvents, repoRoot, startTestServer, type TestServer } from "./helpers/server";
+import { storeRows } from "./helpers/store-rows";
 
 const geoDir = join(repoRoot, "../shared/testdata/geo");
 const haveGeo = existsSync(join(geoDir, "GeoLite2-City-Test.mmdb"));
@@ -37,12 +37,10 @@ describe("enrichment through the real server (embedded country database)", () =>
     expect(context.os.name).toBe("macOS");
     expect(context.campaign).toMatchObject({ source: "google", medium: "cpc", name: "winter" });
     expect(context.acquisitionChannel).toBe("paid_search");
-    const db = new Database(server.dbPath, { readonly: true });
-    const session = db.query("SELECT channel, campaign, referrer FROM sessions WHERE tenant_id = ?").get(t.tenantId) as Record<string, string>;
-    db.close();
-    expect(session.channel).toBe("paid_search");
-    expect(JSON.parse(session.campaign)).toMatchObject({ source: "google", name: "winter" });
-    expect(session.referrer).toBe("https://www.google.com/");
+    const [session] = await storeRows(server.dbPath, "SELECT channel, campaign, referrer FROM sessions WHERE tenant_id = ?", t.tenantId);
+    expect(session!.channel).toBe("paid_search");
+    expect(JSON.parse(session!.campaign)).toMatchObject({ source: "google", name: "winter" });
+    expect(session!.referrer).toBe("https://www.google.com/");
   });
 
   test("batch items and identify calls are enriched too; context.ip in the payload wins", async () => {

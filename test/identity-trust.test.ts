@@ -5,8 +5,9 @@
  * identify answer never names another person's lead. A server key (secret) can merge them.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
-import { cli, startTestServer, tempDir, type TestServer, storeEnv } from "./helpers/server";
+import { cli, startTestServer, TEST_STORE, tempDir, type TestServer, storeEnv } from "./helpers/server";
+import { createTestDatabase } from "./helpers/postgres";
+import { storeRows } from "./helpers/store-rows";
 import { spawnServer } from "./helpers/process";
 import { join } from "node:path";
 
@@ -24,14 +25,7 @@ const leadShow = async (tenantId: string, who: string) => {
   const result = await cli(["lead", "show", "--tenant", tenantId, who], storeEnv(server.dbPath));
   return result.code === 0 ? JSON.parse(result.stdout) : null;
 };
-const leadRow = (id: string) => {
-  const db = new Database(server.dbPath, { readonly: true });
-  try {
-    return db.query("SELECT user_id, email, merged_into FROM leads WHERE id = ?").get(id) as Record<string, string | null>;
-  } finally {
-    db.close();
-  }
-};
+const leadRow = async (id: string) => (await storeRows(server.dbPath, "SELECT user_id, email, merged_into FROM leads WHERE id = ?", id))[0]!;
 /** inlet_identity_conflicts_total for a tenant and reason, from a real scrape of /metrics. */
 async function conflicts(tenantId: string, reason: string): Promise<number> {
   const text = await (await fetch(`${server.url}/metrics`)).text();
@@ -74,7 +68,7 @@ describe("a write key cannot take over a person's lead", () => {
     expect(malloryLead.traits).toMatchObject({ plan: "free", phone: "+1-555-MALLORY" });
     expect(anonymousIds(malloryLead)).toEqual(["mallory-browser"]);
     expect((await leadShow(t.tenantId, "alice@corp.example")).leadId).toBe(alice.leadId);
-    expect(leadRow(mallory.leadId).merged_into).toBeNull();
+    expect((await leadRow(mallory.leadId)).merged_into).toBeNull();
     expect(await conflicts(t.tenantId, "same_email")).toBe(1);
   });
 
@@ -95,7 +89,7 @@ describe("a write key cannot take over a person's lead", () => {
     expect(byUserId.leadId).not.toBe(alice.leadId);
     expect(byUserId.created).toBe(true);
     expect(byDevice).toMatchObject({ leadId: byUserId.leadId, created: false });
-    expect(leadRow(alice.leadId).merged_into).toBeNull();
+    expect((await leadRow(alice.leadId)).merged_into).toBeNull();
     const aliceLead = await leadShow(t.tenantId, "alice");
     expect(aliceLead.leadId).toBe(alice.leadId);
     expect(aliceLead.traits).toEqual({ email: "alice@corp.example", plan: "pro" });
@@ -150,7 +144,7 @@ describe("a server key", () => {
     const app = await identify(t.writeKey, { userId: "app-7", anonymousId: "phone", traits: { name: "Ann" } });
     const merged = await identify(backend, { userId: "app-7", traits: { email: "ann@example.com" } });
     expect(merged).toMatchObject({ status: "accepted", leadId: crm.leadId, created: false });
-    expect(leadRow(app.leadId).merged_into).toBe(crm.leadId);
+    expect((await leadRow(app.leadId)).merged_into).toBe(crm.leadId);
 
     const legacy = await identify(t.writeKey, { userId: "ann-legacy", traits: { legacy: true } });
     const aliased = await alias(backend, { previousId: "ann-legacy", userId: "crm-7" });
@@ -183,8 +177,8 @@ describe("a server key", () => {
 });
 
 test("inlet key create --server makes an sk_ key; a conflict is logged with ids, never the email or userIds", async () => {
-  const dbPath = join(tempDir(), "inlet.db");
-  const env = { INLET_DB: dbPath, INLET_DEMO: "false" };
+  const database = TEST_STORE === "postgres" ? await createTestDatabase("trust") : null;
+  const env = { ...storeEnv(database?.url ?? join(tempDir(), "inlet.db")), INLET_DEMO: "false" };
   const tenant = JSON.parse((await cli(["tenant", "create", "Logs"], env)).stdout);
   const created = await cli(["key", "create", "--tenant", tenant.tenantId, "--server"], env);
   expect(created.code).toBe(0);
@@ -214,5 +208,6 @@ test("inlet key create --server makes an sk_ key; a conflict is logged with ids,
   } finally {
     child.proc.kill("SIGTERM");
     await child.proc.exited;
+    await database?.drop();
   }
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { cli, exportEvents, startTestServer, type TestServer, storeEnv } from "./helpers/server";
+import { storeRows } from "./helpers/store-rows";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -13,14 +13,7 @@ const leadShow = async (tenantId: string, who: string) => {
   const result = await cli(["lead", "show", "--tenant", tenantId, who], storeEnv(server.dbPath));
   return result.code === 0 ? JSON.parse(result.stdout) : null;
 };
-const query = (sql: string, ...params: string[]) => {
-  const db = new Database(server.dbPath, { readonly: true });
-  try {
-    return db.query(sql).all(...params) as Record<string, any>[];
-  } finally {
-    db.close();
-  }
-};
+const query = (sql: string, ...params: string[]) => storeRows(server.dbPath, sql, ...params);
 const ts = (iso: string) => new Date(iso).toISOString();
 /** A server key (secret, for backends) of the tenant: the only client-side way to merge two identified leads. */
 const serverKey = async (tenantId: string) => (await server.running.services.tenants.createKey(tenantId, "server")).key;
@@ -116,7 +109,7 @@ describe("identify", () => {
     expect(lead.visitors.map((v: { anonymousId: string }) => v.anonymousId).sort()).toEqual(["laptop", "phone"]);
     const stored = await exportEvents(server.dbPath, t.tenantId);
     expect(stored.every((e) => e.leadId === first)).toBe(true);
-    const merges = query("SELECT * FROM lead_merges WHERE tenant_id = ?", t.tenantId);
+    const merges = await query("SELECT * FROM lead_merges WHERE tenant_id = ?", t.tenantId);
     expect(merges).toHaveLength(1);
   });
 
@@ -163,7 +156,7 @@ describe("identify", () => {
     expect(lead.leadId).toBe(aliased.leadId);
     expect(lead.traits).toMatchObject({ legacy: true });
     expect(lead.mergedFrom[0]).toMatchObject({ fromLeadId: old, reason: "alias" });
-    expect(query("SELECT merged_into FROM leads WHERE id = ?", old)[0]!.merged_into).toBe(aliased.leadId);
+    expect((await query("SELECT merged_into FROM leads WHERE id = ?", old))[0]!.merged_into).toBe(aliased.leadId);
   });
 
   test("concurrent identifies of one user make one lead", async () => {
@@ -173,7 +166,7 @@ describe("identify", () => {
     );
     expect(new Set(answers.map((a) => a.leadId)).size).toBe(1);
     expect(answers.filter((a) => a.created)).toHaveLength(1);
-    expect(query("SELECT count(*) AS n FROM leads WHERE tenant_id = ?", t.tenantId)[0]!.n).toBe(1);
+    expect((await query("SELECT count(*) AS n FROM leads WHERE tenant_id = ?", t.tenantId))[0]!.n).toBe(1);
     expect((await leadShow(t.tenantId, "racer")).visitors).toHaveLength(5);
   });
 

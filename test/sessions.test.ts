@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { exportEvents, startTestServer, type TestServer } from "./helpers/server";
+import { storeRows } from "./helpers/store-rows";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -22,12 +22,7 @@ async function sendAll(key: string, anonymousId: string, minutes: number[], extr
 /** The session rows, once the server has written the numbers it holds in memory. */
 async function sessionRows(tenantId: string) {
   expect(await server.sessionsWritten()).toBe(true);
-  const db = new Database(server.dbPath, { readonly: true });
-  try {
-    return db.query("SELECT * FROM sessions WHERE tenant_id = ? ORDER BY started_at").all(tenantId) as Record<string, any>[];
-  } finally {
-    db.close();
-  }
+  return storeRows(server.dbPath, "SELECT * FROM sessions WHERE tenant_id = ? ORDER BY started_at", tenantId);
 }
 
 describe("sessions", () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { startTestServer, type TestServer } from "./helpers/server";
+import { storeRows } from "./helpers/store-rows";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -8,14 +8,8 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const visitorRow = (tenantId: string, anonymousId: string) => {
-  const db = new Database(server.dbPath, { readonly: true });
-  try {
-    return db.query("SELECT * FROM visitors WHERE tenant_id = ? AND anonymous_id = ?").get(tenantId, anonymousId) as Record<string, any>;
-  } finally {
-    db.close();
-  }
-};
+const visitorRow = async (tenantId: string, anonymousId: string) =>
+  (await storeRows(server.dbPath, "SELECT * FROM visitors WHERE tenant_id = ? AND anonymous_id = ?", tenantId, anonymousId))[0]!;
 
 test("a visitor's first and last seen follow its events (last seen to the minute), and a userId sticks", async () => {
   const t = await server.tenant("visitors");
@@ -24,13 +18,13 @@ test("a visitor's first and last seen follow its events (last seen to the minute
     server.track({ event: "E", anonymousId: "v", timestamp: at(s), ...extra }, { key: t.writeKey });
 
   await send(0);
-  expect(visitorRow(t.tenantId, "v")).toMatchObject({ first_seen_at: Date.parse(at(0)), last_seen_at: Date.parse(at(0)), user_id: null });
+  expect(await visitorRow(t.tenantId, "v")).toMatchObject({ first_seen_at: Date.parse(at(0)), last_seen_at: Date.parse(at(0)), user_id: null });
   await send(30); // within the minute: not written
-  expect(visitorRow(t.tenantId, "v").last_seen_at).toBe(Date.parse(at(0)));
+  expect((await visitorRow(t.tenantId, "v")).last_seen_at).toBe(Date.parse(at(0)));
   await send(90); // a minute or more later: written
-  expect(visitorRow(t.tenantId, "v").last_seen_at).toBe(Date.parse(at(90)));
+  expect((await visitorRow(t.tenantId, "v")).last_seen_at).toBe(Date.parse(at(90)));
   await send(-600); // an older event moves first seen back
-  expect(visitorRow(t.tenantId, "v")).toMatchObject({ first_seen_at: Date.parse(at(-600)), last_seen_at: Date.parse(at(90)) });
+  expect(await visitorRow(t.tenantId, "v")).toMatchObject({ first_seen_at: Date.parse(at(-600)), last_seen_at: Date.parse(at(90)) });
   await send(100, { userId: "u-9" }); // a new userId is written at once
-  expect(visitorRow(t.tenantId, "v").user_id).toBe("u-9");
+  expect((await visitorRow(t.tenantId, "v")).user_id).toBe("u-9");
 });

@@ -13,13 +13,13 @@
  * change identity, the rows written so far are flushed, so the rules see what SQLite would see.
  * Nothing is cached across commits: another instance may have changed it.
  */
-import { type Span } from "../observability/tracing";
+import { type Span, stepUnder } from "../observability/tracing";
 import { StorageBusyError, StorageConflictError } from "./errors";
 import { QueueBound } from "./queue-bound";
 import { IdentityResolver } from "./identity";
 import { type CanonicalEvent, LAST_SEEN_RESOLUTION_MS, type Outcome, type TenantAuth, visitorKey } from "./model";
 import { normalizeEmail } from "../lib/email";
-import type { BatchStore, BatchTransaction, LockKey, PendingWrites, SessionRow, StoredVisitor, SuppressionCheck } from "./ports";
+import type { BatchStore, BatchTransaction, IdentityOutcome, LockKey, PendingWrites, SessionRow, StoredVisitor, SuppressionCheck } from "./ports";
 import type { Recorder } from "./record";
 import { withWarnings } from "./record";
 import { covers, fresh, type SessionSpan } from "./sessions/assignment";
@@ -29,6 +29,8 @@ interface Job {
   auth: TenantAuth;
   events: readonly CanonicalEvent[];
   schemaVersion: string | null;
+  /** The request's commit span, when traced: session and identity steps run under it. */
+  span: Span | undefined;
   resolve: (outcomes: Outcome[]) => void;
   reject: (error: unknown) => void;
 }
@@ -70,12 +72,12 @@ export class BatchRecorder implements Recorder {
     return this.bound.queued;
   }
 
-  record(auth: TenantAuth, events: readonly CanonicalEvent[], schemaVersion: string | null, _span: Span | undefined): Promise<Outcome[]> {
+  record(auth: TenantAuth, events: readonly CanonicalEvent[], schemaVersion: string | null, span: Span | undefined): Promise<Outcome[]> {
     if (this.closed) return Promise.reject(new StorageBusyError("The server is shutting down.", 5));
     const refused = this.bound.admit(events.length, auth.tenantId, this.queue.length === 0);
     if (refused) return Promise.reject(refused);
     return new Promise<Outcome[]>((resolve, reject) => {
-      this.queue.push({ auth, events, schemaVersion, resolve, reject });
+      this.queue.push({ auth, events, schemaVersion, span, resolve, reject });
       this.schedule();
     });
   }
@@ -137,6 +139,12 @@ export class BatchRecorder implements Recorder {
       } catch (error) {
         await tx?.rollback();
         if (error instanceof StorageConflictError && attempt < CONFLICT_RETRIES) continue;
+        // One request's failure is its own (as SQLite's savepoints make it): the others are
+        // committed again, each alone, in order. Not when no transaction began (the store is down).
+        if (tx && jobs.length > 1) {
+          for (const job of jobs) await this.commit([job]);
+          return;
+        }
         for (const job of jobs) job.reject(error);
         return;
       }
@@ -211,15 +219,17 @@ class CommitRun {
       }
       seen.add(messageKey);
       const visitor = this.touch(visitors, tenantId, event);
-      const assigned = this.assign(tenantId, visitor.id, event, latest, latestRows, spans);
+      const traced = jobs[job]!.span;
+      const assigned = stepUnder(traced, "session", () => this.assign(tenantId, visitor.id, event, latest, latestRows, spans));
       // Awaited only when it had to read (a late event): most events cost no turn of the event loop.
       const session = assigned instanceof Promise ? await assigned : assigned;
-      if (IdentityResolver.writes(event)) await this.flush();
-      // A call that neither changes identity nor has a userId to look up carries its visitor's lead.
-      const lead =
-        IdentityResolver.writes(event) || (visitor.leadId === null && event.userId !== undefined)
-          ? await this.identity.resolveAsync(tenantId, event, visitor, auth)
-          : { leadId: visitor.leadId };
+      const resolved = stepUnder(traced, "identity", (): IdentityOutcome | Promise<IdentityOutcome> => {
+        if (IdentityResolver.writes(event)) return this.flush().then(() => this.identity.resolveAsync(tenantId, event, visitor, auth));
+        if (visitor.leadId === null && event.userId !== undefined) return this.identity.resolveAsync(tenantId, event, visitor, auth);
+        // A call that neither changes identity nor has a userId to look up carries its visitor's lead.
+        return { leadId: visitor.leadId };
+      });
+      const lead = resolved instanceof Promise ? await resolved : resolved;
       if (this.visitorsRelinked) await this.reloadLeads(visitors);
       this.pending.events.push({ tenantId, event, visitorId: visitor.id, sessionId: session.id, leadId: lead.leadId, schemaVersion: jobs[job]!.schemaVersion });
       this.count(tenantId, visitor.id, session, event, lead.leadId === null, visitor.leadId);

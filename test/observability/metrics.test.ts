@@ -1,6 +1,6 @@
 /** GET /metrics on a real server: what an operator's Prometheus scrapes after real traffic. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestServer, type TestServer } from "../helpers/server";
+import { startTestServer, TEST_STORE, type TestServer } from "../helpers/server";
 import { parseExposition, sum, type Sample } from "./prometheus";
 
 let server: TestServer;
@@ -16,6 +16,18 @@ async function scrape(target: TestServer = server, headers: Record<string, strin
   const response = await fetch(`${target.url}/metrics`, { headers });
   const text = await response.text();
   return { response, text, samples: response.status === 200 ? parseExposition(text) : [] };
+}
+
+/** A batch of 30 new visitors, then one more event of the first, in a new tenant: the scrape after, and how much a series grew. */
+async function internalsTraffic(name: string) {
+  const t = await server.tenant(name);
+  const before = parseExposition(await (await fetch(`${server.url}/metrics`)).text());
+  const batchOf = (n: number) => ({ batch: Array.from({ length: n }, (_, i) => ({ type: "track", event: "B", anonymousId: `i-${i}` })) });
+  expect((await server.post("/v1/events/batch", batchOf(30), { key: t.writeKey })).status).toBe(200);
+  expect((await server.track({ event: "E", anonymousId: "i-0" }, { key: t.writeKey })).status).toBe(200);
+  const { samples } = await scrape();
+  const grew = (series: string, labels: Record<string, string> = {}) => sum(samples, series, labels) - sum(before, series, labels);
+  return { samples, grew };
 }
 
 describe("GET /metrics", () => {
@@ -84,15 +96,8 @@ describe("GET /metrics", () => {
     expect(sum(samples, "inlet_events_total", { tenant: t.tenantId })).toBe(7);
   });
 
-  test("batch sizes, group commits, queue depth, cache hits, active sessions, database size, free disk, readiness, memory", async () => {
-    const t = await server.tenant("internals");
-    const before = parseExposition(await (await fetch(`${server.url}/metrics`)).text());
-    const batchOf = (n: number) => ({ batch: Array.from({ length: n }, (_, i) => ({ type: "track", event: "B", anonymousId: `i-${i}` })) });
-    expect((await server.post("/v1/events/batch", batchOf(30), { key: t.writeKey })).status).toBe(200);
-    expect((await server.track({ event: "E", anonymousId: "i-0" }, { key: t.writeKey })).status).toBe(200);
-    const { samples } = await scrape();
-    const grew = (name: string, labels: Record<string, string> = {}) => sum(samples, name, labels) - sum(before, name, labels);
-
+  test("batch sizes, group commits, queue depth, key cache hits, readiness, memory", async () => {
+    const { samples, grew } = await internalsTraffic("internals");
     expect(grew("inlet_batch_size_count")).toBe(2);
     expect(grew("inlet_batch_size_sum")).toBe(31);
     expect(grew("inlet_batch_size_bucket", { le: "20" })).toBe(1); // the track call; the batch of 30 is above
@@ -101,19 +106,30 @@ describe("GET /metrics", () => {
     expect(sum(samples, "inlet_write_queue_events")).toBe(0); // nothing in flight while scraping
     expect(sum(samples, "inlet_write_queue_limit_events")).toBe(server.running.services.config.maxQueuedEvents);
     expect(grew("inlet_cache_hits_total", { cache: "keys" })).toBeGreaterThanOrEqual(1); // the second request's key
+    for (const cache of ["keys", "user_agents"]) {
+      for (const name of ["inlet_cache_hits_total", "inlet_cache_misses_total"])
+        expect(samples.some((s) => s.name === name && s.labels.cache === cache)).toBe(true);
+    }
+    expect(sum(samples, "inlet_ready")).toBe(1);
+    expect(sum(samples, "process_resident_memory_bytes")).toBeGreaterThan(0);
+  });
+
+  // SQLite's writer keeps visitors and sessions in caches, over a database file on a local disk.
+  // On PostgreSQL nothing is cached across commits (another instance may change the rows,
+  // src/pipeline/batch-record.ts) and the database's files are the database server's.
+  test.skipIf(TEST_STORE === "postgres")("visitor and session cache hits, active sessions, database size, free disk", async () => {
+    const { samples, grew } = await internalsTraffic("internals-sqlite");
     // The batch's 30 visitors are new (a miss each, and no session to look up); i-0's next event finds both cached.
     expect(grew("inlet_cache_misses_total", { cache: "visitors" })).toBeGreaterThanOrEqual(30);
     expect(grew("inlet_cache_hits_total", { cache: "visitors" })).toBeGreaterThanOrEqual(1);
     expect(grew("inlet_cache_hits_total", { cache: "sessions" })).toBeGreaterThanOrEqual(1);
-    for (const cache of ["keys", "visitors", "sessions", "user_agents"]) {
+    for (const cache of ["visitors", "sessions"]) {
       for (const name of ["inlet_cache_hits_total", "inlet_cache_misses_total"])
         expect(samples.some((s) => s.name === name && s.labels.cache === cache)).toBe(true);
     }
     expect(sum(samples, "inlet_active_sessions")).toBeGreaterThanOrEqual(30);
     expect(sum(samples, "inlet_db_size_bytes", { file: "database" }) + sum(samples, "inlet_db_size_bytes", { file: "wal" })).toBeGreaterThan(0);
     expect(sum(samples, "inlet_disk_free_bytes")).toBeGreaterThan(0);
-    expect(sum(samples, "inlet_ready")).toBe(1);
-    expect(sum(samples, "process_resident_memory_bytes")).toBeGreaterThan(0);
   });
 
   test("rate-limited requests are counted per tenant", async () => {

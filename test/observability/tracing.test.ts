@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { spawnServer, type ServerProcess } from "../helpers/process";
-import { cli, startTestServer, tempDir } from "../helpers/server";
+import { cli, startTestServer, storeEnv, TEST_STORE, tempDir } from "../helpers/server";
+import { createTestDatabase, type TestDatabase } from "../helpers/postgres";
 import { headSampler } from "../../src/observability/tracing";
 import { startOtlpReceiver, type ReceivedSpan } from "./otlp-receiver";
 
@@ -25,14 +26,17 @@ let receiver: ReturnType<typeof startOtlpReceiver>;
 let server: ServerProcess;
 let tenantId: string;
 let writeKey: string;
+let database: TestDatabase | null = null;
 
 beforeAll(async () => {
   receiver = startOtlpReceiver();
-  const db = join(tempDir(), "inlet.db");
-  const created = await cli(["tenant", "create", "traced"], { INLET_DB: db });
+  // The spans of a commit are the store's writer's: on INLET_TEST_STORE's store.
+  if (TEST_STORE === "postgres") database = await createTestDatabase("tracing");
+  const store = storeEnv(database?.url ?? join(tempDir(), "inlet.db"));
+  const created = await cli(["tenant", "create", "traced"], store);
   ({ tenantId, key: writeKey } = JSON.parse(created.stdout));
   server = await spawnServer({
-    INLET_DB: db,
+    ...store,
     INLET_DEMO: "false",
     LOG_LEVEL: "info",
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
@@ -47,6 +51,7 @@ afterAll(async () => {
   server?.proc.kill();
   await server?.proc.exited;
   receiver?.stop();
+  await database?.drop();
 });
 
 function post(path: string, body: unknown, headers: Record<string, string> = {}) {

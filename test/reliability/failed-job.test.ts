@@ -6,16 +6,26 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { startTestServer, type TestServer } from "../helpers/server";
-import { sessionsOutOfStep } from "./stored";
+import { SQL } from "bun";
+import { startTestServer, TEST_STORE, type TestServer } from "../helpers/server";
+import { storeRows } from "../helpers/store-rows";
+import { storeSessionsOutOfStep } from "./stored";
 
 let server: TestServer;
 beforeAll(async () => {
   server = await startTestServer();
-  const db = new Database(server.dbPath);
-  db.run(`CREATE TRIGGER refuse_marked BEFORE INSERT ON events WHEN NEW.message_id LIKE 'explode-%'
-          BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
-  db.close();
+  if (TEST_STORE === "postgres") {
+    const pg = new SQL({ url: server.dbPath, max: 1 });
+    await pg.unsafe(`CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.message_id LIKE 'explode-%' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$`);
+    await pg.unsafe("CREATE TRIGGER refuse_marked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_marked()");
+    await pg.close();
+  } else {
+    const db = new Database(server.dbPath);
+    db.run(`CREATE TRIGGER refuse_marked BEFORE INSERT ON events WHEN NEW.message_id LIKE 'explode-%'
+            BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
+    db.close();
+  }
 });
 afterAll(() => server.stop());
 
@@ -57,15 +67,10 @@ test("a request failing inside a group commit loses nothing of the others, and s
   }
   expect(await server.sessionsWritten()).toBe(true);
 
-  const db = new Database(server.dbPath, { readonly: true });
-  try {
-    const stored = (db.query("SELECT message_id AS id FROM events").all() as { id: string }[]).map((r) => r.id).sort();
-    expect(stored).toEqual([...acknowledged].sort());
-    // Every event's session exists (none points at a session whose insert was rolled back).
-    expect(db.query("SELECT count(*) AS n FROM events WHERE session_id NOT IN (SELECT id FROM sessions)").get()).toEqual({ n: 0 });
-    expect(db.query("SELECT count(*) AS n FROM events WHERE visitor_id NOT IN (SELECT id FROM visitors)").get()).toEqual({ n: 0 });
-  } finally {
-    db.close();
-  }
-  expect(sessionsOutOfStep(server.dbPath)).toEqual([]);
+  const stored = (await storeRows(server.dbPath, "SELECT message_id AS id FROM events")).map((r) => r.id as string).sort();
+  expect(stored).toEqual([...acknowledged].sort());
+  // Every event's session exists (none points at a session whose insert was rolled back).
+  expect(await storeRows(server.dbPath, "SELECT count(*) AS n FROM events WHERE session_id NOT IN (SELECT id FROM sessions)")).toEqual([{ n: 0 }]);
+  expect(await storeRows(server.dbPath, "SELECT count(*) AS n FROM events WHERE visitor_id NOT IN (SELECT id FROM visitors)")).toEqual([{ n: 0 }]);
+  expect(await storeSessionsOutOfStep(server.dbPath)).toEqual([]);
 });

@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import fc from "fast-check";
-import { exportEvents, startTestServer, type TestServer } from "../helpers/server";
+import { exportEvents, startTestServer, TEST_STORE, type TestServer } from "../helpers/server";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261127);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 500);
@@ -223,7 +223,8 @@ test(`fuzz: ${RUNS} runs of random and hostile input to track, identify and batc
   expect([...ids].sort()).toEqual([...accepted.keys()].sort());
   // The tolerant reader (docs/api.md): null and "" ids are absent.
   const asId = (v: unknown) => (v === undefined || v === null || v === "" ? undefined : String(v));
-  const asOptional = (v: unknown) => (v === null ? undefined : v);
+  // PostgreSQL's jsonb cannot hold U+0000: there it is stored as U+FFFD, in strings and keys (docs/api.md).
+  const asOptional = (v: unknown) => (v === null ? undefined : TEST_STORE === "postgres" ? withoutNul(v) : v);
   for (const event of stored) {
     const sent = accepted.get(event.messageId)!;
     expect({ messageId: event.messageId, type: event.type }).toEqual({ messageId: event.messageId, type: sent.type });
@@ -236,3 +237,11 @@ test(`fuzz: ${RUNS} runs of random and hostile input to track, identify and batc
     if (sent.type === "identify") expect(event.traits).toEqual(asOptional(sent.traits));
   }
 });
+
+/** A JSON value with each U+0000 in its strings and keys replaced by U+FFFD. */
+function withoutNul(value: unknown): unknown {
+  if (typeof value === "string") return value.replaceAll("\u0000", "\uFFFD");
+  if (Array.isArray(value)) return value.map(withoutNul);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll("\u0000", "\uFFFD"), withoutNul(v)]));
+  return value;
+}

@@ -4,8 +4,8 @@
  * `inlet export` and `inlet lead show`, and dedupe must be per tenant.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { cli, exportEvents, startTestServer, type TestServer, storeEnv } from "../helpers/server";
+import { storeRows } from "../helpers/store-rows";
 
 const TENANTS = 10;
 let server: TestServer;
@@ -49,11 +49,15 @@ test(`${TENANTS} tenants with overlapping ids, concurrently: each sees exactly i
     }),
   );
 
-  // Everything at once, interleaved across tenants.
+  // user-1's identify first in each tenant (all tenants at once): concurrent requests are stored
+  // in no set order, and the batch's user-2 is merged into user-1's lead only if user-1 has it
+  // (stored after, user-2 would keep the email and user-1 get a lead of its own, with a write key).
+  // Then everything else at once, interleaved across tenants.
   const requests: Promise<Response>[] = [];
+  for (const t of tenants) requests.push(server.post("/v1/events/identify", calls(t.marker).identify, { key: t.writeKey }));
+  await Promise.all(requests);
   for (const t of tenants) {
-    const { identify, tracks, batch } = calls(t.marker);
-    requests.push(server.post("/v1/events/identify", identify, { key: t.writeKey }));
+    const { tracks, batch } = calls(t.marker);
     for (const track of tracks) requests.push(server.track(track, { key: t.writeKey }));
     requests.push(server.post("/v1/events/batch", { batch }, { key: t.serverKey }));
   }
@@ -104,23 +108,15 @@ test(`${TENANTS} tenants with overlapping ids, concurrently: each sees exactly i
   }
 
   // Sessions: each session row belongs to the tenant whose events point at it, and counts only them.
-  const sqlite = new Database(server.dbPath, { readonly: true });
-  try {
-    const rows = sqlite.query("SELECT id, tenant_id AS tenantId, event_count AS eventCount FROM sessions").all() as {
-      id: string;
-      tenantId: string;
-      eventCount: number;
-    }[];
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    for (const t of tenants) {
-      const perSession = new Map<string, number>();
-      for (const e of exports[t.marker]!) perSession.set(e.sessionId, (perSession.get(e.sessionId) ?? 0) + 1);
-      for (const [sessionId, count] of perSession) {
-        expect(byId.get(sessionId)).toEqual({ id: sessionId, tenantId: t.tenantId, eventCount: count });
-      }
+  expect(await server.sessionsWritten()).toBe(true);
+  const rows = await storeRows(server.dbPath, 'SELECT id, tenant_id AS "tenantId", event_count AS "eventCount" FROM sessions');
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  for (const t of tenants) {
+    const perSession = new Map<string, number>();
+    for (const e of exports[t.marker]!) perSession.set(e.sessionId, (perSession.get(e.sessionId) ?? 0) + 1);
+    for (const [sessionId, count] of perSession) {
+      expect(byId.get(sessionId)).toEqual({ id: sessionId, tenantId: t.tenantId, eventCount: count });
     }
-  } finally {
-    sqlite.close();
   }
 
   // Dedupe is per tenant: a resend is a duplicate in its own tenant only.

@@ -1,5 +1,6 @@
 /** What a database file holds after a test: how often each messageId is stored, and SQLite's own integrity verdict. */
 import { Database } from "bun:sqlite";
+import { storeRows } from "../helpers/store-rows";
 
 export interface Stored {
   /** messageId → number of rows (over all tenants). */
@@ -33,15 +34,20 @@ export function notStoredOnce(stored: Stored, acknowledged: Iterable<string>): s
 export function sessionsOutOfStep(dbPath: string): unknown[] {
   const sqlite = new Database(dbPath, { readonly: true });
   try {
-    return sqlite
-      .query(
-        `SELECT s.id, s.started_at, s.last_event_at, s.event_count, s.anonymous_events, e.first, e.last, e.n, e.anonymous
-         FROM sessions s JOIN (SELECT session_id, min(timestamp) AS first, max(timestamp) AS last, count(*) AS n, sum(lead_id IS NULL) AS anonymous
-                               FROM events GROUP BY session_id) e ON e.session_id = s.id
-         WHERE s.started_at != e.first OR s.last_event_at != e.last OR s.event_count != e.n OR s.anonymous_events != e.anonymous`,
-      )
-      .all();
+    return sqlite.query(SESSIONS_OUT_OF_STEP).all();
   } finally {
     sqlite.close();
   }
 }
+
+/** sessionsOutOfStep on a test server's store, SQLite or PostgreSQL (test/helpers/store-rows.ts). */
+export function storeSessionsOutOfStep(dbPath: string): Promise<unknown[]> {
+  return storeRows(dbPath, SESSIONS_OUT_OF_STEP);
+}
+
+/** SQL of both stores. */
+const SESSIONS_OUT_OF_STEP = `SELECT s.id, s.started_at, s.last_event_at, s.event_count, s.anonymous_events, e.first, e.last, e.n, e.anonymous
+  FROM sessions s JOIN (SELECT session_id, min(timestamp) AS first, max(timestamp) AS last, count(*) AS n,
+                               sum(CASE WHEN lead_id IS NULL THEN 1 ELSE 0 END) AS anonymous
+                        FROM events GROUP BY session_id) e ON e.session_id = s.id
+  WHERE s.started_at != e.first OR s.last_event_at != e.last OR s.event_count != e.n OR s.anonymous_events != e.anonymous`;

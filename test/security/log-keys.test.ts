@@ -5,20 +5,25 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cli, ndjson, tempDir } from "../helpers/server";
+import { cli, ndjson, storeEnv, TEST_STORE, tempDir } from "../helpers/server";
+import { createTestDatabase, type TestDatabase } from "../helpers/postgres";
 import { spawnServer, type ServerProcess } from "../helpers/process";
 
 let server: ServerProcess;
 let key: string;
+let database: TestDatabase | null = null;
 
 beforeAll(async () => {
-  const db = join(tempDir("inlet-logkeys-"), "inlet.db");
-  const created = await cli(["tenant", "create", "logs"], { INLET_DB: db });
+  if (TEST_STORE === "postgres") database = await createTestDatabase("logkeys");
+  const store = storeEnv(database?.url ?? join(tempDir("inlet-logkeys-"), "inlet.db"));
+  const created = await cli(["tenant", "create", "logs"], store);
   key = JSON.parse(created.stdout).key;
-  server = await spawnServer({ INLET_DB: db, INLET_DEMO: "false", LOG_LEVEL: "info" });
+  server = await spawnServer({ ...store, INLET_DEMO: "false", LOG_LEVEL: "info" });
 });
-afterAll(() => {
+afterAll(async () => {
   server.proc.kill();
+  await server.proc.exited;
+  await database?.drop();
 });
 
 test("the request log shows key prefixes only: settings path, writeKey in the query, and a key that is not one", async () => {
