@@ -14,7 +14,7 @@
  * Nothing is cached across commits: another instance may have changed it.
  */
 import { type Span, stepUnder } from "../observability/tracing";
-import { StorageBusyError, StorageConflictError } from "./errors";
+import { StorageBusyError, StorageConflictError, StorageError } from "./errors";
 import { QueueBound } from "./queue-bound";
 import { IdentityResolver } from "./identity";
 import { type CanonicalEvent, LAST_SEEN_RESOLUTION_MS, type Outcome, type TenantAuth, visitorKey } from "./model";
@@ -140,8 +140,9 @@ export class BatchRecorder implements Recorder {
         await tx?.rollback();
         if (error instanceof StorageConflictError && attempt < CONFLICT_RETRIES) continue;
         // One request's failure is its own (as SQLite's savepoints make it): the others are
-        // committed again, each alone, in order. Not when no transaction began (the store is down).
-        if (tx && jobs.length > 1) {
+        // committed again, each alone, in order. Not when no transaction began (the store is
+        // down), nor for a timeout or a lost connection: each retry would wait as long again.
+        if (tx && jobs.length > 1 && !(error instanceof StorageError)) {
           for (const job of jobs) await this.commit([job]);
           return;
         }
