@@ -21,7 +21,7 @@ import { type CanonicalEvent, LAST_SEEN_RESOLUTION_MS, type Outcome, type Tenant
 import { normalizeEmail } from "../lib/email";
 import type { BatchStore, BatchTransaction, IdentityOutcome, LockKey, PendingWrites, SessionRow, StoredVisitor, SuppressionCheck } from "./ports";
 import type { Recorder } from "./record";
-import { withWarnings } from "./record";
+import { TRACED_EVENTS_PER_REQUEST, withWarnings } from "./record";
 import { covers, fresh, type SessionSpan } from "./sessions/assignment";
 import { landing } from "./sessions/write-behind";
 
@@ -238,7 +238,7 @@ class CommitRun {
       }
       seen.add(messageKey);
       const visitor = this.touch(visitors, tenantId, event);
-      const traced = jobs[job]!.span;
+      const traced = index < TRACED_EVENTS_PER_REQUEST ? jobs[job]!.span : undefined;
       const assigned = stepUnder(traced, "session", () => this.assign(tenantId, visitor.id, event, latest, latestRows, spans));
       // Awaited only when it had to read (a late event): most events cost no turn of the event loop.
       const session = assigned instanceof Promise ? await assigned : assigned;
