@@ -21,7 +21,7 @@ import { type CanonicalEvent, LAST_SEEN_RESOLUTION_MS, type Outcome, type Tenant
 import { normalizeEmail } from "../lib/email";
 import type { BatchStore, BatchTransaction, IdentityOutcome, LockKey, PendingWrites, SessionRow, StoredVisitor, SuppressionCheck } from "./ports";
 import type { Recorder } from "./record";
-import { withWarnings } from "./record";
+import { TRACED_EVENTS_PER_REQUEST, withWarnings } from "./record";
 import { covers, fresh, type SessionSpan } from "./sessions/assignment";
 import { landing } from "./sessions/write-behind";
 
@@ -59,6 +59,8 @@ export class BatchRecorder implements Recorder {
   private readonly running = new Set<Promise<void>>();
   private scheduled = false;
   private closed = false;
+  /** Holds on commits (see `pauseCommits`); requests queue meanwhile. */
+  private pauses = 0;
   lastCommitJobs = 0;
 
   constructor(
@@ -82,6 +84,22 @@ export class BatchRecorder implements Recorder {
     });
   }
 
+  /**
+   * Holds commits until the returned function is called, as SQLite's writer does (requests keep
+   * queueing, within the same bound), so that a test fills the queue in a known state. Closing
+   * commits regardless.
+   */
+  pauseCommits(): () => void {
+    this.pauses++;
+    let resumed = false;
+    return () => {
+      if (resumed) return;
+      resumed = true;
+      this.pauses--;
+      if (this.pauses === 0 && this.queue.length > 0) this.schedule();
+    };
+  }
+
   /** Stops taking requests and waits for the commits in flight and those queued. */
   async close(): Promise<void> {
     this.closed = true;
@@ -102,6 +120,7 @@ export class BatchRecorder implements Recorder {
   }
 
   private startCommits(): void {
+    if (this.pauses > 0 && !this.closed) return; // the resume schedules the next commit
     while (this.queue.length > 0 && this.inFlight < (this.options.concurrentCommits ?? 2)) {
       const jobs = this.take();
       this.inFlight++;
@@ -220,7 +239,7 @@ class CommitRun {
       }
       seen.add(messageKey);
       const visitor = this.touch(visitors, tenantId, event);
-      const traced = jobs[job]!.span;
+      const traced = index < TRACED_EVENTS_PER_REQUEST ? jobs[job]!.span : undefined;
       const assigned = stepUnder(traced, "session", () => this.assign(tenantId, visitor.id, event, latest, latestRows, spans));
       // Awaited only when it had to read (a late event): most events cost no turn of the event loop.
       const session = assigned instanceof Promise ? await assigned : assigned;

@@ -30,7 +30,7 @@ export interface Recorder {
 }
 
 /** Events of one request that get their own session and identity spans (a batch of 2,500 would bury the trace). */
-const TRACED_EVENTS_PER_REQUEST = 10;
+export const TRACED_EVENTS_PER_REQUEST = 10;
 
 export class SerialRecorder implements Recorder {
   constructor(

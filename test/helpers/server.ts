@@ -86,6 +86,16 @@ export function storeEnv(dbPath: string): Record<string, string> {
   return dbPath.startsWith("postgres://") ? { DATABASE_URL: dbPath } : { INLET_DB: dbPath };
 }
 
+/**
+ * The store of a server or CLI run that a test starts itself (a child process): a file in `dir`, or with
+ * INLET_TEST_STORE=postgres a fresh PostgreSQL database. `path` is what `storeEnv` and `storeRows` take.
+ */
+export async function testStore(dir: string, label = "store"): Promise<{ path: string; env: Record<string, string>; drop(): Promise<void> }> {
+  const database = TEST_STORE === "postgres" ? await createTestDatabase(label) : null;
+  const path = database?.url ?? join(dir, "inlet.db");
+  return { path, env: storeEnv(path), drop: async () => database?.drop() };
+}
+
 /** Runs the real CLI (`bun run src/main.ts ...`) and returns its exit code and output. */
 export async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn(["bun", "run", mainTs, ...args], {

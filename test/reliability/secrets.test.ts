@@ -4,29 +4,25 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Elysia } from "elysia";
-import { rmSync } from "node:fs";
-import { join } from "node:path";
-import { openDatabase, type DatabaseHandle } from "../../src/db/client";
 import { keyAuth } from "../../src/http/auth";
 import { errorHandler } from "../../src/http/error-handler";
 import { requestContext } from "../../src/http/request-context";
 import { logger } from "../../src/logger";
 import { KeyCache } from "../../src/modules/tenants/key-cache";
-import { TenantService } from "../../src/modules/tenants/service";
-import { SqliteTenantStore } from "../../src/db/sqlite/tenants";
-import { startTestServer, tempDir, type TestServer } from "../helpers/server";
+import type { TenantService } from "../../src/modules/tenants/service";
+import { startTestServer, type TestServer } from "../helpers/server";
 
 describe("admin keys ({ adminKey: true })", () => {
-  const dir = tempDir();
-  let database: DatabaseHandle;
+  // The tenants and keys of a test server's store (SQLite, or PostgreSQL with INLET_TEST_STORE=postgres).
+  let store: TestServer;
   let tenants: TenantService;
   let app: { server: { port?: number } | null; stop(): Promise<void> };
   let url: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    store = await startTestServer();
     logger.setLevel("silent");
-    database = openDatabase(join(dir, "inlet.db"));
-    tenants = new TenantService(new SqliteTenantStore(database.db));
+    tenants = store.running.services.tenants;
     const keys = new KeyCache(tenants, { max: 100, ttlSeconds: 0 });
     const admin = new Elysia({ prefix: "/v1/admin" })
       .use(keyAuth(keys))
@@ -38,8 +34,7 @@ describe("admin keys ({ adminKey: true })", () => {
   });
   afterAll(async () => {
     await app.stop();
-    database.close();
-    rmSync(dir, { recursive: true, force: true });
+    await store.stop();
   });
 
   const whoami = (headers: Record<string, string>) => fetch(`${url}/v1/admin/whoami`, { headers });

@@ -15,7 +15,7 @@ import { loadConfig } from "../../src/config";
 import { TenantRateLimiter } from "../../src/http/rate-limit";
 import type { SharedBucketsOptions } from "../../src/http/shared-rate-limit";
 import { startServer } from "../../src/server";
-import { startTestServer, tempDir } from "../helpers/server";
+import { startTestServer, storeEnv, TEST_STORE, tempDir } from "../helpers/server";
 import { freePort } from "../helpers/process";
 
 const REDIS_URL = process.env.INLET_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -135,11 +135,13 @@ describe("shared limits over HTTP", () => {
     const env = { REDIS_URL, RATE_LIMIT_RPS: "5", RATE_LIMIT_BURST_SECONDS: "1" };
     const options = { clock: () => clock.now, rateLimitKeyPrefix: PREFIX };
     const first = await startTestServer(env, options);
-    // The second server gets a copy of the first's database: the same tenant, the same write key.
+    // The second server has the same tenant and write key: on PostgreSQL it shares the first's database, as
+    // instances do; a SQLite file is one server's, so there it gets a copy.
     const dir = tempDir();
     const copy = join(dir, "copy.db");
-    first.running.services.sqlite!.database.sqlite.exec(`VACUUM INTO '${copy}'`);
-    const second = await startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", INLET_DB: copy, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env }), options);
+    if (TEST_STORE === "sqlite") first.running.services.sqlite!.database.sqlite.exec(`VACUUM INTO '${copy}'`);
+    const store = storeEnv(TEST_STORE === "postgres" ? first.dbPath : copy);
+    const second = await startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", ...store, INLET_DEMO: "false", LOG_LEVEL: "silent", ...env }), options);
     try {
       const servers = [first.running, second];
       const send = async (n: number) => {

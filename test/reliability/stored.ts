@@ -5,8 +5,8 @@ import { storeRows } from "../helpers/store-rows";
 export interface Stored {
   /** messageId → number of rows (over all tenants). */
   counts: Map<string, number>;
-  /** `PRAGMA integrity_check`: "ok" when the file is sound. */
-  integrity: string;
+  /** `PRAGMA integrity_check`: "ok" when the file is sound; null on PostgreSQL, whose files Inlet does not write. */
+  integrity: string | null;
 }
 
 /** Opens the file read-only (the server must have stopped or be beside it in WAL mode). */
@@ -19,6 +19,13 @@ export function storedEvents(dbPath: string): Stored {
   } finally {
     sqlite.close();
   }
+}
+
+/** The same of the store at `path` (test/helpers/server.ts `testStore`): a SQLite file, or a PostgreSQL URL. */
+export async function storedEventsOf(path: string): Promise<Stored> {
+  if (!path.startsWith("postgres://")) return storedEvents(path);
+  const rows = await storeRows(path, "SELECT message_id AS id, count(*) AS n FROM events GROUP BY message_id");
+  return { counts: new Map(rows.map((r) => [r.id as string, r.n as number])), integrity: null };
 }
 
 /** The acknowledged ids not stored exactly once (an empty list is the pass). */

@@ -2,10 +2,11 @@
  * Fairness between tenants: one tenant (a leaked public key) flooding the shared write queue
  * gets 503s once it holds its share (TENANT_QUEUE_SHARE of MAX_QUEUED_EVENTS), while another
  * tenant's writes still get in and are committed. Deterministic: commits are held (the writer's
- * pauseCommits, as the WAL checkpointer uses it) while the queue fills.
+ * pauseCommits, as the WAL checkpointer uses it; on PostgreSQL the batch recorder's) while the queue fills.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { exportEvents, startTestServer, type TestServer } from "../helpers/server";
+import type { BatchRecorder } from "../../src/pipeline/batch-record";
+import { exportEvents, startTestServer, TEST_STORE, type TestServer } from "../helpers/server";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -27,7 +28,7 @@ async function until(condition: () => boolean): Promise<void> {
 }
 
 test("a tenant filling the queue gets 503 past its share; another tenant still gets 2xx, and every 2xx is committed", async () => {
-  const writer = server.running.services.sqlite!.writer;
+  const writer = TEST_STORE === "postgres" ? (server.running.services.recorder as BatchRecorder) : server.running.services.sqlite!.writer;
   const flooder = await server.tenant("flooder");
   const resume = writer.pauseCommits();
   let settled = 0;
