@@ -236,9 +236,9 @@ function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, m
     sqlite,
     db,
     write: (work) => writer.submit(1, work),
-    forget: (visitorIds, sessionIds) => {
-      visitors.clear();
-      sessions.forget(visitorIds, sessionIds);
+    forget: (tenantId, deleted) => {
+      visitors.forget(tenantId, deleted.visitorKeys);
+      sessions.forget(deleted.sessions);
     },
     // Without the server's checkpointer (e.g. an in-memory database): on this connection.
     truncateWal: async () => (sqlite.query("PRAGMA wal_checkpoint(TRUNCATE)").get() as { busy: number } | null)?.busy === 0,

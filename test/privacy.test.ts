@@ -164,6 +164,39 @@ describe("erasing a person", () => {
     });
   }
 
+  test("the server's caches forget what was erased: the same device right after gets a new visitor and session, counted from one", async () => {
+    const server = await startTestServer();
+    try {
+      const base = Date.now() - HOUR;
+      for (const [i, offset] of [0, 10_000].entries()) {
+        await ok(server.track({ messageId: `cache-${i}`, anonymousId: "anon-c1", event: "Viewed", timestamp: at(base + offset) }));
+      }
+      const sqlite = server.running.services.sqlite!.database.sqlite;
+      const before = sqlite.query("SELECT visitor_id AS visitorId, session_id AS sessionId FROM events WHERE message_id = 'cache-1'").get() as {
+        visitorId: string;
+        sessionId: string;
+      };
+      const receipt = await api(server, await adminKey(server)).json("POST", "/v1/privacy/deletions", { subject: { anonymousId: "anon-c1" } });
+      expect(receipt.deleted).toEqual({ events: 2, sessions: 1, visitors: 1, leads: 0 });
+      // Within a minute of the erased events: a cached visitor or session would be taken as is.
+      await ok(server.track({ messageId: "cache-2", anonymousId: "anon-c1", event: "Viewed", timestamp: at(base + 20_000) }));
+      expect(await server.sessionsWritten()).toBe(true);
+      const after = sqlite.query("SELECT visitor_id AS visitorId, session_id AS sessionId FROM events WHERE tenant_id = ?").all(server.tenantId) as {
+        visitorId: string;
+        sessionId: string;
+      }[];
+      expect(after).toHaveLength(1);
+      expect(after[0]!.visitorId).not.toBe(before.visitorId);
+      expect(after[0]!.sessionId).not.toBe(before.sessionId);
+      expect(sqlite.query("SELECT id FROM visitors WHERE tenant_id = ?").all(server.tenantId)).toEqual([{ id: after[0]!.visitorId }]);
+      expect(sqlite.query("SELECT id, event_count AS events FROM sessions WHERE tenant_id = ?").all(server.tenantId)).toEqual([
+        { id: after[0]!.sessionId, events: 1 },
+      ]);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("only an admin key of the tenant: write keys get 403, another tenant's admin key sees no receipt", async () => {
     const server = await startTestServer();
     try {

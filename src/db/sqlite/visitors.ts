@@ -79,6 +79,11 @@ export class VisitorStore implements VisitorRepository {
     return { visitor: row, created: row.id === id };
   }
 
+  /** Forgets these visitors of the tenant (deleted), by their keys. */
+  forget(tenantId: string, keys: readonly string[]): void {
+    for (const key of keys) this.cache.delete(`${tenantId}\n${key}`);
+  }
+
   /** Forget cached visitors (after a rollback or a change to many visitors' leads). */
   clear(): void {
     this.cache.clear();

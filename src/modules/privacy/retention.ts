@@ -156,9 +156,9 @@ export class RetentionTask extends RecurringRetention {
       // Checked again in the job: the row may have moved since it was read.
       (rows) => {
         const gone = sqlite
-          .query("DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?)) AND last_event_at < ? RETURNING id")
-          .all(jsonList(rows.map((r) => r.id)), ended) as { id: string }[];
-        this.store.forget([], new Set(gone.map((r) => r.id)));
+          .query("DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?)) AND last_event_at < ? RETURNING id, visitor_id AS visitorId")
+          .all(jsonList(rows.map((r) => r.id)), ended) as { id: string; visitorId: string }[];
+        this.store.forget(tenantId, { visitorKeys: [], sessions: new Map(gone.map((r) => [r.id, r.visitorId])) });
         return gone.length;
       },
     );
@@ -168,11 +168,11 @@ export class RetentionTask extends RecurringRetention {
       [tenantId, ended - LAST_SEEN_RESOLUTION_MS],
       (rows) => {
         const gone = sqlite
-          .query("DELETE FROM visitors WHERE id IN (SELECT value FROM json_each(?)) AND last_seen_at < ? RETURNING id")
-          .all(jsonList(rows.map((r) => r.id)), ended - LAST_SEEN_RESOLUTION_MS) as { id: string }[];
+          .query("DELETE FROM visitors WHERE id IN (SELECT value FROM json_each(?)) AND last_seen_at < ? RETURNING id, key")
+          .all(jsonList(rows.map((r) => r.id)), ended - LAST_SEEN_RESOLUTION_MS) as { id: string; key: string }[];
         const ids = gone.map((r) => r.id);
         sqlite.run("DELETE FROM identity_links WHERE tenant_id = ? AND visitor_id IN (SELECT value FROM json_each(?))", [tenantId, jsonList(ids)]);
-        this.store.forget(ids, new Set());
+        this.store.forget(tenantId, { visitorKeys: gone.map((r) => r.key), sessions: new Map() });
         return ids.length;
       },
     );

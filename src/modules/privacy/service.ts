@@ -90,6 +90,8 @@ export interface PrivacyOptions {
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 export const SUBJECT_KINDS: IdentifierKind[] = ["userId", "email", "anonymousId"];
+/** At most this many rows of the events table are left for the erasure's last job to read (in the writer). */
+const TAIL_ROWS = 500;
 /** Times the events table is read again because the person grew during its deletion. */
 const MAX_ROUNDS = 3;
 /**
@@ -173,8 +175,9 @@ export class PrivacyService {
       let [leadList, userList, sessionList] = lists();
       for (;;) {
         const last = (sqlite.query("SELECT max(id) AS id FROM events").get() as { id: number | null }).id ?? 0;
-        // The last few rows are read by the last job.
-        if (last - cursor <= step.value) break;
+        // The last few rows are read by the last job, inside the writer: few enough to keep it short
+        // (a step's size, up to scanRows, once held it 46 ms).
+        if (last - cursor <= Math.min(step.value, TAIL_ROWS)) break;
         while (cursor < last) {
           cursor = step.time((rows) => {
             const upper = Math.min(cursor + rows, last);
@@ -198,15 +201,17 @@ export class PrivacyService {
         [leadList, userList, sessionList] = lists();
         const visitorList = jsonList(person.visitors);
         // A visitor or session another person has now (a shared device) is theirs: kept.
-        deleted.sessions += sqlite.run(
-          "DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?1)) AND (lead_id IS NULL OR lead_id IN (SELECT value FROM json_each(?2)))",
-          [sessionList, leadList],
-        ).changes;
+        const goneSessions = sqlite
+          .query(
+            "DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?1)) AND (lead_id IS NULL OR lead_id IN (SELECT value FROM json_each(?2))) RETURNING id, visitor_id AS visitorId",
+          )
+          .all(sessionList, leadList) as { id: string; visitorId: string }[];
+        deleted.sessions += goneSessions.length;
         const gone = sqlite
           .query(
-            "DELETE FROM visitors WHERE id IN (SELECT value FROM json_each(?1)) AND (lead_id IS NULL OR lead_id IN (SELECT value FROM json_each(?2))) RETURNING id",
+            "DELETE FROM visitors WHERE id IN (SELECT value FROM json_each(?1)) AND (lead_id IS NULL OR lead_id IN (SELECT value FROM json_each(?2))) RETURNING id, key",
           )
-          .all(visitorList, leadList) as { id: string }[];
+          .all(visitorList, leadList) as { id: string; key: string }[];
         deleted.visitors += gone.length;
         sqlite.run(
           "DELETE FROM identity_links WHERE tenant_id = ? AND (visitor_id IN (SELECT value FROM json_each(?)) OR lead_id IN (SELECT value FROM json_each(?)))",
@@ -217,7 +222,7 @@ export class PrivacyService {
           [tenantId, leadList, leadList],
         );
         deleted.leads += sqlite.run("DELETE FROM leads WHERE id IN (SELECT value FROM json_each(?))", [leadList]).changes;
-        this.store.forget([...person.visitors], person.sessions);
+        this.store.forget(tenantId, { visitorKeys: gone.map((v) => v.key), sessions: new Map(goneSessions.map((r) => [r.id, r.visitorId])) });
         return { grew: false as const };
       });
       if (!outcome.grew) break;

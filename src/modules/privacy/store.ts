@@ -14,12 +14,21 @@ export interface PrivacyStore {
   /**
    * Called inside the transaction that deleted these visitors and sessions: the in-memory caches
    * (visitors, session spans) drop them, so nothing deleted is served or written back from memory.
+   * By key, never by scanning a cache: a scan of a full cache held the writer tens of milliseconds.
    */
-  forget(visitorIds: readonly string[], sessionIds: ReadonlySet<string>): void;
+  forget(tenantId: string, deleted: Forgotten): void;
   /** Checkpoints the whole WAL into the database and truncates it to zero bytes; true when complete. */
   truncateWal(): Promise<boolean>;
   /** How long one step of privacy work may take here (default STEP_MS). */
   stepMs?: number;
+}
+
+/** What a privacy job deleted, as the caches know it. */
+export interface Forgotten {
+  /** Deleted visitors' keys (their anonymousId, or `user:` and their userId). */
+  visitorKeys: readonly string[];
+  /** Deleted sessions: id → the visitor it belongs to (whose latest session the cache may hold). */
+  sessions: ReadonlyMap<string, string>;
 }
 
 /** The command line's store: its own transactions, no caches, its own checkpoint. */

@@ -81,12 +81,12 @@ export class SessionAssigner {
     return this.latestByVisitor.size;
   }
 
-  /** Forgets the spans of these visitors and sessions without telling onLeave (their rows are gone). */
-  forget(visitorIds: Iterable<string>, sessionIds: ReadonlySet<string>): void {
+  /** Forgets the spans of these deleted sessions (id → visitor) without telling onLeave (their rows are gone). */
+  forget(sessions: ReadonlyMap<string, string>): void {
     this.clearing = true;
     try {
-      for (const visitorId of visitorIds) this.latestByVisitor.delete(visitorId);
-      for (const [visitorId, span] of this.latestByVisitor.entries()) if (sessionIds.has(span.id)) this.latestByVisitor.delete(visitorId);
+      // A visitor's cached span is its latest session: dropped when that session is deleted.
+      for (const [sessionId, visitorId] of sessions) if (this.latestByVisitor.peek(visitorId)?.id === sessionId) this.latestByVisitor.delete(visitorId);
     } finally {
       this.clearing = false;
     }

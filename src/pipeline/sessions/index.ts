@@ -77,9 +77,9 @@ export class SessionTracker {
    * Drops the spans of deleted sessions (src/modules/privacy) without writing them, so that no
    * later event joins a session whose row is gone and no pending count recreates what was deleted.
    */
-  forget(visitorIds: Iterable<string>, sessionIds: ReadonlySet<string>): void {
-    this.assigner.forget(visitorIds, sessionIds);
-    this.writeBehind.drop(sessionIds);
+  forget(sessions: ReadonlyMap<string, string>): void {
+    this.assigner.forget(sessions);
+    this.writeBehind.drop(sessions.keys());
   }
 
   /** Forget cached spans (the database is the truth); counts are redone by the next resync. */
