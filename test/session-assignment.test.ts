@@ -23,7 +23,7 @@ beforeEach(async () => {
 afterEach(() => store.database.close());
 
 /** Writes every span's numbers now, as the writer's idle run does. */
-const writeAll = () => tracker.hooks().deferred.after(true);
+const writeAll = () => tracker.hooks().deferred.after("closing");
 
 /** Assigns and counts one event of `anonymousId` at `minutes` past T0; returns its session id. */
 function at(minutes: number, anonymousId = "v"): string {

@@ -136,6 +136,9 @@ export interface SessionRepository {
  * What a module keeps in memory beside the database, and how it keeps it right. The writer calls
  * these inside its transaction (see src/pipeline/sessions).
  */
+/** Why the writer runs deferred work after a commit's jobs (see WriterHooks.deferred.after). */
+export type DeferredMode = "busy" | "idle" | "closing";
+
 export interface WriterHooks {
   /** A transaction was rolled back: drop cached state the database lacks. */
   onRollback(): void;
@@ -144,8 +147,11 @@ export interface WriterHooks {
   /** Deferred work sharing the writer's transactions: `before` ahead of the jobs, `after` behind them. */
   deferred: {
     before(): void;
-    /** `idle`: the writer has been quiet a moment, or is closing: do it all. */
-    after(idle: boolean): void;
+    /**
+     * `busy`: requests wait on this commit, do what is due, briefly; `idle`: the writer has been
+     * quiet a moment, do more (requests arriving meanwhile wait on it too); `closing`: do it all.
+     */
+    after(mode: DeferredMode): void;
     /** Whether an idle run is wanted. */
     pending(): boolean;
   };

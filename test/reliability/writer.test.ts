@@ -132,8 +132,8 @@ test("close() reports deferred work it could not write, with the cause; without 
     onJobRolledBack: () => {},
     deferred: {
       before: () => {},
-      after: (idle) => {
-        if (idle) throw new Error("session update refused");
+      after: (mode) => {
+        if (mode !== "busy") throw new Error("session update refused");
       },
       pending: () => pending,
     },

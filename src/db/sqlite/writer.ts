@@ -118,7 +118,7 @@ export class GroupCommitWriter implements CommitWriter {
           this.options.hooks?.onJobRolledBack();
         }
       }
-      this.options.hooks?.deferred.after(this.idleRun);
+      this.options.hooks?.deferred.after(this.closed ? "closing" : this.idleRun ? "idle" : "busy");
     });
   }
 

@@ -66,7 +66,7 @@ export class SessionTracker {
         before: () => {
           if (this.writeBehind.needsResync) this.writeBehind.resync();
         },
-        after: (idle) => this.writeBehind.writeDue(idle),
+        after: (mode) => this.writeBehind.writeDue(mode),
         // Counts a rollback threw away are pending too: the next run (at the latest, the last one) redoes them.
         pending: () => this.writeBehind.pending || this.writeBehind.needsResync,
       },

@@ -11,13 +11,19 @@
 import { ACQUISITION_CHANNEL_KEY } from "../../enrich";
 import { asNonEmptyString, asObject } from "../../enrich/values";
 import type { CanonicalEvent } from "../model";
-import type { SessionRepository } from "../ports";
+import type { DeferredMode, SessionRepository } from "../ports";
 import type { SessionSpan } from "./assignment";
 
 /** How long a session's numbers may stay unwritten while the writer is busy. */
 export const SESSION_WRITE_AFTER_MS = 5_000;
-/** At most this many spans written per commit, so no one commit stalls on a backlog. */
-const WRITES_PER_COMMIT = 2_000;
+/**
+ * How long one commit may spend writing spans (checked every few writes), so that no commit
+ * stalls on a backlog: 2,000 spans at once held every request of a group 30-40 ms. Under load
+ * (requests wait on the commit) only the due spans, briefly; once the writer is idle, more,
+ * since requests arriving meanwhile wait too; another idle run follows while spans are left.
+ */
+const WRITE_BUDGET_MS = { busy: 2, idle: 5 } as const;
+const WRITES_BETWEEN_CLOCK_READS = 25;
 
 /** An event just stored, to count in its session. */
 export interface RecordedEvent {
@@ -82,15 +88,17 @@ export class SessionWriteBehind {
 
   /**
    * In the writer's transaction, after its jobs: writes the spans unwritten for `writeAfterMs`
-   * (all of them when `all`: the writer is idle or closing), then the point below which every
-   * row is complete.
+   * (`busy`), or any (`idle`), for at most WRITE_BUDGET_MS; every one when `closing`; then the
+   * point below which every row is complete.
    */
-  writeDue(all: boolean): void {
+  writeDue(mode: DeferredMode): void {
     if (this.dirty.size === 0) return;
     const due = this.now() - this.writeAfterMs;
+    const until = mode === "closing" ? Infinity : performance.now() + WRITE_BUDGET_MS[mode];
     let written = 0;
     for (const span of this.dirty.values()) {
-      if (!all && (span.dirtySince > due || written >= WRITES_PER_COMMIT)) break;
+      if (mode === "busy" && span.dirtySince > due) break;
+      if (written % WRITES_BETWEEN_CLOCK_READS === 0 && written > 0 && performance.now() > until) break;
       this.write(span);
       written++;
     }
