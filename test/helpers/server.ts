@@ -99,7 +99,9 @@ export async function testStore(dir: string, label = "store"): Promise<{ path: s
 /** Runs the real CLI (`bun run src/main.ts ...`) and returns its exit code and output. */
 export async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn(["bun", "run", mainTs, ...args], {
-    env: { ...process.env, LOG_LEVEL: "warn", ...env },
+    // A command needs one or two connections; with several commands at once on PostgreSQL, a pool of
+    // the default size each would take what the shared server allows (max_connections).
+    env: { ...process.env, LOG_LEVEL: "warn", PG_POOL_SIZE: "2", ...env },
     stdout: "pipe",
     stderr: "pipe",
   });
