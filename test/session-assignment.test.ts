@@ -6,7 +6,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { SqliteSessions } from "../src/db/sqlite/sessions";
 import type { CanonicalEvent } from "../src/pipeline/model";
+import type { SessionRepository } from "../src/pipeline/ports";
 import { SessionTracker } from "../src/pipeline/sessions";
+import type { SessionSpan } from "../src/pipeline/sessions/assignment";
+import { SessionWriteBehind } from "../src/pipeline/sessions/write-behind";
 import { memoryStore, T0, type MemoryStore } from "./helpers/memory-store";
 
 const MIN = 60_000;
@@ -69,5 +72,74 @@ describe("session assignment", () => {
     writeAll();
     const row = store.database.sqlite.query("SELECT event_count, started_at, last_event_at FROM sessions WHERE id = ?").get(first) as Record<string, number>;
     expect(row).toEqual({ event_count: 2, started_at: T0, last_event_at: T0 + 5 * MIN });
+  });
+});
+
+describe("session numbers written behind", () => {
+  /** A write-behind over a repository that records the rows it is asked to update; every read of the budget clock takes 1 ms. */
+  function writeBehind() {
+    const updated: string[] = [];
+    const rows: SessionRepository = {
+      latest: () => undefined,
+      covering: () => undefined,
+      insert: () => {},
+      update: (row) => void updated.push(row.id),
+      watermark: () => 0,
+      setWatermark: () => {},
+      recount: () => 0,
+    };
+    let wall = 0;
+    let budgetClock = 0;
+    const behind = new SessionWriteBehind(
+      rows,
+      5_000,
+      () => wall,
+      () => budgetClock++,
+    );
+    const spans = Array.from({ length: 300 }, (_, i): SessionSpan => {
+      const span: SessionSpan = {
+        id: `s${i}`,
+        startedAt: T0,
+        lastEventAt: T0,
+        eventCount: 1,
+        anonymousEvents: 1,
+        countedThrough: i,
+        stored: true,
+        cached: true,
+        dirtySince: 0,
+        firstUnwritten: 0,
+      };
+      const event: CanonicalEvent = {
+        type: "track",
+        messageId: `w-${i}`,
+        event: "E",
+        anonymousId: `v${i}`,
+        context: {},
+        timestamp: T0 + MIN,
+        receivedAt: T0 + MIN,
+      };
+      behind.record({ tenantId: "t", visitorId: `v${i}`, span, event, eventId: 1_000 + i, anonymous: true, leadId: null });
+      return span;
+    });
+    return { behind, updated, spans, later: (ms: number) => (wall += ms) };
+  }
+
+  test("under load only the due spans, for a bounded time per commit; when idle more; at close every one, each once", () => {
+    const { behind, updated, later } = writeBehind();
+    behind.writeDue("busy");
+    expect(updated).toEqual([]); // none unwritten for 5 s yet
+    later(5_001);
+    behind.writeDue("busy");
+    const busy = updated.length;
+    expect(busy).toBeGreaterThan(0);
+    expect(busy).toBeLessThan(300); // the budget stopped it, the rest waits for the next commit
+    behind.writeDue("idle");
+    expect(updated.length).toBeGreaterThan(busy);
+    expect(updated.length).toBeLessThan(300);
+    expect(behind.pending).toBe(true); // another idle run follows
+    behind.writeDue("closing");
+    expect(behind.pending).toBe(false);
+    expect(updated).toHaveLength(300);
+    expect(new Set(updated).size).toBe(300);
   });
 });

@@ -50,6 +50,8 @@ export class SessionWriteBehind {
     private readonly rows: SessionRepository,
     private readonly writeAfterMs = SESSION_WRITE_AFTER_MS,
     private readonly now: () => number = Date.now,
+    /** The clock of the write budget (tests pass their own). */
+    private readonly elapsed: () => number = () => performance.now(),
   ) {}
 
   /**
@@ -94,11 +96,11 @@ export class SessionWriteBehind {
   writeDue(mode: DeferredMode): void {
     if (this.dirty.size === 0) return;
     const due = this.now() - this.writeAfterMs;
-    const until = mode === "closing" ? Infinity : performance.now() + WRITE_BUDGET_MS[mode];
+    const until = mode === "closing" ? Infinity : this.elapsed() + WRITE_BUDGET_MS[mode];
     let written = 0;
     for (const span of this.dirty.values()) {
       if (mode === "busy" && span.dirtySince > due) break;
-      if (written % WRITES_BETWEEN_CLOCK_READS === 0 && written > 0 && performance.now() > until) break;
+      if (written % WRITES_BETWEEN_CLOCK_READS === 0 && written > 0 && this.elapsed() > until) break;
       this.write(span);
       written++;
     }
