@@ -25,7 +25,7 @@ describe("starting the server", () => {
       expect((await ready.json()).ready).toBe(true);
       const health = await fetch(`${first.url}/health`);
       expect(await health.json()).toEqual({ status: "ok" });
-      const key = first.output().match(/write key: (wk_[\w-]+)/)?.[1];
+      const key = (await first.waitFor(/write key: (wk_[\w-]+)/))[1];
       expect(key).toBeDefined();
       const res = await fetch(`${first.url}/v1/events/track`, {
         method: "POST",

@@ -197,6 +197,28 @@ describe("erasing a person", () => {
     }
   });
 
+  test("a shared device: the erased person's session is forgotten by the session cache while the device, now someone else's, stays", async () => {
+    const server = await startTestServer();
+    try {
+      const base = Date.now() - HOUR;
+      await ok(server.track({ messageId: "shared-0", anonymousId: "shared", event: "Viewed", timestamp: at(base) }));
+      await ok(server.post("/v1/events/identify", { messageId: "shared-1", anonymousId: "shared", userId: "u-a", timestamp: at(base + 10_000) }));
+      await ok(server.post("/v1/events/identify", { messageId: "shared-2", anonymousId: "shared", userId: "u-b", timestamp: at(base + 20_000) }));
+      const sqlite = server.running.services.sqlite!.database.sqlite;
+      const erased = sqlite.query("SELECT session_id AS id FROM events WHERE message_id = 'shared-0'").get() as { id: string };
+      const receipt = await api(server, await adminKey(server)).json("POST", "/v1/privacy/deletions", { subject: { userId: "u-a" } });
+      expect(receipt.deleted.sessions).toBe(1);
+      expect(receipt.deleted.visitors).toBe(0); // the device is u-b's now
+      await ok(server.track({ messageId: "shared-3", anonymousId: "shared", event: "Viewed", timestamp: at(base + 30_000) }));
+      expect(await server.sessionsWritten()).toBe(true);
+      const next = sqlite.query("SELECT session_id AS id FROM events WHERE message_id = 'shared-3'").get() as { id: string };
+      expect(next.id).not.toBe(erased.id);
+      expect(sqlite.query("SELECT count(*) AS n FROM sessions WHERE id = ?").get(next.id)).toEqual({ n: 1 });
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("only an admin key of the tenant: write keys get 403, another tenant's admin key sees no receipt", async () => {
     const server = await startTestServer();
     try {

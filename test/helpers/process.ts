@@ -6,6 +6,11 @@ export interface ServerProcess {
   url: string;
   /** Everything printed so far (stdout and stderr). */
   output(): string;
+  /**
+   * The first match of `pattern` in the output, waiting for it (at most `timeoutMs`): what the
+   * server prints after it listens (the demo tenant's key) may arrive later, on the other stream.
+   */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
 }
 
 export async function spawnServer(env: Record<string, string>, timeoutMs = 10_000, flags: string[] = []): Promise<ServerProcess> {
@@ -29,7 +34,18 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 10_00
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const match = text.match(/"msg":"listening","url":"http:\/\/[^:]+:(\d+)\//);
-    if (match) return { proc, url: `http://127.0.0.1:${match[1]}`, output: () => text };
+    if (match) {
+      const waitFor = async (pattern: RegExp, ms = 10_000) => {
+        const until = Date.now() + ms;
+        for (;;) {
+          const found = text.match(pattern);
+          if (found) return found;
+          if (Date.now() > until || proc.exitCode !== null) throw new Error(`${pattern} never printed:\n${text}`);
+          await Bun.sleep(20);
+        }
+      };
+      return { proc, url: `http://127.0.0.1:${match[1]}`, output: () => text, waitFor };
+    }
     if (proc.exitCode !== null) break;
     await Bun.sleep(20);
   }

@@ -27,7 +27,7 @@ describe("file modes", () => {
     const db = join(root, "data", "sub", "inlet.db");
     const server = await spawnServer({ INLET_DB: db, LOG_LEVEL: "info" });
     try {
-      const key = server.output().match(/write key: (\S+)/)![1]!;
+      const key = (await server.waitFor(/write key: (\S+)/))[1]!;
       const response = await fetch(`${server.url}/v1/events/track`, {
         method: "POST",
         headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
