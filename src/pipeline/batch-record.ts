@@ -15,7 +15,7 @@
  */
 import { type Span, stepUnder } from "../observability/tracing";
 import { StorageBusyError, StorageConflictError, StorageError } from "./errors";
-import { QueueBound } from "./queue-bound";
+import { CommitHold, QueueBound } from "./queue-bound";
 import { IdentityResolver } from "./identity";
 import { type CanonicalEvent, LAST_SEEN_RESOLUTION_MS, type Outcome, type TenantAuth, visitorKey } from "./model";
 import { normalizeEmail } from "../lib/email";
@@ -59,8 +59,9 @@ export class BatchRecorder implements Recorder {
   private readonly running = new Set<Promise<void>>();
   private scheduled = false;
   private closed = false;
-  /** Holds on commits (see `pauseCommits`); requests queue meanwhile. */
-  private pauses = 0;
+  private readonly hold = new CommitHold(() => {
+    if (this.queue.length > 0) this.schedule();
+  });
   lastCommitJobs = 0;
 
   constructor(
@@ -90,14 +91,7 @@ export class BatchRecorder implements Recorder {
    * commits regardless.
    */
   pauseCommits(): () => void {
-    this.pauses++;
-    let resumed = false;
-    return () => {
-      if (resumed) return;
-      resumed = true;
-      this.pauses--;
-      if (this.pauses === 0 && this.queue.length > 0) this.schedule();
-    };
+    return this.hold.take();
   }
 
   /** Stops taking requests and waits for the commits in flight and those queued. */
@@ -120,7 +114,7 @@ export class BatchRecorder implements Recorder {
   }
 
   private startCommits(): void {
-    if (this.pauses > 0 && !this.closed) return; // the resume schedules the next commit
+    if (this.hold.held && !this.closed) return; // the release schedules the next commit
     while (this.queue.length > 0 && this.inFlight < (this.options.concurrentCommits ?? 2)) {
       const jobs = this.take();
       this.inFlight++;

@@ -1,8 +1,9 @@
 /**
- * The bound on what waits for a group commit, shared by both writers (SQLite's GroupCommitWriter,
- * PostgreSQL's BatchRecorder): events queued in all, and per owner (a tenant), so that one
- * flooding tenant cannot fill the queue and make every other tenant's writes fail. Past either
- * bound a write is refused as busy (503, Retry-After).
+ * What both writers (SQLite's GroupCommitWriter, PostgreSQL's BatchRecorder) share about the
+ * queue before a group commit. The bound: events queued in all, and per owner (a tenant), so that
+ * one flooding tenant cannot fill the queue and make every other tenant's writes fail; past
+ * either bound a write is refused as busy (503, Retry-After). The hold: commits wait while any
+ * hold is taken (jobs keep queueing, within the bound).
  */
 import { StorageBusyError } from "./errors";
 
@@ -55,5 +56,29 @@ export class QueueBound {
   clear(): void {
     this.weight = 0;
     this.owners.clear();
+  }
+}
+
+/** Holds on a writer's commits: while any is taken the writer commits nothing (closing aside). */
+export class CommitHold {
+  private holds = 0;
+
+  /** `resume` runs when the last hold is released (the writer schedules its next commit). */
+  constructor(private readonly resume: () => void) {}
+
+  get held(): boolean {
+    return this.holds > 0;
+  }
+
+  /** Takes a hold; the returned function releases it (a second call does nothing). */
+  take(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      if (this.holds === 0) this.resume();
+    };
   }
 }

@@ -8,7 +8,7 @@ import type { Database } from "bun:sqlite";
 import { logger, rateLimitedLog } from "../../logger";
 import { StorageBusyError, StorageError, StorageFaultError } from "../../pipeline/errors";
 import type { CommitWriter, WriterHooks } from "../../pipeline/ports";
-import { QueueBound } from "../../pipeline/queue-bound";
+import { CommitHold, QueueBound } from "../../pipeline/queue-bound";
 
 interface Job {
   work: () => unknown;
@@ -73,8 +73,12 @@ export class GroupCommitWriter implements CommitWriter {
   private idleRun = false;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
   private lastCommitAt = 0;
-  /** Holds on commits (see `pauseCommits`); jobs queue meanwhile. */
-  private pauses = 0;
+  private readonly hold = new CommitHold(() => {
+    if (this.queue.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  });
   private readonly runInSavepoint: (job: Job) => unknown;
   private readonly runAll: (jobs: Job[], results: unknown[], failed: boolean[]) => void;
   /** Set after a storage fault, cleared by the next successful commit or probe (feeds /ready). */
@@ -155,24 +159,14 @@ export class GroupCommitWriter implements CommitWriter {
    * src/db/checkpointer.ts). Closing commits regardless.
    */
   pauseCommits(): () => void {
-    this.pauses++;
-    let resumed = false;
-    return () => {
-      if (resumed) return;
-      resumed = true;
-      this.pauses--;
-      if (this.pauses === 0 && this.queue.length > 0 && !this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    };
+    return this.hold.take();
   }
 
   /** Runs and commits everything queued now. */
   flush(): void {
     this.scheduled = false;
     if (this.queue.length === 0) return;
-    if (this.pauses > 0 && !this.closed) return; // the resume schedules the next flush
+    if (this.hold.held && !this.closed) return; // the release schedules the next flush
     const jobs = this.queue;
     this.queue = [];
     this.bound.clear();
