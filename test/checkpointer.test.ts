@@ -1,7 +1,18 @@
 import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { existsSync, statSync } from "node:fs";
-import { startTestServer } from "./helpers/server";
+import { startTestServer, type TestServer } from "./helpers/server";
+
+/** Events in the database once the server has stopped (its last commit done). */
+async function storedAfterStop(server: TestServer): Promise<number> {
+  await server.running.stop();
+  const db = new Database(server.dbPath, { readonly: true });
+  try {
+    return (db.query("SELECT count(*) AS n FROM events").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
 
 test("WAL checkpoints happen off the request thread: committed pages reach the database file while the server runs", async () => {
   const server = await startTestServer();
@@ -56,13 +67,7 @@ test("under steady load the WAL file stays near WAL_LIMIT_MB instead of growing 
     await Promise.all([0, 1, 2, 3].map(sender));
     expect(acknowledged * padding).toBeGreaterThan(bound);
     expect(largestWal).toBeLessThan(bound);
-    await server.running.stop();
-    const db = new Database(server.dbPath, { readonly: true });
-    try {
-      expect((db.query("SELECT count(*) AS n FROM events").get() as { n: number }).n).toBe(acknowledged);
-    } finally {
-      db.close();
-    }
+    expect(await storedAfterStop(server)).toBe(acknowledged);
   } finally {
     await server.stop();
   }
@@ -100,13 +105,7 @@ test("a WAL file that grew past WAL_LIMIT_MB in a burst is cut back to the limit
       await Bun.sleep(20);
     }
     expect(walSize()).toBeLessThanOrEqual(2 * 1024 * 1024);
-    await server.running.stop();
-    const db = new Database(server.dbPath, { readonly: true });
-    try {
-      expect((db.query("SELECT count(*) AS n FROM events").get() as { n: number }).n).toBe(acknowledged);
-    } finally {
-      db.close();
-    }
+    expect(await storedAfterStop(server)).toBe(acknowledged);
   } finally {
     await server.stop();
   }
