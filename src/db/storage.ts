@@ -7,6 +7,7 @@ import type { SQL } from "bun";
 import { openDatabase, type DatabaseHandle } from "./client";
 import { connectPostgres, migratePostgres } from "./postgres/connect";
 import { PostgresTenantStore } from "./postgres/tenants";
+import { bounded } from "./postgres/errors";
 import { PostgresActivity } from "./postgres/activity";
 import { PostgresEventReads } from "./postgres/event-reads";
 import { PostgresLeadReads } from "./postgres/lead-reads";
@@ -30,6 +31,8 @@ export interface PostgresStorage {
   sql: SQL;
   /** The URL without its password, for logs. */
   where: string;
+  /** How long a statement, or a wait for a pooled connection, may take (PG_STATEMENT_TIMEOUT_MS). */
+  timeoutMs: number;
   /** Tags of the migrations this opening applied (empty when up to date, or read-only). */
   applied: string[];
   close(): Promise<void>;
@@ -59,12 +62,12 @@ export async function openStorage(config: StorageSettings, options: { readonly?:
     await sql.close();
     throw error;
   }
-  return { kind: "postgres", sql, where: redactedUrl(config.databaseUrl), applied, close: () => sql.close({ timeout: 5 }) };
+  return { kind: "postgres", sql, where: redactedUrl(config.databaseUrl), timeoutMs: config.pgStatementTimeoutMs, applied, close: () => sql.close({ timeout: 5 }) };
 }
 
 /** Tenants and API keys in the opened store. */
 export function tenantStoreOf(storage: Storage): TenantStore {
-  return storage.kind === "sqlite" ? new SqliteTenantStore(storage.database.db) : new PostgresTenantStore(storage.sql);
+  return storage.kind === "sqlite" ? new SqliteTenantStore(storage.database.db) : bounded(new PostgresTenantStore(storage.sql), storage.timeoutMs);
 }
 
 /** The read side's stores (src/db/read-store.ts) of the configured store. */
@@ -73,7 +76,12 @@ export function readStoresOf(storage: Storage): { leads: LeadReadStore; events: 
     const { db } = storage.database;
     return { leads: new SqliteLeadReads(db), events: new SqliteEventReads(db), activity: new SqliteActivity(db) };
   }
-  return { leads: new PostgresLeadReads(storage.sql), events: new PostgresEventReads(storage.sql), activity: new PostgresActivity(storage.sql) };
+  const { sql, timeoutMs } = storage;
+  return {
+    leads: bounded(new PostgresLeadReads(sql), timeoutMs),
+    events: bounded(new PostgresEventReads(sql), timeoutMs),
+    activity: bounded(new PostgresActivity(sql), timeoutMs),
+  };
 }
 
 /** A database URL with its password replaced, fit for logs and messages. */

@@ -31,9 +31,10 @@ export interface Failure {
 
 /** What the client is told of an error Elysia raised (`code`: Elysia's error code). */
 export function describeFailure(code: string | number, raised: unknown, request: Request): Failure | null {
-  // Elysia wraps what a body parser throws in a ParseError; ours are ApiErrors with their own status.
+  // Elysia wraps what a parse hook throws in a ParseError; ours are ApiErrors with their own status,
+  // or a storage failure of the key lookup that runs before the body is read (a 503, not bad JSON).
   const cause = code === "PARSE" ? (raised as Error).cause : undefined;
-  const error = asApiError(cause instanceof ApiError ? cause : raised);
+  const error = asApiError(cause instanceof ApiError || cause instanceof StorageError ? cause : raised);
   const reply = (status: number, code: string, message: string, details: ErrorDetail[] = []): Failure => ({ status, code, message, details });
 
   if (error instanceof ApiError) return { ...reply(error.status, error.code, error.message, error.details), retryAfter: error.retryAfter };

@@ -49,8 +49,8 @@ export async function settledPage(exports: ExportService, filter: ExportFilter, 
 
 /** The read side's services over the SQLite database or the PostgreSQL pool given, as the composition root builds them. */
 export function readServices(store: { database: DatabaseHandle } | { sql: SQL }) {
-  // readStoresOf reads only the kind and the database or pool of a Storage.
-  const storage = ("sql" in store ? { kind: "postgres", sql: store.sql } : { kind: "sqlite", database: store.database }) as Storage;
+  // readStoresOf reads only the kind, the database or pool of a Storage, and PostgreSQL's timeout.
+  const storage = ("sql" in store ? { kind: "postgres", sql: store.sql, timeoutMs: 10_000 } : { kind: "sqlite", database: store.database }) as Storage;
   const reads = readStoresOf(storage);
   return { leads: new LeadService(reads.leads), exports: new ExportService(reads.events), business: new BusinessStats(reads.activity) };
 }

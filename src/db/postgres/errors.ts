@@ -42,3 +42,30 @@ export async function within<T>(ms: number, work: Promise<T>, what: string): Pro
     clearTimeout(timer);
   }
 }
+
+/**
+ * The store with every method bounded as a request needs it: an answer within `ms` (a query waits
+ * for a pooled connection without limit otherwise: reads queued behind reads would hang the
+ * request), and failures as the pipeline knows them (a timeout is "busy", not a bug). A query given
+ * up on still runs when its turn comes, within the statement timeout.
+ */
+export function bounded<T extends object>(store: T, ms: number): T {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        let result: unknown;
+        try {
+          result = value.apply(target, args);
+        } catch (error) {
+          throw storageError(error);
+        }
+        if (!(result instanceof Promise)) return result;
+        return within(ms, result, "A database read").catch((error) => {
+          throw storageError(error);
+        });
+      };
+    },
+  });
+}
