@@ -62,12 +62,21 @@ export async function openStorage(config: StorageSettings, options: { readonly?:
     await sql.close();
     throw error;
   }
-  return { kind: "postgres", sql, where: redactedUrl(config.databaseUrl), timeoutMs: config.pgStatementTimeoutMs, applied, close: () => sql.close({ timeout: 5 }) };
+  return {
+    kind: "postgres",
+    sql,
+    where: redactedUrl(config.databaseUrl),
+    timeoutMs: config.pgStatementTimeoutMs,
+    applied,
+    close: () => sql.close({ timeout: 5 }),
+  };
 }
 
 /** Tenants and API keys in the opened store. */
 export function tenantStoreOf(storage: Storage): TenantStore {
-  return storage.kind === "sqlite" ? new SqliteTenantStore(storage.database.db) : bounded(new PostgresTenantStore(storage.sql), storage.timeoutMs);
+  return storage.kind === "sqlite"
+    ? new SqliteTenantStore(storage.database.db)
+    : bounded(new PostgresTenantStore(storage.sql), storage.timeoutMs, ["createTenant", "insertKey", "revokeKey", "setSettings"]);
 }
 
 /** The read side's stores (src/db/read-store.ts) of the configured store. */

@@ -44,16 +44,18 @@ export async function within<T>(ms: number, work: Promise<T>, what: string): Pro
 }
 
 /**
- * The store with every method bounded as a request needs it: an answer within `ms` (a query waits
- * for a pooled connection without limit otherwise: reads queued behind reads would hang the
- * request), and failures as the pipeline knows them (a timeout is "busy", not a bug). A query given
- * up on still runs when its turn comes, within the statement timeout.
+ * The store's reads bounded as a request needs them: an answer within `ms` (a query waits for a
+ * pooled connection without limit otherwise: reads queued behind reads would hang the request),
+ * and failures of every method as the pipeline knows them (a timeout is "busy", not a bug). A read
+ * given up on still runs when its turn comes, within the statement timeout. `writes` are not given
+ * up on: a write answered 503 must not commit afterwards (the statement timeout bounds them).
  */
-export function bounded<T extends object>(store: T, ms: number): T {
+export function bounded<T extends object>(store: T, ms: number, writes: readonly (keyof T)[] = []): T {
   return new Proxy(store, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
       if (typeof value !== "function") return value;
+      const read = !writes.includes(property as keyof T);
       return (...args: unknown[]) => {
         let result: unknown;
         try {
@@ -62,7 +64,7 @@ export function bounded<T extends object>(store: T, ms: number): T {
           throw storageError(error);
         }
         if (!(result instanceof Promise)) return result;
-        return within(ms, result, "A database read").catch((error) => {
+        return (read ? within(ms, result, "A database read") : result).catch((error) => {
           throw storageError(error);
         });
       };
