@@ -3,9 +3,11 @@ import m0 from "../../drizzle/0000_init.sql" with { type: "text" };
 import m1 from "../../drizzle/0001_session_counts_in_memory.sql" with { type: "text" };
 import m2 from "../../drizzle/0002_events_index_by_second.sql" with { type: "text" };
 import m3 from "../../drizzle/0003_privacy.sql" with { type: "text" };
+import m4 from "../../drizzle/0004_lead_merge_indexes.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_privacy.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_events_tx.sql" with { type: "text" };
+import pg3 from "../../drizzle/pg/0003_lead_merge_indexes.sql" with { type: "text" };
 
 export interface EmbeddedMigration {
   tag: string;
@@ -20,6 +22,7 @@ export const embeddedMigrations: EmbeddedMigration[] = [
   { tag: "0001_session_counts_in_memory", when: 1795797330926, breakpoints: true, sql: m1 },
   { tag: "0002_events_index_by_second", when: 1795804663544, breakpoints: true, sql: m2 },
   { tag: "0003_privacy", when: 1796501495343, breakpoints: true, sql: m3 },
+  { tag: "0004_lead_merge_indexes", when: 1796527750276, breakpoints: true, sql: m4 },
 ];
 
 /** PostgreSQL (drizzle/pg/). */
@@ -27,4 +30,5 @@ export const embeddedPgMigrations: EmbeddedMigration[] = [
   { tag: "0000_init", when: 1796500984847, breakpoints: true, sql: pg0 },
   { tag: "0001_privacy", when: 1796503420048, breakpoints: true, sql: pg1 },
   { tag: "0002_events_tx", when: 1796509320680, breakpoints: true, sql: pg2 },
+  { tag: "0003_lead_merge_indexes", when: 1796527753181, breakpoints: true, sql: pg3 },
 ];

@@ -142,7 +142,12 @@ export const leadMerges = pgTable(
     messageId: text("message_id").notNull(),
     mergedAt: at("merged_at").notNull(),
   },
-  (table) => [primaryKey({ columns: [table.tenantId, table.id] })],
+  // Read by the lead merged into (its page, an erasure's family), deleted by either side (see ./schema.ts).
+  (table) => [
+    primaryKey({ columns: [table.tenantId, table.id] }),
+    index("lead_merges_into").on(table.tenantId, table.intoLeadId),
+    index("lead_merges_from").on(table.tenantId, table.fromLeadId),
+  ],
 );
 
 export const events = pgTable(

@@ -146,15 +146,21 @@ export const identityLinks = sqliteTable(
   (table) => [index("identity_links_visitor").on(table.tenantId, table.visitorId), index("identity_links_lead").on(table.tenantId, table.leadId)],
 );
 
-export const leadMerges = sqliteTable("lead_merges", {
-  id: integer("id").primaryKey({ autoIncrement: true }),
-  tenantId: text("tenant_id").notNull(),
-  fromLeadId: text("from_lead_id").notNull(),
-  intoLeadId: text("into_lead_id").notNull(),
-  reason: text("reason").notNull(),
-  messageId: text("message_id").notNull(),
-  mergedAt: ms("merged_at").notNull(),
-});
+export const leadMerges = sqliteTable(
+  "lead_merges",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    fromLeadId: text("from_lead_id").notNull(),
+    intoLeadId: text("into_lead_id").notNull(),
+    reason: text("reason").notNull(),
+    messageId: text("message_id").notNull(),
+    mergedAt: ms("merged_at").notNull(),
+  },
+  // A lead's merges are read by the lead they went into (its page, the family an erasure resolves)
+  // and deleted by either side: without these, each read scanned the tenant's every merge.
+  (table) => [index("lead_merges_into").on(table.tenantId, table.intoLeadId), index("lead_merges_from").on(table.tenantId, table.fromLeadId)],
+);
 
 export const events = sqliteTable(
   "events",

@@ -15,7 +15,7 @@ import { events, eventSecond, secondOf, tenants } from "../../db/schema";
 import { logger } from "../../logger";
 import { LAST_SEEN_RESOLUTION_MS } from "../../pipeline/model";
 import { parseSettings } from "../tenants/settings";
-import { forAWhile, jsonList, nextTurn, STEP_MS, StepRows, type PrivacyStore } from "./store";
+import { deleteMergesOf, forAWhile, jsonList, nextTurn, STEP_MS, StepRows, type PrivacyStore } from "./store";
 import type { Counts } from "./service";
 
 const DAY_MS = 86_400_000;
@@ -190,11 +190,7 @@ export class RetentionTask extends RecurringRetention {
         const gone = sqlite
           .query(`DELETE FROM leads AS l WHERE id IN (SELECT value FROM json_each(?)) AND ${leftAlone} RETURNING id`)
           .all(jsonList(rows.map((r) => r.id)), cutoff) as { id: string }[];
-        const ids = jsonList(gone.map((r) => r.id));
-        sqlite.run(
-          "DELETE FROM lead_merges WHERE tenant_id = ?1 AND (from_lead_id IN (SELECT value FROM json_each(?2)) OR into_lead_id IN (SELECT value FROM json_each(?2)))",
-          [tenantId, ids],
-        );
+        deleteMergesOf(sqlite, tenantId, jsonList(gone.map((r) => r.id)));
         return gone.length;
       },
     );

@@ -23,7 +23,7 @@ import { apiKeys, privacyDeletions, privacySuppressions, tenants } from "../../d
 import { logger } from "../../logger";
 import { normalizeEmail } from "../../lib/email";
 import { parseSettings } from "../tenants/settings";
-import { forAWhile, jsonList, nextTurn, STEP_MS, StepRows, type PrivacyStore } from "./store";
+import { deleteMergesOf, forAWhile, jsonList, nextTurn, STEP_MS, StepRows, type PrivacyStore } from "./store";
 import { identifierHash, storedSalt, type IdentifierKind, type SuppressionList } from "./suppressions";
 import { MAX_MERGE_HOPS } from "../../pipeline/identity-rules";
 
@@ -213,14 +213,13 @@ export class PrivacyService {
           )
           .all(visitorList, leadList) as { id: string; key: string }[];
         deleted.visitors += gone.length;
-        sqlite.run(
-          "DELETE FROM identity_links WHERE tenant_id = ? AND (visitor_id IN (SELECT value FROM json_each(?)) OR lead_id IN (SELECT value FROM json_each(?)))",
-          [tenantId, jsonList(gone.map((v) => v.id)), leadList],
-        );
-        sqlite.run(
-          "DELETE FROM lead_merges WHERE tenant_id = ? AND (from_lead_id IN (SELECT value FROM json_each(?)) OR into_lead_id IN (SELECT value FROM json_each(?)))",
-          [tenantId, leadList, leadList],
-        );
+        // One statement per index (see deleteMergesOf).
+        sqlite.run("DELETE FROM identity_links WHERE tenant_id = ? AND visitor_id IN (SELECT value FROM json_each(?))", [
+          tenantId,
+          jsonList(gone.map((v) => v.id)),
+        ]);
+        sqlite.run("DELETE FROM identity_links WHERE tenant_id = ? AND lead_id IN (SELECT value FROM json_each(?))", [tenantId, leadList]);
+        deleteMergesOf(sqlite, tenantId, leadList);
         deleted.leads += sqlite.run("DELETE FROM leads WHERE id IN (SELECT value FROM json_each(?))", [leadList]).changes;
         this.store.forget(tenantId, { visitorKeys: gone.map((v) => v.key), sessions: new Map(goneSessions.map((r) => [r.id, r.visitorId])) });
         return { grew: false as const };
@@ -464,13 +463,14 @@ export class PrivacyService {
         leadOf(visitor.lead);
       }
     }
-    // The live leads and every lead merged into them, at any depth.
+    // The live leads and every lead merged into them, at any depth. CROSS JOIN keeps the family as
+    // the outer loop: otherwise SQLite read every merge and every lead of the tenant.
     const family = sqlite
       .query(
         `WITH RECURSIVE family(id) AS (
            SELECT value FROM json_each(?1)
-           UNION SELECT m.from_lead_id FROM lead_merges m JOIN family f ON m.into_lead_id = f.id WHERE m.tenant_id = ?2)
-         SELECT l.id, l.user_id AS userId, l.email FROM leads l JOIN family f ON l.id = f.id WHERE l.tenant_id = ?2`,
+           UNION SELECT m.from_lead_id FROM family f CROSS JOIN lead_merges m ON m.tenant_id = ?2 AND m.into_lead_id = f.id)
+         SELECT l.id, l.user_id AS userId, l.email FROM family f CROSS JOIN leads l ON l.id = f.id AND l.tenant_id = ?2`,
       )
       .all(jsonList([...seeds, ...person.leads]), tenantId) as { id: string; userId: string | null; email: string | null }[];
     for (const lead of family) {

@@ -104,3 +104,12 @@ export class StepRows {
 
 /** A JSON array, for `IN (SELECT value FROM json_each(?))`: any number of ids in one parameter. */
 export const jsonList = (values: Iterable<string>): string => JSON.stringify([...values]);
+
+/**
+ * Deletes the merges from or into these leads (a JSON list): one statement per side, each a search
+ * of its index (with `from IN … OR into IN …` SQLite searched by tenant alone: all its merges).
+ */
+export function deleteMergesOf(sqlite: Database, tenantId: string, leadList: string): void {
+  sqlite.run("DELETE FROM lead_merges WHERE tenant_id = ? AND from_lead_id IN (SELECT value FROM json_each(?))", [tenantId, leadList]);
+  sqlite.run("DELETE FROM lead_merges WHERE tenant_id = ? AND into_lead_id IN (SELECT value FROM json_each(?))", [tenantId, leadList]);
+}
