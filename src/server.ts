@@ -117,6 +117,9 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
       await closeStore();
       // Last: the spans of the final requests and commits have ended by now.
       await flushTracing(TRACE_FLUSH_TIMEOUT_MS);
+      // Elysia runs a response's afterResponse hooks (the request's log line, its metrics) on a later turn
+      // of the event loop than the response: one turn here, or the last responses' lines are never written.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (unwritten !== null) throw new ShutdownError("stopped, but acknowledged data could not be written", { cause: unwritten });
       logger.info("stopped");
       logger.flush();

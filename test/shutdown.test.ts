@@ -9,7 +9,7 @@ import { sessionsOutOfStep } from "./reliability/stored";
 const dir = tempDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-test("SIGTERM with requests in flight: every acknowledged event is committed, session numbers are written, and it exits 0", async () => {
+test("SIGTERM with requests in flight: every acknowledged event is committed, session numbers are written, every answered request logged, and it exits 0", async () => {
   const db = join(dir, "inlet.db");
   const tenant = JSON.parse((await cli(["tenant", "create", "t"], { INLET_DB: db })).stdout);
   const server = await spawnServer({ INLET_DB: db });
@@ -27,7 +27,7 @@ test("SIGTERM with requests in flight: every acknowledged event is committed, se
       try {
         const res = await fetch(`${server.url}/v1/events/track`, {
           method: "POST",
-          headers: { authorization: `Bearer ${tenant.key}` },
+          headers: { authorization: `Bearer ${tenant.key}`, "x-request-id": messageId },
           body: JSON.stringify({ event: "Load", anonymousId: `v${w}`, messageId }),
         });
         if (res.ok) acknowledged.push(messageId);
@@ -62,6 +62,18 @@ test("SIGTERM with requests in flight: every acknowledged event is committed, se
   expect(integrity.integrity_check).toBe("ok");
   // The numbers of the active sessions were in memory until the stop: written by it, no restart needed.
   expect(sessionsOutOfStep(db)).toEqual([]);
+  // Each answered request has its log line, the last ones (answered while the server stopped) too.
+  await server.waitFor(/"msg":"stopped"/);
+  const logged = new Set(
+    server
+      .output()
+      .split("\n")
+      .filter((line) => line.includes('"msg":"request"'))
+      .map((line) => JSON.parse(line) as { requestId: string; status: number })
+      .filter((line) => line.status === 200)
+      .map((line) => line.requestId),
+  );
+  expect(acknowledged.filter((id) => !logged.has(id))).toEqual([]);
   console.log(`shutdown test: ${sent} sent, ${acknowledged.length} acknowledged and stored, ${failed} refused or cut off`);
 });
 

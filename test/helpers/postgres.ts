@@ -17,6 +17,19 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** Why the server at PG_ADMIN_URL cannot be used (it does not answer `SELECT 1` within a few seconds), or null when it can. */
+export async function postgresUnreachable(): Promise<string | null> {
+  const admin = new SQL({ url: PG_ADMIN_URL, max: 1, connectionTimeout: 5 });
+  try {
+    await admin`SELECT 1`;
+    return null;
+  } catch (error) {
+    return `${new URL(PG_ADMIN_URL).host} does not answer (${(error as Error).message})`;
+  } finally {
+    await admin.close({ timeout: 0 }).catch(() => {});
+  }
+}
+
 export async function createTestDatabase(label: string): Promise<TestDatabase> {
   const name = `inlet_${label.replace(/\W/g, "_")}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = new SQL({ url: PG_ADMIN_URL, max: 1 });
