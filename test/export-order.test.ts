@@ -1,24 +1,28 @@
 /**
- * Reading events by time goes through an index on the second of their timestamp (in row order
- * within a second), so readers sort within each second themselves. These tests compare export
- * and the business counts with a brute-force answer over events that arrived out of order, many
- * within one second and one millisecond, across export pages, and before 1970.
+ * Reading events by time goes through an index on the timestamp; on SQLite it is an index on the
+ * second of the timestamp (in row order within a second), so readers sort within each second
+ * themselves; on PostgreSQL the order is (timestamp, transaction, id) (src/db/postgres/event-reads.ts).
+ * These tests compare export and the business counts with a brute-force answer over events that
+ * arrived out of order, many within one second and one millisecond, across export pages, and before
+ * 1970, on the store under test (test/helpers/server.ts `TEST_STORE`).
  */
 import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { openDatabase } from "../src/db/client";
-import { tenants } from "../src/db/schema";
-import { SqliteActivity } from "../src/db/sqlite/activity";
-import { SqliteEventReads } from "../src/db/sqlite/event-reads";
-import { ExportService } from "../src/modules/export/service";
-import { BusinessStats } from "../src/observability/business";
-import { tempDir } from "./helpers/server";
+import { connectPostgres, migratePostgres } from "../src/db/postgres/connect";
+import { createTestDatabase, readServices } from "./helpers/postgres";
+import { TEST_STORE, tempDir } from "./helpers/server";
 
 const dir = tempDir("inlet-export-order-");
-const database = openDatabase(join(dir, "inlet.db"));
-afterAll(() => {
-  database.close();
+const pg = TEST_STORE === "postgres" ? await createTestDatabase("export_order") : null;
+const sql = pg ? connectPostgres(pg.url, { poolSize: 2 }) : null;
+const database = sql ? null : openDatabase(join(dir, "inlet.db"));
+if (sql) await migratePostgres(sql);
+afterAll(async () => {
+  database?.close();
+  await sql?.close();
+  await pg?.drop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -33,28 +37,58 @@ for (let i = 0; i < 300; i++) timestamps.push(base + 1234); // one millisecond, 
 for (let i = 0; i < 50; i++) timestamps.push(-2500 + Math.floor(random() * 5000)); // around 1970, negative ones too
 timestamps.sort(() => random() - 0.5);
 
-database.db
-  .insert(tenants)
-  .values([
-    { id: "t1", name: "one", createdAt: 0 },
-    { id: "t2", name: "two", createdAt: 0 },
-  ])
-  .run();
-const stored = timestamps.map((timestamp, i) => {
-  const row = {
-    tenantId: i % 10 === 0 ? "t2" : "t1",
-    messageId: `m${i}`,
-    type: i % 7 === 0 ? "page" : "track",
-    visitorId: "v",
-    sessionId: "s",
-    timestamp,
-    receivedAt: base,
-  };
-  const { lastInsertRowid } = database.sqlite
-    .query("INSERT INTO events (tenant_id, message_id, type, visitor_id, session_id, timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-    .run(row.tenantId, row.messageId, row.type, row.visitorId, row.sessionId, row.timestamp, row.receivedAt);
-  return { ...row, id: Number(lastInsertRowid) };
-});
+interface Row {
+  tenantId: string;
+  messageId: string;
+  type: string;
+  visitorId: string;
+  sessionId: string;
+  timestamp: number;
+  receivedAt: number;
+}
+const rows: Row[] = timestamps.map((timestamp, i) => ({
+  tenantId: i % 10 === 0 ? "t2" : "t1",
+  messageId: `m${i}`,
+  type: i % 7 === 0 ? "page" : "track",
+  visitorId: "v",
+  sessionId: "s",
+  timestamp,
+  receivedAt: base,
+}));
+
+/** Stores the rows in this order (on PostgreSQL 100 to a statement, each its own transaction); the id of each, by messageId. */
+async function insert(): Promise<Map<string, number>> {
+  const ids = new Map<string, number>();
+  if (database) {
+    database.sqlite.run("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'one', 0), ('t2', 'two', 0)");
+    const statement = database.sqlite.query(
+      "INSERT INTO events (tenant_id, message_id, type, visitor_id, session_id, timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    for (const row of rows) {
+      const { lastInsertRowid } = statement.run(row.tenantId, row.messageId, row.type, row.visitorId, row.sessionId, row.timestamp, row.receivedAt);
+      ids.set(row.messageId, Number(lastInsertRowid));
+    }
+    return ids;
+  }
+  const pgSql = sql!;
+  await pgSql`INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'one', to_timestamp(0)), ('t2', 'two', to_timestamp(0))`;
+  for (let from = 0; from < rows.length; from += 100) {
+    const values = rows.slice(from, from + 100).map((row) => ({
+      tenant_id: row.tenantId,
+      message_id: row.messageId,
+      type: row.type,
+      visitor_id: row.visitorId,
+      session_id: row.sessionId,
+      timestamp: new Date(row.timestamp),
+      received_at: new Date(row.receivedAt),
+    }));
+    for (const { id, message_id } of await pgSql`INSERT INTO events ${pgSql(values)} RETURNING id, message_id`) ids.set(message_id, Number(id));
+  }
+  return ids;
+}
+const ids = await insert();
+// Arrival is id order; on PostgreSQL also transaction order, each statement having begun after the one before committed.
+const stored = rows.map((row) => ({ ...row, id: ids.get(row.messageId)! }));
 
 function expected(filter: { tenantId: string; since?: number; until?: number; type?: string }): string[] {
   return stored
@@ -69,7 +103,8 @@ function expected(filter: { tenantId: string; since?: number; until?: number; ty
     .map((e) => e.messageId);
 }
 
-const exports = new ExportService(new SqliteEventReads(database.db));
+const reads = readServices(sql ? { sql } : { database: database! });
+const exports = reads.exports;
 const exported = async (filter: { tenantId: string; since?: number; until?: number; type?: string }) =>
   (await Array.fromAsync(exports.exportEvents(filter))).map((e) => e.messageId as string);
 
@@ -98,7 +133,7 @@ test("export windows cut at the exact millisecond (since included, until exclude
 });
 
 test("the business metrics count exactly the events whose timestamp is in the window, edges included", async () => {
-  const stats = new BusinessStats(new SqliteActivity(database.db));
+  const stats = reads.business;
   const windows: [number, number][] = [
     [base, base + 3999],
     [base + 1234, base + 1234],

@@ -51,7 +51,10 @@ const track = (key: string, anonymousId: string) =>
   });
 
 const readEvents = (anonymousId: string) =>
-  fetch(`${server.url}/v1/events?limit=1&anonymousId=${anonymousId}`, { headers: { authorization: `Bearer ${keys.admin}` }, signal: AbortSignal.timeout(10_000) });
+  fetch(`${server.url}/v1/events?limit=1&anonymousId=${anonymousId}`, {
+    headers: { authorization: `Bearer ${keys.admin}` },
+    signal: AbortSignal.timeout(10_000),
+  });
 
 /** Status, Retry-After and error of an answer. */
 async function answer(res: Response) {
@@ -73,7 +76,8 @@ describe("a full connection pool", () => {
       const reads = Array.from({ length: READS }, (_, i) => readEvents(`r-${i}`).then(answer));
       // Both of the instance's connections are waiting on the lock (the other reads queue behind them).
       for (let waiting = 0; waiting < 2; ) {
-        const [row] = await blocker`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${pg.name} AND application_name = 'inlet' AND wait_event_type = 'Lock'`;
+        const [row] =
+          await blocker`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${pg.name} AND application_name = 'inlet' AND wait_event_type = 'Lock'`;
         waiting = row.n;
       }
       const [tracked, unknownKey] = await Promise.all([track(keys.write, "blocked").then(answer), track(keys.unused, "blocked-2").then(answer)]);

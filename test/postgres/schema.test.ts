@@ -100,10 +100,13 @@ describe("PostgreSQL schema", () => {
 
   test("both stores index the same lookups (each index by name and columns), but for the documented differences", () => {
     type Index = { config: { name: string; columns: { name?: string }[] } };
-    const describe = (name: string, indexes: Index[]) => indexes.map((i) => `${name}.${i.config.name}(${i.config.columns.map((c) => c.name ?? "expression").join(",")})`);
+    const named = (name: string, indexes: Index[]) =>
+      indexes.map((i) => `${name}.${i.config.name}(${i.config.columns.map((c) => c.name ?? "expression").join(",")})`);
     const sqliteTables = Object.values(sqliteSchema).filter((value) => is(value, SQLiteTable)) as SQLiteTable[];
-    const sqliteIndexes = new Set(sqliteTables.flatMap((table) => describe(sqliteTableConfig(table).name, sqliteTableConfig(table).indexes as unknown as Index[])));
-    const pgIndexes = new Set(tables.flatMap((table) => describe(getTableConfig(table).name, getTableConfig(table).indexes as unknown as Index[])));
+    const sqliteIndexes = new Set(
+      sqliteTables.flatMap((table) => named(sqliteTableConfig(table).name, sqliteTableConfig(table).indexes as unknown as Index[])),
+    );
+    const pgIndexes = new Set(tables.flatMap((table) => named(getTableConfig(table).name, getTableConfig(table).indexes as unknown as Index[])));
     // SQLite orders events by the second of their timestamp (docs/performance.md), PostgreSQL by the timestamp;
     // PostgreSQL's primary keys start with tenant_id, so a tenant's suppressions need no index of their own there.
     expect([...sqliteIndexes].filter((i) => !pgIndexes.has(i)).sort()).toEqual([
