@@ -49,6 +49,12 @@ export interface BatchRecorderOptions {
 
 /** The most events one commit takes: a commit holds its locks until it ends, so it stays short. */
 const EVENTS_PER_COMMIT = 5_000;
+/**
+ * A further commit starts beside those in flight only with this many events to take: a small one
+ * pays a transaction's fixed cost (its statements, its fsync) for a few events and waits for the
+ * locks of the commits it overlaps. Requests that arrive meanwhile go into the next commit.
+ */
+const EVENTS_FOR_A_FURTHER_COMMIT = Number(process.env.ZZ_FURTHER ?? 500);
 /** A commit that lost a deadlock to another instance is run again this many times. */
 const CONFLICT_RETRIES = 3;
 
@@ -116,6 +122,7 @@ export class BatchRecorder implements Recorder {
   private startCommits(): void {
     if (this.hold.held && !this.closed) return; // the release schedules the next commit
     while (this.queue.length > 0 && this.inFlight < (this.options.concurrentCommits ?? 2)) {
+      if (this.inFlight > 0 && this.bound.queued < EVENTS_FOR_A_FURTHER_COMMIT && !this.closed) return;
       const jobs = this.take();
       this.inFlight++;
       const started = performance.now();
