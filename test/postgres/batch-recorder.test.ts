@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { SQL } from "bun";
 import { openDatabase, type DatabaseHandle } from "../../src/db/client";
 import { connectPostgres, migratePostgres } from "../../src/db/postgres/connect";
-import { PostgresBatchStore } from "../../src/db/postgres/ingest";
+import { lockAll, PostgresBatchStore } from "../../src/db/postgres/ingest";
 import { EventStore } from "../../src/db/sqlite/events";
 import { SqliteIdentityRows } from "../../src/db/sqlite/identity";
 import { SqliteSessions } from "../../src/db/sqlite/sessions";
@@ -323,5 +323,43 @@ describe("one stream, one SQLite writer or three PostgreSQL instances", () => {
     const leads = await pools[0]!`SELECT traits FROM leads WHERE tenant_id = ${TENANT} AND (user_id = 'racing-user' OR email = 'racer@example.com')`;
     expect(leads.length).toBe(1);
     expect(leads[0].traits).toEqual({ email: "racer@example.com", from0: true, from1: true, from2: true });
+  });
+
+  test("a commit waiting for another instance's locks holds back no one else: the next visitor's call commits meanwhile", async () => {
+    const track = (anonymousId: string): CanonicalEvent => ({
+      type: "track",
+      event: "Held",
+      messageId: `held-${anonymousId}`,
+      anonymousId,
+      context: {},
+      timestamp: T0,
+      receivedAt: T0,
+    });
+    // Another instance's transaction holds the lock of visitor "held-a" (as a long commit or an erasure would).
+    const other = await pools[2]!.reserve();
+    let stuck: Promise<Outcome[]> | undefined;
+    try {
+      await other`BEGIN`;
+      await lockAll(other as unknown as SQL, [{ tenantId: TENANT, kind: "visitor", value: "held-a" }]);
+      stuck = instances[0]!.record(AUTH, [track("held-a")], null, undefined);
+      let stuckSettled = false;
+      void stuck.finally(() => {
+        stuckSettled = true;
+      });
+      // Its commit has started and waits for the lock (the call below must not share that commit).
+      for (let waiting = 0; waiting === 0; ) {
+        const [row] = await pools[2]!`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${pg.name} AND wait_event_type = 'Lock'`;
+        waiting = row.n;
+      }
+      // One call, far fewer events than make a further commit worth it by size: it goes once it has waited a while.
+      const [next] = await instances[0]!.record(AUTH, [track("held-b")], null, undefined);
+      expect(next!.status).toBe("accepted");
+      expect(stuckSettled).toBe(false);
+    } finally {
+      await other`COMMIT`;
+      other.release();
+    }
+    const [held] = await stuck!;
+    expect(held!.status).toBe("accepted");
   });
 });
