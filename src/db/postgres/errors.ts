@@ -30,8 +30,9 @@ function isConnectionFailure(code: string | undefined, message: string): boolean
   );
 }
 
-/** Runs `work`, failing as busy when it has not settled within `ms` (a full pool waits otherwise). */
+/** Runs `work`, failing as busy when it has not settled within `ms` (a full pool waits otherwise); 0: no limit, as for the statement timeout. */
 export async function within<T>(ms: number, work: Promise<T>, what: string): Promise<T> {
+  if (!(ms > 0)) return work;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new StorageBusyError(`${what} took longer than ${ms} ms; retry shortly.`, 1)), ms);
