@@ -7,6 +7,7 @@ import { cors } from "@elysiajs/cors";
 import type { Config } from "./config";
 import { LocalChangeFeed, type ChangeFeed } from "./db/change-feed";
 import { PostgresBatchStore } from "./db/postgres/ingest";
+import { bounded } from "./db/postgres/errors";
 import { PostgresPrivacyStore, PostgresRetentionStore } from "./db/postgres/privacy";
 import { sqliteSuppressionSource } from "./db/sqlite/privacy";
 import { postgresReadiness } from "./db/postgres/health";
@@ -261,7 +262,8 @@ function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, m
 }
 
 function postgresParts(config: Config, storage: PostgresStorage, metrics: Metrics, maxTenantEvents: number, changes: ChangeFeed): StoreParts {
-  const privacyStore = new PostgresPrivacyStore(storage.sql);
+  // Failures as the pipeline knows them (a timeout is a 503, not a bug); not given up on: a deletion runs to its end.
+  const privacyStore = bounded(new PostgresPrivacyStore(storage.sql), 0);
   // Loaded now; the server waits for it before it listens. Kept in step by the change feed.
   const suppressions = new SuppressionList(privacyStore);
   const recorder = new BatchRecorder(new PostgresBatchStore(storage.sql, config.pgStatementTimeoutMs), {

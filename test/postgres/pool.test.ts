@@ -4,7 +4,7 @@
  * queued behind them. Every request — the read API, a track call whose commit needs a connection,
  * a track call with a key not yet cached (its lookup needs one too) — is answered 503 with
  * Retry-After within the timeout (PG_STATEMENT_TIMEOUT_MS), and the instance serves again once the
- * lock is gone, without a restart.
+ * lock is gone, without a restart. An erasure that cannot finish is a 503 too.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
@@ -106,5 +106,26 @@ describe("a full connection pool", () => {
     }
     expect(status).toBe(200);
     expect((await readEvents("after")).status).toBe(200);
+  }, 60_000);
+
+  test("an erasure that cannot finish within the statement timeout is a 503 with Retry-After, not an internal error", async () => {
+    expect((await track(keys.write, "erased-later")).status).toBe(200);
+    const blocker = new SQL({ url: pg.url, max: 1 });
+    const held = await blocker.reserve();
+    try {
+      await held`BEGIN`;
+      await held`LOCK TABLE events IN ACCESS EXCLUSIVE MODE`;
+      const res = await fetch(`${server.url}/v1/privacy/deletions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${keys.admin}` },
+        body: JSON.stringify({ subject: { anonymousId: "erased-later" } }),
+        signal: AbortSignal.timeout(20_000),
+      });
+      expect(await answer(res)).toMatchObject({ status: 503, code: "unavailable", retryAfter: expect.any(String) });
+    } finally {
+      await held`ROLLBACK`;
+      held.release();
+      await blocker.close();
+    }
   }, 60_000);
 });
