@@ -5,7 +5,7 @@
 import type { Config } from "./config";
 import { startCheckpointer } from "./db/checkpointer";
 import { PostgresChangeFeed } from "./db/postgres/change-feed";
-import { openStorage } from "./db/storage";
+import { openFailure, openStorage, type Storage } from "./db/storage";
 import { dataPermissionWarnings } from "./db/files";
 import { createApp, createMetricsApp, createServices, separateMetricsListener, type App, type ServiceOptions, type Services } from "./app";
 import { HEAP_PACER_INTERVAL_MS, startHeapPacer } from "./heap-pacer";
@@ -40,7 +40,13 @@ export class ShutdownError extends Error {}
 
 export async function startServer(config: Config, options: ServiceOptions = {}): Promise<RunningServer> {
   logger.setLevel(config.logLevel);
-  const storage = await openStorage(config);
+  let storage: Storage;
+  try {
+    storage = await openStorage(config);
+  } catch (error) {
+    const { where, reason } = openFailure(config, error);
+    throw new ServeError(`cannot open the database (${where}): ${reason}`);
+  }
   // On PostgreSQL, before any cache fills: a change made meanwhile is heard.
   const changes = storage.kind === "postgres" ? await PostgresChangeFeed.start({ url: config.databaseUrl, publisher: storage.sql }) : undefined;
   const services = createServices(config, storage.kind === "sqlite" ? storage.database : storage, { ...options, changes });

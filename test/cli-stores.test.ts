@@ -115,6 +115,14 @@ describe("the CLI with DATABASE_URL", () => {
     expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
   });
 
+  test("serve against an unreachable database exits 1 with one line naming it, without the password or a stack", async () => {
+    const result = await cli(["serve"], { DATABASE_URL: "postgres://postgres:s3cret@127.0.0.1:1/inlet", PORT: "0" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toStartWith("inlet: cannot open the database (postgres://postgres:***@127.0.0.1:1/inlet): ");
+    expect(result.stderr).not.toContain("s3cret");
+    expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+  });
+
   test("backup points to pg_dump (exit 2); the SQLite-only command says so (exit 1); export and lead show work", async () => {
     const env = stores[1]!.env();
     const backup = await cli(["backup", join(dir, "copy.db")], env);

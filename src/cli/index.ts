@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, configFlagOptions, loadConfig, type Config } from "../config";
 import { openDatabase, type DatabaseHandle } from "../db/client";
 import { notifyChange } from "../db/postgres/change-feed";
-import { openStorage, readStoresOf, redactedUrl, tenantStoreOf, type PostgresStorage, type Storage } from "../db/storage";
+import { openFailure, openStorage, readStoresOf, tenantStoreOf, type PostgresStorage, type Storage } from "../db/storage";
 import { PostgresPrivacyStore, PostgresRetentionStore } from "../db/postgres/privacy";
 import type { Privacy } from "../modules/privacy/contract";
 import { ErasureService } from "../modules/privacy/erasure";
@@ -173,7 +173,8 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     storage = await openStorage(config);
   } catch (error) {
-    process.stderr.write(`inlet: cannot open the database (${storeName(config)}): ${oneLine(error)}\n`);
+    const { where, reason } = openFailure(config, error);
+    process.stderr.write(`inlet: cannot open the database (${where}): ${reason}\n`);
     return 1;
   }
   // On PostgreSQL, running instances hear of a revoked key or changed settings at once.
@@ -260,15 +261,6 @@ export async function runCli(argv: string[]): Promise<number> {
 }
 
 /** Which database the configuration names, fit for messages (no password). */
-function storeName(config: Config): string {
-  return config.databaseUrl === "" ? config.db : redactedUrl(config.databaseUrl);
-}
-
-/** An error's message on one line (a driver's may span several). */
-function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ").trim();
-}
-
 /** `inlet migrate`: applies the migrations the store lacks (SQLite file or DATABASE_URL) and prints them. */
 async function migrate(config: Config): Promise<number> {
   let storage: Storage;
@@ -276,7 +268,8 @@ async function migrate(config: Config): Promise<number> {
     // Opening applies them: on PostgreSQL under a lock, once however many instances start together.
     storage = await openStorage(config);
   } catch (error) {
-    process.stderr.write(`inlet: migrate failed (${storeName(config)}): ${oneLine(error)}\n`);
+    const { where, reason } = openFailure(config, error);
+    process.stderr.write(`inlet: migrate failed (${where}): ${reason}\n`);
     return 1;
   }
   const database = storage.kind === "sqlite" ? storage.database.path : storage.where;

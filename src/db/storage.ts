@@ -93,6 +93,15 @@ export function readStoresOf(storage: Storage): { leads: LeadReadStore; events: 
   };
 }
 
+/** Why the store could not be opened, fit for one line: where (no password) and the reason (with the driver's code). */
+export function openFailure(config: StorageSettings, error: unknown): { where: string; reason: string } {
+  const where = config.databaseUrl === "" ? config.db : redactedUrl(config.databaseUrl);
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const reason = typeof code === "string" && !message.includes(code) ? `${message} (${code})` : message;
+  return { where, reason: reason.replace(/\s*\n\s*/g, " ").trim() };
+}
+
 /** A database URL with its password replaced, fit for logs and messages. */
 export function redactedUrl(url: string): string {
   try {
