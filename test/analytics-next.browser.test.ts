@@ -2,7 +2,8 @@
  * Segment's browser library (analytics-next, its published UMD bundle from @segment/analytics-next)
  * in real headless Chromium, loaded on a page of another origin with `cdnURL` pointed at Inlet:
  * it fetches its settings from Inlet, then sends anonymous track and page calls (`userId: null`)
- * and an identify. Every call must be stored once. Run twice: with the apiHost Inlet's settings
+ * and an identify. Every call must be stored once, in the store of the run (a SQLite file, or with
+ * INLET_TEST_STORE=postgres a PostgreSQL database). Run twice: with the apiHost Inlet's settings
  * give (the host: `/t`, `/p`, `/i`), and with an apiHost ending in `/v1` (Segment's proxy setup).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

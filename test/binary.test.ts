@@ -1,13 +1,14 @@
 /**
  * The deployable: `bun run build` makes one executable, and that file alone, copied into an empty
  * folder with no Bun on PATH and no node_modules anywhere above, serves, answers every CLI
- * command, and hands back what it stored. Slow-ish: it builds the binary (a few seconds).
+ * command, and hands back what it stored: in ./data/inlet.db, or with INLET_TEST_STORE=postgres in a
+ * fresh PostgreSQL database named by DATABASE_URL. Slow-ish: it builds the binary (a few seconds).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json";
-import { ndjson, repoRoot, tempDir } from "./helpers/server";
+import { ndjson, repoRoot, TEST_STORE, tempDir, testStore } from "./helpers/server";
 import { freePort } from "./helpers/process";
 
 let root: string;
@@ -18,6 +19,8 @@ let serveLog: string;
 /** What the build wrote beside the binary, and the notices' text. */
 let buildOutput: string[];
 let notices: string;
+/** With INLET_TEST_STORE=postgres, the database the binary stores in (else it uses its default file). */
+let store: Awaited<ReturnType<typeof testStore>> | null = null;
 
 async function inlet(args: string[], extraEnv: Record<string, string> = {}) {
   const proc = Bun.spawn(["./inlet", ...args], { cwd: runDir, env: { ...env, ...extraEnv }, stdout: "pipe", stderr: "pipe" });
@@ -43,10 +46,12 @@ beforeAll(async () => {
   buildOutput = readdirSync(join(root, "build")).sort();
   notices = await Bun.file(join(root, "build", "THIRD-PARTY-NOTICES.txt")).text();
   rmSync(join(root, "build"), { recursive: true });
-  env = { PATH: emptyBin, HOME: runDir, HOST: "127.0.0.1", INLET_DEMO: "false" };
+  store = TEST_STORE === "postgres" ? await testStore(root, "binary") : null;
+  env = { PATH: emptyBin, HOME: runDir, HOST: "127.0.0.1", INLET_DEMO: "false", ...store?.env };
   serveLog = join(root, "serve.log");
 });
-afterAll(() => {
+afterAll(async () => {
+  await store?.drop();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -80,7 +85,7 @@ describe("the executable alone in an empty folder", () => {
   });
 
   test("serves, answers the CLI, and gives back what it stored", async () => {
-    // The CLI and the server use the default database, ./data/inlet.db in the folder it runs in.
+    // The CLI and the server use the default database, ./data/inlet.db in the folder it runs in (or DATABASE_URL).
     const created = await inlet(["tenant", "create", "x"]);
     expect(created.code).toBe(0);
     const { tenantId, key: writeKey } = JSON.parse(created.stdout) as { tenantId: string; key: string };
@@ -140,8 +145,15 @@ describe("the executable alone in an empty folder", () => {
       expect(await debuggerScript.text()).toContain("/v1/debugger/stream");
 
       const backup = await inlet(["backup", "backup.db"]);
-      expect(backup.stderr).toBe("");
-      expect(backup.code).toBe(0);
+      if (TEST_STORE === "sqlite") {
+        expect(backup.stderr).toBe("");
+        expect(backup.code).toBe(0);
+      } else {
+        // A copy of the SQLite file; on PostgreSQL the answer points to pg_dump, and nothing is written.
+        expect(backup.code).toBe(2);
+        expect(backup.stderr).toContain("pg_dump");
+        expect(readdirSync(runDir)).toEqual(["inlet"]);
+      }
     } finally {
       server.kill("SIGTERM");
     }
@@ -160,7 +172,9 @@ describe("the executable alone in an empty folder", () => {
     // Enriched from the geo database embedded in the binary.
     expect(events[0]!.context.location).toMatchObject({ country: "US" });
 
-    const fromBackup = await inlet(["export", "--tenant", tenantId, "--db", "backup.db"]);
-    expect(ndjson(fromBackup.stdout).map((e) => e.messageId)).toEqual(["bin-1", "bin-2", "bin-3"]);
+    if (TEST_STORE === "sqlite") {
+      const fromBackup = await inlet(["export", "--tenant", tenantId, "--db", "backup.db"]);
+      expect(ndjson(fromBackup.stdout).map((e) => e.messageId)).toEqual(["bin-1", "bin-2", "bin-3"]);
+    }
   });
 });

@@ -1,18 +1,24 @@
+/**
+ * The change feed as every store has it: the in-process feed, the payloads, and the caches a change
+ * reaches, over the tenants of the run's store (a SQLite file, or with INLET_TEST_STORE=postgres a
+ * PostgreSQL database). test/postgres/change-feed.test.ts covers PostgreSQL's feed between instances.
+ */
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { join } from "node:path";
+import { loadConfig } from "../src/config";
 import { decodeChange, encodeChange, FeedListeners, LocalChangeFeed, type ChangeFeed, type FeedEvent } from "../src/db/change-feed";
-import { openDatabase } from "../src/db/client";
+import { openStorage, tenantStoreOf } from "../src/db/storage";
 import { invalidateCachesOnChange } from "../src/modules/cache-invalidation";
 import { KeyCache } from "../src/modules/tenants/key-cache";
-import { SqliteTenantStore } from "../src/db/sqlite/tenants";
 import { TenantService } from "../src/modules/tenants/service";
-import { tempDir } from "./helpers/server";
+import { tempDir, testStore } from "./helpers/server";
 
 const dir = tempDir("inlet-change-feed-");
-const database = openDatabase(join(dir, "inlet.db"));
-afterAll(() => {
-  database.close();
+const store = await testStore(dir, "change_feed");
+const storage = await openStorage(loadConfig({ ...store.env, LOG_LEVEL: "silent" }));
+afterAll(async () => {
+  await storage.close();
+  await store.drop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -62,7 +68,7 @@ describe("the in-process change feed", () => {
 });
 
 describe("caches invalidated by the feed", () => {
-  const tenants = new TenantService(new SqliteTenantStore(database.db));
+  const tenants = new TenantService(tenantStoreOf(storage));
 
   test("a revoked key, a changed setting, a suppression and a reset each reach their cache", async () => {
     // The in-process feed, plus a way to send what only a PostgreSQL feed sends: a reset.

@@ -1,8 +1,9 @@
 /**
  * The debugger page in real headless Chromium (playwright-core, /usr/bin/chromium) against a real
- * Inlet server: open /debugger, paste an admin key, send accepted and rejected calls with curl and
- * fetch, and see them appear with the right statuses and reasons; filters, pause and resume, the
- * stored event and the rejected payload on click. `UPDATE_SCREENSHOT=1` rewrites docs/debugger.png.
+ * Inlet server (on SQLite, or with INLET_TEST_STORE=postgres on PostgreSQL): open /debugger, paste
+ * an admin key, send accepted and rejected calls with curl and fetch, and see them appear with the
+ * right statuses and reasons; filters, pause and resume, the stored event and the rejected payload
+ * on click. `UPDATE_SCREENSHOT=1` rewrites docs/debugger.png.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
