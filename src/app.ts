@@ -236,7 +236,11 @@ function sqliteParts(config: Config, storage: SqliteStorage, metrics: Metrics, m
   const privacyStore: PrivacyStore = {
     sqlite,
     db,
-    write: (work) => writer.submit(1, work),
+    // Privacy work can wait: while the WAL is about to be drained, its pages would lengthen the hold of every commit.
+    write: async (work) => {
+      await privacyStore.calm?.();
+      return writer.submit(1, work);
+    },
     forget: (tenantId, deleted) => {
       visitors.forget(tenantId, deleted.visitorKeys);
       sessions.forget(deleted.sessions);

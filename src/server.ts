@@ -60,7 +60,10 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
   const checkpointer = local
     ? startCheckpointer(local.database.sqlite, config.db, { writer: local.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 })
     : null;
-  if (local && checkpointer) local.privacyStore.truncateWal = () => checkpointer.truncate();
+  if (local && checkpointer) {
+    local.privacyStore.truncateWal = () => checkpointer.truncate();
+    local.privacyStore.calm = () => checkpointer.calm();
+  }
   services.retention.start(RETENTION_INTERVAL_MS);
   // Suppressions added from the command line beside a SQLite server apply within this time (on PostgreSQL the change feed tells).
   const reloadSuppressions = local ? setInterval(() => services.suppressions.reload(), Math.max(1, config.keyCacheTtlSeconds) * 1000) : undefined;

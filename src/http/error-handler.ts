@@ -3,7 +3,7 @@
  * where domain failures get their status codes: storage busy or at fault is a 503 with
  * Retry-After (the client retries; nothing was stored).
  */
-import { Elysia, ValidationError, type TSchema } from "elysia";
+import { Elysia, type ValidationError, type TSchema } from "elysia";
 import { logger } from "../logger";
 import { StorageError } from "../pipeline/errors";
 import { humanErrors } from "../schema-errors";

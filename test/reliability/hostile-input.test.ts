@@ -95,7 +95,7 @@ describe("JSON shape limits", () => {
       { messageId: "proto-bad", status: "rejected", errors: [{ path: "/traits/a/__proto__", message: 'The key "__proto__" is not allowed' }] },
     ]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect(Object.prototype.hasOwnProperty.call(Object.prototype, "polluted")).toBe(false);
+    expect(Object.hasOwn(Object.prototype, "polluted")).toBe(false);
   });
 });
 

@@ -3,7 +3,7 @@
  * fails if any of these wrong calls is ever accepted, because each `@ts-expect-error` then has
  * no error to expect. Never run; only type-checked.
  */
-import { treaty } from "@elysiajs/eden";
+import type { treaty } from "@elysiajs/eden";
 import type { App } from "../../src/app";
 
 export function wrongBodies(api: ReturnType<typeof treaty<App>>) {

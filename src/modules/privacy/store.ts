@@ -19,6 +19,8 @@ export interface PrivacyStore {
   forget(tenantId: string, deleted: Forgotten): void;
   /** Checkpoints the whole WAL into the database and truncates it to zero bytes; true when complete. */
   truncateWal(): Promise<boolean>;
+  /** Resolves when writes that can wait may go on (the WAL is not about to be drained); at once without a checkpointer. */
+  calm?(): Promise<void>;
   /** How long one step of privacy work may take here (default STEP_MS). */
   stepMs?: number;
 }
