@@ -260,7 +260,6 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-/** Which database the configuration names, fit for messages (no password). */
 /** `inlet migrate`: applies the migrations the store lacks (SQLite file or DATABASE_URL) and prints them. */
 async function migrate(config: Config): Promise<number> {
   let storage: Storage;

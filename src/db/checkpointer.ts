@@ -247,17 +247,14 @@ export function startCheckpointer(
     const data = message.data;
     if (data.error) logger.warn("WAL checkpoint failed; it will be tried again", { error: data.error });
     if (data.pressure === true && !pressure) {
-      let end = () => {};
-      const done = new Promise<void>((resolve) => {
-        end = resolve;
-      });
+      const { promise, resolve } = Promise.withResolvers<void>();
       const timer = setTimeout(endPressure, DRAIN_TIMEOUT_MS);
       timer.unref();
       pressure = {
-        done,
+        done: promise,
         end: () => {
           clearTimeout(timer);
-          end();
+          resolve();
         },
       };
     }
