@@ -109,6 +109,13 @@ export async function cli(args: string[], env: Record<string, string>): Promise<
   return { code, stdout, stderr };
 }
 
+/** Runs the real CLI and parses its JSON answer (null when it printed nothing); a non-zero exit throws with its stderr. */
+export async function cliJson(args: string[], env: Record<string, string>): Promise<any> {
+  const out = await cli(args, env);
+  if (out.code !== 0) throw new Error(`inlet ${args.join(" ")}: ${out.stderr}`);
+  return out.stdout.trim() === "" ? null : JSON.parse(out.stdout);
+}
+
 export function ndjson(text: string): Record<string, any>[] {
   return text
     .split("\n")

@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { cli, exportEvents, repoRoot, tempDir } from "../helpers/server";
+import { cli, cliJson, exportEvents, repoRoot, tempDir } from "../helpers/server";
 import { spawnServer, type ServerProcess, freePort } from "../helpers/process";
 import { createTestDatabase, postgresUnreachable, type TestDatabase } from "../helpers/postgres";
 import { notStoredOnce, storedEvents, storedEventsOf } from "../reliability/stored";
@@ -501,11 +501,7 @@ describe.skipIf(!haproxy || pgUnreachable !== null)(
 
     const track = (messageId: string, key = tenant.key) => trackThrough(lb!.url, key, messageId);
 
-    async function pgCli(args: string[]) {
-      const out = await cli(args, { DATABASE_URL: pg!.url });
-      if (out.code !== 0) throw new Error(`inlet ${args.join(" ")}: ${out.stderr}`);
-      return JSON.parse(out.stdout);
-    }
+    const pgCli = (args: string[]) => cliJson(args, { DATABASE_URL: pg!.url });
 
     /** How often each messageId is stored in the shared database. */
     const storedCounts = async () => (await storedEventsOf(pg!.url)).counts;

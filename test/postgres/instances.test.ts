@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnServer, type ServerProcess } from "../helpers/process";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres";
-import { cli, exportEvents, ndjson, startTestServer, type TestServer } from "../helpers/server";
+import { cli, cliJson, exportEvents, ndjson, startTestServer, type TestServer } from "../helpers/server";
 
 const MIN = 60_000;
 const T0 = Date.parse("2026-11-20T12:00:00.000Z");
@@ -19,11 +19,7 @@ let sqlite: TestServer;
 let instances: ServerProcess[] = [];
 const keys = { sqlite: { write: "", server: "", tenantId: "" }, postgres: { write: "", server: "", tenantId: "" } };
 
-async function pgCli(args: string[]) {
-  const out = await cli(args, { DATABASE_URL: pg.url });
-  if (out.code !== 0) throw new Error(`inlet ${args.join(" ")}: ${out.stderr}`);
-  return JSON.parse(out.stdout);
-}
+const pgCli = (args: string[]) => cliJson(args, { DATABASE_URL: pg.url });
 
 beforeAll(async () => {
   pg = await createTestDatabase("instances");

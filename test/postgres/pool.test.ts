@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres";
 import { spawnServer, type ServerProcess } from "../helpers/process";
-import { cli } from "../helpers/server";
+import { cliJson } from "../helpers/server";
 
 const TIMEOUT_MS = 500;
 /** More reads than connections: those queued keep the pool busy for several timeouts after the first answers. */
@@ -20,11 +20,7 @@ let pg: TestDatabase;
 let server: ServerProcess;
 const keys = { tenantId: "", write: "", unused: "", admin: "" };
 
-async function pgCli(args: string[]) {
-  const out = await cli(args, { DATABASE_URL: pg.url });
-  if (out.code !== 0) throw new Error(`inlet ${args.join(" ")}: ${out.stderr}`);
-  return JSON.parse(out.stdout);
-}
+const pgCli = (args: string[]) => cliJson(args, { DATABASE_URL: pg.url });
 
 beforeAll(async () => {
   pg = await createTestDatabase("pool");

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { spawnServer, type ServerProcess } from "../helpers/process";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres";
-import { cli, ndjson } from "../helpers/server";
+import { cli, cliJson, ndjson } from "../helpers/server";
 
 const HOUR = 3_600_000;
 const at = (ms: number) => new Date(ms).toISOString();
@@ -20,11 +20,7 @@ let sql: SQL;
 let a: ServerProcess;
 let b: ServerProcess;
 
-async function pgCli(args: string[]): Promise<any> {
-  const out = await cli(args, { DATABASE_URL: pg.url });
-  if (out.code !== 0) throw new Error(`inlet ${args.join(" ")}: ${out.stderr}`);
-  return out.stdout.trim() === "" ? null : JSON.parse(out.stdout);
-}
+const pgCli = (args: string[]) => cliJson(args, { DATABASE_URL: pg.url });
 
 interface Tenant {
   tenantId: string;
