@@ -34,6 +34,7 @@ const cfg = {
   retentionEvents: Number(env.BENCH_RETENTION_EVENTS ?? 1_000_000),
   only: (env.BENCH_ONLY ?? "track,info,batch,identify").split(",").map((s) => s.trim()),
   profile: env.BENCH_PROFILE === "1",
+  bunFlags: (env.BENCH_BUN_FLAGS ?? "").split(" ").filter(Boolean),
   steps: env.BENCH_STEPS !== "0",
   keep: env.BENCH_KEEP === "1",
 };
@@ -232,7 +233,7 @@ function watchDebugger(server: InletServer): () => void {
  * every acknowledged event was stored. Returns null when the probe failed.
  */
 async function inletPhase(run: Run, o: InletPhase): Promise<(Driven & { server: InletServer }) | null> {
-  const bunFlags = cfg.profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(RESULTS, "profile", o.name)}`] : [];
+  const bunFlags = [...cfg.bunFlags, ...(cfg.profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(RESULTS, "profile", o.name)}`] : [])];
   const server = await startInlet(run.dir, o.name, { ...o.server, bunFlags, stepTimes: cfg.steps });
   let measured: Driven;
   try {
@@ -435,7 +436,7 @@ async function millionPhase(run: Run): Promise<void> {
   const rss: { acknowledged: number; rss: number }[] = [];
   let idleRss = NaN;
   const started = performance.now();
-  const server = await startInlet(run.dir, "million", {});
+  const server = await startInlet(run.dir, "million", { bunFlags: cfg.bunFlags });
   try {
     while (acknowledged < 1_000_000) {
       const seconds = Math.max(10, Math.min(60, Math.ceil((1_000_000 - acknowledged) / Math.max(1000, trackLoad?.rps ?? 5000))));

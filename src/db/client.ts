@@ -9,7 +9,7 @@ import * as schema from "./schema";
 import { embeddedMigrations } from "./migrations.generated";
 import { createDatabaseFile } from "./files";
 
-export type Db = BunSQLiteDatabase<typeof schema>;
+export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
 
 export interface DatabaseHandle {
   sqlite: Database;

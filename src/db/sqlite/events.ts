@@ -1,27 +1,53 @@
 /** The events table: dedupe by (tenant, messageId) and insert of canonical events. */
 import { and, eq, sql } from "drizzle-orm";
-import type { Changes } from "bun:sqlite";
 import type { CanonicalEvent } from "../../pipeline/model";
 import type { EventRepository } from "../../pipeline/ports";
 import type { Db } from "../client";
 import { events } from "../schema";
+import { positional } from "./statement";
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+
+/** The insert's placeholders in the order of the table's columns, as drizzle writes them. */
+const INSERT_ORDER = [
+  "tenantId",
+  "messageId",
+  "type",
+  "event",
+  "anonymousId",
+  "userId",
+  "visitorId",
+  "sessionId",
+  "leadId",
+  "timestamp",
+  "originalTimestamp",
+  "sentAt",
+  "receivedAt",
+  "properties",
+  "traits",
+  "context",
+  "integrations",
+  "extra",
+  "schemaVersion",
+] as const;
 
 export class EventStore implements EventRepository {
   private readonly existsQuery;
   private readonly insertQuery;
 
   constructor(db: Db) {
-    this.existsQuery = db
-      .select({ id: events.id })
-      .from(events)
-      .where(and(eq(events.tenantId, sql.placeholder("tenantId")), eq(events.messageId, sql.placeholder("messageId"))))
-      .prepare();
+    this.existsQuery = positional(
+      db,
+      db
+        .select({ id: events.id })
+        .from(events)
+        .where(and(eq(events.tenantId, sql.placeholder("tenantId")), eq(events.messageId, sql.placeholder("messageId")))),
+      ["tenantId", "messageId"],
+    );
     const p = (name: string) => sql.placeholder(name);
-    this.insertQuery = db
-      .insert(events)
-      .values({
+    this.insertQuery = positional(
+      db,
+      db.insert(events).values({
         tenantId: p("tenantId"),
         messageId: p("messageId"),
         type: p("type"),
@@ -41,38 +67,39 @@ export class EventStore implements EventRepository {
         integrations: p("integrations"),
         extra: p("extra"),
         schemaVersion: p("schemaVersion"),
-      })
-      .prepare();
+      }),
+      [...INSERT_ORDER],
+    );
   }
 
   exists(tenantId: string, messageId: string): boolean {
-    return this.existsQuery.get({ tenantId, messageId }) !== undefined;
+    return this.existsQuery.get(tenantId, messageId) !== null;
   }
 
   /** Stores the event; answers its events.id. */
   insert(tenantId: string, event: CanonicalEvent, ids: { visitorId: string; sessionId: string; leadId: string | null }, schemaVersion: string | null): number {
-    // bun:sqlite's run answers Changes; drizzle's type for a prepared insert says void.
-    const { lastInsertRowid } = this.insertQuery.run({
+    // In the table's column order (INSERT_ORDER).
+    const { lastInsertRowid } = this.insertQuery.run(
       tenantId,
-      messageId: event.messageId,
-      type: event.type,
-      event: event.event ?? null,
-      anonymousId: event.anonymousId ?? null,
-      userId: event.userId ?? null,
-      visitorId: ids.visitorId,
-      sessionId: ids.sessionId,
-      leadId: ids.leadId,
-      timestamp: event.timestamp,
-      originalTimestamp: event.originalTimestamp ?? null,
-      sentAt: event.sentAt ?? null,
-      receivedAt: event.receivedAt,
-      properties: json(event.properties),
-      traits: json(event.traits),
-      context: json(event.context),
-      integrations: json(event.integrations),
-      extra: json(event.extra),
+      event.messageId,
+      event.type,
+      event.event ?? null,
+      event.anonymousId ?? null,
+      event.userId ?? null,
+      ids.visitorId,
+      ids.sessionId,
+      ids.leadId,
+      event.timestamp,
+      event.originalTimestamp ?? null,
+      event.sentAt ?? null,
+      event.receivedAt,
+      json(event.properties),
+      json(event.traits),
+      json(event.context),
+      json(event.integrations),
+      json(event.extra),
       schemaVersion,
-    }) as unknown as Changes;
+    );
     return Number(lastInsertRowid);
   }
 }

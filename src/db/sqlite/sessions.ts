@@ -3,8 +3,12 @@ import { and, desc, eq, gt, lte, sql } from "drizzle-orm";
 import type { NewSessionRow, SessionRepository, SessionRow } from "../../pipeline/ports";
 import type { Db } from "../client";
 import { sessions, writerState } from "../schema";
+import { positional } from "./statement";
 
 const WATERMARK = "sessions_counted_through";
+
+/** The insert's placeholders in the order of the table's columns, as drizzle writes them. */
+const INSERT_ORDER = ["id", "tenantId", "visitorId", "at", "at", "landingPage", "referrer", "campaign", "channel", "leadId", "anonymousEvents", "eventId"];
 
 export class SqliteSessions implements SessionRepository {
   private readonly q;
@@ -29,15 +33,15 @@ export class SqliteSessions implements SessionRepository {
         .orderBy(desc(sessions.lastEventAt))
         .limit(1)
         .prepare(),
-      insert: db
-        .insert(sessions)
-        .values({
+      insert: positional(
+        db,
+        db.insert(sessions).values({
           id: p("id"),
           tenantId: p("tenantId"),
           visitorId: p("visitorId"),
           startedAt: p("at"),
           lastEventAt: p("at"),
-          eventCount: 1,
+          eventCount: sql`1`,
           anonymousEvents: p("anonymousEvents"),
           countedThrough: p("eventId"),
           leadId: p("leadId"),
@@ -45,19 +49,23 @@ export class SqliteSessions implements SessionRepository {
           referrer: p("referrer"),
           campaign: p("campaign"),
           channel: p("channel"),
-        })
-        .prepare(),
-      update: db
-        .update(sessions)
-        .set({
-          startedAt: sql`${p("startedAt")}`,
-          lastEventAt: sql`${p("lastEventAt")}`,
-          eventCount: sql`${p("eventCount")}`,
-          anonymousEvents: sql`${p("anonymousEvents")}`,
-          countedThrough: sql`${p("countedThrough")}`,
-        })
-        .where(eq(sessions.id, p("id")))
-        .prepare(),
+        }),
+        INSERT_ORDER,
+      ),
+      update: positional(
+        db,
+        db
+          .update(sessions)
+          .set({
+            startedAt: sql`${p("startedAt")}`,
+            lastEventAt: sql`${p("lastEventAt")}`,
+            eventCount: sql`${p("eventCount")}`,
+            anonymousEvents: sql`${p("anonymousEvents")}`,
+            countedThrough: sql`${p("countedThrough")}`,
+          })
+          .where(eq(sessions.id, p("id"))),
+        ["startedAt", "lastEventAt", "eventCount", "anonymousEvents", "countedThrough", "id"],
+      ),
       watermark: db.select({ value: writerState.value }).from(writerState).where(eq(writerState.key, WATERMARK)).prepare(),
       setWatermark: db
         .insert(writerState)
@@ -76,11 +84,24 @@ export class SqliteSessions implements SessionRepository {
   }
 
   insert(row: NewSessionRow): void {
-    this.q.insert.run({ ...row });
+    this.q.insert.run(
+      row.id,
+      row.tenantId,
+      row.visitorId,
+      row.at,
+      row.at,
+      row.landingPage,
+      row.referrer,
+      row.campaign,
+      row.channel,
+      row.leadId,
+      row.anonymousEvents,
+      row.eventId,
+    );
   }
 
   update(row: SessionRow): void {
-    this.q.update.run({ ...row });
+    this.q.update.run(row.startedAt, row.lastEventAt, row.eventCount, row.anonymousEvents, row.countedThrough, row.id);
   }
 
   watermark(): number {

@@ -12,6 +12,16 @@ import { type CanonicalEvent, LAST_SEEN_RESOLUTION_MS, visitorKey } from "../../
 import type { VisitorRef, VisitorRepository } from "../../pipeline/ports";
 import type { Db } from "../client";
 import { visitors } from "../schema";
+import { positional } from "./statement";
+
+/** What the upsert answers, under the columns' names. */
+interface VisitorRow {
+  id: string;
+  lead_id: string | null;
+  first_seen_at: number;
+  last_seen_at: number;
+  user_id: string | null;
+}
 
 interface CachedVisitor extends VisitorRef {
   firstSeenAt: number;
@@ -27,27 +37,30 @@ export class VisitorStore implements VisitorRepository {
 
   constructor(db: Db, cacheSize: number) {
     this.cache = new LRUCache({ max: cacheSize });
-    this.upsert = db
-      .insert(visitors)
-      .values({
-        id: sql.placeholder("id"),
-        tenantId: sql.placeholder("tenantId"),
-        key: sql.placeholder("key"),
-        anonymousId: sql.placeholder("anonymousId"),
-        userId: sql.placeholder("userId"),
-        firstSeenAt: sql.placeholder("seenAt"),
-        lastSeenAt: sql.placeholder("seenAt"),
-      })
-      .onConflictDoUpdate({
-        target: [visitors.tenantId, visitors.key],
-        set: {
-          firstSeenAt: sql`min(${visitors.firstSeenAt}, excluded.first_seen_at)`,
-          lastSeenAt: sql`max(${visitors.lastSeenAt}, excluded.last_seen_at)`,
-          userId: sql`coalesce(excluded.user_id, ${visitors.userId})`,
-        },
-      })
-      .returning({ id: visitors.id, leadId: visitors.leadId, firstSeenAt: visitors.firstSeenAt, lastSeenAt: visitors.lastSeenAt, userId: visitors.userId })
-      .prepare();
+    this.upsert = positional<VisitorRow>(
+      db,
+      db
+        .insert(visitors)
+        .values({
+          id: sql.placeholder("id"),
+          tenantId: sql.placeholder("tenantId"),
+          key: sql.placeholder("key"),
+          anonymousId: sql.placeholder("anonymousId"),
+          userId: sql.placeholder("userId"),
+          firstSeenAt: sql.placeholder("seenAt"),
+          lastSeenAt: sql.placeholder("seenAt"),
+        })
+        .onConflictDoUpdate({
+          target: [visitors.tenantId, visitors.key],
+          set: {
+            firstSeenAt: sql`min(${visitors.firstSeenAt}, excluded.first_seen_at)`,
+            lastSeenAt: sql`max(${visitors.lastSeenAt}, excluded.last_seen_at)`,
+            userId: sql`coalesce(excluded.user_id, ${visitors.userId})`,
+          },
+        })
+        .returning({ id: visitors.id, leadId: visitors.leadId, firstSeenAt: visitors.firstSeenAt, lastSeenAt: visitors.lastSeenAt, userId: visitors.userId }),
+      ["id", "tenantId", "key", "anonymousId", "userId", "seenAt", "seenAt"],
+    );
   }
 
   /** The event's visitor, created or updated when needed; `created` when this event made it. */
@@ -67,14 +80,14 @@ export class VisitorStore implements VisitorRepository {
     }
     this.misses++;
     const id = Bun.randomUUIDv7();
-    const row = this.upsert.get({
-      id,
-      tenantId,
-      key,
-      anonymousId: event.anonymousId ?? null,
-      userId,
-      seenAt: event.timestamp,
-    }) as CachedVisitor;
+    const stored = this.upsert.get(id, tenantId, key, event.anonymousId ?? null, userId, event.timestamp, event.timestamp)!;
+    const row: CachedVisitor = {
+      id: stored.id,
+      leadId: stored.lead_id,
+      firstSeenAt: stored.first_seen_at,
+      lastSeenAt: stored.last_seen_at,
+      userId: stored.user_id,
+    };
     this.cache.set(cacheKey, row);
     return { visitor: row, created: row.id === id };
   }
