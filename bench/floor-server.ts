@@ -15,6 +15,12 @@
  *                 Inlet's own group-commit writer, and answers after the COMMIT; checkpoints as
  *                 Inlet runs them. `worker`: the SQLite writer on a worker thread, sent each
  *                 event-loop turn's rows and answering after their COMMIT.
+ * --pipeline      instead of --enrich and --store: the Elysia route hands the body to Inlet's own
+ *                 validation and pipeline (normalize, enrichment, and the writer's record step:
+ *                 dedupe, visitor, session, identity, the event's row, the session's numbers;
+ *                 group commit, answered after it), as Inlet's services build them for one tenant.
+ *                 What separates it from Inlet is the HTTP layer's own work: key lookup, limits,
+ *                 body limits, request ids, metrics, the debugger's recorder, log lines.
  * --threads=N     N HTTP threads, each a worker with its own server on the same port (reusePort:
  *                 the kernel spreads the connections), all handing rows to one writer on the main
  *                 thread: the most parallel shape a server on one SQLite file can take.
@@ -26,6 +32,11 @@ import { Enricher } from "../src/enrich";
 import { callSchemas, TrackResponse } from "../src/modules/events/model";
 import { parseSettings } from "../src/modules/tenants/settings";
 import { GroupCommitWriter } from "../src/db/sqlite/writer";
+import { createServices } from "../src/app";
+import { loadConfig } from "../src/config";
+import { validateEvent } from "../src/modules/events/service";
+import { CURRENT_VERSION } from "../src/modules/events/versions";
+import { Pipeline, type TenantAuth } from "../src/pipeline";
 
 type Row = (string | number | null)[];
 type Store = (rows: Row[]) => Promise<void>;
@@ -37,6 +48,7 @@ interface Port {
 }
 interface Options {
   elysia: boolean;
+  pipeline: boolean;
   enrich: boolean;
   store: "none" | "main" | "worker";
   threads: number;
@@ -64,6 +76,7 @@ function parseOptions(argv: string[]): Options {
   const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const options: Options = {
     elysia: argv.includes("--elysia"),
+    pipeline: argv.includes("--pipeline"),
     enrich: argv.includes("--enrich"),
     store: (value("store") ?? "none") as Options["store"],
     threads: Number(value("threads") ?? 1),
@@ -173,6 +186,41 @@ function serve(options: Options, add: ((row: Row) => Promise<void>) | null, reus
   });
 }
 
+type Ingest = (body: unknown, request: Request, peer: () => string | null) => Promise<{ messageId?: string; status: string }>;
+
+/** Inlet's validation and pipeline (without its metrics) over Inlet's services on `path`, for one tenant. */
+async function openPipeline(path: string): Promise<Ingest> {
+  const config = loadConfig({ INLET_DB: path, INLET_DEMO: "false", LOG_LEVEL: "warn" });
+  const database = openDatabase(path);
+  const services = createServices(config, database);
+  startCheckpointer(database.sqlite, path, { writer: services.sqlite!.writer, walLimitBytes: config.walLimitMb * 1024 * 1024 });
+  const tenant = await services.tenants.createTenant("floor");
+  const auth: TenantAuth = { tenantId: tenant.tenantId, keyId: tenant.keyId, settings: parseSettings(null), serverSide: false };
+  const pipeline = new Pipeline({ recorder: services.recorder, enricher: services.enricher });
+  return async (body, request, peer) => {
+    const validated = validateEvent(body, "track", CURRENT_VERSION, true);
+    const [outcome] = await pipeline.ingest(auth, [validated], { receivedAt: Date.now() }, { peerIp: peer, header: (name) => request.headers.get(name) });
+    if (outcome!.status === "rejected") throw new Error(JSON.stringify(outcome!.errors));
+    return outcome!;
+  };
+}
+
+/** Listens with Elysia and Inlet's pipeline (--pipeline). */
+function servePipeline(ingest: Ingest): void {
+  new Elysia({ normalize: false, serve: { reusePort: false } })
+    .derive(({ headers }) => ({ key: headers.authorization ?? null }))
+    .get("/ready", () => "ok")
+    .post(
+      "/v1/events/track",
+      async ({ body, request, server }) => {
+        const outcome = await ingest(body, request, () => server?.requestIP(request)?.address ?? null);
+        return { success: true, messageId: outcome.messageId ?? "generated", status: outcome.status as "accepted" };
+      },
+      { response: { 200: TrackResponse } },
+    )
+    .listen({ port, hostname: "127.0.0.1" });
+}
+
 /** A worker thread of this file, told its role; resolves when it says it is ready. */
 async function startWorker(role: { http: Options } | { storePath: string }): Promise<Worker> {
   const worker = new Worker(import.meta.path);
@@ -185,8 +233,10 @@ async function startWorker(role: { http: Options } | { storePath: string }): Pro
 if (Bun.isMainThread) {
   const options = parseOptions(process.argv.slice(2));
   const db = process.env.INLET_DB;
-  if (options.store !== "none" && !db) throw new Error("--store needs INLET_DB (the database file)");
-  if (options.threads > 1) {
+  if ((options.store !== "none" || options.pipeline) && !db) throw new Error("--store and --pipeline need INLET_DB (the database file)");
+  if (options.pipeline) {
+    servePipeline(await openPipeline(db!));
+  } else if (options.threads > 1) {
     if (!port) throw new Error("PORT must be set: every thread listens on it");
     const store = options.store === "none" ? null : openStore(db!);
     for (let i = 0; i < options.threads; i++) {

@@ -31,6 +31,7 @@ const LADDER: [string, string[]][] = [
   ["Elysia floor + storage", ["--elysia", "--store=main"]],
   ["Elysia floor + Inlet's enrichment + storage", ["--elysia", "--enrich", "--store=main"]],
   ["the same on 2 HTTP threads (reusePort)", ["--elysia", "--enrich", "--store=main", "--threads=2"]],
+  ["Elysia + Inlet's validation and pipeline (visitor, session, identity, dedupe)", ["--pipeline"]],
 ];
 
 const dir = mkdtempSync(join(tmpdir(), "inlet-floor-"));
