@@ -66,6 +66,9 @@ describe("validation and errors", () => {
       { path: "/properties", message: "Expected an object or null" },
       { path: "/userId", message: "Expected a string of at most 255 characters, a number or null" },
     ]);
+    // An array is no object, in any of the object fields.
+    const arrays = await (await server.track({ event: "e", anonymousId: "a", properties: [1], context: [], integrations: ["x"] })).json();
+    expect(arrays.error.details.map((detail: { path: string }) => detail.path)).toEqual(["/properties", "/context", "/integrations"]);
     const missing = await (await server.track({ anonymousId: "a" })).json();
     expect(missing.error.details).toEqual([{ path: "/event", message: "Required: expected a non-empty string of at most 200 characters" }]);
   });

@@ -6,6 +6,7 @@ import { t, type Static, type TSchema } from "elysia";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import type { ErrorDetail } from "../../pipeline/model";
 import { humanErrors } from "../../schema-errors";
+import { jsonObject } from "../../lib/json-object";
 
 /** Segment's per-event limit; a larger event is rejected. */
 export const MAX_EVENT_BYTES = 32 * 1024;
@@ -28,7 +29,7 @@ const OptionalId = (description: string) =>
  * stored at the server's time with a warning (see docs/api.md).
  */
 const IsoTime = t.Optional(t.Union([t.String({ maxLength: 64 }), t.Null()], { example: "2026-11-27T10:00:00.000Z" }));
-const JsonObject = t.Record(t.String(), t.Unknown());
+const JsonObject = jsonObject();
 /** An optional object; null means absent. */
 const OptionalObject = (description?: string) => t.Optional(t.Union([JsonObject, t.Null()], description ? { description } : {}));
 /** An optional name; null means absent. */

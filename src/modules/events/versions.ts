@@ -9,6 +9,7 @@
 import { t, type TSchema } from "elysia";
 import { ApiError, type ErrorDetail } from "../../http/errors";
 import { callSchemas, schemaErrors, type CallType } from "./model";
+import { jsonObject } from "../../lib/json-object";
 
 export const VERSION_HEADER = "inlet-version";
 
@@ -27,9 +28,9 @@ export interface SchemaVersion {
 const Id = t.String({ minLength: 1, maxLength: 255 });
 /** Read like the current version's timestamps (see normalize.ts readIsoTime). */
 const IsoTime = t.String({ maxLength: 64 });
-const JsonObject = t.Record(t.String(), t.Unknown());
 
 /** The first design's field names: visitorId, eventName, props. Only track and identify existed. */
+const JsonObject = jsonObject();
 const legacyCommon = {
   visitorId: t.Optional(Id),
   userId: t.Optional(Id),
@@ -43,7 +44,7 @@ const LegacyTrack = t.Object(
   {
     type: t.Optional(t.Literal("track")),
     eventName: t.String({ minLength: 1, maxLength: 200, description: "The event's name (became `event`)" }),
-    props: t.Optional(t.Record(t.String(), t.Unknown(), { description: "Became `properties`" })),
+    props: t.Optional(jsonObject({ description: "Became `properties`" })),
     ...legacyCommon,
   },
   { additionalProperties: true, description: "A track call in version 2025-06-01 (deprecated)" },

@@ -1,5 +1,6 @@
 /** The `t` schemas of GET /v1/events (validation, types and the OpenAPI document). */
 import { t } from "elysia";
+import { jsonObject } from "../../lib/json-object";
 
 export const MAX_PAGE = 1000;
 export const DEFAULT_PAGE = 100;
@@ -31,9 +32,9 @@ export const StoredEvent = t.Object(
     event: t.Optional(t.String()),
     anonymousId: t.Optional(t.String()),
     userId: t.Optional(t.String()),
-    properties: t.Optional(t.Record(t.String(), t.Unknown())),
-    traits: t.Optional(t.Record(t.String(), t.Unknown())),
-    context: t.Record(t.String(), t.Unknown(), { description: "As enriched and stored (IP per the tenant's policy, geo, user agent, campaign, channel)" }),
+    properties: t.Optional(jsonObject()),
+    traits: t.Optional(jsonObject()),
+    context: jsonObject({ description: "As enriched and stored (IP per the tenant's policy, geo, user agent, campaign, channel)" }),
     timestamp: t.String({ format: "date-time" }),
     receivedAt: t.String({ format: "date-time" }),
     visitorId: t.String(),

@@ -1,5 +1,6 @@
 /** The `t` schemas of GET /v1/leads/:userIdOrEmail and GET /v1/visitors/:anonymousId. */
 import { t } from "elysia";
+import { jsonObject } from "../../lib/json-object";
 
 const Time = t.String({ format: "date-time" });
 const NullableTime = t.Union([Time, t.Null()]);
@@ -10,7 +11,7 @@ export const Lead = t.Object(
     leadId: t.String(),
     userId: NullableString,
     email: NullableString,
-    traits: t.Record(t.String(), t.Unknown(), { description: "Merged traits (a newer identify wins, trait by trait)" }),
+    traits: jsonObject({ description: "Merged traits (a newer identify wins, trait by trait)" }),
     groupId: NullableString,
     createdAt: Time,
     updatedAt: Time,
@@ -65,7 +66,7 @@ export const Visitor = t.Object(
         landingPage: NullableString,
         referrer: NullableString,
         channel: NullableString,
-        campaign: t.Union([t.Record(t.String(), t.Unknown()), t.Null()]),
+        campaign: t.Union([jsonObject(), t.Null()]),
         leadId: NullableString,
       }),
       { description: "Newest first, at most 100" },
