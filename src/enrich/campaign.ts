@@ -60,13 +60,24 @@ export function resolveCampaign(context: PlainObject): (Campaign & PlainObject) 
 /** Campaign fields from a query string ("?utm_source=x&..." or "utm_source=x&..."). */
 export function campaignFromQuery(query: string | undefined): Campaign {
   const campaign: Campaign = {};
-  if (query === undefined) return campaign;
+  if (query === undefined || !mayNameCampaign(query)) return campaign;
   const params = new URLSearchParams(query);
   for (const [parameter, key] of URL_PARAMETERS) {
     const value = normalizeCampaignValue(key, params.get(parameter));
     if (value !== undefined) campaign[key] = value;
   }
   return campaign;
+}
+
+/**
+ * Whether a query string can hold one of URL_PARAMETERS: a name written out, or a percent escape
+ * (`utm%5Fsource` is read as `utm_source`). Most page URLs hold neither, and parsing them was
+ * about a tenth of an event's enrichment.
+ */
+function mayNameCampaign(query: string): boolean {
+  if (query.includes("%")) return true;
+  for (const [parameter] of URL_PARAMETERS) if (query.includes(parameter)) return true;
+  return false;
 }
 
 /**

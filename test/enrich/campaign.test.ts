@@ -33,6 +33,11 @@ describe("campaign from the page URL and the payload", () => {
     expect(resolveCampaign({ campaign: { name: "x", id: "cmp-7" } })).toEqual({ name: "x", id: "cmp-7" });
   });
 
+  test("a parameter whose name is percent-encoded is read as decoded; other queries give nothing", () => {
+    expect(resolveCampaign({ page: { url: "https://shop.example/?utm%5Fsource=News&gcl%69d=abc" } })).toEqual({ source: "news", gclid: "abc" });
+    expect(resolveCampaign({ page: { url: "https://shop.example/?q=utm&page=2&source=x" } })).toBeUndefined();
+  });
+
   test("page.search is read when the URL has no query", () => {
     expect(resolveCampaign({ page: { url: "https://shop.example/", search: "?utm_source=bing" } })).toEqual({ source: "bing" });
   });
