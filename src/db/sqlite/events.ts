@@ -68,7 +68,7 @@ export class EventStore implements EventRepository {
         extra: p("extra"),
         schemaVersion: p("schemaVersion"),
       }),
-      [...INSERT_ORDER],
+      INSERT_ORDER,
     );
   }
 

@@ -8,7 +8,20 @@ import { positional } from "./statement";
 const WATERMARK = "sessions_counted_through";
 
 /** The insert's placeholders in the order of the table's columns, as drizzle writes them. */
-const INSERT_ORDER = ["id", "tenantId", "visitorId", "at", "at", "landingPage", "referrer", "campaign", "channel", "leadId", "anonymousEvents", "eventId"];
+const INSERT_ORDER = [
+  "id",
+  "tenantId",
+  "visitorId",
+  "at",
+  "at",
+  "landingPage",
+  "referrer",
+  "campaign",
+  "channel",
+  "leadId",
+  "anonymousEvents",
+  "eventId",
+] as const;
 
 export class SqliteSessions implements SessionRepository {
   private readonly q;

@@ -28,9 +28,9 @@ export interface SchemaVersion {
 const Id = t.String({ minLength: 1, maxLength: 255 });
 /** Read like the current version's timestamps (see normalize.ts readIsoTime). */
 const IsoTime = t.String({ maxLength: 64 });
+const JsonObject = jsonObject();
 
 /** The first design's field names: visitorId, eventName, props. Only track and identify existed. */
-const JsonObject = jsonObject();
 const legacyCommon = {
   visitorId: t.Optional(Id),
   userId: t.Optional(Id),
